@@ -1,0 +1,41 @@
+"""The composition root: builds the application and its adapters from settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from adapters.persistence import event_store_env, postgres_conninfo
+from adapters.settings import Settings
+from adapters.storage import OutputStorage
+from adapters.viewstore import PostgresViewStore, SQLiteViewStore, ViewStore
+from domain.application import PhantomFlow
+from projections.jobs import JobsProjection, JobsQueries
+from projections.runner import FollowerRunner
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    app: PhantomFlow
+    views: ViewStore
+    storage: OutputStorage
+    jobs_runner: FollowerRunner = field(init=False)
+    jobs: JobsQueries = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.jobs_runner = FollowerRunner(self.app, self.views, JobsProjection())
+        self.jobs = JobsQueries(self.views)
+
+    def close(self) -> None:
+        self.views.close()
+        self.app.close()
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    app = PhantomFlow(env=event_store_env(settings))
+    views: ViewStore
+    if settings.embedded:
+        views = SQLiteViewStore(settings.data_dir / "views.sqlite3")
+    else:
+        views = PostgresViewStore(postgres_conninfo(settings))
+    return Runtime(settings=settings, app=app, views=views, storage=OutputStorage(settings.outputs))

@@ -1,0 +1,47 @@
+"""Settings, read once from the environment.
+
+No settings at all means the embedded default: SQLite under a data directory and an
+in-process worker. DATABASE_URL and REDIS_URL switch to PostgreSQL and Redis.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    database_url: str | None = None
+    database_schema: str | None = None
+    redis_url: str | None = None
+    output_dir: Path | None = None
+    public_url: str | None = None
+    # A worker that has not reported for this long is presumed dead; its job may be
+    # taken over by another worker.
+    render_lease_seconds: float = 300.0
+
+    @property
+    def embedded(self) -> bool:
+        return self.database_url is None
+
+    @property
+    def outputs(self) -> Path:
+        return self.output_dir or self.data_dir / "outputs"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        output_dir = env.get("PHANTOMFLOW_OUTPUT_DIR")
+        return cls(
+            data_dir=Path(env.get("PHANTOMFLOW_DATA_DIR", ".phantomflow")).resolve(),
+            database_url=env.get("DATABASE_URL") or None,
+            database_schema=env.get("PHANTOMFLOW_DB_SCHEMA") or None,
+            redis_url=env.get("REDIS_URL") or None,
+            output_dir=Path(output_dir).resolve() if output_dir else None,
+            public_url=(env.get("PHANTOMFLOW_PUBLIC_URL") or "").rstrip("/") or None,
+            render_lease_seconds=float(env.get("PHANTOMFLOW_RENDER_LEASE_SECONDS", "300")),
+        )

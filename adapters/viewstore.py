@@ -1,0 +1,171 @@
+"""The database that read models live in, with one small SQL dialect for both backends.
+
+Projections write SQL with `?` placeholders and only the subset of SQL that SQLite and
+PostgreSQL share (CREATE TABLE IF NOT EXISTS, INSERT … ON CONFLICT DO UPDATE, LIMIT /
+OFFSET), so each read model is written once. A read model's rows and its tracked
+position are written in the same transaction (see `projections/runner.py`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import sqlite3
+import threading
+import zlib
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+
+class Cursor(Protocol):
+    rowcount: int
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any: ...
+    def fetchone(self) -> tuple[Any, ...] | None: ...
+    def fetchall(self) -> list[tuple[Any, ...]]: ...
+
+
+class ViewStore(ABC):
+    dialect: str
+
+    @abstractmethod
+    def transaction(self) -> contextlib.AbstractContextManager[Cursor]:
+        """A read-write transaction, committed when the block exits without error."""
+
+    @abstractmethod
+    def read(self) -> contextlib.AbstractContextManager[Cursor]:
+        """A read-only snapshot."""
+
+    @abstractmethod
+    def leadership(self, name: str) -> contextlib.AbstractContextManager[bool]:
+        """Try to become the one process that runs the follower `name`.
+
+        Yields True while this process holds the lead. Followers are safe to run twice
+        (their position is compare-and-set), but one active copy avoids wasted work."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+
+class SQLiteViewStore(ViewStore):
+    dialect = "sqlite"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._write_lock = threading.Lock()
+        self._connections: list[sqlite3.Connection] = []
+        with self._connection() as conn:
+            conn.execute("PRAGMA journal_mode=WAL")
+
+    @contextlib.contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection]:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            # Autocommit mode: transactions are opened explicitly below.
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA busy_timeout=30000")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            self._local.conn = conn
+            self._connections.append(conn)
+        yield conn
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Cursor]:
+        with self._write_lock, self._connection() as conn:
+            cursor = conn.cursor()
+            cursor.execute("BEGIN IMMEDIATE")
+            try:
+                yield cursor
+            except BaseException:
+                conn.rollback()
+                raise
+            conn.commit()
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[Cursor]:
+        with self._connection() as conn:
+            cursor = conn.cursor()
+            cursor.execute("BEGIN")
+            try:
+                yield cursor
+            finally:
+                conn.rollback()
+
+    @contextlib.contextmanager
+    def leadership(self, name: str) -> Iterator[bool]:
+        # One embedded process per data directory runs each follower: a file lock.
+        lock_path = self.path.parent / f"{name}.lock"
+        with open(lock_path, "w") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        for conn in self._connections:
+            conn.close()
+        self._connections.clear()
+        self._local = threading.local()
+
+
+class _PgCursor:
+    """Adapts `?` placeholders to psycopg's `%s`."""
+
+    def __init__(self, cursor: psycopg.Cursor[Any]) -> None:
+        self._cursor = cursor
+
+    @property
+    def rowcount(self) -> int:
+        return self._cursor.rowcount
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        return self._cursor.execute(sql.replace("?", "%s"), params)  # type: ignore[call-overload]
+
+    def fetchone(self) -> tuple[Any, ...] | None:
+        return self._cursor.fetchone()
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        return self._cursor.fetchall()
+
+
+class PostgresViewStore(ViewStore):
+    dialect = "postgres"
+
+    def __init__(self, conninfo: str, max_size: int = 10) -> None:
+        self.conninfo = conninfo
+        self.pool = ConnectionPool(conninfo, min_size=1, max_size=max_size, open=True)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Cursor]:
+        with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cursor:
+            yield _PgCursor(cursor)
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[Cursor]:
+        with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cursor:
+            cursor.execute("SET TRANSACTION READ ONLY")
+            yield _PgCursor(cursor)
+
+    @contextlib.contextmanager
+    def leadership(self, name: str) -> Iterator[bool]:
+        # A session-level advisory lock on a connection of its own: held as long as
+        # this process lives, released by PostgreSQL at once if the process dies.
+        key = zlib.crc32(name.encode()) - 2**31
+        with psycopg.connect(self.conninfo, autocommit=True) as conn:
+            row = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
+            yield bool(row and row[0])
+
+    def close(self) -> None:
+        self.pool.close()

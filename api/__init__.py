@@ -1,0 +1,1 @@
+"""Entrypoints: the aiohttp API, the CLI, and the embedded single-process system."""

@@ -1,0 +1,26 @@
+"""The aiohttp application."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from api.auth import auth_middleware
+from api.errors import error_middleware
+from api.routes import routes
+from api.services import Services
+
+MAX_BODY_BYTES = 2 * 1024 * 1024
+
+
+def create_app(services: Services) -> web.Application:
+    app = web.Application(
+        middlewares=[error_middleware, auth_middleware], client_max_size=MAX_BODY_BYTES
+    )
+    app["services"] = services
+    app.add_routes(routes)
+
+    async def close_services(_: web.Application) -> None:
+        services.close()
+
+    app.on_cleanup.append(close_services)
+    return app

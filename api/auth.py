@@ -1,0 +1,25 @@
+"""Authentication by API key: the `x-api-key` header on every /api route but the public ones."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from api.errors import Handler, unauthorized
+from api.services import Services
+
+PUBLIC_PATHS = frozenset({"/api/render/schema"})
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if not request.path.startswith("/api/") or request.path in PUBLIC_PATHS:
+        return await handler(request)
+    api_key = request.headers.get("x-api-key", "")
+    if not api_key:
+        raise unauthorized("Missing API key: pass it in the x-api-key header.")
+    services: Services = request.app["services"]
+    principal = await services.call(services.runtime.app.authenticate, api_key)
+    if principal is None:
+        raise unauthorized("Invalid API key.")
+    request["principal"] = principal
+    return await handler(request)

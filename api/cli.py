@@ -1,0 +1,218 @@
+"""`phantomflow`: run the service (embedded or as production processes) and administer it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from uuid import UUID
+
+from aiohttp import web
+
+from adapters.bootstrap import build_runtime
+from adapters.settings import Settings
+from api.app import create_app
+from api.services import Services
+
+log = logging.getLogger("phantomflow")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(
+        level=os.environ.get("PHANTOMFLOW_LOG_LEVEL", "INFO"),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    args = parser().parse_args(argv)
+    return int(args.run(args) or 0)
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="phantomflow", description=__doc__)
+    commands = root.add_subparsers(required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="API, worker and projections in one process")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.set_defaults(run=run_serve)
+
+    api = commands.add_parser("api", help="the API process (production)")
+    api.add_argument("--host", default="0.0.0.0")
+    api.add_argument("--port", type=int, default=8080)
+    api.set_defaults(run=run_api)
+
+    worker = commands.add_parser("worker", help="render worker processes (production)")
+    worker.add_argument("--processes", type=int, default=1)
+    worker.add_argument("--threads", type=int, default=2)
+    worker.set_defaults(run=run_worker)
+
+    projections = commands.add_parser(
+        "projections", help="read models and the job dispatcher (production)"
+    )
+    projections.set_defaults(run=run_projections)
+
+    accounts = commands.add_parser("accounts", help="manage accounts")
+    account_commands = accounts.add_subparsers(required=True, metavar="ACTION")
+    create = account_commands.add_parser("create", help="open an account and mint its keys")
+    create.add_argument("--plan", default="free")
+    create.add_argument("--credits", type=int, default=0)
+    create.set_defaults(run=run_accounts_create)
+
+    credits = commands.add_parser("credits", help="manage credits")
+    credit_commands = credits.add_subparsers(required=True, metavar="ACTION")
+    grant = credit_commands.add_parser("grant", help="grant credits to an account")
+    grant.add_argument("account_id", type=UUID)
+    grant.add_argument("amount", type=int)
+    grant.add_argument("--reason", default="granted by an operator")
+    grant.set_defaults(run=run_credits_grant)
+
+    render = commands.add_parser(
+        "render", help="render one script file to an MP4 through the embedded server"
+    )
+    render.add_argument("script", type=Path)
+    render.add_argument("--out", type=Path, default=Path("out.mp4"))
+    render.add_argument("--timeout", type=float, default=600)
+    render.set_defaults(run=run_render)
+    return root
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
+# --- running ----------------------------------------------------------------------
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    from api.embedded import EmbeddedSystem
+
+    settings = Settings.from_env()
+    if not settings.embedded:
+        log.error(
+            "serve runs the embedded default; unset DATABASE_URL or use api/worker/projections"
+        )
+        return 2
+    system = EmbeddedSystem(settings)
+    app = create_app(Services(system.runtime))
+
+    async def start(_: web.Application) -> None:
+        system.start()
+
+    async def stop(_: web.Application) -> None:
+        system.stop()
+
+    app.on_startup.append(start)
+    app.on_cleanup.append(stop)
+    log.info(
+        "embedded PhantomFlow on http://%s:%d (data in %s)", args.host, args.port, settings.data_dir
+    )
+    web.run_app(app, host=args.host, port=args.port, print=None)
+    return 0
+
+
+def _production_settings() -> Settings:
+    settings = Settings.from_env()
+    if settings.embedded or not settings.redis_url:
+        raise SystemExit(
+            "this command needs DATABASE_URL and REDIS_URL (or use `phantomflow serve`)"
+        )
+    return settings
+
+
+def run_api(args: argparse.Namespace) -> int:
+    runtime = build_runtime(_production_settings())
+    app = create_app(Services(runtime))
+
+    async def close(_: web.Application) -> None:
+        runtime.close()
+
+    app.on_cleanup.append(close)
+    web.run_app(app, host=args.host, port=args.port, print=None)
+    return 0
+
+
+def run_worker(args: argparse.Namespace) -> int:
+    from dramatiq.cli import main as dramatiq_main
+    from dramatiq.cli import make_argument_parser
+
+    _production_settings()
+    dramatiq_args = make_argument_parser().parse_args(
+        ["workers.main", "--processes", str(args.processes), "--threads", str(args.threads)]
+    )
+    return int(dramatiq_main(dramatiq_args) or 0)
+
+
+def run_projections(args: argparse.Namespace) -> int:
+    from dramatiq.brokers.redis import RedisBroker
+
+    from api.embedded import FollowerThreads
+    from projections.runner import FollowerRunner
+    from workers.actors import declare_render_actor
+    from workers.dispatch import Dispatcher
+
+    settings = _production_settings()
+    runtime = build_runtime(settings)
+    broker = RedisBroker(url=settings.redis_url)
+
+    def no_local_rendering() -> None:
+        raise RuntimeError("the projections process only sends render messages")
+
+    render_actor = declare_render_actor(broker, no_local_rendering)  # type: ignore[arg-type]
+    dispatcher = FollowerRunner(runtime.app, runtime.views, Dispatcher(send=render_actor.send))
+    followers = FollowerThreads([runtime.jobs_runner, dispatcher])
+    stop = _stop_on_signals()
+    followers.start()
+    log.info("following the event store: jobs read model and dispatcher")
+    stop.wait()
+    followers.stop()
+    runtime.close()
+    return 0
+
+
+# --- administration ---------------------------------------------------------------
+
+
+def run_accounts_create(args: argparse.Namespace) -> int:
+    runtime = build_runtime(Settings.from_env())
+    try:
+        opened = runtime.app.open_account(plan=args.plan, credits=args.credits)
+    finally:
+        runtime.close()
+    print(
+        json.dumps(
+            {
+                "account_id": str(opened.account_id),
+                "api_key": opened.api_key,
+                "test_api_key": opened.test_api_key,
+            }
+        )
+    )
+    return 0
+
+
+def run_credits_grant(args: argparse.Namespace) -> int:
+    runtime = build_runtime(Settings.from_env())
+    try:
+        balance = runtime.app.grant_credits(args.account_id, args.amount, reason=args.reason)
+    finally:
+        runtime.close()
+    print(json.dumps({"account_id": str(args.account_id), "credits": balance}))
+    return 0
+
+
+def run_render(args: argparse.Namespace) -> int:
+    from api.oneshot import render_file
+
+    return render_file(args.script, args.out, args.timeout)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

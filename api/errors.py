@@ -1,0 +1,102 @@
+"""Errors in the contract's shape: `{"error": {"code", "message", ...}}`, whatever went wrong.
+
+Handlers raise `ApiError`; the middleware turns it, aiohttp's own HTTP errors and any
+unexpected exception into that body. An unexpected exception is logged with the
+request id and answered 500 INTERNAL_ERROR without a stack trace.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details
+
+    def response(self, headers: dict[str, str] | None = None) -> web.Response:
+        body = {"error": {"code": self.code, "message": self.message, **self.details}}
+        return web.json_response(body, status=self.status, headers=headers)
+
+
+def invalid_json(message: str) -> ApiError:
+    return ApiError(400, "INVALID_JSON", message)
+
+
+def schema_error(path: str, message: str) -> ApiError:
+    return ApiError(400, "SCHEMA_VALIDATION_ERROR", message, path=path)
+
+
+def invalid_request(message: str, path: str | None = None) -> ApiError:
+    details = {"path": path} if path is not None else {}
+    return ApiError(400, "INVALID_REQUEST", message, **details)
+
+
+def unauthorized(message: str = "Missing or invalid API key.") -> ApiError:
+    return ApiError(401, "UNAUTHORIZED", message)
+
+
+def forbidden(message: str) -> ApiError:
+    return ApiError(403, "FORBIDDEN", message)
+
+
+def not_found(message: str = "Not found.") -> ApiError:
+    return ApiError(404, "NOT_FOUND", message)
+
+
+def insufficient_credits(required: int, balance: int) -> ApiError:
+    return ApiError(
+        402,
+        "INSUFFICIENT_CREDITS",
+        f"This render needs {required} credits; the balance is {balance}.",
+        required=required,
+        balance=balance,
+    )
+
+
+# aiohttp raises these itself (unknown route, wrong method, body too large).
+_HTTP_CODES = {
+    404: ("NOT_FOUND", "No such route."),
+    405: ("INVALID_REQUEST", "Method not allowed on this route."),
+    413: ("INVALID_REQUEST", "Request body too large."),
+}
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+    request["request_id"] = request_id
+    try:
+        response = await handler(request)
+    except ApiError as error:
+        response = error.response()
+    except web.HTTPException as http_error:
+        if http_error.status < 400:
+            raise
+        code, message = _HTTP_CODES.get(http_error.status, ("INVALID_REQUEST", http_error.reason))
+        response = ApiError(http_error.status, code, message).response()
+    except Exception:
+        log.exception(
+            "unhandled error in %s %s (request %s)", request.method, request.path, request_id
+        )
+        response = ApiError(
+            500,
+            "INTERNAL_ERROR",
+            f"An unexpected error occurred. Reference: {request_id}.",
+            request_id=request_id,
+        ).response()
+    response.headers["X-Request-Id"] = request_id
+    return response

@@ -1,0 +1,166 @@
+"""Route handlers for renders and jobs."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from uuid import UUID
+
+from aiohttp import web
+from marshmallow import ValidationError
+
+from api.errors import (
+    forbidden,
+    insufficient_credits,
+    invalid_json,
+    invalid_request,
+    not_found,
+    schema_error,
+)
+from api.schemas import first_error, load_render_request
+from api.services import Services
+from domain.application import Principal
+from domain.errors import InsufficientCredits
+from domain.jobs import STATUSES
+
+routes = web.RouteTableDef()
+
+# How long a read waits for the jobs read model to catch up with a write the caller
+# has just made (a GET straight after its POST).
+READ_YOUR_WRITES_TIMEOUT = 2.0
+
+
+async def read_json(request: web.Request) -> Any:
+    raw = await request.read()
+    if not raw.strip():
+        raise invalid_json("Request body is empty; expected a JSON object.")
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise invalid_json(f"Request body is not valid JSON: {error}") from None
+
+
+def principal_of(request: web.Request) -> Principal:
+    return request["principal"]
+
+
+@routes.post("/api/render")
+async def submit_render(request: web.Request) -> web.Response:
+    principal = principal_of(request)
+    body = await read_json(request)
+    try:
+        script, webhook_uri = load_render_request(body)
+    except ValidationError as error:
+        path, message = first_error(error.messages)
+        raise schema_error(path, message) from None
+    if principal.mode != "live":
+        raise forbidden(
+            "Sandbox (ve_test_) keys cannot submit renders on this server yet; use a ve_live_ key."
+        )
+    services: Services = request.app["services"]
+    origin = {
+        "channel": "api",
+        "request_id": request["request_id"],
+        "key_prefix": principal.key_prefix,
+    }
+    try:
+        submission = await services.call(
+            services.runtime.app.submit_render, principal.account_id, script, webhook_uri, origin
+        )
+    except InsufficientCredits as error:
+        raise insufficient_credits(error.required, error.balance) from None
+    return web.json_response(
+        {
+            "job_id": str(submission.job_id),
+            "status": submission.status,
+            "estimated_credits": submission.estimated_credits,
+            "credits_remaining": submission.credits_remaining,
+        },
+        status=202,
+    )
+
+
+def _query_int(request: web.Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise invalid_request(f"{name} must be an integer", path=name) from None
+    if not low <= value <= high:
+        raise invalid_request(f"{name} must be between {low} and {high}", path=name)
+    return value
+
+
+@routes.get("/api/jobs")
+async def list_jobs(request: web.Request) -> web.Response:
+    principal = principal_of(request)
+    page = _query_int(request, "page", 1, 1, 1_000_000)
+    limit = _query_int(request, "limit", 20, 1, 100)
+    status = request.query.get("status")
+    if status is not None and status not in STATUSES:
+        raise invalid_request(f"status must be one of: {', '.join(STATUSES)}", path="status")
+    services: Services = request.app["services"]
+    found = await services.call(
+        services.runtime.jobs.page, str(principal.account_id), status, page, limit
+    )
+    base = public_base(request)
+    return web.json_response(
+        {
+            "jobs": [job_view(doc, base) for doc in found.jobs],
+            "total": found.total,
+            "page": page,
+            "limit": limit,
+        }
+    )
+
+
+@routes.get("/api/jobs/{job_id}")
+async def get_job(request: web.Request) -> web.Response:
+    principal = principal_of(request)
+    job_id = _job_id(request)
+    services: Services = request.app["services"]
+    runtime = services.runtime
+    doc = await services.call(runtime.jobs.get, str(principal.account_id), job_id)
+    if doc is None:
+        # Perhaps the job was submitted a moment ago and the read model has not caught
+        # up yet: wait for it to reach the head of the log, then look again.
+        head = await services.call(runtime.app.recorder.max_notification_id)
+        if head is not None and await services.call(
+            runtime.jobs_runner.wait_for, head, READ_YOUR_WRITES_TIMEOUT
+        ):
+            doc = await services.call(runtime.jobs.get, str(principal.account_id), job_id)
+    if doc is None:
+        raise not_found(f"No job {job_id}.")
+    return web.json_response(job_view(doc, public_base(request)))
+
+
+def _job_id(request: web.Request) -> str:
+    raw = request.match_info["job_id"]
+    try:
+        return str(UUID(raw))
+    except ValueError:
+        raise not_found(f"No job {raw}.") from None
+
+
+@routes.get("/outputs/{name}")
+async def download_output(request: web.Request) -> web.StreamResponse:
+    services: Services = request.app["services"]
+    path = services.runtime.storage.path_of(request.match_info["name"])
+    if path is None:
+        raise not_found("No such output.")
+    return web.FileResponse(path, headers={"Content-Type": "video/mp4"})
+
+
+def public_base(request: web.Request) -> str:
+    configured = request.app["services"].runtime.settings.public_url
+    return configured or str(request.url.origin())
+
+
+def job_view(doc: dict[str, Any], base: str) -> dict[str, Any]:
+    """The public shape of a job, from its read-model document."""
+    view = {key: value for key, value in doc.items() if key != "output_location"}
+    location = doc.get("output_location")
+    view["output_uri"] = f"{base}/outputs/{location}" if location else None
+    return view

@@ -1,0 +1,1 @@
+"""PhantomFlow's domain: movie scripts, pricing, and the event-sourced aggregates."""

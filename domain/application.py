@@ -1,0 +1,238 @@
+"""The service layer: every change to jobs, accounts and keys goes through here.
+
+`PhantomFlow` is an `eventsourcing` Application. It does no I/O of its own: its event
+store is whatever infrastructure the environment names (SQLite for the embedded
+default, PostgreSQL in production; see `adapters/persistence.py`).
+
+Changes that touch two aggregates (a submission charges the account and creates the
+job; a completion settles the job and refunds the difference) are saved in one call
+to `save`, so they are recorded atomically or not at all. Optimistic concurrency
+does the rest: when two requests race on one account, one of them meets a version
+conflict, reloads and tries again against the new balance.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import RecordConflictError
+
+from domain import pricing
+from domain.accounts import CreditAccount
+from domain.errors import AccountNotFound, JobNotFound
+from domain.jobs import RenderJob
+from domain.keys import LIVE, TEST, ApiKey, hash_key, mint, mode_of
+from domain.script import MovieScript
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# A submission retries its version conflicts this many times. Each retry reloads the
+# account, so it either succeeds against the new balance or fails with 402: contention
+# only costs time, it never loses or duplicates a charge.
+MAX_CONFLICT_RETRIES = 100
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the account a key belongs to and whether it is live or sandbox."""
+
+    account_id: UUID
+    mode: str
+    key_prefix: str
+
+
+@dataclass(frozen=True)
+class OpenedAccount:
+    account_id: UUID
+    api_key: str
+    test_api_key: str
+
+
+@dataclass(frozen=True)
+class Submission:
+    job_id: UUID
+    status: str
+    estimated_credits: int
+    credits_remaining: int
+
+
+class PhantomFlow(Application[UUID]):
+    name = "PhantomFlow"
+
+    # --- accounts and keys --------------------------------------------------------
+
+    def open_account(self, plan: str, credits: int) -> OpenedAccount:
+        account = CreditAccount(plan=plan)
+        if credits:
+            account.grant(credits, reason="opening balance")
+        live, test = mint(LIVE), mint(TEST)
+        indexes = []
+        for key in (live, test):
+            account.record_api_key(prefix=key.display_prefix, mode=key.mode)
+            indexes.append(
+                ApiKey(
+                    key_hash=hash_key(key.secret),
+                    account_id=account.id,
+                    mode=key.mode,
+                    prefix=key.display_prefix,
+                )
+            )
+        self.save(account, *indexes)
+        return OpenedAccount(account_id=account.id, api_key=live.secret, test_api_key=test.secret)
+
+    def grant_credits(self, account_id: UUID, amount: int, reason: str) -> int:
+        def grant() -> int:
+            account = self.get_account(account_id)
+            account.grant(amount, reason=reason)
+            self.save(account)
+            return account.balance
+
+        return self._retry_on_conflict(grant)
+
+    def get_account(self, account_id: UUID) -> CreditAccount:
+        try:
+            account = self.repository.get(account_id)
+        except AggregateNotFoundError:
+            raise AccountNotFound(f"no account {account_id}") from None
+        if not isinstance(account, CreditAccount):
+            raise AccountNotFound(f"no account {account_id}")
+        return account
+
+    def authenticate(self, api_key: str) -> Principal | None:
+        if mode_of(api_key) is None:
+            return None
+        try:
+            index = self.repository.get(ApiKey.id_for(api_key))
+        except AggregateNotFoundError:
+            return None
+        if not isinstance(index, ApiKey) or not index.matches(api_key):
+            return None
+        return Principal(account_id=index.account_id, mode=index.mode, key_prefix=index.prefix)
+
+    # --- submission ---------------------------------------------------------------
+
+    def submit_render(
+        self,
+        account_id: UUID,
+        script: dict[str, Any],
+        webhook_uri: str | None,
+        origin: dict[str, Any],
+    ) -> Submission:
+        """Charge the estimate and queue the job, atomically.
+
+        `script` is the normalised dict produced by the API schema. Raises
+        InsufficientCredits when the balance cannot cover the estimate.
+        """
+        model = MovieScript.from_dict(script)
+        estimated = pricing.estimate(model)
+
+        def submit() -> Submission:
+            account = self.get_account(account_id)
+            job = RenderJob(
+                account_id=account_id,
+                script=script,
+                estimated_credits=estimated,
+                quality=model.quality,
+                webhook_uri=webhook_uri,
+                origin=origin,
+            )
+            account.charge(job.id, estimated)
+            self.save(account, job)
+            return Submission(
+                job_id=job.id,
+                status=job.status,
+                estimated_credits=estimated,
+                credits_remaining=account.balance,
+            )
+
+        return self._retry_on_conflict(submit)
+
+    # --- the render's life, as a worker drives it ---------------------------------
+
+    def get_job(self, job_id: UUID) -> RenderJob:
+        try:
+            job = self.repository.get(job_id)
+        except AggregateNotFoundError:
+            raise JobNotFound(f"no job {job_id}") from None
+        if not isinstance(job, RenderJob):
+            raise JobNotFound(f"no job {job_id}")
+        return job
+
+    def start_job(self, job: RenderJob, worker: str, lease_seconds: float) -> None:
+        """Record that `worker` renders the job now.
+
+        Raises IllegalJobTransition if the job has ended or another worker holds it,
+        and RecordConflictError if another worker started it at the same moment.
+        """
+        if job.status == "processing":
+            job.take_over(worker, now=datetime.now(UTC), lease_seconds=lease_seconds)
+        else:
+            job.start(worker)
+        self.save(job)
+
+    def report_progress(self, job: RenderJob, progress: float, stage: str) -> None:
+        job.report_progress(progress, stage)
+        self.save(job)
+
+    def complete_job(
+        self,
+        job_id: UUID,
+        output_location: str,
+        duration_seconds: float,
+        file_size_bytes: int,
+    ) -> RenderJob:
+        """Record the finished render and refund what the estimate over-charged."""
+
+        def complete() -> RenderJob:
+            job = self.get_job(job_id)
+            model = MovieScript.from_dict(job.script)
+            used = pricing.settle(model, job.estimated_credits, duration_seconds)
+            job.complete(
+                output_location=output_location,
+                duration_seconds=duration_seconds,
+                file_size_bytes=file_size_bytes,
+                credits_used=used,
+            )
+            self._save_with_refund(job, reason="settlement: rendered duration")
+            return job
+
+        return self._retry_on_conflict(complete)
+
+    def fail_job(self, job_id: UUID, code: str, message: str) -> RenderJob:
+        """Record the failure and refund the whole charge, atomically."""
+
+        def fail() -> RenderJob:
+            job = self.get_job(job_id)
+            job.fail(code, message)
+            self._save_with_refund(job, reason=f"render failed: {code}")
+            return job
+
+        return self._retry_on_conflict(fail)
+
+    def _save_with_refund(self, job: RenderJob, reason: str) -> None:
+        account = self.get_account(job.account_id)
+        if job.refund_due:
+            account.refund(job.id, job.refund_due, reason=reason)
+        self.save(job, account)
+
+    # --- concurrency --------------------------------------------------------------
+
+    def _retry_on_conflict(self, attempt: Callable[[], T]) -> T:
+        for retry in range(MAX_CONFLICT_RETRIES):
+            try:
+                return attempt()
+            except RecordConflictError:
+                # Another writer got there first. Back off a little (with jitter, so
+                # racing writers spread out) and try again on fresh state.
+                time.sleep(random.uniform(0, min(0.05, 0.001 * 2**retry)))
+        return attempt()

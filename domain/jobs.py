@@ -1,0 +1,151 @@
+"""The render job: one script's life from submission to a finished MP4 or a failure.
+
+Status is never stored, it is derived from the events: a job is `queued` once
+submitted, `processing` once a worker starts it, and ends `completed` or `failed`.
+Public methods check the transition first and only then trigger the event, so an
+illegal change raises `IllegalJobTransition` and leaves nothing to save.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.errors import IllegalJobTransition
+
+QUEUED = "queued"
+PROCESSING = "processing"
+COMPLETED = "completed"
+FAILED = "failed"
+STATUSES = (QUEUED, PROCESSING, COMPLETED, FAILED)
+
+
+class RenderJob(Aggregate):
+    @event("Submitted")
+    def __init__(
+        self,
+        account_id: UUID,
+        script: dict[str, Any],
+        estimated_credits: int,
+        quality: str,
+        webhook_uri: str | None,
+        origin: dict[str, Any],
+    ) -> None:
+        self.account_id = account_id
+        self.script = script
+        self.estimated_credits = estimated_credits
+        self.quality = quality
+        self.webhook_uri = webhook_uri
+        self.origin = origin
+        self.status = QUEUED
+        self.progress = 0.0
+        self.stage: str | None = None
+        self.attempts = 0
+        self.worker: str | None = None
+        self.output_location: str | None = None
+        self.duration_seconds: float | None = None
+        self.file_size_bytes: int | None = None
+        self.credits_used: int | None = None
+        self.error: dict[str, str] | None = None
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (COMPLETED, FAILED)
+
+    # --- starting -----------------------------------------------------------------
+
+    def start(self, worker: str) -> None:
+        """A worker takes the job. A job already processing can be taken over only
+        through `take_over`, when its previous worker has gone quiet."""
+        if self.status != QUEUED:
+            raise IllegalJobTransition(f"cannot start a job that is {self.status}")
+        self._started(worker=worker, attempt=self.attempts + 1)
+
+    def take_over(self, worker: str, now: datetime, lease_seconds: float) -> None:
+        """Restart a job whose worker stopped reporting (crashed, killed, lost)."""
+        if self.status != PROCESSING:
+            raise IllegalJobTransition(f"cannot take over a job that is {self.status}")
+        if (now - self.modified_on).total_seconds() < lease_seconds:
+            raise IllegalJobTransition("the job's worker is still active")
+        self._started(worker=worker, attempt=self.attempts + 1)
+
+    @event("Started")
+    def _started(self, worker: str, attempt: int) -> None:
+        self.status = PROCESSING
+        self.worker = worker
+        self.attempts = attempt
+        self.progress = 0.0
+        self.stage = "starting"
+
+    # --- progress -----------------------------------------------------------------
+
+    def report_progress(self, progress: float, stage: str) -> None:
+        if self.status != PROCESSING:
+            raise IllegalJobTransition(f"cannot report progress on a job that is {self.status}")
+        if not 0 <= progress <= 1:
+            raise ValueError(f"progress must be between 0 and 1, got {progress}")
+        # Progress only ever rises within one attempt, so a reader never sees it go back.
+        self._progress_reported(progress=max(progress, self.progress), stage=stage)
+
+    @event("ProgressReported")
+    def _progress_reported(self, progress: float, stage: str) -> None:
+        self.progress = progress
+        self.stage = stage
+
+    # --- endings ------------------------------------------------------------------
+
+    def complete(
+        self,
+        output_location: str,
+        duration_seconds: float,
+        file_size_bytes: int,
+        credits_used: int,
+    ) -> None:
+        if self.status != PROCESSING:
+            raise IllegalJobTransition(f"cannot complete a job that is {self.status}")
+        if not 0 <= credits_used <= self.estimated_credits:
+            raise ValueError("credits used must lie between 0 and the estimate")
+        self._completed(
+            output_location=output_location,
+            duration_seconds=duration_seconds,
+            file_size_bytes=file_size_bytes,
+            credits_used=credits_used,
+        )
+
+    @event("Completed")
+    def _completed(
+        self,
+        output_location: str,
+        duration_seconds: float,
+        file_size_bytes: int,
+        credits_used: int,
+    ) -> None:
+        self.status = COMPLETED
+        self.progress = 1.0
+        self.stage = "complete"
+        self.output_location = output_location
+        self.duration_seconds = duration_seconds
+        self.file_size_bytes = file_size_bytes
+        self.credits_used = credits_used
+
+    def fail(self, code: str, message: str) -> None:
+        if self.is_finished:
+            raise IllegalJobTransition(f"cannot fail a job that is {self.status}")
+        self._failed(code=code, message=message)
+
+    @event("Failed")
+    def _failed(self, code: str, message: str) -> None:
+        self.status = FAILED
+        self.stage = "failed"
+        self.credits_used = 0
+        self.error = {"code": code, "message": message}
+
+    @property
+    def refund_due(self) -> int:
+        """Credits to give back once the job has ended: the unused part of the estimate."""
+        if not self.is_finished or self.credits_used is None:
+            return 0
+        return self.estimated_credits - self.credits_used

@@ -1,0 +1,1 @@
+"""Read models built by following the event store, rebuildable from zero."""

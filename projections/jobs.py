@@ -1,0 +1,190 @@
+"""The jobs read model: what `GET /api/jobs` and `GET /api/jobs/{job_id}` answer from.
+
+One row per job: the columns the list filters and sorts on, and the whole public view
+of the job as a JSON document. Timestamps are the events' own, so a rebuild from zero
+writes the same rows byte for byte.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from eventsourcing.utils import get_topic
+
+from adapters.viewstore import Cursor, ViewStore
+from domain.jobs import RenderJob
+from projections.runner import Follower, Tracked
+
+TABLE = "jobs_view"
+
+
+def iso(moment: datetime) -> str:
+    """ISO 8601 in UTC with milliseconds and a Z, as the contract writes times."""
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class JobsProjection(Follower):
+    name = "jobs"
+    topics = tuple(
+        get_topic(cls)
+        for cls in (
+            RenderJob.Submitted,
+            RenderJob.Started,
+            RenderJob.ProgressReported,
+            RenderJob.Completed,
+            RenderJob.Failed,
+        )
+    )
+
+    def create_tables(self, cursor: Cursor) -> None:
+        cursor.execute(
+            f"CREATE TABLE IF NOT EXISTS {TABLE} ("
+            " job_id TEXT PRIMARY KEY,"
+            " account_id TEXT NOT NULL,"
+            " status TEXT NOT NULL,"
+            " seq BIGINT NOT NULL,"
+            " doc TEXT NOT NULL)"
+        )
+        cursor.execute(
+            f"CREATE INDEX IF NOT EXISTS {TABLE}_by_account ON {TABLE} (account_id, seq)"
+        )
+        cursor.execute(
+            f"CREATE INDEX IF NOT EXISTS {TABLE}_by_status ON {TABLE} (account_id, status, seq)"
+        )
+
+    def drop_tables(self, cursor: Cursor) -> None:
+        cursor.execute(f"DROP TABLE IF EXISTS {TABLE}")
+
+    def handle(self, cursor: Cursor, events: Sequence[Tracked]) -> int:
+        # Apply the batch in memory, then write each touched job once.
+        rows: dict[str, dict[str, Any]] = {}
+        for tracked in events:
+            job_id = str(tracked.event.originator_id)
+            if isinstance(tracked.event, RenderJob.Submitted):
+                rows[job_id] = submitted_row(tracked)
+                continue
+            row = rows.get(job_id) or load_row(cursor, job_id)
+            if row is None:
+                continue  # history before this job's submission cannot exist; be safe
+            apply(row["doc"], tracked.event)
+            row["status"] = row["doc"]["status"]
+            rows[job_id] = row
+        for job_id, row in rows.items():
+            cursor.execute(
+                f"INSERT INTO {TABLE} (job_id, account_id, status, seq, doc) "
+                "VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (job_id) DO UPDATE SET status = excluded.status, doc = excluded.doc",
+                (
+                    job_id,
+                    row["account_id"],
+                    row["status"],
+                    row["seq"],
+                    json.dumps(row["doc"], separators=(",", ":")),
+                ),
+            )
+        return len(events)
+
+
+def submitted_row(tracked: Tracked) -> dict[str, Any]:
+    event = tracked.event
+    doc = {
+        "job_id": str(event.originator_id),
+        "status": "queued",
+        "progress": 0,
+        "stage": None,
+        "output_location": None,
+        "duration_seconds": None,
+        "file_size_bytes": None,
+        "estimated_credits": event.estimated_credits,
+        "credits_used": None,
+        "error": None,
+        "webhook_uri": event.webhook_uri,
+        "created_at": iso(event.timestamp),
+        "started_at": None,
+        "completed_at": None,
+        "updated_at": iso(event.timestamp),
+    }
+    return {
+        "account_id": str(event.account_id),
+        "status": "queued",
+        "seq": tracked.position,
+        "doc": doc,
+    }
+
+
+def load_row(cursor: Cursor, job_id: str) -> dict[str, Any] | None:
+    cursor.execute(f"SELECT account_id, status, seq, doc FROM {TABLE} WHERE job_id = ?", (job_id,))
+    found = cursor.fetchone()
+    if found is None:
+        return None
+    account_id, status, seq, doc = found
+    return {"account_id": account_id, "status": status, "seq": seq, "doc": json.loads(doc)}
+
+
+def apply(doc: dict[str, Any], event: Any) -> None:
+    doc["updated_at"] = iso(event.timestamp)
+    if isinstance(event, RenderJob.Started):
+        doc.update(status="processing", progress=0, stage="starting", started_at=doc["updated_at"])
+    elif isinstance(event, RenderJob.ProgressReported):
+        doc.update(progress=event.progress, stage=event.stage)
+    elif isinstance(event, RenderJob.Completed):
+        doc.update(
+            status="completed",
+            progress=1,
+            stage="complete",
+            output_location=event.output_location,
+            duration_seconds=event.duration_seconds,
+            file_size_bytes=event.file_size_bytes,
+            credits_used=event.credits_used,
+            completed_at=doc["updated_at"],
+        )
+    elif isinstance(event, RenderJob.Failed):
+        doc.update(
+            status="failed",
+            stage="failed",
+            credits_used=0,
+            error={"code": event.code, "message": event.message},
+        )
+
+
+@dataclass(frozen=True)
+class JobPage:
+    jobs: list[dict[str, Any]]
+    total: int
+
+
+class JobsQueries:
+    """Reads of the jobs read model, always scoped to one account."""
+
+    def __init__(self, store: ViewStore) -> None:
+        self.store = store
+
+    def get(self, account_id: str, job_id: str) -> dict[str, Any] | None:
+        with self.store.read() as cursor:
+            cursor.execute(
+                f"SELECT doc FROM {TABLE} WHERE job_id = ? AND account_id = ?",
+                (job_id, account_id),
+            )
+            found = cursor.fetchone()
+        return json.loads(found[0]) if found else None
+
+    def page(self, account_id: str, status: str | None, page: int, limit: int) -> JobPage:
+        where, params = "account_id = ?", [account_id]
+        if status:
+            where += " AND status = ?"
+            params.append(status)
+        with self.store.read() as cursor:
+            cursor.execute(f"SELECT COUNT(*) FROM {TABLE} WHERE {where}", params)
+            count_row = cursor.fetchone()
+            cursor.execute(
+                f"SELECT doc FROM {TABLE} WHERE {where} ORDER BY seq DESC LIMIT ? OFFSET ?",
+                [*params, limit, (page - 1) * limit],
+            )
+            rows = cursor.fetchall()
+        return JobPage(
+            jobs=[json.loads(r[0]) for r in rows], total=int(count_row[0]) if count_row else 0
+        )

@@ -1,0 +1,116 @@
+"""Shared fixtures: real SQLite, PostgreSQL and Redis, each test isolated.
+
+PostgreSQL tests get a schema of their own, dropped afterwards. Tests that need a
+service skip with the reason when it is down, except in CI (CI=true), where a missing
+service is a failure: CI must never pass by skipping what it was meant to check.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+import redis
+
+from adapters.bootstrap import Runtime, build_runtime
+from adapters.settings import Settings
+
+POSTGRES_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+TINY_SCRIPT = {
+    "width": 320,
+    "height": 240,
+    "fps": 15,
+    "quality": "low",
+    "scenes": [
+        {
+            "duration": 1,
+            "background": "#FF0000",
+            "elements": [{"type": "text", "text": "Hello", "font_size": 24}],
+        }
+    ],
+}
+
+
+def service_missing(what: str) -> None:
+    """Skip outside CI, fail in CI."""
+    if IN_CI:
+        pytest.fail(f"{what} is required in CI but is not reachable", pytrace=False)
+    pytest.skip(f"{what} is not reachable")
+
+
+def postgres_available() -> bool:
+    try:
+        with psycopg.connect(POSTGRES_URL, connect_timeout=2):
+            return True
+    except psycopg.Error:
+        return False
+
+
+def redis_available(url: str = REDIS_URL) -> bool:
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=2).ping())
+    except redis.RedisError:
+        return False
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def postgres_schema() -> Iterator[str]:
+    if not postgres_available():
+        service_missing(f"PostgreSQL at {POSTGRES_URL}")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    yield schema
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    if not redis_available():
+        service_missing(f"Redis at {REDIS_URL}")
+    client = redis.Redis.from_url(REDIS_URL)
+    client.flushdb()
+    yield REDIS_URL
+    client.flushdb()
+
+
+@pytest.fixture
+def sqlite_settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "data")
+
+
+@pytest.fixture
+def postgres_settings(tmp_path: Path, postgres_schema: str) -> Settings:
+    return Settings(
+        data_dir=tmp_path / "data",
+        database_url=POSTGRES_URL,
+        database_schema=postgres_schema,
+    )
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def settings(request: pytest.FixtureRequest) -> Settings:
+    """Each test using this runs once on each event store."""
+    return request.getfixturevalue(f"{request.param}_settings")
+
+
+@pytest.fixture
+def runtime(settings: Settings) -> Iterator[Runtime]:
+    built = build_runtime(settings)
+    yield built
+    built.close()

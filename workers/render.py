@@ -1,0 +1,119 @@
+"""Rendering one job: take it, render it with progress, record the outcome.
+
+Safe to run twice for the same job (a message redelivered, a job dispatched twice):
+a finished job is left alone, and only one worker can record `Started` for a queued
+job (the other meets a version conflict). A job whose worker went quiet for longer
+than the lease is taken over, so a crashed worker never strands a job.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from uuid import UUID
+
+from eventsourcing.persistence import RecordConflictError
+
+from adapters.renderer import FFmpegRenderer, RenderFailed
+from adapters.storage import OutputStorage
+from domain.application import PhantomFlow
+from domain.errors import IllegalJobTransition, JobNotFound
+from domain.jobs import RenderJob
+from domain.script import MovieScript
+
+log = logging.getLogger(__name__)
+
+
+class JobBusy(Exception):
+    """Another worker holds the job's lease; try again later (it may have died)."""
+
+
+class JobAbandoned(Exception):
+    """The job ended or changed hands while this worker was rendering it."""
+
+
+@dataclass
+class RenderService:
+    app: PhantomFlow
+    renderer: FFmpegRenderer
+    storage: OutputStorage
+    lease_seconds: float = 300.0
+    worker_name: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.worker_name:
+            self.worker_name = f"worker-{uuid.uuid4().hex[:8]}"
+
+    def run(self, job_id: UUID) -> str:
+        """Render the job if it is ours to render; return what happened, for logs."""
+        try:
+            job = self.app.get_job(job_id)
+        except JobNotFound:
+            log.error("render message for unknown job %s dropped", job_id)
+            return "unknown job"
+        if job.is_finished:
+            return "already finished"
+        try:
+            self.app.start_job(job, self.worker_name, self.lease_seconds)
+        except IllegalJobTransition as busy:
+            raise JobBusy(str(busy)) from None
+        except RecordConflictError:
+            return "taken by another worker"
+        return self._render(job)
+
+    def _render(self, job: RenderJob) -> str:
+        progress = ProgressRecorder(self.app, job, self.worker_name)
+        with tempfile.TemporaryDirectory(prefix=f"render-{job.id}-") as scratch:
+            work_dir = Path(scratch)
+            try:
+                result = self.renderer.render(
+                    MovieScript.from_dict(job.script),
+                    work_dir / "output.mp4",
+                    progress,
+                    work_dir,
+                )
+            except RenderFailed as failure:
+                return self._record_failure(job.id, failure.message)
+            except JobAbandoned:
+                return "abandoned"
+            except Exception:
+                reference = uuid.uuid4().hex[:12]
+                log.exception("render of job %s crashed (reference %s)", job.id, reference)
+                return self._record_failure(
+                    job.id, f"internal error while rendering (reference {reference})"
+                )
+            location = self.storage.store(job.id, result.path)
+        try:
+            self.app.complete_job(job.id, location, result.duration_seconds, result.file_size_bytes)
+        except IllegalJobTransition:
+            return "finished elsewhere"
+        return "completed"
+
+    def _record_failure(self, job_id: UUID, message: str) -> str:
+        try:
+            self.app.fail_job(job_id, "RENDER_FAILED", message)
+        except IllegalJobTransition:
+            return "finished elsewhere"
+        return "failed"
+
+
+class ProgressRecorder:
+    """The renderer's progress callback: each report becomes a ProgressReported event."""
+
+    def __init__(self, app: PhantomFlow, job: RenderJob, worker_name: str) -> None:
+        self.app = app
+        self.job = job
+        self.worker_name = worker_name
+
+    def __call__(self, progress: float, stage: str) -> None:
+        try:
+            self.app.report_progress(self.job, progress, stage)
+        except (RecordConflictError, IllegalJobTransition):
+            # Someone else wrote to the job: carry on only if it is still ours.
+            self.job = self.app.get_job(self.job.id)
+            if self.job.status != "processing" or self.job.worker != self.worker_name:
+                raise JobAbandoned(str(self.job.id)) from None
+            self.app.report_progress(self.job, progress, stage)
