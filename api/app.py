@@ -7,7 +7,7 @@ from aiohttp import web
 from api.auth import auth_middleware
 from api.errors import error_middleware
 from api.routes import routes
-from api.services import Services
+from api.services import SERVICES, Services
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
 
@@ -16,7 +16,7 @@ def create_app(services: Services) -> web.Application:
     app = web.Application(
         middlewares=[error_middleware, auth_middleware], client_max_size=MAX_BODY_BYTES
     )
-    app["services"] = services
+    app[SERVICES] = services
     app.add_routes(routes)
 
     async def close_services(_: web.Application) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from api.errors import Handler, unauthorized
-from api.services import Services
+from api.services import PRINCIPAL, services_of
 
 PUBLIC_PATHS = frozenset({"/api/render/schema"})
 
@@ -17,9 +17,9 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     api_key = request.headers.get("x-api-key", "")
     if not api_key:
         raise unauthorized("Missing API key: pass it in the x-api-key header.")
-    services: Services = request.app["services"]
+    services = services_of(request)
     principal = await services.call(services.runtime.app.authenticate, api_key)
     if principal is None:
         raise unauthorized("Invalid API key.")
-    request["principal"] = principal
+    request[PRINCIPAL] = principal
     return await handler(request)

@@ -153,8 +153,7 @@ def run_worker(args: argparse.Namespace) -> int:
 def run_projections(args: argparse.Namespace) -> int:
     from dramatiq.brokers.redis import RedisBroker
 
-    from api.embedded import FollowerThreads
-    from projections.runner import FollowerRunner
+    from projections.runner import FollowerRunner, FollowerThreads
     from workers.actors import declare_render_actor
     from workers.dispatch import Dispatcher
 

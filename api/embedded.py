@@ -7,45 +7,18 @@ dispatcher that feeds Redis in production; only the broker differs.
 from __future__ import annotations
 
 import logging
-import threading
 
 import dramatiq
 
 from adapters.bootstrap import Runtime, build_runtime
 from adapters.renderer import FFmpegRenderer
 from adapters.settings import Settings
-from projections.runner import FollowerRunner
+from projections.runner import FollowerRunner, FollowerThreads
 from workers.actors import declare_render_actor, in_process_broker
 from workers.dispatch import Dispatcher
 from workers.render import RenderService
 
 log = logging.getLogger(__name__)
-
-
-class FollowerThreads:
-    """Runs followers in background threads until stopped."""
-
-    def __init__(self, runners: list[FollowerRunner]) -> None:
-        self.runners = runners
-        self.stop_event = threading.Event()
-        self.threads = [
-            threading.Thread(
-                target=runner.run_forever,
-                args=(self.stop_event,),
-                name=f"follower-{runner.follower.name}",
-                daemon=True,
-            )
-            for runner in runners
-        ]
-
-    def start(self) -> None:
-        for thread in self.threads:
-            thread.start()
-
-    def stop(self) -> None:
-        self.stop_event.set()
-        for thread in self.threads:
-            thread.join(timeout=10)
 
 
 class EmbeddedSystem:

@@ -14,6 +14,8 @@ from typing import Any
 
 from aiohttp import web
 
+from api.services import REQUEST_ID
+
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -78,7 +80,7 @@ _HTTP_CODES = {
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
-    request["request_id"] = request_id
+    request[REQUEST_ID] = request_id
     try:
         response = await handler(request)
     except ApiError as error:

@@ -18,7 +18,7 @@ from api.errors import (
     schema_error,
 )
 from api.schemas import first_error, load_render_request
-from api.services import Services
+from api.services import PRINCIPAL, REQUEST_ID, services_of
 from domain.application import Principal
 from domain.errors import InsufficientCredits
 from domain.jobs import STATUSES
@@ -41,7 +41,7 @@ async def read_json(request: web.Request) -> Any:
 
 
 def principal_of(request: web.Request) -> Principal:
-    return request["principal"]
+    return request[PRINCIPAL]
 
 
 @routes.post("/api/render")
@@ -57,10 +57,10 @@ async def submit_render(request: web.Request) -> web.Response:
         raise forbidden(
             "Sandbox (ve_test_) keys cannot submit renders on this server yet; use a ve_live_ key."
         )
-    services: Services = request.app["services"]
+    services = services_of(request)
     origin = {
         "channel": "api",
-        "request_id": request["request_id"],
+        "request_id": request[REQUEST_ID],
         "key_prefix": principal.key_prefix,
     }
     try:
@@ -101,7 +101,7 @@ async def list_jobs(request: web.Request) -> web.Response:
     status = request.query.get("status")
     if status is not None and status not in STATUSES:
         raise invalid_request(f"status must be one of: {', '.join(STATUSES)}", path="status")
-    services: Services = request.app["services"]
+    services = services_of(request)
     found = await services.call(
         services.runtime.jobs.page, str(principal.account_id), status, page, limit
     )
@@ -120,7 +120,7 @@ async def list_jobs(request: web.Request) -> web.Response:
 async def get_job(request: web.Request) -> web.Response:
     principal = principal_of(request)
     job_id = _job_id(request)
-    services: Services = request.app["services"]
+    services = services_of(request)
     runtime = services.runtime
     doc = await services.call(runtime.jobs.get, str(principal.account_id), job_id)
     if doc is None:
@@ -146,7 +146,7 @@ def _job_id(request: web.Request) -> str:
 
 @routes.get("/outputs/{name}")
 async def download_output(request: web.Request) -> web.StreamResponse:
-    services: Services = request.app["services"]
+    services = services_of(request)
     path = services.runtime.storage.path_of(request.match_info["name"])
     if path is None:
         raise not_found("No such output.")
@@ -154,7 +154,7 @@ async def download_output(request: web.Request) -> web.StreamResponse:
 
 
 def public_base(request: web.Request) -> str:
-    configured = request.app["services"].runtime.settings.public_url
+    configured = services_of(request).runtime.settings.public_url
     return configured or str(request.url.origin())
 
 

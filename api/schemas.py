@@ -47,17 +47,19 @@ def _typed_messages(expected: str) -> dict[str, str]:
 
 
 class Number(fields.Field):
+    expected = "number"
     default_error_messages: ClassVar[dict[str, str]] = _typed_messages("number")
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> float:
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ValidationError(f"Expected number, received {json_type(value)}")
+            raise ValidationError(f"Expected {self.expected}, received {json_type(value)}")
         if not math.isfinite(value):
             raise ValidationError("Expected a finite number")
         return value
 
 
 class Integer(Number):
+    expected = "integer"
     default_error_messages: ClassVar[dict[str, str]] = _typed_messages("integer")
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:

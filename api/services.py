@@ -12,7 +12,10 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import ParamSpec, TypeVar
 
+from aiohttp import web
+
 from adapters.bootstrap import Runtime
+from domain.application import Principal
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -29,3 +32,12 @@ class Services:
 
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+SERVICES = web.AppKey("services", Services)
+PRINCIPAL = web.RequestKey("principal", Principal)
+REQUEST_ID = web.RequestKey("request_id", str)
+
+
+def services_of(request: web.Request) -> Services:
+    return request.app[SERVICES]

@@ -130,17 +130,19 @@ class PhantomFlow(Application[UUID]):
     ) -> Submission:
         """Charge the estimate and queue the job, atomically.
 
-        `script` is the normalised dict produced by the API schema. Raises
-        InsufficientCredits when the balance cannot cover the estimate.
+        `script` is a validated script dict (see `api/schemas.py`); the job records
+        its normalised form. Raises InsufficientCredits when the balance cannot
+        cover the estimate.
         """
         model = MovieScript.from_dict(script)
+        normalised = model.to_dict()
         estimated = pricing.estimate(model)
 
         def submit() -> Submission:
             account = self.get_account(account_id)
             job = RenderJob(
                 account_id=account_id,
-                script=script,
+                script=normalised,
                 estimated_credits=estimated,
                 quality=model.quality,
                 webhook_uri=webhook_uri,

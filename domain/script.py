@@ -102,22 +102,22 @@ class MovieScript:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> MovieScript:
-        """Build from an already validated, normalised script dict."""
+        """Build from a validated script dict, filling in the documented defaults."""
         return cls(
-            width=int(data["width"]),
-            height=int(data["height"]),
-            fps=float(data["fps"]),
-            quality=data["quality"],
+            width=int(data.get("width", DEFAULTS["width"])),
+            height=int(data.get("height", DEFAULTS["height"])),
+            fps=float(data.get("fps", DEFAULTS["fps"])),
+            quality=data.get("quality", DEFAULTS["quality"]),
             scenes=tuple(
                 Scene(
                     duration=float(scene["duration"]),
-                    background=scene["background"],
+                    background=scene.get("background", DEFAULTS["background"]),
                     elements=tuple(
                         TextElement(
                             text=element["text"],
-                            font_size=int(element["font_size"]),
-                            color=element["color"],
-                            position=element["position"],
+                            font_size=int(element.get("font_size", DEFAULTS["font_size"])),
+                            color=element.get("color", DEFAULTS["color"]),
+                            position=element.get("position", DEFAULTS["position"]),
                         )
                         for element in scene.get("elements", ())
                     ),
@@ -125,3 +125,29 @@ class MovieScript:
                 for scene in data["scenes"]
             ),
         )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The normalised script: what a job records and a worker renders."""
+        return {
+            "width": self.width,
+            "height": self.height,
+            "fps": self.fps,
+            "quality": self.quality,
+            "scenes": [
+                {
+                    "duration": scene.duration,
+                    "background": scene.background,
+                    "elements": [
+                        {
+                            "type": element.type,
+                            "text": element.text,
+                            "font_size": element.font_size,
+                            "color": element.color,
+                            "position": element.position,
+                        }
+                        for element in scene.elements
+                    ],
+                }
+                for scene in self.scenes
+            ],
+        }

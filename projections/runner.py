@@ -186,3 +186,29 @@ class FollowerRunner:
 
 class PositionMoved(Exception):
     """Another process advanced this follower first; the batch was rolled back."""
+
+
+class FollowerThreads:
+    """Runs followers in background threads until stopped."""
+
+    def __init__(self, runners: list[FollowerRunner]) -> None:
+        self.runners = runners
+        self.stop_event = threading.Event()
+        self.threads = [
+            threading.Thread(
+                target=runner.run_forever,
+                args=(self.stop_event,),
+                name=f"follower-{runner.follower.name}",
+                daemon=True,
+            )
+            for runner in runners
+        ]
+
+    def start(self) -> None:
+        for thread in self.threads:
+            thread.start()
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        for thread in self.threads:
+            thread.join(timeout=10)

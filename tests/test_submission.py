@@ -91,9 +91,7 @@ def test_racing_submissions_never_overdraw_and_each_job_is_charged_once(settings
         accepted = [o for o in outcomes if o != "402"]
         assert len(accepted) == 4
         assert apps[0].app.get_account(account.account_id).balance == 3
-        charges = [
-            e for e in all_events(apps[0]) if isinstance(e, CreditAccount.CreditsCharged)
-        ]
+        charges = [e for e in all_events(apps[0]) if isinstance(e, CreditAccount.CreditsCharged)]
         assert sorted(str(c.job_id) for c in charges) == sorted(accepted)
         for job_id in accepted:
             assert apps[0].app.get_job(uuid.UUID(job_id)).status == "queued"
@@ -107,9 +105,7 @@ def test_completion_refunds_the_unused_estimate_atomically(runtime):
     submitted = submit(runtime, account.account_id)
     job = runtime.app.get_job(submitted.job_id)
     runtime.app.start_job(job, "w1", lease_seconds=60)
-    runtime.app.complete_job(
-        submitted.job_id, "x.mp4", duration_seconds=3.2, file_size_bytes=1234
-    )
+    runtime.app.complete_job(submitted.job_id, "x.mp4", duration_seconds=3.2, file_size_bytes=1234)
     job = runtime.app.get_job(submitted.job_id)
     assert (job.status, job.credits_used) == ("completed", 4)
     assert runtime.app.get_account(account.account_id).balance == 100 - 4

@@ -1,0 +1,174 @@
+"""The whole system as a user runs it: processes started by the CLI, a script over HTTP,
+a real MP4 out, and a ledger that adds up. Once on the embedded default (`phantomflow
+serve`), once as production processes (`api`, `worker`, `projections`) on PostgreSQL
+and Redis."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from adapters.bootstrap import build_runtime
+from adapters.settings import Settings
+from tests.conftest import POSTGRES_URL, TINY_SCRIPT, free_port
+from tests.media import ffprobe
+
+PHANTOMFLOW = [sys.executable, "-m", "api.cli"]
+
+
+@dataclass
+class RunningSystem:
+    env: dict[str, str]
+    base_url: str
+    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    logs: list[Path] = field(default_factory=list)
+
+    def start(self, *args: str, log: Path) -> None:
+        handle = open(log, "wb")  # noqa: SIM115 - closed with the process
+        self.logs.append(log)
+        self.processes.append(
+            subprocess.Popen([*PHANTOMFLOW, *args], env=self.env, stdout=handle, stderr=handle)
+        )
+
+    def cli(self, *args: str) -> dict:
+        done = subprocess.run(
+            [*PHANTOMFLOW, *args], env=self.env, capture_output=True, check=True, timeout=60
+        )
+        return json.loads(done.stdout)
+
+    def wait_until_up(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                request("GET", f"{self.base_url}/api/jobs", api_key="ve_live_probe")
+            except urllib.error.HTTPError as error:
+                if error.code == 401:
+                    return
+            except OSError:
+                time.sleep(0.2)
+        raise AssertionError(f"the API did not come up:\n{self.output()}")
+
+    def output(self) -> str:
+        return "\n".join(log.read_text(errors="replace")[-3000:] for log in self.logs)
+
+    def stop(self) -> None:
+        for process in self.processes:
+            process.terminate()
+        for process in self.processes:
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def request(method: str, url: str, api_key: str, body: dict | None = None) -> dict:
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method)
+    req.add_header("x-api-key", api_key)
+    req.add_header("content-type", "application/json")
+    with urllib.request.urlopen(req, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def base_env(tmp_path: Path) -> dict[str, str]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("DATABASE_URL", "REDIS_URL", "PHANTOMFLOW_DB_SCHEMA")
+    }
+    env["PHANTOMFLOW_DATA_DIR"] = str(tmp_path / "data")
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent)
+    return env
+
+
+@pytest.fixture
+def embedded(tmp_path: Path) -> Iterator[RunningSystem]:
+    port = free_port()
+    system = RunningSystem(env=base_env(tmp_path), base_url=f"http://127.0.0.1:{port}")
+    system.start("serve", "--port", str(port), log=tmp_path / "serve.log")
+    yield system
+    system.stop()
+
+
+@pytest.fixture
+def production(tmp_path: Path, postgres_schema: str, redis_url: str) -> Iterator[RunningSystem]:
+    port = free_port()
+    env = base_env(tmp_path)
+    env.update(
+        DATABASE_URL=POSTGRES_URL,
+        PHANTOMFLOW_DB_SCHEMA=postgres_schema,
+        REDIS_URL=redis_url,
+        PHANTOMFLOW_OUTPUT_DIR=str(tmp_path / "shared-outputs"),
+    )
+    system = RunningSystem(env=env, base_url=f"http://127.0.0.1:{port}")
+    system.start("api", "--host", "127.0.0.1", "--port", str(port), log=tmp_path / "api.log")
+    system.start("projections", log=tmp_path / "projections.log")
+    system.start("worker", "--processes", "1", "--threads", "1", log=tmp_path / "worker.log")
+    yield system
+    system.stop()
+
+
+@pytest.fixture(params=["embedded", "production"])
+def system(request: pytest.FixtureRequest) -> RunningSystem:
+    return request.getfixturevalue(request.param)
+
+
+def test_a_script_posted_over_http_becomes_an_mp4_and_the_ledger_adds_up(
+    system: RunningSystem, tmp_path: Path
+):
+    system.wait_until_up()
+    account = system.cli("accounts", "create", "--plan", "pro", "--credits", "50")
+    assert account["api_key"].startswith("ve_live_")
+    assert account["test_api_key"].startswith("ve_test_")
+    key = account["api_key"]
+
+    script = {**TINY_SCRIPT, "scenes": [*TINY_SCRIPT["scenes"], {"duration": 1}]}
+    submitted = request("POST", f"{system.base_url}/api/render", key, script)
+    assert (submitted["status"], submitted["credits_remaining"]) == (
+        "queued",
+        50 - submitted["estimated_credits"],
+    )
+
+    deadline = time.monotonic() + 90
+    job: dict = {}
+    while time.monotonic() < deadline:
+        job = request("GET", f"{system.base_url}/api/jobs/{submitted['job_id']}", key)
+        if job["status"] in ("completed", "failed"):
+            break
+        time.sleep(0.2)
+    assert job["status"] == "completed", f"{job}\n{system.output()}"
+    assert (job["progress"], job["stage"]) == (1, "complete")
+    assert job["completed_at"] is not None
+
+    output = tmp_path / "out.mp4"
+    assert job["output_uri"].startswith(system.base_url + "/")
+    with urllib.request.urlopen(job["output_uri"], timeout=30) as response:
+        output.write_bytes(response.read())
+    probe = ffprobe(output)
+    video = [s for s in probe["streams"] if s["codec_type"] == "video"]
+    assert len(video) == 1
+    assert (video[0]["codec_name"], video[0]["width"], video[0]["height"]) == ("h264", 320, 240)
+    assert abs(float(probe["format"]["duration"]) - 2.0) < 0.15
+    assert abs(job["duration_seconds"] - 2.0) < 0.15
+
+    settings = Settings.from_env(system.env)
+    runtime = build_runtime(settings)
+    try:
+        balance = runtime.app.get_account(uuid.UUID(account["account_id"])).balance
+    finally:
+        runtime.close()
+    assert balance == 50 - job["credits_used"]
+
+    listed = request("GET", f"{system.base_url}/api/jobs?status=completed", key)
+    assert [j["job_id"] for j in listed["jobs"]] == [submitted["job_id"]]

@@ -1,0 +1,93 @@
+"""The jobs read model: follows the event store, tracks its position, rebuilds identically."""
+
+from __future__ import annotations
+
+import uuid
+
+from projections.jobs import TABLE, JobsProjection
+from projections.runner import FollowerRunner
+from tests.conftest import TINY_SCRIPT
+
+
+def rows(runtime) -> list[tuple]:
+    with runtime.views.read() as cursor:
+        cursor.execute(f"SELECT job_id, account_id, status, seq, doc FROM {TABLE} ORDER BY job_id")
+        return cursor.fetchall()
+
+
+def make_history(runtime) -> uuid.UUID:
+    """A few jobs in every state, with progress, for one account."""
+    account = runtime.app.open_account(plan="pro", credits=100)
+    submit = runtime.app.submit_render
+    done = submit(account.account_id, TINY_SCRIPT, None, {"channel": "test"}).job_id
+    job = runtime.app.get_job(done)
+    runtime.app.start_job(job, "w1", lease_seconds=60)
+    runtime.app.report_progress(job, 0.5, "rendering_scene_1")
+    runtime.app.complete_job(done, f"{done}.mp4", duration_seconds=1.0, file_size_bytes=999)
+    failed = submit(account.account_id, TINY_SCRIPT, None, {"channel": "test"}).job_id
+    runtime.app.fail_job(failed, "RENDER_FAILED", "no")
+    submit(account.account_id, TINY_SCRIPT, None, {"channel": "test"})
+    return account.account_id
+
+
+def test_read_model_shows_each_job_as_its_events_left_it(runtime):
+    account_id = make_history(runtime)
+    runtime.jobs_runner.catch_up()
+    page = runtime.jobs.page(str(account_id), None, 1, 10)
+    assert [j["status"] for j in page.jobs] == ["queued", "failed", "completed"]
+    completed = page.jobs[2]
+    assert (completed["progress"], completed["stage"], completed["credits_used"]) == (
+        1,
+        "complete",
+        1,
+    )
+    assert completed["file_size_bytes"] == 999
+    assert completed["completed_at"] >= completed["started_at"] >= completed["created_at"]
+
+
+def test_position_is_tracked_so_a_restarted_follower_continues_where_it_stopped(runtime):
+    make_history(runtime)
+    runtime.jobs_runner.catch_up()
+    head = runtime.app.recorder.max_notification_id()
+    assert runtime.jobs_runner.position() == head
+    again = FollowerRunner(runtime.app, runtime.views, JobsProjection())
+    assert again.catch_up() == 0
+
+
+def test_rebuild_from_zero_writes_identical_rows(runtime):
+    make_history(runtime)
+    runtime.jobs_runner.catch_up()
+    before = rows(runtime)
+    assert len(before) == 3
+    runtime.jobs_runner.rebuild()
+    assert rows(runtime) == before
+
+
+def test_small_batches_give_the_same_read_model_as_one_big_batch(runtime):
+    make_history(runtime)
+    make_history(runtime)
+    small = FollowerRunner(runtime.app, runtime.views, JobsProjection(), batch_size=1)
+    small.rebuild()
+    in_small_batches = rows(runtime)
+    runtime.jobs_runner.rebuild()
+    assert rows(runtime) == in_small_batches
+
+
+def test_two_copies_of_a_follower_never_both_apply_a_batch(runtime):
+    make_history(runtime)
+    first = FollowerRunner(runtime.app, runtime.views, JobsProjection())
+    second = FollowerRunner(runtime.app, runtime.views, JobsProjection())
+    # The second copy read the old position, then the first moved it: the second's
+    # compare-and-set must fail and roll its batch back.
+    with runtime.views.transaction() as cursor:
+        stale = second._read_position(cursor)
+    first.catch_up()
+    before = rows(runtime)
+    with runtime.views.transaction() as cursor:
+        try:
+            second._advance(cursor, stale, stale + 1)
+            raise AssertionError("a stale position was accepted")
+        except Exception as error:
+            assert type(error).__name__ == "PositionMoved"
+    assert rows(runtime) == before
+    assert first.position() == runtime.app.recorder.max_notification_id()
