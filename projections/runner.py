@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ from eventsourcing.application import Application
 from adapters.viewstore import Cursor, ViewStore
 
 log = logging.getLogger(__name__)
+
+STALLED_BACKOFF = 1.0
 
 POSITIONS_TABLE = """
 CREATE TABLE IF NOT EXISTS follower_positions (
@@ -75,6 +78,9 @@ class FollowerRunner:
         self.follower = follower
         self.batch_size = batch_size
         self.poll_interval = poll_interval
+        # Set when the handler stopped short of a batch (e.g. the broker is down), so
+        # the loop backs off instead of retrying at full speed.
+        self.stalled = False
         with store.transaction() as cursor:
             cursor.execute(POSITIONS_TABLE)
             follower.create_tables(cursor)
@@ -124,6 +130,7 @@ class FollowerRunner:
             )
             events = [Tracked(n.id, self.app.mapper.to_domain_event(n)) for n in notifications]
             handled = self.follower.handle(cursor, events) if events else 0
+            self.stalled = handled < len(events)
             if handled < len(events):
                 new = events[handled - 1].position if handled else start
             elif len(events) < self.batch_size:
@@ -155,7 +162,7 @@ class FollowerRunner:
         while not stop.is_set():
             try:
                 if self.run_once() == 0:
-                    stop.wait(self.poll_interval)
+                    stop.wait(STALLED_BACKOFF if self.stalled else self.poll_interval)
             except PositionMoved:
                 continue
             except Exception:
@@ -172,16 +179,12 @@ class FollowerRunner:
 
     def wait_for(self, position: int, timeout: float) -> bool:
         """Block until the follower has passed `position` (read-your-writes)."""
-        deadline = threading.Event()
-        timer = threading.Timer(timeout, deadline.set)
-        timer.start()
-        try:
-            while self.position() < position:
-                if deadline.wait(0.02):
-                    return False
-            return True
-        finally:
-            timer.cancel()
+        deadline = time.monotonic() + timeout
+        while self.position() < position:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.02)
+        return True
 
 
 class PositionMoved(Exception):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
 
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
@@ -28,8 +29,11 @@ broker = RedisBroker(url=settings.redis_url)
 dramatiq.set_broker(broker)
 
 
+_lock = threading.Lock()
+
+
 @functools.cache
-def render_service() -> RenderService:
+def _build_render_service() -> RenderService:
     runtime = build_runtime(settings)
     return RenderService(
         app=runtime.app,
@@ -37,6 +41,13 @@ def render_service() -> RenderService:
         storage=runtime.storage,
         lease_seconds=settings.render_lease_seconds,
     )
+
+
+def render_service() -> RenderService:
+    # Built on first use, after Dramatiq has forked this worker process, and once per
+    # process however many worker threads ask at the same moment.
+    with _lock:
+        return _build_render_service()
 
 
 render_job = declare_render_actor(broker, render_service)
