@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
 
 from adapters.persistence import event_store_env, postgres_conninfo
 from adapters.settings import Settings
 from adapters.storage import OutputStorage
 from adapters.viewstore import PostgresViewStore, SQLiteViewStore, ViewStore
 from domain.application import PhantomFlow
-from projections.jobs import JobsProjection, JobsQueries
+from projections.jobs import JobsProjection, JobsQueries, replay
 from projections.runner import FollowerRunner
 
 
@@ -25,6 +27,17 @@ class Runtime:
     def __post_init__(self) -> None:
         self.jobs_runner = FollowerRunner(self.app, self.views, JobsProjection())
         self.jobs = JobsQueries(self.views)
+
+    def job_document(self, account_id: str, job_id: str) -> dict[str, Any] | None:
+        """One account's job: from the read model, or from its events if the read model
+        has not seen it yet (a GET straight after its POST must not answer 404)."""
+        found = self.jobs.get(account_id, job_id)
+        if found is not None:
+            return found
+        row = replay(self.app.events.get(UUID(job_id)))
+        if row is None or row["account_id"] != account_id:
+            return None
+        return row["doc"]
 
     def close(self) -> None:
         self.views.close()

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from urllib.parse import unquote, urlparse
 
+import psycopg
+
 from adapters.settings import Settings
+
+# Any fixed number: the advisory lock that serialises table creation.
+_SCHEMA_LOCK_KEY = 0x50464C4F57  # "PFLOW"
 
 
 def event_store_env(settings: Settings) -> dict[str, str]:
@@ -17,7 +24,10 @@ def event_store_env(settings: Settings) -> dict[str, str]:
             "SQLITE_LOCK_TIMEOUT": "30",
         }
     env = {"PERSISTENCE_MODULE": "eventsourcing.postgres", **postgres_params(settings)}
-    env["POSTGRES_POOL_SIZE"] = "10"
+    # A few connections kept open, more opened under load: every process (api,
+    # worker, projections, and each of their copies) has a pool of its own, so the
+    # idle total stays well inside PostgreSQL's max_connections.
+    env["POSTGRES_POOL_SIZE"] = "2"
     env["POSTGRES_MAX_OVERFLOW"] = "10"
     env["POSTGRES_LOCK_TIMEOUT"] = "5"
     if settings.database_schema:
@@ -58,3 +68,22 @@ def postgres_conninfo(settings: Settings) -> str:
 
 def _quote(value: str) -> str:
     return value.replace("\\", "\\\\").replace("'", "\\'")
+
+
+@contextlib.contextmanager
+def schema_creation_lock(settings: Settings) -> Iterator[None]:
+    """Serialise table creation across processes that start at the same moment.
+
+    `CREATE TABLE IF NOT EXISTS` is not safe against itself in PostgreSQL: two processes
+    creating the same table at once collide on the catalogue's unique index. SQLite
+    serialises writers itself, so the embedded default needs no lock.
+    """
+    if settings.database_url is None:
+        yield
+        return
+    with psycopg.connect(postgres_conninfo(settings), autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (_SCHEMA_LOCK_KEY,))
+        try:
+            yield
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (_SCHEMA_LOCK_KEY,))

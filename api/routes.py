@@ -25,10 +25,6 @@ from domain.jobs import STATUSES
 
 routes = web.RouteTableDef()
 
-# How long a read waits for the jobs read model to catch up with a write the caller
-# has just made (a GET straight after its POST).
-READ_YOUR_WRITES_TIMEOUT = 2.0
-
 
 async def read_json(request: web.Request) -> Any:
     raw = await request.read()
@@ -122,15 +118,7 @@ async def get_job(request: web.Request) -> web.Response:
     job_id = _job_id(request)
     services = services_of(request)
     runtime = services.runtime
-    doc = await services.call(runtime.jobs.get, str(principal.account_id), job_id)
-    if doc is None:
-        # Perhaps the job was submitted a moment ago and the read model has not caught
-        # up yet: wait for it to reach the head of the log, then look again.
-        head = await services.call(runtime.app.recorder.max_notification_id)
-        if head is not None and await services.call(
-            runtime.jobs_runner.wait_for, head, READ_YOUR_WRITES_TIMEOUT
-        ):
-            doc = await services.call(runtime.jobs.get, str(principal.account_id), job_id)
+    doc = await services.call(runtime.job_document, str(principal.account_id), job_id)
     if doc is None:
         raise not_found(f"No job {job_id}.")
     return web.json_response(job_view(doc, public_base(request)))

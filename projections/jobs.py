@@ -8,7 +8,7 @@ writes the same rows byte for byte.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -114,6 +114,22 @@ def submitted_row(tracked: Tracked) -> dict[str, Any]:
         "seq": tracked.position,
         "doc": doc,
     }
+
+
+def replay(events: Iterable[Any]) -> dict[str, Any] | None:
+    """A job's read-model row straight from its own events, bypassing the read model.
+
+    Used when the read model has not caught up yet with a job submitted a moment ago:
+    the same functions fold the same events, so the answer is the one the read model
+    is about to give."""
+    row: dict[str, Any] | None = None
+    for event in events:
+        if isinstance(event, RenderJob.Submitted):
+            row = submitted_row(Tracked(position=0, event=event))
+        elif row is not None:
+            apply(row["doc"], event)
+            row["status"] = row["doc"]["status"]
+    return row
 
 
 def load_row(cursor: Cursor, job_id: str) -> dict[str, Any] | None:

@@ -230,3 +230,17 @@ async def test_sandbox_keys_cannot_spend_live_credits(client, account):
 async def test_unknown_routes_answer_in_the_error_shape(client, account):
     error = await error_of(await client.get("/api/nothing-here", headers=key(account)), 404)
     assert error["code"] == "NOT_FOUND"
+
+
+async def test_a_job_is_readable_before_the_read_model_has_seen_it(runtime, account):
+    # No followers run here: the read model never sees the job.
+    async with TestClient(TestServer(create_app(Services(runtime)))) as client:
+        submitted = await (
+            await client.post("/api/render", json=TINY_SCRIPT, headers=key(account))
+        ).json()
+        response = await client.get(f"/api/jobs/{submitted['job_id']}", headers=key(account))
+        assert response.status == 200
+        assert (await response.json())["status"] == "queued"
+        other = runtime.app.open_account(plan="pro", credits=0)
+        hidden = await client.get(f"/api/jobs/{submitted['job_id']}", headers=key(other))
+        assert hidden.status == 404

@@ -1,0 +1,72 @@
+"""Inspecting rendered videos in tests: stream metadata with ffprobe, pixels with FFmpeg.
+
+ffprobe is Debian's (only tests use it; the product uses the imageio-ffmpeg binary).
+Without it, ffprobe-based tests skip, except in CI where they fail.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import imageio_ffmpeg
+
+from tests.conftest import service_missing
+
+FFPROBE = shutil.which("ffprobe") or "/usr/bin/ffprobe"
+
+
+def ffprobe(path: Path) -> dict[str, Any]:
+    """ffprobe's JSON description of `path`: {"streams": [...], "format": {...}}."""
+    if not Path(FFPROBE).exists():
+        service_missing(f"ffprobe ({FFPROBE}, Debian package ffmpeg; scripts/test installs it)")
+    completed = subprocess.run(
+        [
+            FFPROBE,
+            "-v",
+            "error",
+            "-print_format",
+            "json",
+            "-show_streams",
+            "-show_format",
+            str(path),
+        ],
+        capture_output=True,
+        check=True,
+        timeout=30,
+    )
+    return json.loads(completed.stdout)
+
+
+def frame_rgb(path: Path, t: float, x: int, y: int) -> tuple[int, int, int]:
+    """The colour of pixel (x, y) of the frame shown at `t` seconds."""
+    completed = subprocess.run(
+        [
+            imageio_ffmpeg.get_ffmpeg_exe(),
+            "-v",
+            "error",
+            "-nostdin",
+            "-ss",
+            f"{t:.3f}",
+            "-i",
+            str(path),
+            "-frames:v",
+            "1",
+            "-vf",
+            # RGB before cropping: in yuv420p a 1x1 crop rounds down to 0x0 (chroma is 2x2).
+            f"format=rgb24,crop=1:1:{x}:{y}",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "rgb24",
+            "-",
+        ],
+        capture_output=True,
+        check=True,
+        timeout=30,
+    )
+    red, green, blue = completed.stdout[:3]
+    return red, green, blue

@@ -1,0 +1,211 @@
+"""The FFmpeg renderer with real FFmpeg: tiny videos, checked from the files it writes."""
+
+from __future__ import annotations
+
+import os
+import stat
+import time
+from pathlib import Path
+
+import pytest
+
+from adapters.renderer import FFmpegRenderer, RenderFailed, RenderResult, measure_duration
+from domain.script import MovieScript
+from tests.media import ffprobe, frame_rgb
+
+pytestmark = pytest.mark.ffmpeg
+
+WIDTH, HEIGHT = 320, 240
+
+AWKWARD_TEXT = "He said \"hi\": a,b; c=d [x] \\ \\n 'q' %{pts} %{localtime}\nsecond line 😀 ✓"
+
+
+def script(*scenes: dict) -> MovieScript:
+    return MovieScript.from_dict(
+        {"width": WIDTH, "height": HEIGHT, "fps": 15, "quality": "low", "scenes": list(scenes)}
+    )
+
+
+RED_THEN_BLUE = script(
+    {"duration": 1, "background": "#FF0000", "elements": [{"text": "One", "font_size": 20}]},
+    {"duration": 1, "background": "#00F", "elements": []},
+)
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.calls: list[tuple[float, str]] = []
+
+    def __call__(self, progress: float, stage: str) -> None:
+        self.calls.append((progress, stage))
+
+
+def render(
+    movie: MovieScript, work_dir: Path, renderer: FFmpegRenderer | None = None
+) -> tuple[RenderResult, Recorder]:
+    work_dir.mkdir(parents=True, exist_ok=True)
+    progress = Recorder()
+    result = (renderer or FFmpegRenderer()).render(
+        movie, work_dir / "output.mp4", progress, work_dir
+    )
+    return result, progress
+
+
+def fake_ffmpeg(tmp_path: Path, body: str) -> str:
+    """An executable that exists but is not the FFmpeg the renderer expects."""
+    exe = tmp_path / "fake-ffmpeg"
+    exe.write_text(f"#!/bin/sh\n{body}\n")
+    exe.chmod(exe.stat().st_mode | stat.S_IXUSR)
+    return str(exe)
+
+
+def differs(a: tuple[int, int, int], b: tuple[int, int, int], by: int = 60) -> bool:
+    return max(abs(x - y) for x, y in zip(a, b, strict=True)) >= by
+
+
+def close_to(actual: tuple[int, int, int], expected: tuple[int, int, int]) -> bool:
+    return not differs(actual, expected, by=40)
+
+
+def test_two_scenes_become_one_h264_mp4_of_the_scripts_size_and_length(tmp_path: Path):
+    # Spaces, a colon and a quote in the path: filter arguments must be escaped properly.
+    result, _ = render(RED_THEN_BLUE, tmp_path / "work dir: it's")
+
+    probe = ffprobe(result.path)
+    videos = [s for s in probe["streams"] if s["codec_type"] == "video"]
+    assert len(probe["streams"]) == 1 and len(videos) == 1
+    video = videos[0]
+    assert (video["codec_name"], video["pix_fmt"]) == ("h264", "yuv420p")
+    assert (video["width"], video["height"]) == (WIDTH, HEIGHT)
+    assert "mp4" in probe["format"]["format_name"]
+    assert float(probe["format"]["duration"]) == pytest.approx(2.0, abs=0.1)
+    assert result.duration_seconds == pytest.approx(2.0, abs=0.1)
+    assert result.file_size_bytes == result.path.stat().st_size > 0
+
+
+def test_each_scene_shows_its_background_colour_in_turn(tmp_path: Path):
+    result, _ = render(RED_THEN_BLUE, tmp_path)
+
+    corner = (10, HEIGHT - 10)  # away from the text in the middle
+    assert close_to(frame_rgb(result.path, 0.5, *corner), (255, 0, 0))
+    assert close_to(frame_rgb(result.path, 1.5, *corner), (0, 0, 255))
+
+
+def test_progress_only_rises_stays_below_one_and_names_the_stages_in_order(tmp_path: Path):
+    _, progress = render(RED_THEN_BLUE, tmp_path)
+
+    values = [value for value, _ in progress.calls]
+    assert values == sorted(values)
+    assert values[0] >= 0 and values[-1] < 1
+    stages = list(dict.fromkeys(stage for _, stage in progress.calls))
+    assert stages == ["rendering_scene_1", "rendering_scene_2", "stitching"]
+
+
+def test_text_full_of_filter_syntax_is_drawn_and_changes_the_picture(tmp_path: Path):
+    background = {"duration": 1, "background": "#000000"}
+    with_text = script(
+        {**background, "elements": [{"text": AWKWARD_TEXT, "font_size": 40, "color": "#FFF"}]}
+    )
+    plain = script({**background, "elements": []})
+
+    drawn, _ = render(with_text, tmp_path / "text")
+    blank, _ = render(plain, tmp_path / "blank")
+
+    # The two lines of text straddle the centre: look along a row through each of them.
+    points = [
+        (x, y) for y in (HEIGHT // 2 - 20, HEIGHT // 2 + 20) for x in range(20, WIDTH - 20, 6)
+    ]
+    assert any(
+        differs(frame_rgb(drawn.path, 0.5, *p), frame_rgb(blank.path, 0.5, *p)) for p in points
+    ), "no text pixels found near the centre"
+    assert (tmp_path / "text" / "scene_001_text_01.txt").read_text("utf-8") == AWKWARD_TEXT
+
+
+def test_an_ffmpeg_that_fails_raises_render_failed_with_its_meaningful_line(tmp_path: Path):
+    # Shaped like FFmpeg 9: a thread's exit notice, the cause, then how it propagated.
+    noisy = fake_ffmpeg(
+        tmp_path,
+        "echo '[vf#0:0 @ 0x55ba] Task finished with error code: -22 (Invalid argument)' >&2\n"
+        "echo '[in#0 @ 0x5581f0] Error opening input: Invalid data found when processing input' >&2\n"
+        "echo 'Error opening input files: Invalid data found when processing input' >&2\n"
+        "echo 'Conversion failed!' >&2\n"
+        "exit 1",
+    )
+
+    with pytest.raises(RenderFailed) as failure:
+        render(RED_THEN_BLUE, tmp_path / "work", FFmpegRenderer(ffmpeg_exe=noisy))
+
+    assert failure.value.message == (
+        "Error opening input: Invalid data found when processing input"
+    )
+
+
+def test_an_ffmpeg_that_fails_silently_still_gets_a_one_line_message(tmp_path: Path):
+    with pytest.raises(RenderFailed) as failure:
+        render(RED_THEN_BLUE, tmp_path, FFmpegRenderer(ffmpeg_exe=fake_ffmpeg(tmp_path, "exit 3")))
+
+    assert failure.value.message == "ffmpeg exited with status 3"
+
+
+def test_a_real_ffmpeg_error_is_reported_by_its_cause_on_one_line(tmp_path: Path):
+    odd_width = MovieScript.from_dict({**RED_THEN_BLUE.to_dict(), "width": 321})
+
+    with pytest.raises(RenderFailed) as failure:
+        render(odd_width, tmp_path)
+
+    assert failure.value.message == "width not divisible by 2 (321x240)"
+
+
+@pytest.mark.parametrize("font", ["missing.ttf", "not-a-font.ttf"])
+def test_a_missing_or_broken_font_fails_the_render_instead_of_falling_back(
+    tmp_path: Path, font: str
+):
+    # This FFmpeg has fontconfig: left to itself it would quietly use another font.
+    (tmp_path / "not-a-font.ttf").write_text("hello")
+
+    with pytest.raises(RenderFailed) as failure:
+        render(RED_THEN_BLUE, tmp_path / "work", FFmpegRenderer(font_path=tmp_path / font))
+
+    assert font in failure.value.message and "\n" not in failure.value.message
+
+
+def test_a_render_that_overruns_its_timeout_is_killed(tmp_path: Path):
+    stuck = fake_ffmpeg(tmp_path, "exec sleep 30")
+    renderer = FFmpegRenderer(ffmpeg_exe=stuck, timeout_seconds=0.5)
+
+    started = time.monotonic()
+    with pytest.raises(RenderFailed) as failure:
+        render(RED_THEN_BLUE, tmp_path / "work", renderer)
+
+    assert failure.value.message == "render timed out after 0.5 s"
+    assert time.monotonic() - started < 5
+
+
+def test_an_exception_from_the_progress_callback_stops_the_render(tmp_path: Path):
+    class Abandoned(Exception):
+        pass
+
+    def give_up(progress: float, stage: str) -> None:
+        if stage == "rendering_scene_2":
+            raise Abandoned
+
+    with pytest.raises(Abandoned):
+        FFmpegRenderer().render(RED_THEN_BLUE, tmp_path / "output.mp4", give_up, tmp_path)
+    assert not (tmp_path / "output.mp4").exists()
+    assert not (tmp_path / "scene_002.mp4").exists()
+
+
+def test_measure_duration_agrees_with_ffprobe(tmp_path: Path):
+    uneven = script({"duration": 1.4, "background": "#123456", "elements": []})
+    result, _ = render(uneven, tmp_path)
+
+    expected = float(ffprobe(result.path)["format"]["duration"])
+    assert measure_duration(result.path) == pytest.approx(expected, abs=0.05)
+    assert result.duration_seconds == pytest.approx(expected, abs=0.05)
+
+
+def test_the_bundled_font_ships_with_its_licence():
+    fonts = Path(FFmpegRenderer().font_path).parent
+    assert (fonts / "DejaVuSans.ttf").is_file()
+    assert "Bitstream" in (fonts / "LICENSE-DejaVu.txt").read_text()
+    assert os.access(fonts / "DejaVuSans.ttf", os.R_OK)
