@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sys
 import time
 from pathlib import Path
@@ -26,6 +27,8 @@ DEMO_CREDITS = 1000
 
 def render_file(script_path: Path, out: Path, timeout: float) -> int:
     script = json.loads(script_path.read_text())
+    # The progress lines below tell the story; one access-log line per poll would bury them.
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     settings = Settings.from_env()
     if not settings.embedded:
         print("render uses the embedded default; unset DATABASE_URL", file=sys.stderr)
