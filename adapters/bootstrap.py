@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
-from adapters.persistence import event_store_env, postgres_conninfo
+from adapters.persistence import event_store_env, postgres_conninfo, schema_creation_lock
 from adapters.settings import Settings
 from adapters.storage import OutputStorage
 from adapters.viewstore import PostgresViewStore, SQLiteViewStore, ViewStore
@@ -28,6 +28,12 @@ class Runtime:
         self.jobs_runner = FollowerRunner(self.app, self.views, JobsProjection())
         self.jobs = JobsQueries(self.views)
 
+    @property
+    def read_models(self) -> list[FollowerRunner]:
+        """Every read model's runner: what `phantomflow projections` keeps up to date
+        and what a rebuild starts from zero."""
+        return [self.jobs_runner]
+
     def job_document(self, account_id: str, job_id: str) -> dict[str, Any] | None:
         """One account's job: from the read model, or from its events if the read model
         has not seen it yet (a GET straight after its POST must not answer 404)."""
@@ -45,10 +51,14 @@ class Runtime:
 
 
 def build_runtime(settings: Settings) -> Runtime:
-    app = PhantomFlow(env=event_store_env(settings))
-    views: ViewStore
-    if settings.embedded:
-        views = SQLiteViewStore(settings.data_dir / "views.sqlite3")
-    else:
-        views = PostgresViewStore(postgres_conninfo(settings))
-    return Runtime(settings=settings, app=app, views=views, storage=OutputStorage(settings.outputs))
+    with schema_creation_lock(settings):
+        # Constructing the application and the followers creates their tables.
+        app = PhantomFlow(env=event_store_env(settings))
+        views: ViewStore
+        if settings.embedded:
+            views = SQLiteViewStore(settings.data_dir / "views.sqlite3")
+        else:
+            views = PostgresViewStore(postgres_conninfo(settings))
+        return Runtime(
+            settings=settings, app=app, views=views, storage=OutputStorage(settings.outputs)
+        )

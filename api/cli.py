@@ -166,7 +166,7 @@ def run_projections(args: argparse.Namespace) -> int:
 
     render_actor = declare_render_actor(broker, no_local_rendering)  # type: ignore[arg-type]
     dispatcher = FollowerRunner(runtime.app, runtime.views, Dispatcher(send=render_actor.send))
-    followers = FollowerThreads([runtime.jobs_runner, dispatcher])
+    followers = FollowerThreads([*runtime.read_models, dispatcher])
     stop = _stop_on_signals()
     followers.start()
     log.info("following the event store: jobs read model and dispatcher")

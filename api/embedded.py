@@ -35,7 +35,7 @@ class EmbeddedSystem:
         dispatcher = FollowerRunner(
             self.runtime.app, self.runtime.views, Dispatcher(send=self.render_actor.send)
         )
-        self.followers = FollowerThreads([self.runtime.jobs_runner, dispatcher])
+        self.followers = FollowerThreads([*self.runtime.read_models, dispatcher])
         self.worker = dramatiq.Worker(self.broker, worker_threads=worker_threads)
 
     def start(self) -> None:
