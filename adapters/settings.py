@@ -23,6 +23,9 @@ class Settings:
     # A worker that has not reported for this long is presumed dead; its job may be
     # taken over by another worker.
     render_lease_seconds: float = 300.0
+    # Let client URLs (media sources, webhooks) reach loopback and private addresses:
+    # for tests and self-hosting only. See adapters/addresses.py.
+    allow_private_urls: bool = False
 
     @property
     def embedded(self) -> bool:
@@ -44,4 +47,6 @@ class Settings:
             output_dir=Path(output_dir).resolve() if output_dir else None,
             public_url=(env.get("PHANTOMFLOW_PUBLIC_URL") or "").rstrip("/") or None,
             render_lease_seconds=float(env.get("PHANTOMFLOW_RENDER_LEASE_SECONDS", "300")),
+            allow_private_urls=env.get("PHANTOMFLOW_ALLOW_PRIVATE_URLS", "")
+            in ("1", "true", "yes"),
         )

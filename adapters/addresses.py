@@ -1,0 +1,98 @@
+"""Which network addresses our servers may be sent to by a client's URL.
+
+Media sources and webhook URIs come from clients; fetching or posting to them from
+inside our network must never reach loopback, private, link-local or cloud metadata
+addresses (SSRF). The check is on every address a host name resolves to, made right
+before connecting. `allow_private=True` (setting `PHANTOMFLOW_ALLOW_PRIVATE_URLS=1`)
+lifts it for tests and self-hosting, where the media server is on the same machine.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from urllib.parse import urlsplit
+
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import ThreadedResolver
+
+# Addresses no client URL may reach, beyond what `ipaddress` already calls private,
+# loopback, link-local, multicast, reserved or unspecified.
+_METADATA_HOSTS = frozenset({"metadata.google.internal", "metadata"})
+
+
+class AddressRefused(OSError):
+    """The URL points somewhere our servers must not connect to.
+
+    An OSError, so that aiohttp reports it like any other failure to connect
+    (`ClientConnectorError`, with this message)."""
+
+
+def check_url(url: str) -> tuple[str, int]:
+    """Validate an absolute http(s) URL; return (host, port). Raises AddressRefused."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        raise AddressRefused("only http and https URLs are allowed")
+    if not parts.hostname:
+        raise AddressRefused("the URL has no host")
+    if parts.username or parts.password:
+        raise AddressRefused("URLs with credentials are not allowed")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return parts.hostname, port
+
+
+def check_host(host: str, port: int, allow_private: bool = False) -> list[str]:
+    """Resolve `host` and refuse it if any address is not public; return the addresses."""
+    if host.lower().rstrip(".") in _METADATA_HOSTS and not allow_private:
+        raise AddressRefused(f"{host} is a cloud metadata address")
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as error:
+        raise AddressRefused(f"cannot resolve {host}: {error.strerror}") from None
+    addresses = sorted({str(info[4][0]) for info in infos})
+    if not allow_private:
+        for address in addresses:
+            if not is_public(address):
+                raise AddressRefused(f"{host} resolves to a non-public address ({address})")
+    return addresses
+
+
+def is_public(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
+
+
+class PublicOnlyResolver(AbstractResolver):
+    """An aiohttp resolver that refuses non-public addresses at connect time.
+
+    Checking at resolution, inside the connection, means a host name cannot pass the
+    check and then re-resolve to a private address (DNS rebinding). Use it with
+    `aiohttp.TCPConnector(resolver=PublicOnlyResolver())` for every request whose URL
+    came from a client.
+    """
+
+    def __init__(self, allow_private: bool = False) -> None:
+        self.allow_private = allow_private
+        self._resolver = ThreadedResolver()
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        if host.lower().rstrip(".") in _METADATA_HOSTS and not self.allow_private:
+            raise AddressRefused(f"{host} is a cloud metadata address")
+        results = await self._resolver.resolve(host, port, family)
+        if not self.allow_private:
+            for result in results:
+                if not is_public(result["host"]):
+                    raise AddressRefused(
+                        f"{host} resolves to a non-public address ({result['host']})"
+                    )
+        return results
+
+    async def close(self) -> None:
+        await self._resolver.close()
+
+    def __repr__(self) -> str:
+        return f"PublicOnlyResolver(allow_private={self.allow_private})"

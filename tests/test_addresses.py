@@ -1,0 +1,55 @@
+"""Client URLs never reach loopback, private, link-local or metadata addresses."""
+
+from __future__ import annotations
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from adapters.addresses import AddressRefused, PublicOnlyResolver, check_host, check_url
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "::1",
+     "fe80::1", "0.0.0.0", "::ffff:127.0.0.1", "100.64.0.1", "224.0.0.1"],
+)  # fmt: skip
+def test_non_public_addresses_are_refused(address):
+    with pytest.raises(AddressRefused):
+        check_host(address, 80)
+
+
+def test_public_addresses_pass():
+    assert check_host("93.184.215.14", 443) == ["93.184.215.14"]
+
+
+def test_loopback_is_allowed_only_when_the_setting_says_so():
+    assert check_host("127.0.0.1", 80, allow_private=True) == ["127.0.0.1"]
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["ftp://example.com/a", "file:///etc/passwd", "http:///nohost", "http://u:p@example.com/"],
+)
+def test_only_plain_http_and_https_urls_are_accepted(url):
+    with pytest.raises(AddressRefused):
+        check_url(url)
+
+
+async def test_the_aiohttp_resolver_refuses_a_local_server_at_connect_time():
+    app = web.Application()
+
+    async def secret(request: web.Request) -> web.Response:
+        return web.Response(text="secret")
+
+    app.router.add_get("/", secret)
+    async with TestServer(app, host="127.0.0.1") as server:
+        url = f"http://localhost:{server.port}/"
+        refusing = aiohttp.TCPConnector(resolver=PublicOnlyResolver())
+        async with aiohttp.ClientSession(connector=refusing) as session:
+            with pytest.raises(aiohttp.ClientConnectorError):
+                await session.get(url)
+        allowing = aiohttp.TCPConnector(resolver=PublicOnlyResolver(allow_private=True))
+        async with aiohttp.ClientSession(connector=allowing) as session, session.get(url) as got:
+            assert await got.text() == "secret"
