@@ -12,6 +12,7 @@ from adapters.storage import OutputStorage
 from adapters.viewstore import PostgresViewStore, SQLiteViewStore, ViewStore
 from domain.application import PhantomFlow
 from projections.jobs import JobsProjection, JobsQueries, replay
+from projections.ledger import LedgerProjection, LedgerQueries
 from projections.runner import FollowerRunner
 
 
@@ -23,16 +24,20 @@ class Runtime:
     storage: OutputStorage
     jobs_runner: FollowerRunner = field(init=False)
     jobs: JobsQueries = field(init=False)
+    ledger_runner: FollowerRunner = field(init=False)
+    ledger: LedgerQueries = field(init=False)
 
     def __post_init__(self) -> None:
         self.jobs_runner = FollowerRunner(self.app, self.views, JobsProjection())
         self.jobs = JobsQueries(self.views)
+        self.ledger_runner = FollowerRunner(self.app, self.views, LedgerProjection())
+        self.ledger = LedgerQueries(self.views)
 
     @property
     def read_models(self) -> list[FollowerRunner]:
         """Every read model's runner: what `phantomflow projections` keeps up to date
         and what a rebuild starts from zero."""
-        return [self.jobs_runner]
+        return [self.jobs_runner, self.ledger_runner]
 
     def job_document(self, account_id: str, job_id: str) -> dict[str, Any] | None:
         """One account's job: from the read model, or from its events if the read model

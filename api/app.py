@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from api import credits
 from api.auth import auth_middleware
 from api.errors import error_middleware
 from api.routes import routes
@@ -18,6 +19,7 @@ def create_app(services: Services) -> web.Application:
     )
     app[SERVICES] = services
     app.add_routes(routes)
+    app.add_routes(credits.routes)
 
     async def close_services(_: web.Application) -> None:
         services.close()

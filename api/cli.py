@@ -54,7 +54,22 @@ def parser() -> argparse.ArgumentParser:
     projections = commands.add_parser(
         "projections", help="read models and the job dispatcher (production)"
     )
+    projections.add_argument(
+        "action",
+        nargs="?",
+        choices=("run", "rebuild"),
+        default="run",
+        help="run: follow the event store (default); rebuild: drop every read model "
+        "and rebuild it from zero",
+    )
     projections.set_defaults(run=run_projections)
+
+    audit = commands.add_parser("audit", help="check that every credit adds up")
+    audit_commands = audit.add_subparsers(required=True, metavar="ACTION")
+    verify = audit_commands.add_parser(
+        "verify", help="replay every account and reconcile it with the ledger and its jobs"
+    )
+    verify.set_defaults(run=run_audit_verify)
 
     accounts = commands.add_parser("accounts", help="manage accounts")
     account_commands = accounts.add_subparsers(required=True, metavar="ACTION")
@@ -151,6 +166,8 @@ def run_worker(args: argparse.Namespace) -> int:
 
 
 def run_projections(args: argparse.Namespace) -> int:
+    if args.action == "rebuild":
+        return run_rebuild()
     from dramatiq.brokers.redis import RedisBroker
 
     from projections.runner import FollowerRunner, FollowerThreads
@@ -174,6 +191,30 @@ def run_projections(args: argparse.Namespace) -> int:
     followers.stop()
     runtime.close()
     return 0
+
+
+def run_rebuild() -> int:
+    runtime = build_runtime(Settings.from_env())
+    try:
+        for runner in runtime.read_models:
+            handled = runner.rebuild()
+            print(json.dumps({"read_model": runner.follower.name, "events": handled}))
+    finally:
+        runtime.close()
+    return 0
+
+
+def run_audit_verify(args: argparse.Namespace) -> int:
+    from projections.audit import reconcile, report
+
+    runtime = build_runtime(Settings.from_env())
+    try:
+        runtime.ledger_runner.catch_up()
+        checks = reconcile(runtime.app, runtime.ledger)
+    finally:
+        runtime.close()
+    print(report(checks))
+    return 0 if all(check.agrees for check in checks) else 1
 
 
 # --- administration ---------------------------------------------------------------

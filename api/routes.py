@@ -76,7 +76,7 @@ async def submit_render(request: web.Request) -> web.Response:
     )
 
 
-def _query_int(request: web.Request, name: str, default: int, low: int, high: int) -> int:
+def query_int(request: web.Request, name: str, default: int, low: int, high: int) -> int:
     raw = request.query.get(name)
     if raw is None:
         return default
@@ -92,8 +92,8 @@ def _query_int(request: web.Request, name: str, default: int, low: int, high: in
 @routes.get("/api/jobs")
 async def list_jobs(request: web.Request) -> web.Response:
     principal = principal_of(request)
-    page = _query_int(request, "page", 1, 1, 1_000_000)
-    limit = _query_int(request, "limit", 20, 1, 100)
+    page = query_int(request, "page", 1, 1, 1_000_000)
+    limit = query_int(request, "limit", 20, 1, 100)
     status = request.query.get("status")
     if status is not None and status not in STATUSES:
         raise invalid_request(f"status must be one of: {', '.join(STATUSES)}", path="status")
@@ -122,6 +122,18 @@ async def get_job(request: web.Request) -> web.Response:
     if doc is None:
         raise not_found(f"No job {job_id}.")
     return web.json_response(job_view(doc, public_base(request)))
+
+
+@routes.get("/api/jobs/{job_id}/events")
+async def job_events(request: web.Request) -> web.Response:
+    """The job's whole history as stored: the audit view of one job."""
+    principal = principal_of(request)
+    job_id = _job_id(request)
+    services = services_of(request)
+    history = await services.call(services.runtime.app.job_history, UUID(job_id))
+    if not history or history[0]["data"].get("account_id") != str(principal.account_id):
+        raise not_found(f"No job {job_id}.")
+    return web.json_response({"job_id": job_id, "events": history})
 
 
 def _job_id(request: web.Request) -> str:

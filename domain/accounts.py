@@ -15,6 +15,13 @@ from domain.errors import DomainError, DuplicateCharge, InsufficientCredits
 
 PLANS = ("free", "starter", "pro", "enterprise")
 
+# Why credits came back: the unused part of an estimate once the real duration is
+# known, a failed render, or a job the customer cancelled.
+SETTLEMENT = "settlement"
+FAILURE = "failure"
+CANCELLATION = "cancellation"
+REFUND_KINDS = (SETTLEMENT, FAILURE, CANCELLATION)
+
 
 class CreditAccount(Aggregate):
     @event("Opened")
@@ -54,7 +61,9 @@ class CreditAccount(Aggregate):
         self.balance -= amount
         self.charges[str(job_id)] = amount
 
-    def refund(self, job_id: UUID, amount: int, reason: str) -> None:
+    def refund(self, job_id: UUID, amount: int, kind: str, reason: str) -> None:
+        if kind not in REFUND_KINDS:
+            raise DomainError(f"unknown refund kind {kind!r}")
         charged = self.charges.get(str(job_id))
         if charged is None:
             raise DomainError(f"job {job_id} was never charged to this account")
@@ -62,10 +71,10 @@ class CreditAccount(Aggregate):
             raise DomainError("a refund must be a positive number of credits")
         if self.refunds.get(str(job_id), 0) + amount > charged:
             raise DuplicateCharge(f"job {job_id} would be refunded more than it was charged")
-        self._refunded(job_id=job_id, amount=amount, reason=reason)
+        self._refunded(job_id=job_id, amount=amount, kind=kind, reason=reason)
 
     @event("CreditsRefunded")
-    def _refunded(self, job_id: UUID, amount: int, reason: str) -> None:
+    def _refunded(self, job_id: UUID, amount: int, reason: str, kind: str = SETTLEMENT) -> None:
         self.balance += amount
         key = str(job_id)
         self.refunds[key] = self.refunds.get(key, 0) + amount

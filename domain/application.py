@@ -26,7 +26,7 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import RecordConflictError
 
 from domain import pricing
-from domain.accounts import CreditAccount
+from domain.accounts import FAILURE, SETTLEMENT, CreditAccount
 from domain.errors import AccountNotFound, JobNotFound
 from domain.jobs import RenderJob
 from domain.keys import LIVE, TEST, ApiKey, hash_key, mint, mode_of
@@ -64,6 +64,30 @@ class Submission:
     status: str
     estimated_credits: int
     credits_remaining: int
+
+
+def describe(domain_event: Any) -> dict[str, Any]:
+    """A stored event as plain JSON-ready data, for audit views."""
+    meta = ("originator_id", "originator_version", "timestamp")
+    data = {key: _plain(value) for key, value in vars(domain_event).items() if key not in meta}
+    return {
+        "type": type(domain_event).__name__,
+        "at": domain_event.timestamp.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "version": domain_event.originator_version,
+        "data": data,
+    }
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    return value
 
 
 class PhantomFlow(Application[UUID]):
@@ -119,6 +143,21 @@ class PhantomFlow(Application[UUID]):
             return None
         return Principal(account_id=index.account_id, mode=index.mode, key_prefix=index.prefix)
 
+    def balance_at(self, account_id: UUID, at: datetime) -> tuple[int, int]:
+        """(balance, version) of an account at an instant, replayed from its events.
+
+        Read from the event store, never from a read model: this is the audit's answer.
+        An account not yet opened at that instant has balance 0 at version 0."""
+        account: CreditAccount | None = None
+        for domain_event in self.events.get(account_id):
+            if domain_event.timestamp > at:
+                break
+            account = domain_event.mutate(account)
+        if account is None:
+            self.get_account(account_id)  # raises AccountNotFound for unknown ids
+            return 0, 0
+        return account.balance, account.version
+
     # --- submission ---------------------------------------------------------------
 
     def submit_render(
@@ -170,6 +209,10 @@ class PhantomFlow(Application[UUID]):
             raise JobNotFound(f"no job {job_id}")
         return job
 
+    def job_history(self, job_id: UUID) -> list[dict[str, Any]]:
+        """Every event of a job as stored: type, time, version and data."""
+        return [describe(domain_event) for domain_event in self.events.get(job_id)]
+
     def start_job(self, job: RenderJob, worker: str, lease_seconds: float) -> None:
         """Record that `worker` renders the job now.
 
@@ -205,7 +248,7 @@ class PhantomFlow(Application[UUID]):
                 file_size_bytes=file_size_bytes,
                 credits_used=used,
             )
-            self._save_with_refund(job, reason="settlement: rendered duration")
+            self._save_with_refund(job, SETTLEMENT, reason="rendered duration below estimate")
             return job
 
         return self._retry_on_conflict(complete)
@@ -216,15 +259,15 @@ class PhantomFlow(Application[UUID]):
         def fail() -> RenderJob:
             job = self.get_job(job_id)
             job.fail(code, message)
-            self._save_with_refund(job, reason=f"render failed: {code}")
+            self._save_with_refund(job, FAILURE, reason=f"render failed: {code}")
             return job
 
         return self._retry_on_conflict(fail)
 
-    def _save_with_refund(self, job: RenderJob, reason: str) -> None:
+    def _save_with_refund(self, job: RenderJob, kind: str, reason: str) -> None:
         account = self.get_account(job.account_id)
         if job.refund_due:
-            account.refund(job.id, job.refund_due, reason=reason)
+            account.refund(job.id, job.refund_due, kind=kind, reason=reason)
         self.save(job, account)
 
     # --- concurrency --------------------------------------------------------------

@@ -143,16 +143,16 @@ def test_a_job_is_charged_once_and_refunded_at_most_its_charge():
     account.charge(job_id, 5)
     with pytest.raises(DuplicateCharge):
         account.charge(job_id, 5)
-    account.refund(job_id, 3, reason="settlement")
+    account.refund(job_id, 3, kind="settlement", reason="shorter than estimated")
     with pytest.raises(DuplicateCharge):
-        account.refund(job_id, 3, reason="again")
+        account.refund(job_id, 3, kind="settlement", reason="again")
     assert account.balance == 8
 
 
 def test_refunding_a_job_that_was_never_charged_is_refused():
     account = CreditAccount(plan="free")
     with pytest.raises(DomainError):
-        account.refund(uuid.uuid4(), 1, reason="nothing to refund")
+        account.refund(uuid.uuid4(), 1, kind="failure", reason="nothing to refund")
 
 
 def test_unknown_plan_is_refused():

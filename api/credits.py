@@ -1,0 +1,102 @@
+"""Credit routes: the balance, the ledger (JSON or CSV), and the balance at any instant."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime
+
+from aiohttp import web
+
+from api.errors import invalid_request
+from api.routes import principal_of, query_int
+from api.services import services_of
+from projections.ledger import COLUMNS, ENTRY_TYPES, LedgerFilter
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/api/credits")
+async def balance(request: web.Request) -> web.Response:
+    services = services_of(request)
+    account = await services.call(
+        services.runtime.app.get_account, principal_of(request).account_id
+    )
+    return web.json_response({"credits": account.balance, "currency": "credits"})
+
+
+@routes.get("/api/credits/balance")
+async def balance_at(request: web.Request) -> web.Response:
+    raw = request.query.get("at")
+    if raw is None:
+        raise invalid_request(
+            "at is required: an ISO 8601 instant, e.g. 2026-01-15T10:30:00Z", "at"
+        )
+    at = parse_instant(raw, "at")
+    services = services_of(request)
+    credits, version = await services.call(
+        services.runtime.app.balance_at, principal_of(request).account_id, at
+    )
+    return web.json_response(
+        {"at": raw, "credits": credits, "currency": "credits", "account_version": version}
+    )
+
+
+@routes.get("/api/credits/ledger")
+async def ledger(request: web.Request) -> web.StreamResponse:
+    principal = principal_of(request)
+    entry_type = request.query.get("type")
+    if entry_type is not None and entry_type not in ENTRY_TYPES:
+        raise invalid_request(f"type must be one of: {', '.join(ENTRY_TYPES)}", "type")
+    selection = LedgerFilter(
+        account_id=str(principal.account_id),
+        start=parse_instant(request.query["from"], "from") if "from" in request.query else None,
+        end=parse_instant(request.query["to"], "to") if "to" in request.query else None,
+        job_id=request.query.get("job_id"),
+        entry_type=entry_type,
+    )
+    output = request.query.get("format", "json")
+    if output not in ("json", "csv"):
+        raise invalid_request("format must be json or csv", "format")
+    services = services_of(request)
+    if output == "csv":
+        # A download is the whole period, not a page of it.
+        found = await services.call(services.runtime.ledger.page, selection, 1, None)
+        return csv_response(found.entries)
+    page = query_int(request, "page", 1, 1, 1_000_000)
+    limit = query_int(request, "limit", 50, 1, 1000)
+    found = await services.call(services.runtime.ledger.page, selection, page, limit)
+    return web.json_response(
+        {
+            "entries": found.entries,
+            "totals": found.totals,
+            "total": found.total,
+            "page": page,
+            "limit": limit,
+        }
+    )
+
+
+def parse_instant(raw: str, name: str) -> datetime:
+    """An ISO 8601 instant; one without a zone is taken as UTC."""
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        raise invalid_request(
+            f"{name} must be an ISO 8601 instant, e.g. 2026-01-15T10:30:00Z", name
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def csv_response(entries: list[dict[str, object]]) -> web.Response:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(entries)
+    return web.Response(
+        text=buffer.getvalue(),
+        content_type="text/csv",
+        headers={"Content-Disposition": 'attachment; filename="ledger.csv"'},
+    )
