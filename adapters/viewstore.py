@@ -26,6 +26,7 @@ class Cursor(Protocol):
     rowcount: int
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any: ...
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> Any: ...
     def fetchone(self) -> tuple[Any, ...] | None: ...
     def fetchall(self) -> list[tuple[Any, ...]]: ...
 
@@ -132,6 +133,10 @@ class _PgCursor:
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
         return self._cursor.execute(sql.replace("?", "%s"), params)  # type: ignore[call-overload]
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> Any:
+        # psycopg pipelines executemany: one round trip for the lot, not one per row.
+        return self._cursor.executemany(sql.replace("?", "%s"), rows)  # type: ignore[arg-type]
 
     def fetchone(self) -> tuple[Any, ...] | None:
         return self._cursor.fetchone()

@@ -73,18 +73,21 @@ class JobsProjection(Follower):
             apply(row["doc"], tracked.event)
             row["status"] = row["doc"]["status"]
             rows[job_id] = row
-        for job_id, row in rows.items():
-            cursor.execute(
+        if rows:
+            cursor.executemany(
                 f"INSERT INTO {TABLE} (job_id, account_id, status, seq, doc) "
                 "VALUES (?, ?, ?, ?, ?) "
                 "ON CONFLICT (job_id) DO UPDATE SET status = excluded.status, doc = excluded.doc",
-                (
-                    job_id,
-                    row["account_id"],
-                    row["status"],
-                    row["seq"],
-                    json.dumps(row["doc"], separators=(",", ":")),
-                ),
+                [
+                    (
+                        job_id,
+                        row["account_id"],
+                        row["status"],
+                        row["seq"],
+                        json.dumps(row["doc"], separators=(",", ":")),
+                    )
+                    for job_id, row in rows.items()
+                ],
             )
         return len(events)
 

@@ -60,6 +60,7 @@ class LedgerProjection(Follower):
 
     def handle(self, cursor: Cursor, events: Sequence[Tracked]) -> int:
         balances: dict[str, int] = {}
+        rows = []
         for tracked in events:
             event = tracked.event
             account_id = str(event.originator_id)
@@ -67,9 +68,7 @@ class LedgerProjection(Follower):
                 balances[account_id] = current_balance(cursor, account_id)
             entry_type, amount = movement(event)
             balances[account_id] += amount
-            cursor.execute(
-                f"INSERT INTO {TABLE} (seq, account_id, at, type, amount, balance_after, job_id,"
-                " reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            rows.append(
                 (
                     tracked.position,
                     account_id,
@@ -79,7 +78,13 @@ class LedgerProjection(Follower):
                     balances[account_id],
                     str(event.job_id) if hasattr(event, "job_id") else None,
                     getattr(event, "reason", None),
-                ),
+                )
+            )
+        if rows:
+            cursor.executemany(
+                f"INSERT INTO {TABLE} (seq, account_id, at, type, amount, balance_after, job_id,"
+                " reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
             )
         return len(events)
 

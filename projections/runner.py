@@ -70,7 +70,7 @@ class FollowerRunner:
         app: Application[Any],
         store: ViewStore,
         follower: Follower,
-        batch_size: int = 500,
+        batch_size: int = 2000,
         poll_interval: float = 0.05,
     ) -> None:
         self.app = app
@@ -81,6 +81,8 @@ class FollowerRunner:
         # Set when the handler stopped short of a batch (e.g. the broker is down), so
         # the loop backs off instead of retrying at full speed.
         self.stalled = False
+        # Set when the last batch ended before the head of the log.
+        self.behind = False
         with store.transaction() as cursor:
             cursor.execute(POSITIONS_TABLE)
             follower.create_tables(cursor)
@@ -121,6 +123,7 @@ class FollowerRunner:
             # `head`, and the position can skip the events of other topics.
             head = self.app.recorder.max_notification_id() or 0
             if head <= start:
+                self.behind = False
                 return 0
             notifications = self.app.recorder.select_notifications(
                 start=start + 1,
@@ -138,16 +141,15 @@ class FollowerRunner:
             else:
                 new = events[-1].position
             self._advance(cursor, start, new)
+            self.behind = new < head
             return handled
 
     def catch_up(self) -> int:
-        """Follow until no new events remain; return how many were handled."""
-        total = 0
-        while True:
-            before = self.position()
+        """Follow until the head of the log as it was when the batch began."""
+        total = self.run_once()
+        while self.behind and not self.stalled:
             total += self.run_once()
-            if self.position() == before:
-                return total
+        return total
 
     def run_forever(self, stop: threading.Event) -> None:
         """Follow until `stop` is set; only the lead copy of a follower works."""
@@ -161,7 +163,7 @@ class FollowerRunner:
     def _follow(self, stop: threading.Event) -> None:
         while not stop.is_set():
             try:
-                if self.run_once() == 0:
+                if self.run_once() == 0 and not self.behind:
                     stop.wait(STALLED_BACKOFF if self.stalled else self.poll_interval)
             except PositionMoved:
                 continue
