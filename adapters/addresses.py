@@ -19,6 +19,7 @@ from aiohttp.resolver import ThreadedResolver
 # Addresses no client URL may reach, beyond what `ipaddress` already calls private,
 # loopback, link-local, multicast, reserved or unspecified.
 _METADATA_HOSTS = frozenset({"metadata.google.internal", "metadata"})
+_LOCAL_NAMES = _METADATA_HOSTS | {"localhost", "localhost.localdomain"}
 
 
 class AddressRefused(OSError):
@@ -28,8 +29,14 @@ class AddressRefused(OSError):
     (`ClientConnectorError`, with this message)."""
 
 
-def check_url(url: str) -> tuple[str, int]:
-    """Validate an absolute http(s) URL; return (host, port). Raises AddressRefused."""
+def check_url(url: str, allow_private: bool = False) -> tuple[str, int]:
+    """Validate an absolute http(s) URL; return (host, port). Raises AddressRefused.
+
+    Refuses what can be refused without a DNS lookup: other schemes, credentials, and
+    hosts that are a non-public IP literal or a well-known local name. Call it on every
+    URL a request will go to, each redirect included (follow redirects yourself):
+    aiohttp does not consult a resolver for an IP literal, so `PublicOnlyResolver`
+    alone never sees `http://127.0.0.1/`."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https"):
         raise AddressRefused("only http and https URLs are allowed")
@@ -38,7 +45,18 @@ def check_url(url: str) -> tuple[str, int]:
     if parts.username or parts.password:
         raise AddressRefused("URLs with credentials are not allowed")
     port = parts.port or (443 if parts.scheme == "https" else 80)
-    return parts.hostname, port
+    host = parts.hostname
+    if not allow_private:
+        if host.lower().rstrip(".") in _LOCAL_NAMES:
+            raise AddressRefused(f"{host} is not a public address")
+        try:
+            literal = ipaddress.ip_address(host.strip("[]"))
+        except ValueError:
+            pass  # a name: PublicOnlyResolver checks its addresses at connect time
+        else:
+            if not is_public(str(literal)):
+                raise AddressRefused(f"{host} is not a public address")
+    return host, port
 
 
 def check_host(host: str, port: int, allow_private: bool = False) -> list[str]:
@@ -70,7 +88,8 @@ class PublicOnlyResolver(AbstractResolver):
     Checking at resolution, inside the connection, means a host name cannot pass the
     check and then re-resolve to a private address (DNS rebinding). Use it with
     `aiohttp.TCPConnector(resolver=PublicOnlyResolver())` for every request whose URL
-    came from a client.
+    came from a client, together with `check_url` on that URL (and on each redirect):
+    aiohttp never asks the resolver about an IP literal.
     """
 
     def __init__(self, allow_private: bool = False) -> None:

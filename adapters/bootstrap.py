@@ -14,6 +14,7 @@ from domain.application import PhantomFlow
 from projections.jobs import JobsProjection, JobsQueries, replay
 from projections.ledger import LedgerProjection, LedgerQueries
 from projections.runner import FollowerRunner
+from projections.templates import TemplatesProjection, TemplatesQueries
 
 
 @dataclass
@@ -26,27 +27,34 @@ class Runtime:
     jobs: JobsQueries = field(init=False)
     ledger_runner: FollowerRunner = field(init=False)
     ledger: LedgerQueries = field(init=False)
+    templates_runner: FollowerRunner = field(init=False)
+    templates: TemplatesQueries = field(init=False)
 
     def __post_init__(self) -> None:
         self.jobs_runner = FollowerRunner(self.app, self.views, JobsProjection())
         self.jobs = JobsQueries(self.views)
         self.ledger_runner = FollowerRunner(self.app, self.views, LedgerProjection())
         self.ledger = LedgerQueries(self.views)
+        self.templates_runner = FollowerRunner(self.app, self.views, TemplatesProjection())
+        self.templates = TemplatesQueries(self.views)
 
     @property
     def read_models(self) -> list[FollowerRunner]:
         """Every read model's runner: what `phantomflow projections` keeps up to date
         and what a rebuild starts from zero."""
-        return [self.jobs_runner, self.ledger_runner]
+        return [self.jobs_runner, self.ledger_runner, self.templates_runner]
 
-    def job_document(self, account_id: str, job_id: str) -> dict[str, Any] | None:
+    def job_document(
+        self, account_id: str, job_id: str, sandbox: bool = False
+    ) -> dict[str, Any] | None:
         """One account's job: from the read model, or from its events if the read model
-        has not seen it yet (a GET straight after its POST must not answer 404)."""
-        found = self.jobs.get(account_id, job_id)
+        has not seen it yet (a GET straight after its POST must not answer 404).
+        Sandbox keys see sandbox jobs only; live keys live jobs only."""
+        found = self.jobs.get(account_id, job_id, sandbox)
         if found is not None:
             return found
         row = replay(self.app.events.get(UUID(job_id)))
-        if row is None or row["account_id"] != account_id:
+        if row is None or row["account_id"] != account_id or row["doc"]["sandbox"] != sandbox:
             return None
         return row["doc"]
 

@@ -1,35 +1,47 @@
-"""Rendering a movie script to an MP4 with FFmpeg.
+"""Rendering a movie script to an MP4 with FFmpeg: one filter graph, one run.
 
 Graphs are built with ffmpeg-python and run with the FFmpeg binary shipped in the
-`imageio-ffmpeg` wheel. Each scene becomes an intermediate MP4 in the work directory
-(a `color` source of the scene's background, one `drawtext` per text element); the
-concat demuxer then stitches the scenes into the output without re-encoding, because
-every scene shares the same encoder settings. The output is H.264 (libx264), yuv420p,
-MP4 with `+faststart` so players can start before the whole file has arrived.
+`imageio-ffmpeg` wheel. A render is:
 
-Quality maps to libx264 settings (lower CRF is better and bigger; slower presets
+1. `downloading`: every media `src` is fetched by our own code (adapters/media.py:
+   http(s) only, public addresses only, size cap, time limit, Content-Type check)
+   into the work directory, and each file is opened once by FFmpeg to check it is
+   media of the kind the script uses it as (and whether it has sound).
+2. One FFmpeg run of one filter graph built from the whole script: each scene is a
+   `color` canvas with its media background, images and videos overlaid (scaled by
+   their fit, faded, made translucent) and text drawn; scenes are joined by `xfade`
+   (transitions, which overlap the two scenes) or `concat`; every sound (audio
+   elements, the sound of video elements, the soundtrack) is trimmed, faded, delayed
+   to its place and mixed. The JPEG poster is then one frame decoded from the MP4.
+   Its progress, by output time, is reported as `rendering_scene_N` (and `stitching`
+   while a transition is being drawn), then `encoding` while the encoder and the
+   muxer finish the file and we measure it.
+
+Output: H.264 (libx264) yuv420p + AAC stereo 48 kHz, MP4 with `+faststart` so
+players can start before the whole file has arrived. A script without any sound
+still gets a silent AAC track, so every output has the same shape.
+
+Quality maps to encoder settings (lower CRF is better and bigger; slower presets
 compress better for the same CRF):
 
-    =========  =========  ====
-    quality    preset     CRF
-    =========  =========  ====
-    low        veryfast   28
-    medium     fast       23
-    high       medium     19
-    =========  =========  ====
+    =========  =========  ====  ==========
+    quality    preset     CRF   AAC bitrate
+    =========  =========  ====  ==========
+    low        veryfast   28    96 kb/s
+    medium     fast       23    128 kb/s
+    high       medium     19    192 kb/s
+    =========  =========  ====  ==========
 
-Text is always drawn literally: each element's text goes into a file of its own and
-`drawtext` reads it with `textfile=` and `expansion=none`, so quotes, colons,
-backslashes and `%{...}` never reach FFmpeg's option or expansion parsers. Colours
-keep their alpha for text; a background's alpha is ignored (the video is opaque).
-
-Progress: scenes cover 0..0.95 of the overall progress, weighted by their duration;
-`stitching` covers 0.95..0.99 (joining, then measuring the result). The caller
-reports 1.0 itself when it records completion.
+Text is always drawn literally: each element's text (wrapped to its width with the
+same font, by Pillow's FreeType) goes into a file of its own and `drawtext` reads it
+with `textfile=` and `expansion=none`, so quotes, colons, backslashes and `%{...}`
+never reach FFmpeg's option or expansion parsers. Every other value in the graph is
+a number, a validated colour or an enum; ffmpeg-python escapes every argument.
 
 FFmpeg only ever opens files we created: inputs are `file:` URLs of absolute paths
-(never a client-supplied string), and the concat list is read with
-`-protocol_whitelist file,pipe`.
+in the work directory, opened with `-protocol_whitelist file` and, for downloaded
+media, `-format_whitelist` of plain media containers (so a "video" that is really
+an HLS playlist or a concat script pointing at other files is refused).
 
 Failures raise RenderFailed carrying one line of FFmpeg's stderr: the cause, which
 FFmpeg logs first, not the generic propagation lines it prints after it (see
@@ -40,22 +52,55 @@ substitute whatever system font fontconfig finds.
 
 from __future__ import annotations
 
+import logging
+import math
 import re
 import subprocess
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import ffmpeg
 import imageio_ffmpeg
+from PIL import ImageFont
 
-from domain.script import MovieScript, Position, Quality, Scene, TextElement
+from adapters.media import FetchedMedia, FetchLimits, MediaFetcher, MediaFetchFailed
+from adapters.settings import Settings
+from domain.script import (
+    AudioElement,
+    ImageElement,
+    MediaBackground,
+    MovieScript,
+    Position,
+    Quality,
+    Scene,
+    TextElement,
+    VideoElement,
+)
 
-DEFAULT_FONT = Path(__file__).parent / "fonts" / "DejaVuSans.ttf"
+log = logging.getLogger(__name__)
+
+# FFmpeg 9's threaded scheduler can deadlock on some multi-input graphs (seen here about
+# one run in six on a graph of overlays, text and a transition, at random, with no error).
+# A run that writes no progress line for STALL_SECONDS is killed and run again, up to
+# STALL_RETRIES times, so a stuck FFmpeg never holds a worker until the render deadline.
+STALL_SECONDS = 20.0
+STALL_RETRIES = 3
+
+FONTS_DIR = Path(__file__).parent / "fonts"
+DEFAULT_FONT = FONTS_DIR / "DejaVuSans.ttf"
+FONT_FILES: dict[tuple[str, str], str] = {
+    ("DejaVu Sans", "normal"): "DejaVuSans.ttf",
+    ("DejaVu Sans", "bold"): "DejaVuSans-Bold.ttf",
+    ("DejaVu Serif", "normal"): "DejaVuSerif.ttf",
+    ("DejaVu Serif", "bold"): "DejaVuSerif-Bold.ttf",
+    ("DejaVu Sans Mono", "normal"): "DejaVuSansMono.ttf",
+    ("DejaVu Sans Mono", "bold"): "DejaVuSansMono-Bold.ttf",
+}
 
 ProgressCallback = Callable[[float, str], None]
 
@@ -64,18 +109,22 @@ ProgressCallback = Callable[[float, str], None]
 class EncoderSettings:
     preset: str
     crf: int
+    audio_bitrate: str
 
 
 QUALITY_SETTINGS: dict[Quality, EncoderSettings] = {
-    "low": EncoderSettings(preset="veryfast", crf=28),
-    "medium": EncoderSettings(preset="fast", crf=23),
-    "high": EncoderSettings(preset="medium", crf=19),
+    "low": EncoderSettings(preset="veryfast", crf=28, audio_bitrate="96k"),
+    "medium": EncoderSettings(preset="fast", crf=23, audio_bitrate="128k"),
+    "high": EncoderSettings(preset="medium", crf=19, audio_bitrate="192k"),
 }
 
-# Overall progress: scenes end at SCENES_END, stitching at STITCH_END, measuring at
+AUDIO_RATE = 48000
+
+# Overall progress: downloading ends at DOWNLOAD_END (when there is anything to
+# download), the frames at FRAMES_END, and `encoding` (finishing, measuring) at
 # MEASURE_END. Never 1.0: completion is the caller's to report.
-SCENES_END = 0.95
-STITCH_END = 0.97
+DOWNLOAD_END = 0.10
+FRAMES_END = 0.95
 MEASURE_END = 0.99
 
 # Each report becomes an event in the job's history, so reports are rationed: a new
@@ -88,6 +137,10 @@ MARGIN_SHARE = 0.05
 
 # How long a standalone measure_duration() may take (a render uses its own deadline).
 MEASURE_TIMEOUT_SECONDS = 600.0
+PROBE_TIMEOUT_SECONDS = 30.0
+
+# The poster frame is taken this far into the movie (or at its middle, if shorter).
+POSTER_AT_SECONDS = 1.0
 
 STDERR_HEAD_LINES = 50
 STDERR_TAIL_LINES = 150
@@ -101,24 +154,46 @@ FONT_SIGNATURES = (b"\x00\x01\x00\x00", b"OTTO", b"true", b"ttcf")
 
 COLOUR_PATTERN = re.compile(r"#([0-9a-fA-F]{3}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})")
 
+# The demuxers FFmpeg may use on a downloaded file: plain media containers and still
+# images. Not hls, concat, ffconcat, image2 patterns, playlists or anything else that
+# opens further files or URLs.
+MEDIA_FORMATS = (
+    "mov,matroska,avi,mpegts,flv,ogg,asf,mpeg,"
+    "png_pipe,jpeg_pipe,webp_pipe,bmp_pipe,tiff_pipe,gif,"
+    "wav,mp3,aac,flac,w64,aiff"
+)
+_STREAM_LINE = re.compile(r"^\s*Stream #\d+:\d+.*?: (Video|Audio): ")
+_DURATION_LINE = re.compile(r"Duration: (\d+):(\d\d):(\d\d(?:\.\d+)?)")
+
 
 @dataclass(frozen=True)
 class RenderResult:
     path: Path
     duration_seconds: float  # measured from the real output file, not from the script
     file_size_bytes: int
+    poster_path: Path | None = None  # a JPEG frame of the video, beside it
 
 
 class RenderFailed(Exception):
     """A render FFmpeg could not do.
 
-    `message` is FFmpeg's one meaningful error line (not the whole stderr), suitable
-    for an API user.
+    `message` is FFmpeg's one meaningful error line (not the whole stderr), or what
+    was wrong with a media source, suitable for an API user.
     """
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    """A downloaded source as FFmpeg sees it."""
+
+    path: Path
+    has_video: bool
+    has_audio: bool
+    duration: float | None
 
 
 class FFmpegRenderer:
@@ -127,10 +202,15 @@ class FFmpegRenderer:
         ffmpeg_exe: str | None = None,
         font_path: Path | None = None,
         timeout_seconds: float = 3600,
+        stall_seconds: float = STALL_SECONDS,
+        fetcher: MediaFetcher | None = None,
     ) -> None:
+        """`font_path` replaces every bundled font with one file (tests, custom builds)."""
         self.ffmpeg_exe = ffmpeg_exe or imageio_ffmpeg.get_ffmpeg_exe()
-        self.font_path = font_path or DEFAULT_FONT
+        self.font_path = font_path
         self.timeout_seconds = timeout_seconds
+        self.stall_seconds = stall_seconds
+        self.fetcher = fetcher or MediaFetcher()
 
     def render(
         self,
@@ -139,98 +219,158 @@ class FFmpegRenderer:
         on_progress: ProgressCallback,
         work_dir: Path,
     ) -> RenderResult:
-        """Render `script` to `output_path`; intermediate files go in `work_dir`.
+        """Render `script` to `output_path` (and a JPEG poster beside it).
 
-        Raises RenderFailed when FFmpeg cannot render the script or the deadline
-        passes. An exception from `on_progress` kills FFmpeg and propagates as is;
-        OSError means the FFmpeg binary could not be started (a deployment fault).
+        Intermediate files go in `work_dir`. Raises RenderFailed when a source cannot
+        be fetched or is not media, when FFmpeg cannot render the script, or when the
+        deadline passes. An exception from `on_progress` kills FFmpeg and propagates
+        as is; OSError means the FFmpeg binary could not be started (a deployment fault).
         """
         deadline = _Deadline(self.timeout_seconds)
         progress = _ProgressReporter(on_progress)
         work_dir = work_dir.resolve()
         output_path = output_path.resolve()
+        poster_path = output_path.with_suffix(".jpg")
         work_dir.mkdir(parents=True, exist_ok=True)
         output_path.parent.mkdir(parents=True, exist_ok=True)
-        font = _checked_font(self.font_path)
+        fonts = {key: _checked_font(path) for key, path in self._fonts(script).items()}
 
-        scene_files = self._render_scenes(script, font, work_dir, progress, deadline)
-        progress.start_stage("stitching", SCENES_END)
-        self._stitch(scene_files, output_path, work_dir, script.duration, progress, deadline)
+        media = self._download(script, work_dir, progress, deadline)
+        frames_start = DOWNLOAD_END if media else 0.0
+        plan = GraphBuilder(script, fonts, media, work_dir).build(output_path)
+        timeline = _Timeline(script)
+        stage_at = timeline.stage_at
+        progress.start_stage(stage_at(0.0), frames_start)
+
+        def on_out_time(seconds: float) -> None:
+            value = _between(frames_start, FRAMES_END, seconds / script.duration)
+            stage = stage_at(seconds)
+            if stage != progress.stage:
+                progress.start_stage(stage, value)
+            else:
+                progress.advance(value)
+
+        _run_checked(
+            plan.compile(cmd=self.ffmpeg_exe), deadline, on_out_time, work_dir, self.stall_seconds
+        )
+        progress.start_stage("encoding", FRAMES_END)
         duration = _measure(
             self.ffmpeg_exe,
             output_path,
             deadline,
             lambda done: progress.advance(
-                _between(STITCH_END, MEASURE_END, done / script.duration)
+                _between(FRAMES_END, MEASURE_END, done / script.duration)
             ),
         )
-        return RenderResult(
-            path=output_path,
-            duration_seconds=duration,
-            file_size_bytes=output_path.stat().st_size,
-        )
-
-    def _render_scenes(
-        self,
-        script: MovieScript,
-        font: Path,
-        work_dir: Path,
-        progress: _ProgressReporter,
-        deadline: _Deadline,
-    ) -> list[Path]:
-        files: list[Path] = []
-        elapsed = 0.0
-        for number, scene in enumerate(script.scenes, start=1):
-            start = SCENES_END * elapsed / script.duration
-            end = SCENES_END * (elapsed + scene.duration) / script.duration
-            progress.start_stage(f"rendering_scene_{number}", start)
-            target = work_dir / f"scene_{number:03d}.mp4"
-            command = _scene_command(script, scene, number, font, work_dir, target)
-            _run_checked(
-                command.compile(cmd=self.ffmpeg_exe),
-                deadline,
-                # Bind this scene's range now: the lambda outlives the loop iteration.
-                lambda done, s=start, e=end, d=scene.duration: progress.advance(
-                    _between(s, e, done / d)
-                ),
-                work_dir,
-            )
-            files.append(target)
-            elapsed += scene.duration
-        return files
-
-    def _stitch(
-        self,
-        scene_files: Sequence[Path],
-        output_path: Path,
-        work_dir: Path,
-        total_duration: float,
-        progress: _ProgressReporter,
-        deadline: _Deadline,
-    ) -> None:
-        concat_list = work_dir / "scenes.ffconcat"
-        concat_list.write_text(_concat_list(scene_files, work_dir), encoding="utf-8")
-        command = (
-            ffmpeg.input(
-                f"file:{concat_list}",
-                f="concat",
-                safe=1,  # entries are bare names next to the list; refuse anything else
-                protocol_whitelist="file,pipe",
-            )
+        # The poster: one frame decoded from the finished file (a seek and one frame;
+        # a second output of the main run could stall FFmpeg's scheduler).
+        poster_at = min(POSTER_AT_SECONDS, duration / 2)
+        poster = (
+            ffmpeg.input(f"file:{output_path}", ss=f"{poster_at:.6f}", protocol_whitelist="file")
             .video.output(
-                f"file:{output_path}",
-                f="mp4",
-                c="copy",
-                movflags="+faststart",
+                f"file:{poster_path}",
+                f="image2",
+                update=1,
+                vcodec="mjpeg",
+                **{"frames:v": 1, "q:v": 3},
             )
             .global_args(*_COMMON_ARGS)
             .overwrite_output()
         )
-        _run_checked(
-            command.compile(cmd=self.ffmpeg_exe),
-            deadline,
-            lambda done: progress.advance(_between(SCENES_END, STITCH_END, done / total_duration)),
-            work_dir,
+        _run_checked(poster.compile(cmd=self.ffmpeg_exe), deadline, lambda _done: None, work_dir)
+        return RenderResult(
+            path=output_path,
+            duration_seconds=duration,
+            file_size_bytes=output_path.stat().st_size,
+            poster_path=poster_path if poster_path.is_file() else None,
+        )
+
+    def _fonts(self, script: MovieScript) -> dict[tuple[str, str], Path]:
+        used = {
+            (element.font_family, element.font_weight)
+            for scene in script.scenes
+            for element in scene.elements
+            if isinstance(element, TextElement)
+        }
+        if self.font_path is not None:
+            return dict.fromkeys(used, self.font_path)
+        return {key: FONTS_DIR / FONT_FILES[key] for key in used}
+
+    def _download(
+        self,
+        script: MovieScript,
+        work_dir: Path,
+        progress: _ProgressReporter,
+        deadline: _Deadline,
+    ) -> dict[str, MediaInfo]:
+        sources = script.media_sources()
+        if not sources:
+            return {}
+        progress.start_stage("downloading", 0.0)
+        try:
+            fetched = self.fetcher.fetch_all(
+                sources,
+                work_dir / "media",
+                lambda done, total: progress.advance(DOWNLOAD_END * 0.8 * done / total),
+            )
+        except MediaFetchFailed as failure:
+            raise RenderFailed(failure.message) from None
+        media: dict[str, MediaInfo] = {}
+        for source in sources:
+            info = media.get(source.url) or self._probe(fetched[source.url], source.path, deadline)
+            media[source.url] = info
+            wanted = info.has_audio if source.kind == "audio" else info.has_video
+            if not wanted:
+                what = "sound" if source.kind == "audio" else "picture"
+                raise RenderFailed(
+                    f"{source.path}: the file has no {what} ({source.kind} expected)"
+                )
+        return media
+
+    def _probe(self, fetched: FetchedMedia, where: str, deadline: _Deadline) -> MediaInfo:
+        """Open the file once (no decoding) to learn its streams; refuse what is not media."""
+        args = [
+            self.ffmpeg_exe,
+            "-hide_banner",
+            "-nostdin",
+            "-protocol_whitelist",
+            "file",
+            "-format_whitelist",
+            MEDIA_FORMATS,
+            "-i",
+            f"file:{fetched.path}",
+        ]
+        try:
+            completed = subprocess.run(
+                args,
+                capture_output=True,
+                text=True,
+                encoding="utf-8",
+                errors="replace",
+                timeout=max(min(PROBE_TIMEOUT_SECONDS, deadline.remaining()), 0.1),
+                stdin=subprocess.DEVNULL,
+            )
+        except subprocess.TimeoutExpired:
+            raise RenderFailed(f"{where}: FFmpeg could not read the file in time") from None
+        lines = completed.stderr.splitlines()
+        kinds = {match.group(1) for line in lines if (match := _STREAM_LINE.match(line))}
+        if not kinds:
+            errors = [line for line in lines if "rror" in line or "Invalid" in line]
+            reason = meaningful_error_line(errors, completed.returncode).replace(
+                f"file:{fetched.path}", "the file"
+            )
+            raise RenderFailed(f"{where}: not a media file FFmpeg can read ({reason})")
+        duration = None
+        for line in lines:
+            if match := _DURATION_LINE.search(line):
+                hours, minutes, seconds = match.groups()
+                duration = int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+                break
+        return MediaInfo(
+            path=fetched.path,
+            has_video="Video" in kinds,
+            has_audio="Audio" in kinds,
+            duration=duration,
         )
 
 
@@ -240,7 +380,30 @@ def measure_duration(path: Path, ffmpeg_exe: str | None = None) -> float:
     return _measure(exe, path.resolve(), _Deadline(MEASURE_TIMEOUT_SECONDS), lambda _done: None)
 
 
-# ---------------------------------------------------------------- building commands
+class _Timeline:
+    """Which stage the output time is in: a scene, or a transition between two."""
+
+    def __init__(self, script: MovieScript) -> None:
+        self.windows: list[tuple[float, float, str]] = []
+        starts = script.scene_starts()
+        for number, (scene, start) in enumerate(zip(script.scenes, starts, strict=True)):
+            if scene.transition is not None:
+                fade_from = start + scene.duration - scene.transition.duration
+                self.windows.append((start, fade_from, f"rendering_scene_{number + 1}"))
+                self.windows.append((fade_from, start + scene.duration, "stitching"))
+            else:
+                self.windows.append(
+                    (start, start + scene.duration, f"rendering_scene_{number + 1}")
+                )
+
+    def stage_at(self, seconds: float) -> str:
+        for _start, end, stage in self.windows:
+            if seconds < end:
+                return stage
+        return self.windows[-1][2]
+
+
+# ---------------------------------------------------------------- building the graph
 
 # -nostdin: FFmpeg must never wait on or swallow our stdin. -progress pipe:1 gives
 # machine-readable key=value progress on stdout; -loglevel error keeps stderr to the
@@ -257,65 +420,378 @@ _COMMON_ARGS = (
     str(REPORT_INTERVAL_SECONDS),
 )
 
+Stream = Any  # an ffmpeg-python stream (untyped library)
 
-def _scene_command(
-    script: MovieScript,
-    scene: Scene,
-    number: int,
-    font: Path,
-    work_dir: Path,
-    target: Path,
-) -> ffmpeg.nodes.OutputStream:
-    """One scene: its background with each text element drawn on top, encoded."""
-    video = ffmpeg.input(_colour_source(script, scene), f="lavfi").video
-    margin = round(MARGIN_SHARE * script.height)
-    for index, element in enumerate(scene.elements, start=1):
-        text_file = work_dir / f"scene_{number:03d}_text_{index:02d}.txt"
-        # Bytes, not text mode: the text reaches drawtext exactly as the client sent it.
-        text_file.write_bytes(element.text.encode("utf-8"))
-        video = _draw_text(video, element, text_file, font, margin)
-    encoder = QUALITY_SETTINGS[script.quality]
-    return (
-        video.output(
-            f"file:{target}",
+
+@dataclass
+class GraphBuilder:
+    """The one FFmpeg command for a script: inputs, the filter graph, two outputs."""
+
+    script: MovieScript
+    fonts: dict[tuple[str, str], Path]
+    media: dict[str, MediaInfo]
+    work_dir: Path
+    sounds: list[Stream] = field(default_factory=list)
+    _texts: int = 0
+    _loops: int = 0
+    _inputs: int = 0
+
+    def build(self, output_path: Path) -> Any:
+        script = self.script
+        starts = script.scene_starts()
+        video: Stream | None = None
+        length = 0.0
+        for number, scene in enumerate(script.scenes):
+            picture = self._scene(number, scene, starts[number])
+            if video is None:
+                video = picture
+            else:
+                previous = script.scenes[number - 1].transition
+                if previous is not None:
+                    video = ffmpeg.filter(
+                        [video, picture],
+                        "xfade",
+                        transition=previous.type,
+                        duration=f"{previous.duration:.6f}",
+                        offset=f"{length - previous.duration:.6f}",
+                    )
+                    length -= previous.duration
+                else:
+                    video = ffmpeg.concat(video, picture, v=1, a=0)
+            length += scene.duration
+        assert video is not None
+        encoder = QUALITY_SETTINGS[script.quality]
+        movie = ffmpeg.output(
+            video.filter("format", "yuv420p"),
+            self._soundtrack_mix(),
+            f"file:{output_path}",
             f="mp4",
             vcodec="libx264",
             preset=encoder.preset,
             crf=encoder.crf,
             pix_fmt="yuv420p",
+            acodec="aac",
+            audio_bitrate=encoder.audio_bitrate,
+            ar=AUDIO_RATE,
+            ac=2,
+            movflags="+faststart",
         )
-        .global_args(*_COMMON_ARGS)
-        .overwrite_output()
-    )
+        return movie.global_args(*_COMMON_ARGS).overwrite_output()
+
+    # -- scenes
+
+    def _scene(self, number: int, scene: Scene, scene_start: float) -> Stream:
+        script = self.script
+        colour = ffmpeg_colour(scene.colour, keep_alpha=False)
+        canvas = ffmpeg.input(
+            f"color=c={colour}:s={script.width}x{script.height}"
+            f":r={script.fps:g}:d={scene.duration:.6f}",
+            f="lavfi",
+        ).video
+        if isinstance(scene.background, MediaBackground):
+            background = scene.background
+            layer = self._picture(
+                background.src,
+                is_image=background.type == "image",
+                box=(script.width, script.height),
+                fit=background.fit,
+                length=scene.duration,
+                loop=background.loop,
+                trim=(0.0, None),
+            )
+            canvas = self._overlay(canvas, layer, 0, 0, script.width, script.height, 0.0)
+        margin = round(MARGIN_SHARE * script.height)
+        for element in scene.elements:
+            start, end = element.window(scene.duration)
+            if end <= start:
+                continue  # starts after its scene ends: never seen or heard
+            if isinstance(element, TextElement):
+                canvas = self._text(canvas, element, start, end, margin)
+            elif isinstance(element, ImageElement | VideoElement):
+                canvas = self._visual(canvas, element, start, end, scene_start)
+            else:
+                self._sound(element, start, end, scene_start, element.volume, loop=False)
+        return canvas.filter("setsar", "1")
+
+    def _text(
+        self, canvas: Stream, element: TextElement, start: float, end: float, margin: int
+    ) -> Stream:
+        self._texts += 1
+        font = self.fonts[(element.font_family, element.font_weight)]
+        edge = max(margin, element.padding)
+        room = self.script.width - 2 * edge
+        width = min(element.max_width or room, room) if element.x is None else element.max_width
+        text = wrap_text(element.text, font, element.font_size, width)
+        text_file = self.work_dir / f"text_{self._texts:03d}.txt"
+        # Bytes, not text mode: the text reaches drawtext exactly as wrapped here.
+        text_file.write_bytes(text.encode("utf-8"))
+        x, y = position_expressions(element.position, edge)
+        options: dict[str, Any] = {
+            "fontfile": str(font),
+            "textfile": str(text_file),
+            "expansion": "none",
+            "fontcolor": ffmpeg_colour(element.color),
+            "fontsize": element.font_size,
+            "x": x if element.x is None else str(element.x),
+            "y": y if element.y is None else str(element.y),
+            "text_align": element.align[0].upper(),
+            "alpha": fade_expression(start, end, element.fade_in, element.fade_out),
+            "enable": f"between(t,{start:.6f},{end:.6f})",
+        }
+        if element.background_color is not None:
+            options.update(
+                box=1,
+                boxcolor=ffmpeg_colour(element.background_color),
+                boxborderw=element.padding,
+            )
+        # Keyword arguments only: ffmpeg-python escapes them correctly for both the option
+        # and the filtergraph level (paths with spaces, colons or quotes stay intact).
+        return canvas.filter("drawtext", **options)
+
+    def _visual(
+        self,
+        canvas: Stream,
+        element: ImageElement | VideoElement,
+        start: float,
+        end: float,
+        scene_start: float,
+    ) -> Stream:
+        script = self.script
+        box_w = element.width or script.width
+        box_h = element.height or script.height
+        is_video = isinstance(element, VideoElement)
+        trim = (element.trim_start, element.trim_end) if is_video else (0.0, None)
+        loop = element.loop if is_video else False
+        layer = self._picture(
+            element.src,
+            is_image=not is_video,
+            box=(box_w, box_h),
+            fit=element.fit,
+            length=end - start,
+            loop=loop,
+            trim=trim,
+        )
+        layer = layer.filter("format", "rgba")
+        if element.opacity < 1:
+            layer = layer.filter("colorchannelmixer", aa=f"{element.opacity:.4f}")
+        if element.fade_in > 0:
+            layer = layer.filter("fade", t="in", st=0, d=f"{element.fade_in:.6f}", alpha=1)
+        if element.fade_out > 0:
+            layer = layer.filter(
+                "fade",
+                t="out",
+                st=f"{max(end - start - element.fade_out, 0):.6f}",
+                d=f"{element.fade_out:.6f}",
+                alpha=1,
+            )
+        if isinstance(element, VideoElement) and element.audible:
+            self._sound(element, start, end, scene_start, element.volume, loop=element.loop)
+        return self._overlay(canvas, layer, element.x, element.y, box_w, box_h, start)
+
+    def _picture(
+        self,
+        url: str,
+        is_image: bool,
+        box: tuple[int, int],
+        fit: str,
+        length: float,
+        loop: bool,
+        trim: tuple[float, float | None],
+    ) -> Stream:
+        """A source's picture: `length` seconds at the script's fps, fitted into `box`."""
+        fps = f"{self.script.fps:g}"
+        if is_image:
+            picture = self._input(url).video.filter("loop", loop=-1, size=1, start=0)
+        else:
+            picture = self._clip(url, trim, length, loop).video
+        picture = picture.filter("fps", fps=fps).filter("trim", duration=f"{length:.6f}")
+        width, height = box
+        if fit == "fill":
+            picture = picture.filter("scale", width, height)
+        elif fit == "cover":
+            picture = picture.filter(
+                "scale", width, height, force_original_aspect_ratio="increase"
+            ).filter("crop", width, height)
+        else:
+            picture = picture.filter("scale", width, height, force_original_aspect_ratio="decrease")
+        return picture.filter("setsar", "1").filter("setpts", "PTS-STARTPTS")
+
+    def _overlay(
+        self, canvas: Stream, layer: Stream, x: int, y: int, box_w: int, box_h: int, start: float
+    ) -> Stream:
+        # Shift the layer to its start in the scene; before and after, the canvas shows
+        # through (eof_action=pass). A `contain` fit is centred in its box.
+        layer = layer.filter("setpts", f"PTS-STARTPTS+{start:.6f}/TB")
+        return ffmpeg.filter(
+            [canvas, layer],
+            "overlay",
+            x=f"{x}+({box_w}-overlay_w)/2",
+            y=f"{y}+({box_h}-overlay_h)/2",
+            eof_action="pass",
+            format="auto",
+        )
+
+    # -- sound
+
+    def _sound(
+        self,
+        element: VideoElement | AudioElement,
+        start: float,
+        end: float,
+        scene_start: float,
+        volume: float,
+        loop: bool,
+    ) -> None:
+        length = end - start
+        sound = self._clip(element.src, (element.trim_start, element.trim_end), length, loop)
+        sound = self._shape_sound(sound.audio, length, volume, element.fade_in, element.fade_out)
+        delay = round((scene_start + start) * 1000)
+        self.sounds.append(sound.filter("adelay", delays=f"{delay}", all=1))
+
+    def _shape_sound(
+        self, sound: Stream, length: float, volume: float, fade_in: float, fade_out: float
+    ) -> Stream:
+        sound = sound.filter(
+            "aformat", sample_fmts="fltp", sample_rates=AUDIO_RATE, channel_layouts="stereo"
+        ).filter("atrim", duration=f"{length:.6f}")
+        sound = sound.filter("asetpts", "PTS-STARTPTS")
+        if volume != 1:
+            sound = sound.filter("volume", f"{volume:.4f}")
+        if fade_in > 0:
+            sound = sound.filter("afade", t="in", st=0, d=f"{fade_in:.6f}")
+        if fade_out > 0:
+            sound = sound.filter(
+                "afade", t="out", st=f"{max(length - fade_out, 0):.6f}", d=f"{fade_out:.6f}"
+            )
+        return sound
+
+    def _soundtrack_mix(self) -> Stream:
+        total = self.script.duration
+        sounds = list(self.sounds)
+        soundtrack = self.script.soundtrack
+        if soundtrack is not None:
+            sound = self._shape_sound(
+                self._input(soundtrack.src).audio,
+                total,
+                soundtrack.volume,
+                soundtrack.fade_in,
+                soundtrack.fade_out,
+            )
+            sounds.append(sound)
+        if not sounds:
+            return ffmpeg.input(f"anullsrc=r={AUDIO_RATE}:cl=stereo:d={total:.6f}", f="lavfi").audio
+        mixed = (
+            sounds[0]
+            if len(sounds) == 1
+            else ffmpeg.filter(sounds, "amix", inputs=len(sounds), duration="longest", normalize=0)
+        )
+        return mixed.filter("apad").filter("atrim", duration=f"{total:.6f}")
+
+    # -- inputs
+
+    def _input(self, url: str, **options: Any) -> Stream:
+        info = self.media[url]
+        return ffmpeg.input(
+            f"file:{info.path}",
+            protocol_whitelist="file",
+            format_whitelist=MEDIA_FORMATS,
+            # ffmpeg-python merges identical nodes: a source used twice must be two
+            # inputs, so each gets a queue size of its own. The queues must also be
+            # large: with FFmpeg 9's threaded demuxers, queues of ~64 packets deadlocked
+            # a graph of overlays and an xfade about one run in four (measured: 10 of
+            # 40 hung at 64; 0 of 85 at 1024).
+            thread_queue_size=self._next_input(),
+            **options,
+        )
+
+    def _next_input(self) -> int:
+        self._inputs += 1
+        return INPUT_QUEUE_PACKETS + self._inputs
+
+    def _clip(
+        self, url: str, trim: tuple[float, float | None], length: float, loop: bool
+    ) -> Stream:
+        """A video or audio source from trim start to trim end, repeated if `loop`."""
+        trim_start, trim_end = trim
+        options: dict[str, Any] = {}
+        if trim_start > 0:
+            options["ss"] = f"{trim_start:.6f}"
+        if trim_end is not None:
+            options["t"] = f"{trim_end - trim_start:.6f}"
+        if not loop:
+            return self._input(url, **options)
+        info = self.media[url]
+        clip = (trim_end if trim_end is not None else info.duration or 0) - trim_start
+        if clip <= 0:
+            # Length unknown: repeat the whole file instead.
+            return self._input(url, stream_loop=-1)
+        # Repeating a trimmed clip: an ffconcat list naming our own file once per repeat.
+        repeats = min(math.ceil(length / clip) + 1, 10_000)
+        self._loops += 1
+        entries = [
+            f"file '{info.path.name}'\ninpoint {trim_start:.6f}\n"
+            + (f"outpoint {trim_end:.6f}\n" if trim_end is not None else "")
+        ] * repeats
+        # Beside the media file, so the list names it by a bare name (`safe=1` accepts it).
+        listing = info.path.parent / f"{info.path.name}.loop{self._loops}.ffconcat"
+        listing.write_text("ffconcat version 1.0\n" + "".join(entries), encoding="utf-8")
+        return ffmpeg.input(
+            f"file:{listing}",
+            thread_queue_size=self._next_input(),
+            f="concat",
+            safe=1,
+            protocol_whitelist="file",
+            format_whitelist=f"concat,{MEDIA_FORMATS}",
+        )
 
 
-def _colour_source(script: MovieScript, scene: Scene) -> str:
-    """The lavfi `color` source. Every value is a number or a validated hex colour."""
-    colour = ffmpeg_colour(scene.background, keep_alpha=False)
-    size = f"{script.width}x{script.height}"
-    return f"color=c={colour}:s={size}:r={script.fps:g}:d={scene.duration:.6f}"
+# Packets each input may queue ahead of the filter graph (see `_input`).
+INPUT_QUEUE_PACKETS = 1024
 
 
-def _draw_text(
-    video: ffmpeg.nodes.FilterableStream,
-    element: TextElement,
-    text_file: Path,
-    font: Path,
-    margin: int,
-) -> ffmpeg.nodes.FilterableStream:
-    x, y = position_expressions(element.position, margin)
-    # Keyword arguments only: ffmpeg-python escapes them correctly for both the option
-    # and the filtergraph level (paths with spaces, colons or quotes stay intact).
-    return video.filter(
-        "drawtext",
-        fontfile=str(font),
-        textfile=str(text_file),
-        expansion="none",
-        fontcolor=ffmpeg_colour(element.color),
-        fontsize=element.font_size,
-        x=x,
-        y=y,
-    )
+def wrap_text(text: str, font: Path, size: int, max_width: int | None) -> str:
+    """`text` with line breaks added so no line is wider than `max_width` pixels.
+
+    Breaks at spaces; a word wider than the line is broken between characters. The
+    client's own line breaks are kept. Widths come from the same font file FreeType
+    will draw with.
+    """
+    if max_width is None or max_width <= 0:
+        return text
+    face = ImageFont.truetype(str(font), size)
+
+    def width(line: str) -> float:
+        return float(face.getlength(line))
+
+    lines: list[str] = []
+    for paragraph in text.split("\n"):
+        current = ""
+        for word in paragraph.split(" "):
+            candidate = f"{current} {word}" if current else word
+            if width(candidate) <= max_width or not candidate.strip():
+                current = candidate
+                continue
+            if current:
+                lines.append(current)
+            current = ""
+            for char in word:
+                if current and width(current + char) > max_width:
+                    lines.append(current)
+                    current = char
+                else:
+                    current += char
+        lines.append(current)
+    return "\n".join(lines)
+
+
+def fade_expression(start: float, end: float, fade_in: float, fade_out: float) -> str:
+    """drawtext `alpha`: 0→1 over fade_in after start, 1→0 over fade_out before end."""
+    parts = ["1"]
+    if fade_in > 0:
+        parts.append(f"clip((t-{start:.6f})/{fade_in:.6f},0,1)")
+    if fade_out > 0:
+        parts.append(f"clip(({end:.6f}-t)/{fade_out:.6f},0,1)")
+    return "*".join(parts) if len(parts) > 1 else "1"
 
 
 def ffmpeg_colour(colour: str, keep_alpha: bool = True) -> str:
@@ -347,16 +823,6 @@ def position_expressions(position: Position, margin: int) -> tuple[str, str]:
         "bottom-right": (right, bottom),
     }
     return placements[position]
-
-
-def _concat_list(scene_files: Iterable[Path], work_dir: Path) -> str:
-    """An ffconcat script naming the scenes relative to the list (so `safe=1` accepts them)."""
-    lines = ["ffconcat version 1.0"]
-    for path in scene_files:
-        name = path.relative_to(work_dir).as_posix()
-        quoted = name.replace("'", "'\\''")  # the concat script's own quoting rule
-        lines.append(f"file '{quoted}'")
-    return "\n".join(lines) + "\n"
 
 
 def _measure(
@@ -414,6 +880,7 @@ class _Outcome:
     returncode: int
     stderr_lines: list[str]
     timed_out: bool
+    stalled: bool = False
 
 
 def _run_checked(
@@ -421,12 +888,21 @@ def _run_checked(
     deadline: _Deadline,
     on_out_time: Callable[[float], None],
     work_dir: Path,
+    stall_seconds: float = STALL_SECONDS,
 ) -> None:
     """Run FFmpeg; raise RenderFailed with its meaningful line if it fails or overruns."""
-    remaining = deadline.remaining()
-    if remaining <= 0:
-        raise deadline.expired()
-    outcome = _run_ffmpeg(args, remaining, on_out_time)
+    for attempt in range(STALL_RETRIES + 1):
+        remaining = deadline.remaining()
+        if remaining <= 0:
+            raise deadline.expired()
+        outcome = _run_ffmpeg(args, remaining, on_out_time, stall_seconds)
+        if not outcome.stalled:
+            break
+        log.warning(
+            "FFmpeg made no progress for %g s (run %d); retrying", stall_seconds, attempt + 1
+        )
+    if outcome.stalled:
+        raise RenderFailed(f"FFmpeg stopped making progress ({STALL_RETRIES + 1} runs)")
     if outcome.timed_out:
         raise deadline.expired()
     if outcome.returncode != 0:
@@ -435,7 +911,12 @@ def _run_checked(
         raise RenderFailed(line.replace(f"{work_dir}/", ""))
 
 
-def _run_ffmpeg(args: list[str], timeout: float, on_out_time: Callable[[float], None]) -> _Outcome:
+def _run_ffmpeg(
+    args: list[str],
+    timeout: float,
+    on_out_time: Callable[[float], None],
+    stall_seconds: float = STALL_SECONDS,
+) -> _Outcome:
     """Run FFmpeg, feeding each progress `out_time` (seconds) to `on_out_time`.
 
     Progress is read here, in the calling thread, so a callback that raises (the
@@ -457,8 +938,11 @@ def _run_ffmpeg(args: list[str], timeout: float, on_out_time: Callable[[float], 
     watchdog = threading.Timer(timeout, _kill_on_timeout, args=(process, timed_out))
     watchdog.daemon = True
     watchdog.start()
+    stall = _StallWatch(process, stall_seconds)
+    stall.start()
     try:
         for line in process.stdout:
+            stall.touch()
             seconds = parse_out_time(line)
             if seconds is not None:
                 on_out_time(seconds)
@@ -471,7 +955,29 @@ def _run_ffmpeg(args: list[str], timeout: float, on_out_time: Callable[[float], 
         stderr.join()
         process.stdout.close()
         process.stderr.close()
-    return _Outcome(returncode, stderr.lines(), timed_out.is_set())
+    return _Outcome(returncode, stderr.lines(), timed_out.is_set(), stall.stalled.is_set())
+
+
+class _StallWatch(threading.Thread):
+    """Kills FFmpeg when it has written no progress line for `seconds`."""
+
+    def __init__(self, process: subprocess.Popen[str], seconds: float) -> None:
+        super().__init__(daemon=True)
+        self.process = process
+        self.seconds = seconds
+        self.last = time.monotonic()
+        self.stalled = threading.Event()
+
+    def touch(self) -> None:
+        self.last = time.monotonic()
+
+    def run(self) -> None:
+        while self.process.poll() is None:
+            if time.monotonic() - self.last > self.seconds:
+                self.stalled.set()
+                self.process.kill()
+                return
+            time.sleep(min(0.5, self.seconds / 4))
 
 
 def _kill_on_timeout(process: subprocess.Popen[str], timed_out: threading.Event) -> None:
@@ -576,6 +1082,10 @@ class _ProgressReporter:
         self._value = 0.0
         self._reported_at = float("-inf")
 
+    @property
+    def stage(self) -> str:
+        return self._stage
+
     def start_stage(self, stage: str, value: float) -> None:
         """Always reported: a new stage is news, and it keeps the worker's lease alive."""
         self._stage = stage
@@ -609,3 +1119,16 @@ def _checked_font(font_path: Path) -> Path:
     if signature not in FONT_SIGNATURES:
         raise RenderFailed(f"renderer font {font_path.name!r} is not a TrueType/OpenType font")
     return font_path.resolve()
+
+
+def renderer_for(settings: Settings) -> FFmpegRenderer:
+    """The renderer a deployment's settings ask for (media download policy and limits)."""
+    return FFmpegRenderer(
+        fetcher=MediaFetcher(
+            allow_private=settings.allow_private_urls,
+            limits=FetchLimits(
+                max_bytes=settings.media_max_bytes,
+                timeout_seconds=settings.media_timeout_seconds,
+            ),
+        )
+    )

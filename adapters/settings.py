@@ -26,6 +26,13 @@ class Settings:
     # Let client URLs (media sources, webhooks) reach loopback and private addresses:
     # for tests and self-hosting only. See adapters/addresses.py.
     allow_private_urls: bool = False
+    # Media sources (`src` URLs) a render downloads: the largest file, and how long
+    # all of one render's downloads may take together. See adapters/media.py.
+    media_max_bytes: int = 200 * 1024 * 1024
+    media_timeout_seconds: float = 60.0
+    # Seconds between a failed webhook attempt and the next (workers/webhooks.py has the
+    # default schedule, about a day in all). Shorter only for tests and trials.
+    webhook_retry_delays: tuple[float, ...] | None = None
 
     @property
     def embedded(self) -> bool:
@@ -49,4 +56,11 @@ class Settings:
             render_lease_seconds=float(env.get("PHANTOMFLOW_RENDER_LEASE_SECONDS", "300")),
             allow_private_urls=env.get("PHANTOMFLOW_ALLOW_PRIVATE_URLS", "")
             in ("1", "true", "yes"),
+            media_max_bytes=int(env.get("PHANTOMFLOW_MEDIA_MAX_BYTES", str(200 * 1024 * 1024))),
+            media_timeout_seconds=float(env.get("PHANTOMFLOW_MEDIA_TIMEOUT_SECONDS", "60")),
+            webhook_retry_delays=tuple(
+                float(delay) for delay in env["PHANTOMFLOW_WEBHOOK_RETRY_DELAYS"].split(",")
+            )
+            if env.get("PHANTOMFLOW_WEBHOOK_RETRY_DELAYS")
+            else None,
         )

@@ -31,6 +31,20 @@ class OutputStorage:
         os.replace(partial, final)  # readers never see a half-written file
         return location
 
+    def store_poster(self, job_id: UUID, poster: Path) -> str:
+        """Move a render's JPEG poster frame into place beside it; return its location."""
+        location = f"{job_id}.jpg"
+        final = self.root / location
+        partial = final.with_suffix(".jpg.part")
+        shutil.copyfile(poster, partial)
+        os.replace(partial, final)
+        return location
+
+    def remove(self, location: str) -> None:
+        found = self.path_of(location)
+        if found is not None:
+            found.unlink(missing_ok=True)
+
     def path_of(self, location: str) -> Path | None:
         """The file for a location, or None if the name is not one of ours."""
         candidate = (self.root / location).resolve()

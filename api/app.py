@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from api import credits
+from api import credits, keys, sse, webhooks
+from api import templates as template_routes
 from api.auth import auth_middleware
 from api.errors import error_middleware
+from api.ratelimit import add_rate_headers, rate_limit_middleware
 from api.routes import routes
+from api.schema_routes import routes as schema_routes
 from api.services import SERVICES, Services
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
@@ -15,14 +18,22 @@ MAX_BODY_BYTES = 2 * 1024 * 1024
 
 def create_app(services: Services) -> web.Application:
     app = web.Application(
-        middlewares=[error_middleware, auth_middleware], client_max_size=MAX_BODY_BYTES
+        middlewares=[error_middleware, auth_middleware, rate_limit_middleware],
+        client_max_size=MAX_BODY_BYTES,
     )
     app[SERVICES] = services
+    app.on_response_prepare.append(add_rate_headers)
     app.add_routes(routes)
     app.add_routes(credits.routes)
+    app.add_routes(keys.routes)
+    # Live progress (SSE): its routes and this process's one follower of the event store.
+    sse.install(app, services)
+    app.add_routes(webhooks.routes)
+    app.add_routes(template_routes.routes)
+    app.add_routes(schema_routes)
 
     async def close_services(_: web.Application) -> None:
-        services.close()
+        await services.close()
 
     app.on_cleanup.append(close_services)
     return app

@@ -19,6 +19,8 @@ from adapters.bootstrap import build_runtime
 from adapters.settings import Settings
 from api.app import create_app
 from api.services import Services
+from api.sse import RedactingAccessLogger
+from domain.plans import PLANS
 
 log = logging.getLogger("phantomflow")
 
@@ -74,9 +76,27 @@ def parser() -> argparse.ArgumentParser:
     accounts = commands.add_parser("accounts", help="manage accounts")
     account_commands = accounts.add_subparsers(required=True, metavar="ACTION")
     create = account_commands.add_parser("create", help="open an account and mint its keys")
-    create.add_argument("--plan", default="free")
+    create.add_argument("--plan", default="free", choices=PLANS)
     create.add_argument("--credits", type=int, default=0)
     create.set_defaults(run=run_accounts_create)
+
+    plan = account_commands.add_parser("plan", help="move an account to a plan")
+    plan.add_argument("account_id", type=UUID)
+    plan.add_argument("plan", choices=PLANS)
+    plan.add_argument("--requests-per-minute", type=int, help="enterprise only")
+    plan.add_argument("--concurrent-jobs", type=int, help="enterprise only")
+    plan.set_defaults(run=run_accounts_plan)
+
+    keys = commands.add_parser("keys", help="mint and revoke an account's API keys")
+    key_commands = keys.add_subparsers(required=True, metavar="ACTION")
+    mint_key = key_commands.add_parser("create", help="mint a key (the secret is shown once)")
+    mint_key.add_argument("account_id", type=UUID)
+    mint_key.add_argument("--mode", choices=("live", "test"), default="live")
+    mint_key.set_defaults(run=run_keys_create)
+    revoke_key = key_commands.add_parser("revoke", help="revoke a key at once")
+    revoke_key.add_argument("account_id", type=UUID)
+    revoke_key.add_argument("key_id", type=UUID)
+    revoke_key.set_defaults(run=run_keys_revoke)
 
     credits = commands.add_parser("credits", help="manage credits")
     credit_commands = credits.add_subparsers(required=True, metavar="ACTION")
@@ -115,7 +135,10 @@ def run_serve(args: argparse.Namespace) -> int:
             "serve runs the embedded default; unset DATABASE_URL or use api/worker/projections"
         )
         return 2
-    system = EmbeddedSystem(settings)
+    # Webhook payloads need the server's public address: PHANTOMFLOW_PUBLIC_URL, or else
+    # the address this server listens on (right for clients on this machine only).
+    host = "127.0.0.1" if args.host in ("", "0.0.0.0", "::") else args.host
+    system = EmbeddedSystem(settings, public_url=f"http://{host}:{args.port}")
     app = create_app(Services(system.runtime))
 
     async def start(_: web.Application) -> None:
@@ -129,7 +152,17 @@ def run_serve(args: argparse.Namespace) -> int:
     log.info(
         "embedded PhantomFlow on http://%s:%d (data in %s)", args.host, args.port, settings.data_dir
     )
-    web.run_app(app, host=args.host, port=args.port, print=None)
+    # handler_cancellation: a client that disconnects cancels its handler at once, so an
+    # event stream (api/sse.py) frees its resources without waiting for a write to fail.
+    # The access log leaves out keys passed as `apiKey` (event streams).
+    web.run_app(
+        app,
+        host=args.host,
+        port=args.port,
+        print=None,
+        handler_cancellation=True,
+        access_log_class=RedactingAccessLogger,
+    )
     return 0
 
 
@@ -150,7 +183,17 @@ def run_api(args: argparse.Namespace) -> int:
         runtime.close()
 
     app.on_cleanup.append(close)
-    web.run_app(app, host=args.host, port=args.port, print=None)
+    # handler_cancellation: a client that disconnects cancels its handler at once, so an
+    # event stream (api/sse.py) frees its resources without waiting for a write to fail.
+    # The access log leaves out keys passed as `apiKey` (event streams).
+    web.run_app(
+        app,
+        host=args.host,
+        port=args.port,
+        print=None,
+        handler_cancellation=True,
+        access_log_class=RedactingAccessLogger,
+    )
     return 0
 
 
@@ -173,6 +216,7 @@ def run_projections(args: argparse.Namespace) -> int:
     from projections.runner import FollowerRunner, FollowerThreads
     from workers.actors import declare_render_actor
     from workers.dispatch import Dispatcher
+    from workers.webhooks import WebhookScheduler, declare_webhook_actor, sender
 
     settings = _production_settings()
     runtime = build_runtime(settings)
@@ -183,7 +227,12 @@ def run_projections(args: argparse.Namespace) -> int:
 
     render_actor = declare_render_actor(broker, no_local_rendering)  # type: ignore[arg-type]
     dispatcher = FollowerRunner(runtime.app, runtime.views, Dispatcher(send=render_actor.send))
-    followers = FollowerThreads([*runtime.read_models, dispatcher])
+    # Declared here only to send to: `phantomflow worker` delivers.
+    webhook_actor = declare_webhook_actor(broker, no_local_rendering)  # type: ignore[arg-type]
+    webhooks = FollowerRunner(
+        runtime.app, runtime.views, WebhookScheduler(runtime.app, send=sender(webhook_actor))
+    )
+    followers = FollowerThreads([*runtime.read_models, dispatcher, webhooks])
     stop = _stop_on_signals()
     followers.start()
     log.info("following the event store: jobs read model and dispatcher")
@@ -235,6 +284,48 @@ def run_accounts_create(args: argparse.Namespace) -> int:
             }
         )
     )
+    return 0
+
+
+def run_accounts_plan(args: argparse.Namespace) -> int:
+    runtime = build_runtime(Settings.from_env())
+    try:
+        account = runtime.app.change_plan(
+            args.account_id, args.plan, args.requests_per_minute, args.concurrent_jobs
+        )
+    finally:
+        runtime.close()
+    limits = account.limits
+    print(
+        json.dumps(
+            {
+                "account_id": str(args.account_id),
+                "plan": account.plan,
+                "requests_per_minute": limits.requests_per_minute,
+                "concurrent_jobs": limits.concurrent_jobs,
+            }
+        )
+    )
+    return 0
+
+
+def run_keys_create(args: argparse.Namespace) -> int:
+    runtime = build_runtime(Settings.from_env())
+    try:
+        key_id, secret, prefix = runtime.app.mint_key(args.account_id, args.mode)
+    finally:
+        runtime.close()
+    print(json.dumps({"id": str(key_id), "api_key": secret, "prefix": prefix, "mode": args.mode}))
+    return 0
+
+
+def run_keys_revoke(args: argparse.Namespace) -> int:
+    runtime = build_runtime(Settings.from_env())
+    try:
+        runtime.app.revoke_key(args.account_id, args.key_id)
+    finally:
+        runtime.close()
+    print(json.dumps({"id": str(args.key_id), "revoked": True}))
     return 0
 
 

@@ -11,23 +11,33 @@ import logging
 import dramatiq
 
 from adapters.bootstrap import Runtime, build_runtime
-from adapters.renderer import FFmpegRenderer
+from adapters.renderer import renderer_for
 from adapters.settings import Settings
 from projections.runner import FollowerRunner, FollowerThreads
 from workers.actors import declare_render_actor, in_process_broker
 from workers.dispatch import Dispatcher
 from workers.render import RenderService
+from workers.webhooks import (
+    RETRY_DELAYS,
+    WEBHOOK_QUEUE,
+    WebhookScheduler,
+    WebhookService,
+    declare_webhook_actor,
+    sender,
+)
 
 log = logging.getLogger(__name__)
 
 
 class EmbeddedSystem:
-    def __init__(self, settings: Settings, worker_threads: int = 2) -> None:
+    def __init__(
+        self, settings: Settings, worker_threads: int = 2, public_url: str | None = None
+    ) -> None:
         self.runtime: Runtime = build_runtime(settings)
         self.broker = in_process_broker()
         service = RenderService(
             app=self.runtime.app,
-            renderer=FFmpegRenderer(),
+            renderer=renderer_for(settings),
             storage=self.runtime.storage,
             lease_seconds=settings.render_lease_seconds,
         )
@@ -35,15 +45,37 @@ class EmbeddedSystem:
         dispatcher = FollowerRunner(
             self.runtime.app, self.runtime.views, Dispatcher(send=self.render_actor.send)
         )
-        self.followers = FollowerThreads([*self.runtime.read_models, dispatcher])
-        self.worker = dramatiq.Worker(self.broker, worker_threads=worker_threads)
+        # Webhooks: `public_url` (the embedded server's own address) stands in for
+        # PHANTOMFLOW_PUBLIC_URL in payloads when that is not set.
+        self.webhook_service = WebhookService(
+            app=self.runtime.app,
+            public_url=settings.public_url or public_url,
+            allow_private=settings.allow_private_urls,
+            retry_delays=settings.webhook_retry_delays or RETRY_DELAYS,
+        )
+        self.webhook_actor = declare_webhook_actor(self.broker, lambda: self.webhook_service)
+        webhook_scheduler = FollowerRunner(
+            self.runtime.app,
+            self.runtime.views,
+            WebhookScheduler(self.runtime.app, send=sender(self.webhook_actor)),
+        )
+        self.followers = FollowerThreads([*self.runtime.read_models, dispatcher, webhook_scheduler])
+        # Webhook POSTs (up to 10 s each) get threads of their own, never a render's.
+        self.worker = dramatiq.Worker(
+            self.broker,
+            queues=set(self.broker.get_declared_queues()) - {WEBHOOK_QUEUE},
+            worker_threads=worker_threads,
+        )
+        self.webhook_worker = dramatiq.Worker(self.broker, queues={WEBHOOK_QUEUE}, worker_threads=2)
 
     def start(self) -> None:
         self.worker.start()
+        self.webhook_worker.start()
         self.followers.start()
 
     def stop(self) -> None:
         self.followers.stop()
         self.worker.stop()
+        self.webhook_worker.stop()
         self.broker.close()
         self.runtime.close()

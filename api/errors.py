@@ -15,6 +15,8 @@ from typing import Any
 from aiohttp import web
 
 from api.services import REQUEST_ID
+from domain.errors import ConcurrencyLimitExceeded, InsufficientCredits
+from domain.idempotency import IdempotencyKeyReused
 
 log = logging.getLogger(__name__)
 
@@ -22,16 +24,24 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, **details: Any) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        headers: dict[str, str] | None = None,
+        **details: Any,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.headers = headers or {}
         self.details = details
 
-    def response(self, headers: dict[str, str] | None = None) -> web.Response:
+    def response(self) -> web.Response:
         body = {"error": {"code": self.code, "message": self.message, **self.details}}
-        return web.json_response(body, status=self.status, headers=headers)
+        return web.json_response(body, status=self.status, headers=self.headers)
 
 
 def invalid_json(message: str) -> ApiError:
@@ -69,6 +79,27 @@ def insufficient_credits(required: int, balance: int) -> ApiError:
     )
 
 
+def concurrency_limit_exceeded(limit: int) -> ApiError:
+    return ApiError(
+        429,
+        "CONCURRENCY_LIMIT_EXCEEDED",
+        f"Your plan allows {limit} queued or processing jobs at once; "
+        "wait for one to finish before submitting another.",
+        limit=limit,
+    )
+
+
+def from_domain(
+    refused: InsufficientCredits | ConcurrencyLimitExceeded | IdempotencyKeyReused,
+) -> ApiError:
+    """The contract's answer to a business rule that refused a submission."""
+    if isinstance(refused, InsufficientCredits):
+        return insufficient_credits(refused.required, refused.balance)
+    if isinstance(refused, ConcurrencyLimitExceeded):
+        return concurrency_limit_exceeded(refused.limit)
+    return ApiError(422, "IDEMPOTENCY_KEY_REUSED", str(refused), path="Idempotency-Key")
+
+
 # aiohttp raises these itself (unknown route, wrong method, body too large).
 _HTTP_CODES = {
     404: ("NOT_FOUND", "No such route."),
@@ -85,6 +116,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         response = await handler(request)
     except ApiError as error:
         response = error.response()
+    except (InsufficientCredits, ConcurrencyLimitExceeded, IdempotencyKeyReused) as refused:
+        response = from_domain(refused).response()
     except web.HTTPException as http_error:
         if http_error.status < 400:
             raise

@@ -9,9 +9,10 @@ from uuid import UUID
 from aiohttp import web
 from marshmallow import ValidationError
 
+from adapters.addresses import AddressRefused
+from adapters.webhooks import check_webhook_uri
 from api.errors import (
-    forbidden,
-    insufficient_credits,
+    ApiError,
     invalid_json,
     invalid_request,
     not_found,
@@ -19,8 +20,9 @@ from api.errors import (
 )
 from api.schemas import first_error, load_render_request
 from api.services import PRINCIPAL, REQUEST_ID, services_of
-from domain.application import Principal
-from domain.errors import InsufficientCredits
+from domain.application import Principal, Submission
+from domain.errors import IllegalJobTransition
+from domain.idempotency import MAX_KEY_LENGTH, request_fingerprint
 from domain.jobs import STATUSES
 
 routes = web.RouteTableDef()
@@ -49,22 +51,49 @@ async def submit_render(request: web.Request) -> web.Response:
     except ValidationError as error:
         path, message = first_error(error.messages)
         raise schema_error(path, message) from None
-    if principal.mode != "live":
-        raise forbidden(
-            "Sandbox (ve_test_) keys cannot submit renders on this server yet; use a ve_live_ key."
-        )
+    if webhook_uri is not None:
+        # The address policy of client URLs (adapters/addresses.py); host names are
+        # checked again at every delivery, by the resolver.
+        try:
+            check_webhook_uri(webhook_uri, services_of(request).runtime.settings.allow_private_urls)
+        except AddressRefused as refused:
+            raise schema_error("webhook_uri", f"Webhook URL refused: {refused}") from None
     services = services_of(request)
     origin = {
         "channel": "api",
         "request_id": request[REQUEST_ID],
         "key_prefix": principal.key_prefix,
     }
-    try:
-        submission = await services.call(
-            services.runtime.app.submit_render, principal.account_id, script, webhook_uri, origin
+    # InsufficientCredits, ConcurrencyLimitExceeded and IdempotencyKeyReused are
+    # answered by the error middleware.
+    submission = await services.call(
+        services.runtime.app.submit_render,
+        principal.account_id,
+        script,
+        webhook_uri,
+        origin,
+        idempotency_of(request, body),
+        principal.is_sandbox,
+    )
+    return submission_response(submission)
+
+
+def idempotency_of(request: web.Request, body: Any) -> tuple[str, str] | None:
+    """(key, request fingerprint) from the Idempotency-Key header, if there is one."""
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    if not 1 <= len(key) <= MAX_KEY_LENGTH or not key.isprintable():
+        raise invalid_request(
+            f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable characters",
+            path="Idempotency-Key",
         )
-    except InsufficientCredits as error:
-        raise insufficient_credits(error.required, error.balance) from None
+    return key, request_fingerprint(request.path, body)
+
+
+def submission_response(submission: Submission) -> web.Response:
+    """202 with the contract's body; a replayed idempotent retry says so in a header."""
+    headers = {"Idempotent-Replayed": "true"} if submission.replayed else None
     return web.json_response(
         {
             "job_id": str(submission.job_id),
@@ -73,6 +102,7 @@ async def submit_render(request: web.Request) -> web.Response:
             "credits_remaining": submission.credits_remaining,
         },
         status=202,
+        headers=headers,
     )
 
 
@@ -99,7 +129,12 @@ async def list_jobs(request: web.Request) -> web.Response:
         raise invalid_request(f"status must be one of: {', '.join(STATUSES)}", path="status")
     services = services_of(request)
     found = await services.call(
-        services.runtime.jobs.page, str(principal.account_id), status, page, limit
+        services.runtime.jobs.page,
+        str(principal.account_id),
+        status,
+        page,
+        limit,
+        principal.is_sandbox,
     )
     base = public_base(request)
     return web.json_response(
@@ -118,7 +153,9 @@ async def get_job(request: web.Request) -> web.Response:
     job_id = _job_id(request)
     services = services_of(request)
     runtime = services.runtime
-    doc = await services.call(runtime.job_document, str(principal.account_id), job_id)
+    doc = await services.call(
+        runtime.job_document, str(principal.account_id), job_id, principal.is_sandbox
+    )
     if doc is None:
         raise not_found(f"No job {job_id}.")
     return web.json_response(job_view(doc, public_base(request)))
@@ -136,6 +173,38 @@ async def job_events(request: web.Request) -> web.Response:
     return web.json_response({"job_id": job_id, "events": history})
 
 
+@routes.post("/api/jobs/{job_id}/cancel")
+async def cancel_job(request: web.Request) -> web.Response:
+    """Cancel a queued or processing job; the refund follows docs/api.md's rule."""
+    principal = principal_of(request)
+    job_id = _job_id(request)
+    services = services_of(request)
+    runtime = services.runtime
+    if (
+        await services.call(
+            runtime.job_document, str(principal.account_id), job_id, principal.is_sandbox
+        )
+        is None
+    ):
+        raise not_found(f"No job {job_id}.")
+    try:
+        job = await services.call(runtime.app.cancel_job, UUID(job_id))
+    except IllegalJobTransition:
+        raise ApiError(
+            409,
+            "JOB_ALREADY_FINISHED",
+            f"Job {job_id} has already finished; it cannot be cancelled.",
+        ) from None
+    return web.json_response(
+        {
+            "job_id": job_id,
+            "status": job.status,
+            "credits_used": job.credits_used,
+            "credits_refunded": job.estimated_credits - (job.credits_used or 0),
+        }
+    )
+
+
 def _job_id(request: web.Request) -> str:
     raw = request.match_info["job_id"]
     try:
@@ -150,7 +219,8 @@ async def download_output(request: web.Request) -> web.StreamResponse:
     path = services.runtime.storage.path_of(request.match_info["name"])
     if path is None:
         raise not_found("No such output.")
-    return web.FileResponse(path, headers={"Content-Type": "video/mp4"})
+    content_type = "image/jpeg" if path.suffix == ".jpg" else "video/mp4"
+    return web.FileResponse(path, headers={"Content-Type": content_type})
 
 
 def public_base(request: web.Request) -> str:
@@ -160,7 +230,10 @@ def public_base(request: web.Request) -> str:
 
 def job_view(doc: dict[str, Any], base: str) -> dict[str, Any]:
     """The public shape of a job, from its read-model document."""
-    view = {key: value for key, value in doc.items() if key != "output_location"}
+    hidden = ("output_location", "poster_location")
+    view = {key: value for key, value in doc.items() if key not in hidden}
     location = doc.get("output_location")
     view["output_uri"] = f"{base}/outputs/{location}" if location else None
+    poster = doc.get("poster_location")
+    view["poster_uri"] = f"{base}/outputs/{poster}" if poster else None
     return view

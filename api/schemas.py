@@ -7,6 +7,10 @@ normalised script that the job records and the renderer renders.
 
 Errors are reported as the first failing path in the contract's dotted form
 (`scenes.0.duration`), see `first_error`.
+
+The published JSON Schema (`GET /api/render/schema`) is generated from these same
+classes (`api/openapi.py`); the few rules that relate two fields to each other, which
+JSON Schema cannot say, are listed in `CROSS_FIELD_RULES` and published with it.
 """
 
 from __future__ import annotations
@@ -16,10 +20,37 @@ from typing import Any, ClassVar
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from domain.script import DEFAULTS, LIMITS, POSITIONS, QUALITIES
+from domain.script import (
+    ALIGNMENTS,
+    BACKGROUND_MEDIA,
+    DEFAULTS,
+    FITS,
+    FONT_FAMILIES,
+    FONT_WEIGHTS,
+    LIMITS,
+    POSITIONS,
+    QUALITIES,
+    TRANSITIONS,
+    AudioElement,
+    ImageElement,
+    MediaBackground,
+    Soundtrack,
+    TextElement,
+    Transition,
+    VideoElement,
+)
 
-COLOUR_PATTERN = r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})$"
+# Patterns end in `(?![\s\S])` (nothing follows) rather than `$`: in Python `$` also
+# matches before a trailing newline, in JSON Schema (ECMA-262) it does not, and the
+# published schema must accept exactly what we accept.
+END = r"(?![\s\S])"
+COLOUR_PATTERN = r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})" + END
 COLOUR_MESSAGE = "Expected a hex colour like #RRGGBB"
+# An absolute http(s) URL: a host part without spaces, control characters or
+# credentials (`@`), then anything printable. Where it may lead (public addresses
+# only, size and time limits) is checked when it is fetched; see adapters/media.py.
+HTTP_URL_PATTERN = r"^https?://[^\x00-\x20\x7f/?#@\\]+(?:[/?#][^\x00-\x20\x7f]*)?" + END
+HTTP_URL_MESSAGE = "Expected an absolute http(s) URL"
 
 
 def json_type(value: Any) -> str:
@@ -53,7 +84,8 @@ class Number(fields.Field):
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ValidationError(f"Expected {self.expected}, received {json_type(value)}")
-        if not math.isfinite(value):
+        # Only floats can be infinite; an int too large for a float is still finite.
+        if isinstance(value, float) and not math.isfinite(value):
             raise ValidationError("Expected a finite number")
         return value
 
@@ -67,6 +99,15 @@ class Integer(Number):
         if isinstance(value, float) and not number.is_integer():
             raise ValidationError(f"Expected integer, received {value}")
         return int(number)
+
+
+class Boolean(fields.Field):
+    default_error_messages: ClassVar[dict[str, str]] = _typed_messages("boolean")
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise ValidationError(f"Expected boolean, received {json_type(value)}")
+        return value
 
 
 class String(fields.String):
@@ -102,16 +143,95 @@ class StrictSchema(Schema):
         unknown = "raise"
 
 
+class MultipleOf(validate.Validator):
+    """The value is a whole multiple of `base` (JSON Schema's `multipleOf`)."""
+
+    def __init__(self, base: int, error: str) -> None:
+        self.base = base
+        self.error = error
+
+    def __call__(self, value: Any) -> Any:
+        if value % self.base:
+            raise ValidationError(self.error)
+        return value
+
+
 def _colour(**kwargs: Any) -> String:
     return String(validate=validate.Regexp(COLOUR_PATTERN, error=COLOUR_MESSAGE), **kwargs)
 
 
+def _url(**kwargs: Any) -> String:
+    return String(
+        validate=[
+            validate.Regexp(HTTP_URL_PATTERN, error=HTTP_URL_MESSAGE),
+            validate.Length(
+                max=LIMITS.max_url_length,
+                error=f"URLs are limited to {LIMITS.max_url_length} characters",
+            ),
+        ],
+        **kwargs,
+    )
+
+
 def _between(low: float, high: float) -> validate.Range:
-    return validate.Range(min=low, max=high, error=f"Must be between {low} and {high}")
+    return validate.Range(min=low, max=high, error=f"Must be between {low:g} and {high:g}")
 
 
-class TextElementSchema(StrictSchema):
-    type = String(required=True, validate=validate.Equal("text"))
+def _positive(high: float, unit: str = "seconds") -> validate.Range:
+    return validate.Range(
+        min=0,
+        min_inclusive=False,
+        max=high,
+        error=f"Must be more than 0 and at most {high:g} {unit}",
+    )
+
+
+def _one_of(choices: tuple[str, ...]) -> validate.OneOf:
+    return validate.OneOf(choices, error=f"Expected one of: {', '.join(choices)}")
+
+
+def _seconds(**kwargs: Any) -> Number:
+    """A time offset in seconds: 0 up to the longest scene."""
+    return Number(validate=_between(0, LIMITS.max_scene_duration), **kwargs)
+
+
+def _fade(**kwargs: Any) -> Number:
+    return Number(load_default=0, validate=_between(0, LIMITS.max_fade), **kwargs)
+
+
+def _volume() -> Number:
+    return Number(load_default=1, validate=_between(0, LIMITS.max_volume))
+
+
+def _offset(default: int | None) -> Integer:
+    return Integer(
+        load_default=default,
+        allow_none=default is None,
+        validate=_between(-LIMITS.max_offset, LIMITS.max_offset),
+    )
+
+
+def _box_size() -> Integer:
+    return Integer(load_default=None, allow_none=True, validate=_between(1, LIMITS.max_box_size))
+
+
+def _type(name: str) -> String:
+    return String(required=True, validate=validate.Equal(name, error=f"Expected {name!r}"))
+
+
+class TimedSchema(StrictSchema):
+    """When an element shows inside its scene (cut at the scene's end), and its fades."""
+
+    start = _seconds(load_default=0)
+    duration = Number(
+        load_default=None, allow_none=True, validate=_positive(LIMITS.max_scene_duration)
+    )
+    fade_in = _fade()
+    fade_out = _fade()
+
+
+class TextElementSchema(TimedSchema):
+    type = _type("text")
     text = String(
         required=True,
         validate=validate.Length(
@@ -120,18 +240,74 @@ class TextElementSchema(StrictSchema):
             error=f"Must be 1 to {LIMITS.max_text_length} characters",
         ),
     )
+    font_family = String(load_default=TextElement.font_family, validate=_one_of(FONT_FAMILIES))
+    font_weight = String(load_default=TextElement.font_weight, validate=_one_of(FONT_WEIGHTS))
     font_size = Integer(
         load_default=DEFAULTS["font_size"],
         validate=_between(LIMITS.min_font_size, LIMITS.max_font_size),
     )
     color = _colour(load_default=DEFAULTS["color"])
-    position = String(
-        load_default=DEFAULTS["position"],
-        validate=validate.OneOf(POSITIONS, error=f"Expected one of: {', '.join(POSITIONS)}"),
-    )
+    background_color = _colour(load_default=None, allow_none=True)
+    padding = Integer(load_default=TextElement.padding, validate=_between(0, LIMITS.max_padding))
+    align = String(load_default=TextElement.align, validate=_one_of(ALIGNMENTS))
+    position = String(load_default=DEFAULTS["position"], validate=_one_of(POSITIONS))
+    x = _offset(None)
+    y = _offset(None)
+    max_width = _box_size()
 
 
-ELEMENT_SCHEMAS: dict[str, type[Schema]] = {"text": TextElementSchema}
+class _TrimmedSchema(TimedSchema):
+    trim_start = Number(load_default=0, validate=_between(0, LIMITS.max_trim))
+    trim_end = Number(load_default=None, allow_none=True, validate=_positive(LIMITS.max_trim))
+
+    @validates_schema(skip_on_field_errors=True)
+    def trim_ends_after_it_starts(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if data["trim_end"] is not None and data["trim_end"] <= data["trim_start"]:
+            raise ValidationError("Must be more than trim_start", field_name="trim_end")
+
+
+class ImageElementSchema(TimedSchema):
+    type = _type("image")
+    src = _url(required=True)
+    x = _offset(ImageElement.x)
+    y = _offset(ImageElement.y)
+    width = _box_size()
+    height = _box_size()
+    fit = String(load_default=ImageElement.fit, validate=_one_of(FITS))
+    opacity = Number(load_default=1, validate=_between(0, 1))
+
+
+class VideoElementSchema(_TrimmedSchema):
+    type = _type("video")
+    src = _url(required=True)
+    x = _offset(VideoElement.x)
+    y = _offset(VideoElement.y)
+    width = _box_size()
+    height = _box_size()
+    fit = String(load_default=VideoElement.fit, validate=_one_of(FITS))
+    opacity = Number(load_default=1, validate=_between(0, 1))
+    volume = _volume()
+    muted = Boolean(load_default=VideoElement.muted)
+    loop = Boolean(load_default=VideoElement.loop)
+
+
+class AudioElementSchema(_TrimmedSchema):
+    type = _type("audio")
+    src = _url(required=True)
+    volume = _volume()
+
+
+ELEMENT_SCHEMAS: dict[str, type[Schema]] = {
+    "text": TextElementSchema,
+    "image": ImageElementSchema,
+    "video": VideoElementSchema,
+    "audio": AudioElementSchema,
+}
+assert (
+    set(ELEMENT_SCHEMAS)
+    == {"text", "image", "video", "audio"}
+    == {cls.type for cls in (TextElement, ImageElement, VideoElement, AudioElement)}
+)
 
 
 class Element(fields.Field):
@@ -156,17 +332,50 @@ class Element(fields.Field):
         return schema().load(value)
 
 
-class SceneSchema(StrictSchema):
+class MediaBackgroundSchema(StrictSchema):
+    type = String(required=True, validate=_one_of(BACKGROUND_MEDIA))
+    src = _url(required=True)
+    fit = String(load_default=MediaBackground.fit, validate=_one_of(FITS))
+    color = _colour(load_default=MediaBackground.color)
+    loop = Boolean(load_default=MediaBackground.loop)
+
+
+class Background(fields.Field):
+    """A scene's background: a hex colour, or an image or video object."""
+
+    default_error_messages: ClassVar[dict[str, str]] = _typed_messages("string or object")
+    colour = _colour()
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if isinstance(value, str):
+            return self.colour.deserialize(value)
+        if isinstance(value, dict):
+            return MediaBackgroundSchema().load(value)
+        raise ValidationError(
+            f"Expected a hex colour string or a media object, received {json_type(value)}"
+        )
+
+
+class TransitionSchema(StrictSchema):
+    type = String(load_default=Transition.type, validate=_one_of(TRANSITIONS))
     duration = Number(
-        required=True,
-        validate=validate.Range(
-            min=0,
-            min_inclusive=False,
-            max=LIMITS.max_scene_duration,
-            error=f"Must be more than 0 and at most {LIMITS.max_scene_duration} seconds",
-        ),
+        load_default=Transition.duration, validate=_positive(LIMITS.max_transition_duration)
     )
-    background = _colour(load_default=DEFAULTS["background"])
+
+
+class SoundtrackSchema(StrictSchema):
+    src = _url(required=True)
+    volume = _volume()
+    fade_in = _fade()
+    fade_out = _fade()
+
+
+assert Soundtrack.volume == 1 and AudioElement.volume == 1  # _volume()'s default
+
+
+class SceneSchema(StrictSchema):
+    duration = Number(required=True, validate=_positive(LIMITS.max_scene_duration))
+    background = Background(load_default=DEFAULTS["background"])
     elements = List(
         Element(),
         load_default=list,
@@ -175,27 +384,26 @@ class SceneSchema(StrictSchema):
             error=f"At most {LIMITS.max_elements_per_scene} elements per scene",
         ),
     )
-
-
-def _even(value: int) -> None:
-    if value % 2:
-        raise ValidationError("Must be an even number (H.264 video needs even dimensions)")
+    transition = Nested(TransitionSchema, load_default=None, allow_none=True)
 
 
 class MovieScriptSchema(StrictSchema):
     width = Integer(
         load_default=DEFAULTS["width"],
-        validate=[_between(LIMITS.min_dimension, LIMITS.max_width), _even],
+        validate=[
+            _between(LIMITS.min_dimension, LIMITS.max_width),
+            MultipleOf(2, "Must be an even number (H.264 video needs even dimensions)"),
+        ],
     )
     height = Integer(
         load_default=DEFAULTS["height"],
-        validate=[_between(LIMITS.min_dimension, LIMITS.max_height), _even],
+        validate=[
+            _between(LIMITS.min_dimension, LIMITS.max_height),
+            MultipleOf(2, "Must be an even number (H.264 video needs even dimensions)"),
+        ],
     )
     fps = Number(load_default=DEFAULTS["fps"], validate=_between(LIMITS.min_fps, LIMITS.max_fps))
-    quality = String(
-        load_default=DEFAULTS["quality"],
-        validate=validate.OneOf(QUALITIES, error=f"Expected one of: {', '.join(QUALITIES)}"),
-    )
+    quality = String(load_default=DEFAULTS["quality"], validate=_one_of(QUALITIES))
     scenes = List(
         Nested(SceneSchema),
         required=True,
@@ -205,27 +413,86 @@ class MovieScriptSchema(StrictSchema):
             error=f"Must contain 1 to {LIMITS.max_scenes} scenes",
         ),
     )
+    soundtrack = Nested(SoundtrackSchema, load_default=None, allow_none=True)
 
     @validates_schema(skip_on_field_errors=True)
-    def total_duration(self, data: dict[str, Any], **kwargs: Any) -> None:
-        total = sum(scene["duration"] for scene in data["scenes"])
+    def cross_field_rules(self, data: dict[str, Any], **kwargs: Any) -> None:
+        """The rules of CROSS_FIELD_RULES, each reported at the field it names."""
+        scenes = data["scenes"]
+        for number, scene in enumerate(scenes):
+            transition = scene["transition"]
+            if transition is None:
+                continue
+            if number == len(scenes) - 1:
+                raise ValidationError(
+                    _nest(
+                        f"scenes.{number}.transition",
+                        "The last scene has no next scene to transition into",
+                    )
+                )
+            shortest = min(scene["duration"], scenes[number + 1]["duration"])
+            if transition["duration"] >= shortest:
+                raise ValidationError(
+                    _nest(
+                        f"scenes.{number}.transition.duration",
+                        f"Must be shorter than this scene and the next one ({shortest:g} s)",
+                    )
+                )
+        total = sum(scene["duration"] for scene in scenes) - sum(
+            scene["transition"]["duration"] for scene in scenes if scene["transition"]
+        )
         if total > LIMITS.max_total_duration:
             raise ValidationError(
                 f"Total duration {total:g} s is over the limit of {LIMITS.max_total_duration:g} s",
                 field_name="scenes",
             )
+        seen: set[str] = set()
+        for path_, url in _media_urls(data):
+            seen.add(url)
+            if len(seen) > LIMITS.max_media_sources:
+                raise ValidationError(
+                    _nest(
+                        path_,
+                        f"More than {LIMITS.max_media_sources} different media URLs in one script",
+                    )
+                )
+
+
+CROSS_FIELD_RULES: tuple[str, ...] = (
+    "A scene's transition must be shorter than that scene and the next one;"
+    " the last scene has no transition.",
+    f"Total duration (scene durations minus transition durations) is at most"
+    f" {LIMITS.max_total_duration:g} s.",
+    "trim_end, when given, is more than trim_start.",
+    f"At most {LIMITS.max_media_sources} different media URLs in one script.",
+)
+
+
+def _media_urls(data: dict[str, Any]) -> list[tuple[str, str]]:
+    """(dotted path, url) of every media URL in a loaded script, in document order."""
+    found: list[tuple[str, str]] = []
+    for number, scene in enumerate(data["scenes"]):
+        background = scene["background"]
+        if isinstance(background, dict):
+            found.append((f"scenes.{number}.background.src", background["src"]))
+        for index, element in enumerate(scene["elements"]):
+            if "src" in element:
+                found.append((f"scenes.{number}.elements.{index}.src", element["src"]))
+    if data.get("soundtrack"):
+        found.append(("soundtrack.src", data["soundtrack"]["src"]))
+    return found
+
+
+def _nest(path: str, message: str) -> dict[str, Any]:
+    """marshmallow's nested error dict for a dotted path."""
+    nested: Any = [message]
+    for part in reversed(path.split(".")):
+        nested = {int(part) if part.isdigit() else part: nested}
+    return nested
 
 
 class RenderRequestSchema(MovieScriptSchema):
-    webhook_uri = String(
-        load_default=None,
-        allow_none=True,
-        validate=validate.URL(
-            schemes={"http", "https"},
-            require_tld=False,
-            error="Expected an absolute http(s) URL",
-        ),
-    )
+    webhook_uri = _url(load_default=None, allow_none=True)
     exports = List(
         fields.Raw(),
         load_default=list,

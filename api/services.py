@@ -8,30 +8,61 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import ParamSpec, TypeVar
+from uuid import UUID
 
 from aiohttp import web
 
 from adapters.bootstrap import Runtime
+from adapters.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from domain.application import Principal
+from domain.plans import PlanLimits
 
 P = ParamSpec("P")
 T = TypeVar("T")
+
+
+LIMITS_TTL_SECONDS = 5.0
+
+
+class PlanLimitsCache:
+    def __init__(self) -> None:
+        self.entries: dict[UUID, tuple[float, PlanLimits]] = {}
+
+    async def get(self, services: Services, account_id: UUID) -> PlanLimits:
+        """An account's limits, cached for a few seconds: a plan change applies
+        within LIMITS_TTL_SECONDS on every process."""
+        now = time.monotonic()
+        cached = self.entries.get(account_id)
+        if cached and now - cached[0] < LIMITS_TTL_SECONDS:
+            return cached[1]
+        account = await services.call(services.runtime.app.get_account, account_id)
+        self.entries[account_id] = (now, account.limits)
+        return account.limits
 
 
 class Services:
     def __init__(self, runtime: Runtime, max_threads: int = 32) -> None:
         self.runtime = runtime
         self.executor = ThreadPoolExecutor(max_workers=max_threads, thread_name_prefix="api-io")
+        # Shared by every API process through Redis in production; in process otherwise.
+        self.rate_limiter: RateLimiter = (
+            RedisRateLimiter(runtime.settings.redis_url)
+            if runtime.settings.redis_url
+            else MemoryRateLimiter()
+        )
+        self.limits = PlanLimitsCache()
 
     async def call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.executor, functools.partial(fn, *args, **kwargs))
 
-    def close(self) -> None:
+    async def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
+        await self.rate_limiter.close()
 
 
 SERVICES = web.AppKey("services", Services)

@@ -7,13 +7,20 @@ for a job never add up to more than its charge.
 
 from __future__ import annotations
 
+import base64
+import secrets
+from datetime import datetime
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.errors import DomainError, DuplicateCharge, InsufficientCredits
-
-PLANS = ("free", "starter", "pro", "enterprise")
+from domain.errors import (
+    ConcurrencyLimitExceeded,
+    DomainError,
+    DuplicateCharge,
+    InsufficientCredits,
+)
+from domain.plans import PLAN_LIMITS, PLANS, PlanLimits
 
 # Why credits came back: the unused part of an estimate once the real duration is
 # known, a failed render, or a job the customer cancelled.
@@ -29,10 +36,59 @@ class CreditAccount(Aggregate):
         if plan not in PLANS:
             raise DomainError(f"unknown plan {plan!r}; plans are {', '.join(PLANS)}")
         self.plan = plan
+        # Enterprise accounts' own limits (plain ints, so snapshots can store them).
+        self.custom_requests_per_minute: int | None = None
+        self.custom_concurrent_jobs: int | None = None
         self.balance = 0
         self.charges: dict[str, int] = {}
         self.refunds: dict[str, int] = {}
+        # Jobs charged and not yet ended: what the plan's concurrency limit counts.
+        self.active_jobs: list[str] = []
         self.api_key_prefixes: list[str] = []
+        # key id -> {"prefix", "mode", "revoked"}; secrets are never kept.
+        self.api_keys: dict[str, dict[str, object]] = {}
+        # The secret webhooks are signed with (see `adapters/webhooks.py`), and the one it
+        # replaced, which still signs until `previous_webhook_secret_expires`.
+        self.webhook_secret: str | None = None
+        self.previous_webhook_secret: str | None = None
+        self.previous_webhook_secret_expires: datetime | None = None
+
+    # --- plan -------------------------------------------------------------------
+
+    @property
+    def limits(self) -> PlanLimits:
+        default = PLAN_LIMITS[self.plan]
+        return PlanLimits(
+            requests_per_minute=self.custom_requests_per_minute or default.requests_per_minute,
+            concurrent_jobs=self.custom_concurrent_jobs or default.concurrent_jobs,
+        )
+
+    def change_plan(
+        self,
+        plan: str,
+        requests_per_minute: int | None = None,
+        concurrent_jobs: int | None = None,
+    ) -> None:
+        """Move to a plan; enterprise accounts may carry limits of their own."""
+        if plan not in PLANS:
+            raise DomainError(f"unknown plan {plan!r}; plans are {', '.join(PLANS)}")
+        custom = (requests_per_minute, concurrent_jobs) != (None, None)
+        if custom and plan != "enterprise":
+            raise DomainError("only the enterprise plan has custom limits")
+        for value in (requests_per_minute, concurrent_jobs):
+            if value is not None and value < 1:
+                raise DomainError("limits must be at least 1")
+        self._plan_changed(
+            plan=plan, requests_per_minute=requests_per_minute, concurrent_jobs=concurrent_jobs
+        )
+
+    @event("PlanChanged")
+    def _plan_changed(
+        self, plan: str, requests_per_minute: int | None, concurrent_jobs: int | None
+    ) -> None:
+        self.plan = plan
+        self.custom_requests_per_minute = requests_per_minute
+        self.custom_concurrent_jobs = concurrent_jobs
 
     # --- grants -------------------------------------------------------------------
 
@@ -54,12 +110,25 @@ class CreditAccount(Aggregate):
             raise DomainError("a charge must be a positive number of credits")
         if amount > self.balance:
             raise InsufficientCredits(required=amount, balance=self.balance)
+        if len(self.active_jobs) >= self.limits.concurrent_jobs:
+            raise ConcurrencyLimitExceeded(self.limits.concurrent_jobs)
         self._charged(job_id=job_id, amount=amount)
 
     @event("CreditsCharged")
     def _charged(self, job_id: UUID, amount: int) -> None:
         self.balance -= amount
         self.charges[str(job_id)] = amount
+        self.active_jobs.append(str(job_id))
+
+    def release(self, job_id: UUID) -> None:
+        """The job has ended: it no longer counts against the concurrency limit."""
+        if str(job_id) not in self.active_jobs:
+            raise DomainError(f"job {job_id} is not active on this account")
+        self._released(job_id=job_id)
+
+    @event("JobReleased")
+    def _released(self, job_id: UUID) -> None:
+        self.active_jobs.remove(str(job_id))
 
     def refund(self, job_id: UUID, amount: int, kind: str, reason: str) -> None:
         if kind not in REFUND_KINDS:
@@ -82,6 +151,68 @@ class CreditAccount(Aggregate):
     # --- API keys -----------------------------------------------------------------
 
     @event("ApiKeyIssued")
-    def record_api_key(self, prefix: str, mode: str) -> None:
-        """Only the key's display prefix lives on the account; the hash lives on its index."""
+    def record_api_key(self, prefix: str, mode: str, key_id: UUID | None = None) -> None:
+        """Only the key's display prefix lives on the account; the hash lives on its index
+        (`domain/keys.py`), whose id is `key_id`."""
         self.api_key_prefixes.append(prefix)
+        if key_id is not None:
+            self.api_keys[str(key_id)] = {"prefix": prefix, "mode": mode, "revoked": False}
+
+    def revoke_api_key(self, key_id: UUID) -> None:
+        found = self.api_keys.get(str(key_id))
+        if found is None:
+            raise DomainError(f"no key {key_id} on this account")
+        if found["revoked"]:
+            raise DomainError(f"key {key_id} is already revoked")
+        self._api_key_revoked(key_id=key_id)
+
+    @event("ApiKeyRevoked")
+    def _api_key_revoked(self, key_id: UUID) -> None:
+        self.api_keys[str(key_id)]["revoked"] = True
+
+    # --- webhook signing secret ---------------------------------------------------
+
+    def create_webhook_secret(self, secret: str) -> None:
+        if self.webhook_secret is not None:
+            raise DomainError("the account already has a webhook secret; rotate it instead")
+        self._webhook_secret_created(secret=secret)
+
+    @event("WebhookSecretCreated")
+    def _webhook_secret_created(self, secret: str) -> None:
+        self.webhook_secret = secret
+
+    def rotate_webhook_secret(self, secret: str, previous_expires: datetime) -> None:
+        """Replace the secret; the old one keeps signing (beside the new) until
+        `previous_expires`, so receivers can switch without dropping a delivery."""
+        if self.webhook_secret is None:
+            raise DomainError("the account has no webhook secret to rotate")
+        if secret == self.webhook_secret:
+            raise DomainError("the new webhook secret must differ from the current one")
+        self._webhook_secret_rotated(secret=secret, previous_expires=previous_expires)
+
+    @event("WebhookSecretRotated")
+    def _webhook_secret_rotated(
+        self, secret: str, previous_expires: datetime | None = None
+    ) -> None:
+        self.previous_webhook_secret = self.webhook_secret
+        self.previous_webhook_secret_expires = previous_expires
+        self.webhook_secret = secret
+
+    def webhook_signing_secrets(self, now: datetime) -> list[str]:
+        """The secrets a webhook sent at `now` is signed with: current first."""
+        found = [self.webhook_secret] if self.webhook_secret else []
+        if (
+            self.previous_webhook_secret
+            and self.previous_webhook_secret_expires is not None
+            and now < self.previous_webhook_secret_expires
+        ):
+            found.append(self.previous_webhook_secret)
+        return found
+
+
+WEBHOOK_SECRET_PREFIX = "whsec_"
+
+
+def mint_webhook_secret() -> str:
+    """A Standard Webhooks secret: `whsec_` and 32 random bytes in base64."""
+    return WEBHOOK_SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()

@@ -18,7 +18,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, TypeVar
 from uuid import UUID
 
@@ -27,11 +27,20 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import RecordConflictError
 
 from domain import pricing
-from domain.accounts import FAILURE, SETTLEMENT, CreditAccount
+from domain.accounts import CANCELLATION, FAILURE, SETTLEMENT, CreditAccount, mint_webhook_secret
 from domain.errors import AccountNotFound, JobNotFound
+from domain.idempotency import IdempotencyRecord
 from domain.jobs import RenderJob
 from domain.keys import LIVE, TEST, ApiKey, hash_key, mint, mode_of
 from domain.script import MovieScript
+from domain.templates import (
+    Template,
+    TemplateChange,
+    TemplateNotFound,
+    TemplateVersion,
+    history,
+    template_ref,
+)
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +51,10 @@ T = TypeVar("T")
 # only costs time, it never loses or duplicates a charge.
 MAX_CONFLICT_RETRIES = 100
 
+# After a rotation, webhooks are signed with the old secret too for this long, so a
+# receiver can switch to the new one without rejecting a delivery.
+WEBHOOK_SECRET_GRACE = timedelta(hours=24)
+
 
 @dataclass(frozen=True)
 class Principal:
@@ -50,6 +63,10 @@ class Principal:
     account_id: UUID
     mode: str
     key_prefix: str
+
+    @property
+    def is_sandbox(self) -> bool:
+        return self.mode == TEST
 
 
 @dataclass(frozen=True)
@@ -65,6 +82,16 @@ class Submission:
     status: str
     estimated_credits: int
     credits_remaining: int
+    # True when an idempotent retry is answered with the first submission.
+    replayed: bool = False
+
+    def as_record(self) -> dict[str, Any]:
+        return {
+            "job_id": self.job_id,
+            "status": self.status,
+            "estimated_credits": self.estimated_credits,
+            "credits_remaining": self.credits_remaining,
+        }
 
 
 def describe(domain_event: Any) -> dict[str, Any]:
@@ -109,20 +136,45 @@ class PhantomFlow(Application[UUID]):
         account = CreditAccount(plan=plan)
         if credits:
             account.grant(credits, reason="opening balance")
-        live, test = mint(LIVE), mint(TEST)
-        indexes = []
-        for key in (live, test):
-            account.record_api_key(prefix=key.display_prefix, mode=key.mode)
-            indexes.append(
-                ApiKey(
-                    key_hash=hash_key(key.secret),
-                    account_id=account.id,
-                    mode=key.mode,
-                    prefix=key.display_prefix,
-                )
-            )
-        self.save(account, *indexes)
-        return OpenedAccount(account_id=account.id, api_key=live.secret, test_api_key=test.secret)
+        live, live_index = self._mint_key(account, LIVE)
+        test, test_index = self._mint_key(account, TEST)
+        self.save(account, live_index, test_index)
+        return OpenedAccount(account_id=account.id, api_key=live, test_api_key=test)
+
+    def mint_key(self, account_id: UUID, mode: str) -> tuple[UUID, str, str]:
+        """A new key for the account: (key id, the secret, shown only now, its prefix)."""
+
+        def issue() -> tuple[UUID, str, str]:
+            account = self.get_account(account_id)
+            secret, index = self._mint_key(account, mode)
+            self.save(account, index)
+            return index.id, secret, index.prefix
+
+        return self._retry_on_conflict(issue)
+
+    def revoke_key(self, account_id: UUID, key_id: UUID) -> None:
+        """Revoked at once: every API process reads the key's index on every request."""
+
+        def revoke() -> None:
+            account = self.get_account(account_id)
+            account.revoke_api_key(key_id)
+            index = self.repository.get(key_id)
+            index.revoke()
+            self.save(account, index)
+
+        self._retry_on_conflict(revoke)
+
+    @staticmethod
+    def _mint_key(account: CreditAccount, mode: str) -> tuple[str, ApiKey]:
+        key = mint(mode)
+        index = ApiKey(
+            key_hash=hash_key(key.secret),
+            account_id=account.id,
+            mode=key.mode,
+            prefix=key.display_prefix,
+        )
+        account.record_api_key(prefix=key.display_prefix, mode=key.mode, key_id=index.id)
+        return key.secret, index
 
     def grant_credits(self, account_id: UUID, amount: int, reason: str) -> int:
         def grant() -> int:
@@ -132,6 +184,21 @@ class PhantomFlow(Application[UUID]):
             return account.balance
 
         return self._retry_on_conflict(grant)
+
+    def change_plan(
+        self,
+        account_id: UUID,
+        plan: str,
+        requests_per_minute: int | None = None,
+        concurrent_jobs: int | None = None,
+    ) -> CreditAccount:
+        def change() -> CreditAccount:
+            account = self.get_account(account_id)
+            account.change_plan(plan, requests_per_minute, concurrent_jobs)
+            self.save(account)
+            return account
+
+        return self._retry_on_conflict(change)
 
     def get_account(self, account_id: UUID) -> CreditAccount:
         try:
@@ -176,18 +243,28 @@ class PhantomFlow(Application[UUID]):
         script: dict[str, Any],
         webhook_uri: str | None,
         origin: dict[str, Any],
+        idempotency: tuple[str, str] | None = None,
+        sandbox: bool = False,
     ) -> Submission:
         """Charge the estimate and queue the job, atomically.
 
         `script` is a validated script dict (see `api/schemas.py`); the job records
         its normalised form. Raises InsufficientCredits when the balance cannot
-        cover the estimate.
+        cover the estimate. With `idempotency` = (key, request fingerprint), a
+        repeat of the same request within 24 h returns the first submission
+        (`replayed=True`) and charges nothing; IdempotencyKeyReused if the key came
+        with a different request. A `sandbox` job is validated and priced the same
+        but charges nothing and counts against no limit.
         """
         model = MovieScript.from_dict(script)
         normalised = model.to_dict()
         estimated = pricing.estimate(model)
 
         def submit() -> Submission:
+            record = self._idempotency_record(account_id, idempotency)
+            if record is not None and record.is_live(datetime.now(UTC)):
+                assert idempotency is not None
+                return Submission(**record.answer(idempotency[1]), replayed=True)
             account = self.get_account(account_id)
             job = RenderJob(
                 account_id=account_id,
@@ -196,17 +273,40 @@ class PhantomFlow(Application[UUID]):
                 quality=model.quality,
                 webhook_uri=webhook_uri,
                 origin=origin,
+                sandbox=sandbox,
             )
-            account.charge(job.id, estimated)
-            self.save(account, job)
-            return Submission(
+            if not sandbox:
+                account.charge(job.id, estimated)
+            submission = Submission(
                 job_id=job.id,
                 status=job.status,
                 estimated_credits=estimated,
                 credits_remaining=account.balance,
             )
+            if idempotency is None:
+                self.save(account, job)  # a sandbox account has no new events: a no-op
+            else:
+                key, fingerprint = idempotency
+                response = submission.as_record()
+                if record is None:
+                    record = IdempotencyRecord(account_id, key, fingerprint, response)
+                else:
+                    record.renew(fingerprint, response)
+                self.save(account, job, record)
+            return submission
 
         return self._retry_on_conflict(submit)
+
+    def _idempotency_record(
+        self, account_id: UUID, idempotency: tuple[str, str] | None
+    ) -> IdempotencyRecord | None:
+        if idempotency is None:
+            return None
+        try:
+            found = self.repository.get(IdempotencyRecord.create_id(account_id, idempotency[0]))
+        except AggregateNotFoundError:
+            return None
+        return found if isinstance(found, IdempotencyRecord) else None
 
     # --- the render's life, as a worker drives it ---------------------------------
 
@@ -245,23 +345,46 @@ class PhantomFlow(Application[UUID]):
         output_location: str,
         duration_seconds: float,
         file_size_bytes: int,
+        poster_location: str | None = None,
     ) -> RenderJob:
         """Record the finished render and refund what the estimate over-charged."""
 
         def complete() -> RenderJob:
             job = self.get_job(job_id)
             model = MovieScript.from_dict(job.script)
-            used = pricing.settle(model, job.estimated_credits, duration_seconds)
+            used = (
+                0 if job.sandbox else pricing.settle(model, job.estimated_credits, duration_seconds)
+            )
             job.complete(
                 output_location=output_location,
                 duration_seconds=duration_seconds,
                 file_size_bytes=file_size_bytes,
                 credits_used=used,
+                poster_location=poster_location,
             )
             self._save_with_refund(job, SETTLEMENT, reason="rendered duration below estimate")
             return job
 
         return self._retry_on_conflict(complete)
+
+    def cancel_job(self, job_id: UUID, reason: str = "cancelled by the customer") -> RenderJob:
+        """Cancel a queued or processing job and refund by the cancellation rule
+        (`pricing.cancellation_charge`), atomically. Its worker notices at its next
+        progress report and stops."""
+
+        def cancel() -> RenderJob:
+            job = self.get_job(job_id)
+            model = MovieScript.from_dict(job.script)
+            used = (
+                0
+                if job.sandbox or job.status == "queued"
+                else pricing.cancellation_charge(model, job.estimated_credits, job.progress)
+            )
+            job.cancel(credits_used=used, reason=reason)
+            self._save_with_refund(job, CANCELLATION, reason=reason)
+            return job
+
+        return self._retry_on_conflict(cancel)
 
     def fail_job(self, job_id: UUID, code: str, message: str) -> RenderJob:
         """Record the failure and refund the whole charge, atomically."""
@@ -275,10 +398,155 @@ class PhantomFlow(Application[UUID]):
         return self._retry_on_conflict(fail)
 
     def _save_with_refund(self, job: RenderJob, kind: str, reason: str) -> None:
+        if job.sandbox:  # never charged, so nothing to refund or release
+            self.save(job)
+            return
         account = self.get_account(job.account_id)
         if job.refund_due:
             account.refund(job.id, job.refund_due, kind=kind, reason=reason)
+        account.release(job.id)
         self.save(job, account)
+
+    # --- webhooks -----------------------------------------------------------------
+
+    def webhook_secret(self, account_id: UUID) -> str:
+        """The account's webhook signing secret, created (as an event) on first use."""
+        return self._ensure_webhook_secret(account_id).webhook_secret or ""
+
+    def webhook_signing_secrets(self, account_id: UUID, now: datetime) -> list[str]:
+        """What a webhook sent at `now` is signed with: the secret, and the previous one
+        while its grace period after a rotation lasts."""
+        return self._ensure_webhook_secret(account_id).webhook_signing_secrets(now)
+
+    def rotate_webhook_secret(
+        self, account_id: UUID, grace: timedelta = WEBHOOK_SECRET_GRACE
+    ) -> tuple[str, datetime]:
+        """Replace the secret; return it and when the previous one stops signing."""
+
+        def rotate() -> tuple[str, datetime]:
+            account = self._ensure_webhook_secret(account_id)
+            expires = datetime.now(UTC) + grace
+            account.rotate_webhook_secret(mint_webhook_secret(), previous_expires=expires)
+            self.save(account)
+            return account.webhook_secret or "", expires
+
+        return self._retry_on_conflict(rotate)
+
+    def _ensure_webhook_secret(self, account_id: UUID) -> CreditAccount:
+        def ensure() -> CreditAccount:
+            account = self.get_account(account_id)
+            if account.webhook_secret is None:
+                account.create_webhook_secret(mint_webhook_secret())
+                self.save(account)
+            return account
+
+        return self._retry_on_conflict(ensure)
+
+    def record_webhook_attempt(
+        self,
+        job_id: UUID,
+        trigger: str,
+        sequence: int,
+        url: str,
+        status_code: int | None,
+        error: str | None,
+        duration_ms: int,
+        next_attempt_at: datetime | None,
+        response_excerpt: str = "",
+    ) -> RenderJob:
+        """Log one webhook POST on its job. Raises IllegalJobTransition if that attempt
+        (trigger, sequence) is already logged."""
+
+        def record() -> RenderJob:
+            job = self.get_job(job_id)
+            job.record_webhook_attempt(
+                trigger=trigger,
+                sequence=sequence,
+                url=url,
+                status_code=status_code,
+                error=error,
+                duration_ms=duration_ms,
+                next_attempt_at=next_attempt_at,
+                response_excerpt=response_excerpt,
+            )
+            self.save(job)
+            return job
+
+        return self._retry_on_conflict(record)
+
+    def request_webhook_redelivery(self, job_id: UUID) -> int:
+        """Record a request to send the ended job's webhook again (the webhook follower
+        turns it into a delivery); return the request's number."""
+
+        def request() -> int:
+            job = self.get_job(job_id)
+            number = job.request_webhook_redelivery()
+            self.save(job)
+            return number
+
+        return self._retry_on_conflict(request)
+
+    # --- templates ----------------------------------------------------------------
+    # Access is decided on a template's current state (see domain/templates.py); the
+    # API maps TemplateNotFound and NotTemplateOwner to its error codes.
+
+    def create_template(
+        self, owner_id: UUID, name: str, script: dict[str, Any], is_public: bool
+    ) -> TemplateChange:
+        template = Template.create(owner_id, name, script, is_public)
+        return TemplateChange(template, _last_position(self.save(template)))
+
+    def get_template(self, template_id: UUID, reader: UUID, version: int | None = None) -> Template:
+        """The template as `reader` may see it: the latest version, or `version`."""
+        current = self._load_template(template_id)
+        current.check_readable_by(reader)
+        if version is None or version == current.version:
+            return current
+        if not 1 <= version < current.version:
+            raise TemplateNotFound(f"Template {current.ref} has no version {version}.")
+        found: Template = self.repository.get(template_id, version=version)
+        return found
+
+    def template_history(self, template_id: UUID, reader: UUID) -> list[TemplateVersion]:
+        self._load_template(template_id).check_readable_by(reader)
+        return history(list(self.events.get(template_id)))
+
+    def update_template(
+        self,
+        template_id: UUID,
+        editor: UUID,
+        name: str | None = None,
+        script: dict[str, Any] | None = None,
+        is_public: bool | None = None,
+    ) -> TemplateChange:
+        """Change the fields given; a change that changes nothing records nothing."""
+
+        def update() -> TemplateChange:
+            template = self._load_template(template_id)
+            template.check_changeable_by(editor)
+            if not template.update(name=name, script=script, is_public=is_public):
+                return TemplateChange(template, None)
+            return TemplateChange(template, _last_position(self.save(template)))
+
+        return self._retry_on_conflict(update)
+
+    def delete_template(self, template_id: UUID, editor: UUID) -> TemplateChange:
+        def delete() -> TemplateChange:
+            template = self._load_template(template_id)
+            template.check_changeable_by(editor)
+            template.delete()
+            return TemplateChange(template, _last_position(self.save(template)))
+
+        return self._retry_on_conflict(delete)
+
+    def _load_template(self, template_id: UUID) -> Template:
+        try:
+            template = self.repository.get(template_id)
+        except AggregateNotFoundError:
+            raise TemplateNotFound(f"No template {template_ref(template_id)}.") from None
+        if not isinstance(template, Template):
+            raise TemplateNotFound(f"No template {template_ref(template_id)}.")
+        return template
 
     # --- concurrency --------------------------------------------------------------
 
@@ -291,3 +559,8 @@ class PhantomFlow(Application[UUID]):
                 # racing writers spread out) and try again on fresh state.
                 time.sleep(random.uniform(0, min(0.05, 0.001 * 2**retry)))
         return attempt()
+
+
+def _last_position(recordings: list[Any]) -> int | None:
+    """Where the last of a save's events landed in the application sequence."""
+    return max((r.notification.id for r in recordings), default=None)

@@ -18,6 +18,14 @@ class InsufficientCredits(DomainError):
         self.balance = balance
 
 
+class ConcurrencyLimitExceeded(DomainError):
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"The plan allows {limit} queued or processing jobs at once; wait for one to finish."
+        )
+        self.limit = limit
+
+
 class DuplicateCharge(DomainError):
     """A job was charged, or refunded, twice."""
 

@@ -20,7 +20,12 @@ QUEUED = "queued"
 PROCESSING = "processing"
 COMPLETED = "completed"
 FAILED = "failed"
-STATUSES = (QUEUED, PROCESSING, COMPLETED, FAILED)
+CANCELLED = "cancelled"
+STATUSES = (QUEUED, PROCESSING, COMPLETED, FAILED, CANCELLED)
+
+AUTOMATIC = "automatic"
+MANUAL = "manual"
+WEBHOOK_TRIGGERS = (AUTOMATIC, MANUAL)
 
 
 class RenderJob(Aggregate):
@@ -33,8 +38,11 @@ class RenderJob(Aggregate):
         quality: str,
         webhook_uri: str | None,
         origin: dict[str, Any],
+        sandbox: bool = False,
     ) -> None:
         self.account_id = account_id
+        # A sandbox job (submitted with a ve_test_ key) costs nothing and is not rendered.
+        self.sandbox = sandbox
         self.script = script
         self.estimated_credits = estimated_credits
         self.quality = quality
@@ -46,14 +54,22 @@ class RenderJob(Aggregate):
         self.attempts = 0
         self.worker: str | None = None
         self.output_location: str | None = None
+        self.poster_location: str | None = None
         self.duration_seconds: float | None = None
         self.file_size_bytes: int | None = None
         self.credits_used: int | None = None
         self.error: dict[str, str] | None = None
+        # Webhook deliveries: which (trigger, sequence) attempts are recorded, whether
+        # one got a 2xx, and how many manual redeliveries were asked for.
+        # (A list of "trigger:sequence" keys, not a set: snapshots must be JSON.)
+        self.webhook_attempted: list[str] = []
+        self.webhook_attempt_count = 0
+        self.webhook_delivered = False
+        self.webhook_redeliveries = 0
 
     @property
     def is_finished(self) -> bool:
-        return self.status in (COMPLETED, FAILED)
+        return self.status in (COMPLETED, FAILED, CANCELLED)
 
     # --- starting -----------------------------------------------------------------
 
@@ -103,6 +119,7 @@ class RenderJob(Aggregate):
         duration_seconds: float,
         file_size_bytes: int,
         credits_used: int,
+        poster_location: str | None = None,
     ) -> None:
         if self.status != PROCESSING:
             raise IllegalJobTransition(f"cannot complete a job that is {self.status}")
@@ -113,6 +130,7 @@ class RenderJob(Aggregate):
             duration_seconds=duration_seconds,
             file_size_bytes=file_size_bytes,
             credits_used=credits_used,
+            poster_location=poster_location,
         )
 
     @event("Completed")
@@ -122,6 +140,7 @@ class RenderJob(Aggregate):
         duration_seconds: float,
         file_size_bytes: int,
         credits_used: int,
+        poster_location: str | None = None,  # absent from events recorded before posters
     ) -> None:
         self.status = COMPLETED
         self.progress = 1.0
@@ -130,6 +149,22 @@ class RenderJob(Aggregate):
         self.duration_seconds = duration_seconds
         self.file_size_bytes = file_size_bytes
         self.credits_used = credits_used
+        self.poster_location = poster_location
+
+    def cancel(self, credits_used: int, reason: str) -> None:
+        """The customer stopped the job; it keeps `credits_used` of its estimate."""
+        if self.is_finished:
+            raise IllegalJobTransition(f"cannot cancel a job that is {self.status}")
+        if not 0 <= credits_used <= self.estimated_credits:
+            raise ValueError("credits used must lie between 0 and the estimate")
+        self._cancelled(credits_used=credits_used, reason=reason)
+
+    @event("Cancelled")
+    def _cancelled(self, credits_used: int, reason: str) -> None:
+        self.status = CANCELLED
+        self.stage = "cancelled"
+        self.credits_used = credits_used
+        self.error = {"code": "CANCELLED", "message": reason}
 
     def fail(self, code: str, message: str) -> None:
         if self.is_finished:
@@ -142,6 +177,74 @@ class RenderJob(Aggregate):
         self.stage = "failed"
         self.credits_used = 0
         self.error = {"code": code, "message": message}
+
+    # --- webhook deliveries -------------------------------------------------------
+
+    def record_webhook_attempt(
+        self,
+        trigger: str,
+        sequence: int,
+        url: str,
+        status_code: int | None,
+        error: str | None,
+        duration_ms: int,
+        next_attempt_at: datetime | None,
+        response_excerpt: str = "",
+    ) -> None:
+        """Log one POST of the job's webhook: `trigger` is "automatic" (the n-th attempt
+        of the schedule, n = `sequence`) or "manual" (the n-th redelivery request).
+
+        Each (trigger, sequence) is recorded once, so a redelivered queue message
+        cannot log (or schedule) an attempt twice."""
+        if not self.is_finished:
+            raise IllegalJobTransition(f"no webhook is sent for a job that is {self.status}")
+        if trigger not in WEBHOOK_TRIGGERS:
+            raise ValueError(f"unknown webhook trigger {trigger!r}")
+        if f"{trigger}:{sequence}" in self.webhook_attempted:
+            raise IllegalJobTransition(f"webhook attempt {trigger} {sequence} is already recorded")
+        self._webhook_attempted(
+            attempt=self.webhook_attempt_count + 1,
+            trigger=trigger,
+            sequence=sequence,
+            url=url,
+            status_code=status_code,
+            error=error,
+            duration_ms=duration_ms,
+            delivered=status_code is not None and 200 <= status_code < 300,
+            next_attempt_at=next_attempt_at,
+            response_excerpt=response_excerpt,
+        )
+
+    @event("WebhookAttempted")
+    def _webhook_attempted(
+        self,
+        attempt: int,
+        trigger: str,
+        sequence: int,
+        url: str,
+        status_code: int | None = None,
+        error: str | None = None,
+        duration_ms: int = 0,
+        delivered: bool = False,
+        next_attempt_at: datetime | None = None,
+        response_excerpt: str = "",
+    ) -> None:
+        self.webhook_attempted.append(f"{trigger}:{sequence}")
+        self.webhook_attempt_count = attempt
+        self.webhook_delivered = self.webhook_delivered or delivered
+
+    def request_webhook_redelivery(self) -> int:
+        """Ask for the ended job's webhook to be sent again; return the request's number."""
+        if not self.is_finished:
+            raise IllegalJobTransition(f"the job is {self.status}: it has no webhook to resend")
+        if not self.webhook_uri:
+            raise IllegalJobTransition("the job has no webhook_uri")
+        self._webhook_redelivery_requested(request=self.webhook_redeliveries + 1)
+        return self.webhook_redeliveries
+
+    @event("WebhookRedeliveryRequested")
+    def _webhook_redelivery_requested(self, request: int) -> None:
+        self.webhook_redeliveries = request
 
     @property
     def refund_due(self) -> int:

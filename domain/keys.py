@@ -67,5 +67,9 @@ class ApiKey(Aggregate):
         self.prefix = prefix
         self.revoked = False
 
+    @event("Revoked")
+    def revoke(self) -> None:
+        self.revoked = True
+
     def matches(self, api_key: str) -> bool:
         return not self.revoked and hmac.compare_digest(self.key_hash, hash_key(api_key))

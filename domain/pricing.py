@@ -66,3 +66,14 @@ def estimate(script: MovieScript) -> int:
 def settle(script: MovieScript, estimated: int, rendered_seconds: float) -> int:
     """Credits actually used by a finished render: never more than the estimate."""
     return min(estimated, price(rendered_seconds, script.width, script.height, script.quality))
+
+
+def cancellation_charge(script: MovieScript, estimated: int, progress: float) -> int:
+    """Credits kept when a job is cancelled: nothing before rendering starts, then the
+    share of the video rendered so far, priced as usual, never above the estimate."""
+    if progress <= 0:
+        return 0
+    return min(
+        estimated,
+        price(script.duration * progress, script.width, script.height, script.quality),
+    )

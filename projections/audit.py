@@ -34,6 +34,7 @@ _TOPICS = tuple(
         RenderJob.Submitted,
         RenderJob.Completed,
         RenderJob.Failed,
+        RenderJob.Cancelled,
     )
 )
 PAGE = 5000
@@ -77,6 +78,8 @@ def reconcile(app: PhantomFlow, ledger: LedgerQueries) -> list[AccountCheck]:
             jobs[key].used = event.credits_used
         elif isinstance(event, RenderJob.Failed):
             jobs[key].used = 0
+        elif isinstance(event, RenderJob.Cancelled):
+            jobs[key].used = event.credits_used
 
     costs: dict[str, int] = defaultdict(int)
     for job in jobs.values():

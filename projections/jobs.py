@@ -19,7 +19,9 @@ from adapters.viewstore import Cursor, ViewStore
 from domain.jobs import RenderJob
 from projections.runner import Follower, Tracked
 
-TABLE = "jobs_view"
+# The read model's name carries its version: a change of shape gets a new table and a
+# new tracked position, so it is built from zero beside the old one.
+TABLE = "jobs_view_v2"
 
 
 def iso(moment: datetime) -> str:
@@ -28,7 +30,7 @@ def iso(moment: datetime) -> str:
 
 
 class JobsProjection(Follower):
-    name = "jobs"
+    name = "jobs_v2"
     topics = tuple(
         get_topic(cls)
         for cls in (
@@ -37,6 +39,7 @@ class JobsProjection(Follower):
             RenderJob.ProgressReported,
             RenderJob.Completed,
             RenderJob.Failed,
+            RenderJob.Cancelled,
         )
     )
 
@@ -46,11 +49,12 @@ class JobsProjection(Follower):
             " job_id TEXT PRIMARY KEY,"
             " account_id TEXT NOT NULL,"
             " status TEXT NOT NULL,"
+            " sandbox INTEGER NOT NULL,"
             " seq BIGINT NOT NULL,"
             " doc TEXT NOT NULL)"
         )
         cursor.execute(
-            f"CREATE INDEX IF NOT EXISTS {TABLE}_by_account ON {TABLE} (account_id, seq)"
+            f"CREATE INDEX IF NOT EXISTS {TABLE}_by_account ON {TABLE} (account_id, sandbox, seq)"
         )
         cursor.execute(
             f"CREATE INDEX IF NOT EXISTS {TABLE}_by_status ON {TABLE} (account_id, status, seq)"
@@ -75,14 +79,15 @@ class JobsProjection(Follower):
             rows[job_id] = row
         if rows:
             cursor.executemany(
-                f"INSERT INTO {TABLE} (job_id, account_id, status, seq, doc) "
-                "VALUES (?, ?, ?, ?, ?) "
+                f"INSERT INTO {TABLE} (job_id, account_id, status, sandbox, seq, doc) "
+                "VALUES (?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (job_id) DO UPDATE SET status = excluded.status, doc = excluded.doc",
                 [
                     (
                         job_id,
                         row["account_id"],
                         row["status"],
+                        int(row["doc"]["sandbox"]),
                         row["seq"],
                         json.dumps(row["doc"], separators=(",", ":")),
                     )
@@ -100,12 +105,14 @@ def submitted_row(tracked: Tracked) -> dict[str, Any]:
         "progress": 0,
         "stage": None,
         "output_location": None,
+        "poster_location": None,
         "duration_seconds": None,
         "file_size_bytes": None,
         "estimated_credits": event.estimated_credits,
         "credits_used": None,
         "error": None,
         "webhook_uri": event.webhook_uri,
+        "sandbox": bool(getattr(event, "sandbox", False)),
         "created_at": iso(event.timestamp),
         "started_at": None,
         "completed_at": None,
@@ -156,6 +163,8 @@ def apply(doc: dict[str, Any], event: Any) -> None:
             progress=1,
             stage="complete",
             output_location=event.output_location,
+            # Events recorded before posters existed have none.
+            poster_location=getattr(event, "poster_location", None),
             duration_seconds=event.duration_seconds,
             file_size_bytes=event.file_size_bytes,
             credits_used=event.credits_used,
@@ -167,6 +176,13 @@ def apply(doc: dict[str, Any], event: Any) -> None:
             stage="failed",
             credits_used=0,
             error={"code": event.code, "message": event.message},
+        )
+    elif isinstance(event, RenderJob.Cancelled):
+        doc.update(
+            status="cancelled",
+            stage="cancelled",
+            credits_used=event.credits_used,
+            error={"code": "CANCELLED", "message": event.reason},
         )
 
 
@@ -182,17 +198,20 @@ class JobsQueries:
     def __init__(self, store: ViewStore) -> None:
         self.store = store
 
-    def get(self, account_id: str, job_id: str) -> dict[str, Any] | None:
+    def get(self, account_id: str, job_id: str, sandbox: bool = False) -> dict[str, Any] | None:
+        """A job of the account's live jobs, or of its sandbox jobs: never both."""
         with self.store.read() as cursor:
             cursor.execute(
-                f"SELECT doc FROM {TABLE} WHERE job_id = ? AND account_id = ?",
-                (job_id, account_id),
+                f"SELECT doc FROM {TABLE} WHERE job_id = ? AND account_id = ? AND sandbox = ?",
+                (job_id, account_id, int(sandbox)),
             )
             found = cursor.fetchone()
         return json.loads(found[0]) if found else None
 
-    def page(self, account_id: str, status: str | None, page: int, limit: int) -> JobPage:
-        where, params = "account_id = ?", [account_id]
+    def page(
+        self, account_id: str, status: str | None, page: int, limit: int, sandbox: bool = False
+    ) -> JobPage:
+        where, params = "account_id = ? AND sandbox = ?", [account_id, int(sandbox)]
         if status:
             where += " AND status = ?"
             params.append(status)

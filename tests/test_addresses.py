@@ -34,7 +34,19 @@ def test_loopback_is_allowed_only_when_the_setting_says_so():
 )
 def test_only_plain_http_and_https_urls_are_accepted(url):
     with pytest.raises(AddressRefused):
+        check_url(url, allow_private=True)
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://127.0.0.1:8080/x", "http://[::1]/", "http://169.254.169.254/latest/meta-data",
+     "https://10.0.0.8/hook", "http://localhost/", "http://metadata.google.internal/"],
+)  # fmt: skip
+def test_literal_and_local_hosts_are_refused_before_any_connection(url):
+    # aiohttp never asks a resolver about an IP literal: check_url must catch these.
+    with pytest.raises(AddressRefused):
         check_url(url)
+    assert check_url(url, allow_private=True)[0]
 
 
 async def test_the_aiohttp_resolver_refuses_a_local_server_at_connect_time():

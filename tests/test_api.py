@@ -220,13 +220,6 @@ async def test_unexpected_errors_answer_500_without_internals_and_log_the_reques
     assert error["request_id"] in caplog.text and "secret internals" in caplog.text
 
 
-async def test_sandbox_keys_cannot_spend_live_credits(client, account):
-    response = await client.post(
-        "/api/render", json=TINY_SCRIPT, headers={"x-api-key": account.test_api_key}
-    )
-    assert (await error_of(response, 403))["code"] == "FORBIDDEN"
-
-
 async def test_unknown_routes_answer_in_the_error_shape(client, account):
     error = await error_of(await client.get("/api/nothing-here", headers=key(account)), 404)
     assert error["code"] == "NOT_FOUND"

@@ -67,13 +67,21 @@ def life_of_two_jobs(runtime):
 
 
 def caught_up(runtime) -> None:
+    """Bring the read models to the head of the log (no followers running)."""
     for runner in runtime.read_models:
         runner.catch_up()
 
 
+def settled(runtime) -> None:
+    """Wait for the background followers to reach the head of the log."""
+    head = runtime.app.recorder.max_notification_id()
+    for runner in runtime.read_models:
+        assert runner.wait_for(head, timeout=10)
+
+
 async def test_ledger_lists_every_movement_with_its_job_reason_and_running_balance(client, runtime):
     account, job_a, job_b, _ = life_of_two_jobs(runtime)
-    caught_up(runtime)
+    settled(runtime)
     headers = {"x-api-key": account.api_key}
     body = await (await client.get("/api/credits/ledger", headers=headers)).json()
     moves = [(e["type"], e["amount"], e["balance_after"], e["job_id"]) for e in body["entries"]]
@@ -99,7 +107,7 @@ async def test_ledger_lists_every_movement_with_its_job_reason_and_running_balan
 
 async def test_ledger_filters_by_job_type_and_period_and_downloads_as_csv(client, runtime):
     account, job_a, _, marks = life_of_two_jobs(runtime)
-    caught_up(runtime)
+    settled(runtime)
     headers = {"x-api-key": account.api_key}
 
     by_job = await (await client.get(f"/api/credits/ledger?job_id={job_a}", headers=headers)).json()

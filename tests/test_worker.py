@@ -57,7 +57,7 @@ def test_a_render_completes_with_an_mp4_and_settles_its_credits(runtime):
     values = [e.progress for e in progress]
     assert values == sorted(values) and all(0 <= v < 1 for v in values)
     stages = list(dict.fromkeys(e.stage for e in progress))
-    assert stages == ["rendering_scene_1", "rendering_scene_2", "stitching"]
+    assert stages == ["rendering_scene_1", "rendering_scene_2", "encoding"]
 
 
 def test_a_redelivered_message_neither_renders_nor_charges_twice(runtime):

@@ -1,7 +1,8 @@
 """Entry module for `dramatiq workers.main` (what `phantomflow worker` runs).
 
-Declares the render actor on the Redis broker named by REDIS_URL. Each worker process
-builds its own runtime (event store connections, renderer) on its first message.
+Declares the render and webhook actors on the Redis broker named by REDIS_URL. Each
+worker process builds its own runtime (event store connections, renderer) on its first
+message.
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ import threading
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 
-from adapters.bootstrap import build_runtime
-from adapters.renderer import FFmpegRenderer
+from adapters.bootstrap import Runtime, build_runtime
+from adapters.renderer import renderer_for
 from adapters.settings import Settings
 from workers.actors import declare_render_actor
 from workers.render import RenderService
+from workers.webhooks import RETRY_DELAYS, WebhookService, declare_webhook_actor
 
 logging.basicConfig(level=logging.INFO)
 
@@ -33,11 +35,16 @@ _lock = threading.Lock()
 
 
 @functools.cache
+def _runtime() -> Runtime:
+    return build_runtime(settings)
+
+
+@functools.cache
 def _build_render_service() -> RenderService:
-    runtime = build_runtime(settings)
+    runtime = _runtime()
     return RenderService(
         app=runtime.app,
-        renderer=FFmpegRenderer(),
+        renderer=renderer_for(settings),
         storage=runtime.storage,
         lease_seconds=settings.render_lease_seconds,
     )
@@ -51,3 +58,25 @@ def render_service() -> RenderService:
 
 
 render_job = declare_render_actor(broker, render_service)
+
+
+@functools.cache
+def _build_webhook_service() -> WebhookService:
+    if not settings.public_url:
+        logging.getLogger(__name__).warning(
+            "PHANTOMFLOW_PUBLIC_URL is not set: webhook payloads carry output_uri null"
+        )
+    return WebhookService(
+        app=_runtime().app,
+        public_url=settings.public_url,
+        allow_private=settings.allow_private_urls,
+        retry_delays=settings.webhook_retry_delays or RETRY_DELAYS,
+    )
+
+
+def webhook_service() -> WebhookService:
+    with _lock:
+        return _build_webhook_service()
+
+
+deliver_webhook = declare_webhook_actor(broker, webhook_service)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ from uuid import UUID
 from eventsourcing.persistence import RecordConflictError
 
 from adapters.renderer import FFmpegRenderer, RenderFailed
+from adapters.samples import SANDBOX_SAMPLE, SANDBOX_SAMPLE_SECONDS
 from adapters.storage import OutputStorage
 from domain.application import PhantomFlow
 from domain.errors import IllegalJobTransition, JobNotFound
@@ -25,6 +27,10 @@ from domain.jobs import RenderJob
 from domain.script import MovieScript
 
 log = logging.getLogger(__name__)
+
+
+# How long each stage of a sandbox job takes.
+SANDBOX_STEP_SECONDS = 0.05
 
 
 class JobBusy(Exception):
@@ -62,7 +68,30 @@ class RenderService:
             raise JobBusy(str(busy)) from None
         except RecordConflictError:
             return "taken by another worker"
+        if job.sandbox:
+            return self._simulate(job)
         return self._render(job)
+
+    def _simulate(self, job: RenderJob) -> str:
+        """A sandbox job: the same statuses, stages and events as a render, in a moment,
+        without FFmpeg, ending with the bundled sample video."""
+        progress = ProgressRecorder(self.app, job, self.worker_name)
+        scenes = len(job.script["scenes"])
+        try:
+            for scene in range(1, scenes + 1):
+                progress(0.95 * (scene - 1) / scenes, f"rendering_scene_{scene}")
+                time.sleep(SANDBOX_STEP_SECONDS)
+            progress(0.95, "stitching")
+        except JobAbandoned:
+            return "abandoned"
+        location = self.storage.store(job.id, SANDBOX_SAMPLE)
+        try:
+            self.app.complete_job(
+                job.id, location, SANDBOX_SAMPLE_SECONDS, SANDBOX_SAMPLE.stat().st_size
+            )
+        except IllegalJobTransition:
+            return "finished elsewhere"
+        return "completed"
 
     def _render(self, job: RenderJob) -> str:
         progress = ProgressRecorder(self.app, job, self.worker_name)
@@ -86,9 +115,26 @@ class RenderService:
                     job.id, f"internal error while rendering (reference {reference})"
                 )
             location = self.storage.store(job.id, result.path)
+            poster = (
+                self.storage.store_poster(job.id, result.poster_path)
+                if result.poster_path is not None
+                else None
+            )
         try:
-            self.app.complete_job(job.id, location, result.duration_seconds, result.file_size_bytes)
+            self.app.complete_job(
+                job.id,
+                location,
+                result.duration_seconds,
+                result.file_size_bytes,
+                poster_location=poster,
+            )
         except IllegalJobTransition:
+            # Cancelled (or failed) while the last frames were encoded: the file must not
+            # outlive the job. A job completed by another worker keeps its file.
+            if self.app.get_job(job.id).status != "completed":
+                for stored in (location, poster):
+                    if stored is not None:
+                        self.storage.remove(stored)
             return "finished elsewhere"
         return "completed"
 

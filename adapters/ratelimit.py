@@ -1,0 +1,85 @@
+"""Requests per minute per account, counted where every API process can see them.
+
+A fixed one-minute window: the count lives under a key named for the account and the
+window, and the window's end is what `X-RateLimit-Reset` reports. In production the
+counter is in Redis (INCR and EXPIRE in one transaction), so every API process counts
+against the same number; the embedded default counts in process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+import redis.asyncio as aioredis
+
+WINDOW_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class RateDecision:
+    limit: int
+    remaining: int
+    reset_at: int  # unix time when the window ends
+    allowed: bool
+
+    @property
+    def retry_after(self) -> int:
+        return max(1, math.ceil(self.reset_at - time.time()))
+
+
+def _window(now: float) -> tuple[int, int]:
+    start = int(now // WINDOW_SECONDS) * WINDOW_SECONDS
+    return start, start + WINDOW_SECONDS
+
+
+def _decide(count: int, limit: int, reset_at: int) -> RateDecision:
+    return RateDecision(
+        limit=limit, remaining=max(0, limit - count), reset_at=reset_at, allowed=count <= limit
+    )
+
+
+class RateLimiter(Protocol):
+    async def hit(self, key: str, limit: int) -> RateDecision: ...
+    async def close(self) -> None: ...
+
+
+class RedisRateLimiter:
+    def __init__(self, url: str) -> None:
+        self.redis = aioredis.Redis.from_url(url)
+
+    async def hit(self, key: str, limit: int) -> RateDecision:
+        start, reset_at = _window(time.time())
+        name = f"phantomflow:rate:{key}:{start}"
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.incr(name)
+            pipe.expire(name, WINDOW_SECONDS + 5)
+            count, _ = await pipe.execute()
+        return _decide(int(count), limit, reset_at)
+
+    async def close(self) -> None:
+        await self.redis.aclose()
+
+
+class MemoryRateLimiter:
+    """The embedded default's counter: one process, so a dict is the whole truth."""
+
+    def __init__(self) -> None:
+        self.counts: dict[tuple[str, int], int] = {}
+        self.lock = asyncio.Lock()
+
+    async def hit(self, key: str, limit: int) -> RateDecision:
+        start, reset_at = _window(time.time())
+        async with self.lock:
+            # Forget finished windows as we go, so memory stays one entry per account.
+            for stale in [k for k in self.counts if k[1] < start]:
+                del self.counts[stale]
+            count = self.counts.get((key, start), 0) + 1
+            self.counts[(key, start)] = count
+        return _decide(count, limit, reset_at)
+
+    async def close(self) -> None:
+        self.counts.clear()

@@ -1,0 +1,64 @@
+"""API keys of the calling account: list them, mint one, revoke one.
+
+A new key's secret is in the response to its creation and nowhere else, ever; after
+that only its prefix is shown. A revoked key answers 401 on its next request, on every
+API process.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from aiohttp import web
+
+from api.errors import invalid_request, not_found
+from api.routes import principal_of, read_json
+from api.services import services_of
+from domain.keys import PREFIXES
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/api/keys")
+async def list_keys(request: web.Request) -> web.Response:
+    services = services_of(request)
+    account = await services.call(
+        services.runtime.app.get_account, principal_of(request).account_id
+    )
+    keys = [
+        {"id": key_id, "prefix": key["prefix"], "mode": key["mode"], "revoked": key["revoked"]}
+        for key_id, key in account.api_keys.items()
+    ]
+    return web.json_response({"keys": keys})
+
+
+@routes.post("/api/keys")
+async def create_key(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    mode = body.get("mode", "live") if isinstance(body, dict) else None
+    if mode not in PREFIXES:
+        raise invalid_request(f"mode must be one of: {', '.join(PREFIXES)}", path="mode")
+    services = services_of(request)
+    key_id, secret, prefix = await services.call(
+        services.runtime.app.mint_key, principal_of(request).account_id, mode
+    )
+    return web.json_response(
+        {"id": str(key_id), "api_key": secret, "prefix": prefix, "mode": mode}, status=201
+    )
+
+
+@routes.delete("/api/keys/{key_id}")
+async def revoke_key(request: web.Request) -> web.Response:
+    principal = principal_of(request)
+    services = services_of(request)
+    raw = request.match_info["key_id"]
+    account = await services.call(services.runtime.app.get_account, principal.account_id)
+    try:
+        key_id = UUID(raw)
+    except ValueError:
+        raise not_found(f"No key {raw}.") from None
+    key = account.api_keys.get(str(key_id))
+    if key is None or key["revoked"]:
+        raise not_found(f"No active key {raw}.")
+    await services.call(services.runtime.app.revoke_key, principal.account_id, key_id)
+    return web.json_response({"id": str(key_id), "revoked": True})

@@ -1,0 +1,290 @@
+"""Route handlers for templates and for rendering one: `/api/templates…`, `/api/render/template`.
+
+Reads of the latest version come from the templates read model (`projections/templates.py`),
+with a fall back to the template's own events when the read model has not seen it yet.
+Writes wait (briefly, bounded) for the read model to reach them, so a client that
+changes a template and reads it back sees its change. Pinned versions, version lists
+and renders read the event store itself, which is always current.
+
+Errors: see `api/template_schemas.py` for the request bodies and docs/api.md for the
+access rules (NOT_FOUND never says whether a template exists; FORBIDDEN only when the
+caller can already read the template).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from aiohttp import web
+from marshmallow import ValidationError
+
+from api.errors import ApiError, forbidden, invalid_request, not_found
+from api.routes import idempotency_of, principal_of, read_json, submission_response
+from api.schemas import first_error, load_render_request
+from api.services import REQUEST_ID, Services, services_of
+from api.template_schemas import (
+    parse_new_template,
+    parse_render_request,
+    parse_template_changes,
+    validation_error,
+)
+from domain.application import Principal
+from domain.substitution import MissingVariables, substitute
+from domain.templates import (
+    InvalidTemplateName,
+    NotTemplateOwner,
+    Template,
+    TemplateChange,
+    TemplateNotFound,
+    parse_template_ref,
+    template_ref,
+)
+from projections.jobs import iso
+from projections.templates import document_of, replay
+
+routes = web.RouteTableDef()
+
+# How long a write waits for the read model to show it before answering anyway.
+READ_YOUR_WRITES_SECONDS = 2.0
+
+
+def template_not_found(message: str) -> ApiError:
+    return ApiError(404, "TEMPLATE_NOT_FOUND", message)
+
+
+def _template_id(request: web.Request) -> UUID:
+    ref = request.match_info["template_id"]
+    template_id = parse_template_ref(ref)
+    if template_id is None:
+        raise not_found(f"No template {ref}.")
+    return template_id
+
+
+async def _after_write(services: Services, change: TemplateChange) -> None:
+    if change.position is not None:
+        await services.call(
+            services.runtime.templates_runner.wait_for, change.position, READ_YOUR_WRITES_SECONDS
+        )
+
+
+def _write_errors(error: TemplateNotFound | NotTemplateOwner | InvalidTemplateName) -> ApiError:
+    """The answer to a refused change of a template."""
+    if isinstance(error, TemplateNotFound):
+        return not_found(str(error))
+    if isinstance(error, NotTemplateOwner):
+        return forbidden(str(error))
+    return validation_error(str(error), path="name")
+
+
+def change_view(template: Template) -> dict[str, Any]:
+    return {
+        "id": template.ref,
+        "name": template.name,
+        "is_public": template.is_public,
+        "version": template.version,
+        "updated_at": document_of(template)["updated_at"],
+    }
+
+
+# --- create, list, read ------------------------------------------------------------
+
+
+@routes.post("/api/templates")
+async def create_template(request: web.Request) -> web.Response:
+    principal = principal_of(request)
+    fields = parse_new_template(await read_json(request))
+    services = services_of(request)
+    try:
+        change = await services.call(
+            services.runtime.app.create_template,
+            principal.account_id,
+            fields.name,
+            fields.script,
+            fields.is_public,
+        )
+    except InvalidTemplateName as error:
+        raise _write_errors(error) from None
+    await _after_write(services, change)
+    doc = document_of(change.template)
+    return web.json_response(
+        {key: doc[key] for key in ("id", "name", "is_public", "version", "created_at")},
+        status=201,
+    )
+
+
+@routes.get("/api/templates")
+async def list_templates(request: web.Request) -> web.Response:
+    principal = principal_of(request)
+    services = services_of(request)
+    found = await services.call(services.runtime.templates.owned_by, str(principal.account_id))
+    return web.json_response({"templates": found})
+
+
+def latest_document(services: Services, reader: UUID, template_id: UUID) -> dict[str, Any]:
+    """The latest version as `reader` may see it, from the read model (or the events)."""
+    runtime = services.runtime
+    ref = template_ref(template_id)
+    row = runtime.templates.get(ref) or replay(runtime.app.events.get(template_id))
+    if row is None or not (row.doc["is_public"] or row.owner_id == str(reader)):
+        raise not_found(f"No template {ref}.")
+    return row.doc
+
+
+@routes.get("/api/templates/{template_id}")
+async def get_template(request: web.Request) -> web.Response:
+    principal = principal_of(request)
+    template_id = _template_id(request)
+    services = services_of(request)
+    raw_version = request.query.get("version")
+    if raw_version is None:
+        doc = await services.call(latest_document, services, principal.account_id, template_id)
+        return web.json_response(doc)
+    if not raw_version.isdigit() or int(raw_version) < 1:
+        raise invalid_request("version must be a positive integer", path="version")
+    try:
+        template = await services.call(
+            services.runtime.app.get_template,
+            template_id,
+            principal.account_id,
+            int(raw_version),
+        )
+    except TemplateNotFound as error:
+        raise not_found(str(error)) from None
+    return web.json_response(document_of(template))
+
+
+@routes.get("/api/templates/{template_id}/versions")
+async def list_versions(request: web.Request) -> web.Response:
+    principal = principal_of(request)
+    template_id = _template_id(request)
+    services = services_of(request)
+    try:
+        versions = await services.call(
+            services.runtime.app.template_history, template_id, principal.account_id
+        )
+    except TemplateNotFound as error:
+        raise not_found(str(error)) from None
+    return web.json_response(
+        {
+            "id": request.match_info["template_id"],
+            "versions": [
+                {
+                    "version": v.version,
+                    "name": v.name,
+                    "is_public": v.is_public,
+                    "changed": list(v.changed),
+                    "created_at": iso(v.recorded_at),
+                }
+                for v in reversed(versions)
+            ],
+        }
+    )
+
+
+# --- change, delete ------------------------------------------------------------------
+
+
+@routes.put("/api/templates/{template_id}")
+@routes.patch("/api/templates/{template_id}")
+async def update_template(request: web.Request) -> web.Response:
+    principal = principal_of(request)
+    template_id = _template_id(request)
+    body = await read_json(request)
+    services = services_of(request)
+    try:
+        # Access first: someone who may not change the template learns nothing from
+        # the validation of a body they cannot apply.
+        await services.call(_check_changeable, services, template_id, principal)
+        fields = parse_template_changes(body)
+        change = await services.call(
+            services.runtime.app.update_template,
+            template_id,
+            principal.account_id,
+            name=fields.name,
+            script=fields.script,
+            is_public=fields.is_public,
+        )
+    except (TemplateNotFound, NotTemplateOwner, InvalidTemplateName) as error:
+        raise _write_errors(error) from None
+    await _after_write(services, change)
+    return web.json_response(change_view(change.template))
+
+
+def _check_changeable(services: Services, template_id: UUID, principal: Principal) -> None:
+    services.runtime.app.get_template(template_id, principal.account_id).check_changeable_by(
+        principal.account_id
+    )
+
+
+@routes.delete("/api/templates/{template_id}")
+async def delete_template(request: web.Request) -> web.Response:
+    principal = principal_of(request)
+    template_id = _template_id(request)
+    services = services_of(request)
+    try:
+        change = await services.call(
+            services.runtime.app.delete_template, template_id, principal.account_id
+        )
+    except (TemplateNotFound, NotTemplateOwner) as error:
+        raise _write_errors(error) from None
+    await _after_write(services, change)
+    return web.json_response({"deleted": True})
+
+
+# --- rendering -----------------------------------------------------------------------
+
+
+@routes.post("/api/render/template")
+async def render_template(request: web.Request) -> web.Response:
+    """Substitute the variables into the template's script and submit it exactly as
+    `POST /api/render` would: same validation, same price, same response."""
+    principal = principal_of(request)
+    body = await read_json(request)
+    wanted = parse_render_request(body)
+    template_id = parse_template_ref(wanted.template_id)
+    if template_id is None:
+        raise template_not_found(f"No template {wanted.template_id}.")
+    services = services_of(request)
+    app = services.runtime.app
+    try:
+        template = await services.call(
+            app.get_template, template_id, principal.account_id, wanted.template_version
+        )
+    except TemplateNotFound as error:
+        raise template_not_found(str(error)) from None
+    try:
+        script = substitute(template.script, wanted.variables)
+    except MissingVariables as error:
+        raise validation_error(str(error), path="variables", missing=error.names) from None
+    if wanted.webhook_uri is not None:
+        script["webhook_uri"] = wanted.webhook_uri
+    try:
+        normalised, webhook_uri = load_render_request(script)
+    except ValidationError as error:
+        path, message = first_error(error.messages)
+        raise ApiError(
+            400,
+            "SCHEMA_VALIDATION_ERROR",
+            f"{message} (in template {template.ref} version {template.version}"
+            " after substituting the variables)",
+            path=path,
+        ) from None
+    origin = {
+        "channel": "template",
+        "template_id": template.ref,
+        "template_version": template.version,
+        "request_id": request[REQUEST_ID],
+        "key_prefix": principal.key_prefix,
+    }
+    # Refusals (credits, concurrency, idempotency) are answered by the error middleware.
+    submission = await services.call(
+        app.submit_render,
+        principal.account_id,
+        normalised,
+        webhook_uri,
+        origin,
+        idempotency_of(request, body),
+        principal.is_sandbox,
+    )
+    return submission_response(submission)

@@ -1,0 +1,120 @@
+"""Webhook routes: a job's delivery log, manual redelivery, and the account's signing secret.
+
+The delivery log is the job's own `WebhookAttempted` events, read from the event store
+(so it is never behind, and an audit replay shows the same). See workers/webhooks.py for
+how deliveries are scheduled and docs/webhooks.md for the receiving side.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from aiohttp import web
+
+from adapters.webhooks import describe_attempt, message_id
+from api.errors import invalid_request, not_found
+from api.services import PRINCIPAL, services_of
+from domain.application import PhantomFlow
+from domain.errors import IllegalJobTransition
+from domain.jobs import AUTOMATIC, RenderJob
+from workers.webhooks import ENDINGS
+
+routes = web.RouteTableDef()
+
+
+def _job_id(request: web.Request) -> UUID:
+    raw = request.match_info["job_id"]
+    try:
+        return UUID(raw)
+    except ValueError:
+        raise not_found(f"No job {raw}.") from None
+
+
+def delivery_log(app: PhantomFlow, account_id: UUID, job_id: UUID) -> dict[str, Any] | None:
+    """The job's webhook and every attempt to deliver it; None if not the account's job."""
+    events = list(app.events.get(job_id))
+    if not events or not isinstance(events[0], RenderJob.Submitted):
+        return None
+    submitted = events[0]
+    if submitted.account_id != account_id:
+        return None
+    ended = any(isinstance(e, ENDINGS) for e in events)
+    attempts = [e for e in events if isinstance(e, RenderJob.WebhookAttempted)]
+    automatic = [a for a in attempts if a.trigger == AUTOMATIC]
+    if not submitted.webhook_uri:
+        status = "none"
+    elif any(a.delivered for a in attempts):
+        status = "delivered"
+    elif not ended:
+        status = "waiting_for_job"
+    elif not attempts:
+        status = "pending"
+    elif automatic and automatic[-1].next_attempt_at is not None:
+        status = "retrying"
+    else:
+        status = "failed"
+    return {
+        "job_id": str(job_id),
+        "webhook_uri": submitted.webhook_uri,
+        "webhook_id": message_id(job_id),
+        "status": status,
+        "attempts": [describe_attempt(a) for a in attempts],
+    }
+
+
+@routes.get("/api/jobs/{job_id}/webhooks")
+async def job_webhooks(request: web.Request) -> web.Response:
+    principal = request[PRINCIPAL]
+    job_id = _job_id(request)
+    services = services_of(request)
+    log = await services.call(delivery_log, services.runtime.app, principal.account_id, job_id)
+    if log is None:
+        raise not_found(f"No job {job_id}.")
+    return web.json_response(log)
+
+
+@routes.post("/api/jobs/{job_id}/webhooks/redeliver")
+async def redeliver_webhook(request: web.Request) -> web.Response:
+    """Send the job's webhook once more, with the same payload and webhook-id."""
+    principal = request[PRINCIPAL]
+    job_id = _job_id(request)
+    services = services_of(request)
+    app = services.runtime.app
+    found = await services.call(delivery_log, app, principal.account_id, job_id)
+    if found is None:
+        raise not_found(f"No job {job_id}.")
+    try:
+        request_number = await services.call(app.request_webhook_redelivery, job_id)
+    except IllegalJobTransition as refused:
+        raise invalid_request(f"Nothing to redeliver: {refused}.") from None
+    return web.json_response(
+        {"job_id": str(job_id), "redelivery": request_number, "status": "queued"}, status=202
+    )
+
+
+@routes.get("/api/webhooks/secret")
+async def webhook_secret(request: web.Request) -> web.Response:
+    """The secret this account's webhooks are signed with (created on first use)."""
+    principal = request[PRINCIPAL]
+    services = services_of(request)
+    secret = await services.call(services.runtime.app.webhook_secret, principal.account_id)
+    return web.json_response({"secret": secret})
+
+
+@routes.post("/api/webhooks/secret/rotate")
+async def rotate_webhook_secret(request: web.Request) -> web.Response:
+    """A new secret; the previous one keeps signing beside it for 24 hours."""
+    principal = request[PRINCIPAL]
+    services = services_of(request)
+    secret, previous_expires = await services.call(
+        services.runtime.app.rotate_webhook_secret, principal.account_id
+    )
+    return web.json_response(
+        {
+            "secret": secret,
+            "previous_secret_expires_at": previous_expires.isoformat(timespec="seconds").replace(
+                "+00:00", "Z"
+            ),
+        }
+    )

@@ -1,0 +1,24 @@
+"""Plans: how many requests a minute and how many jobs at once an account may have.
+
+The contract's Rate Limits table; enterprise limits are set per account (the numbers
+below are its defaults until an operator sets them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class PlanLimits:
+    requests_per_minute: int
+    concurrent_jobs: int
+
+
+PLAN_LIMITS: dict[str, PlanLimits] = {
+    "free": PlanLimits(requests_per_minute=10, concurrent_jobs=2),
+    "starter": PlanLimits(requests_per_minute=60, concurrent_jobs=5),
+    "pro": PlanLimits(requests_per_minute=120, concurrent_jobs=10),
+    "enterprise": PlanLimits(requests_per_minute=600, concurrent_jobs=50),
+}
+PLANS = tuple(PLAN_LIMITS)

@@ -1,0 +1,148 @@
+"""Plans and their limits: requests per minute shared by every API process, and
+concurrent jobs enforced atomically."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from adapters.bootstrap import build_runtime
+from api.app import create_app
+from api.cli import main
+from api.services import Services
+from domain.errors import ConcurrencyLimitExceeded, DomainError, InsufficientCredits
+from tests.conftest import TINY_SCRIPT
+
+
+async def serve(runtime) -> TestClient:
+    client = TestClient(TestServer(create_app(Services(runtime))))
+    await client.start_server()
+    return client
+
+
+@pytest.fixture
+async def client(runtime) -> AsyncIterator[TestClient]:
+    test_client = await serve(runtime)
+    yield test_client
+    await test_client.close()
+
+
+async def test_every_authenticated_response_carries_the_rate_limit_headers(client, runtime):
+    account = runtime.app.open_account(plan="starter", credits=10)
+    headers = {"x-api-key": account.api_key}
+    first = await client.get("/api/jobs", headers=headers)
+    second = await client.get("/api/jobs/not-a-job", headers=headers)  # an error too
+    assert second.status == 404
+    assert first.headers["X-RateLimit-Limit"] == second.headers["X-RateLimit-Limit"] == "60"
+    assert int(first.headers["X-RateLimit-Remaining"]) - 1 == int(
+        second.headers["X-RateLimit-Remaining"]
+    )
+    reset = int(first.headers["X-RateLimit-Reset"])
+    assert time.time() < reset <= time.time() + 60
+
+
+async def test_over_the_plans_rate_the_answer_is_429_with_retry_after(client, runtime):
+    account = runtime.app.open_account(plan="free", credits=10)
+    headers = {"x-api-key": account.api_key}
+    statuses = [(await client.get("/api/jobs", headers=headers)).status for _ in range(10)]
+    assert statuses == [200] * 10
+    refused = await client.get("/api/jobs", headers=headers)
+    assert refused.status == 429
+    assert (await refused.json())["error"]["code"] == "RATE_LIMIT_EXCEEDED"
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    assert refused.headers["X-RateLimit-Remaining"] == "0"
+    other = runtime.app.open_account(plan="free", credits=10)
+    assert (await client.get("/api/jobs", headers={"x-api-key": other.api_key})).status == 200
+
+
+async def test_api_processes_share_one_count_through_redis(settings, redis_url):
+    shared = dataclasses.replace(settings, redis_url=redis_url)
+    first_process, second_process = build_runtime(shared), build_runtime(shared)
+    first, second = await serve(first_process), await serve(second_process)
+    try:
+        account = first_process.app.open_account(plan="free", credits=10)
+        headers = {"x-api-key": account.api_key}
+        for index in range(10):
+            response = await (first if index % 2 else second).get("/api/jobs", headers=headers)
+            assert response.status == 200
+        assert (await first.get("/api/jobs", headers=headers)).status == 429
+        assert (await second.get("/api/jobs", headers=headers)).status == 429
+    finally:
+        await first.close()
+        await second.close()
+        first_process.close()
+        second_process.close()
+
+
+async def test_a_submission_over_the_concurrent_job_limit_is_refused_until_one_ends(
+    client, runtime
+):
+    account = runtime.app.open_account(plan="free", credits=100)  # 2 jobs at once
+    headers = {"x-api-key": account.api_key}
+    accepted = []
+    for _ in range(2):
+        response = await client.post("/api/render", json=TINY_SCRIPT, headers=headers)
+        accepted.append((await response.json())["job_id"])
+    refused = await client.post("/api/render", json=TINY_SCRIPT, headers=headers)
+    assert refused.status == 429
+    error = (await refused.json())["error"]
+    assert (error["code"], error["limit"]) == ("CONCURRENCY_LIMIT_EXCEEDED", 2)
+    runtime.app.fail_job(uuid.UUID(accepted[0]), "RENDER_FAILED", "x")
+    again = await client.post("/api/render", json=TINY_SCRIPT, headers=headers)
+    assert again.status == 202
+
+
+def test_a_burst_of_parallel_submits_never_gets_more_than_the_limit_through(settings):
+    runtimes = [build_runtime(settings) for _ in range(3)]
+    try:
+        account = runtimes[0].app.open_account(plan="free", credits=1000)
+        start = threading.Barrier(12)
+
+        def submit(index: int) -> str:
+            start.wait()
+            try:
+                runtimes[index % 3].app.submit_render(account.account_id, TINY_SCRIPT, None, {})
+                return "accepted"
+            except ConcurrencyLimitExceeded:
+                return "429"
+            except InsufficientCredits:
+                return "402"
+
+        with ThreadPoolExecutor(12) as pool:
+            outcomes = list(pool.map(submit, range(12)))
+        assert outcomes.count("accepted") == 2
+        assert len(runtimes[0].app.get_account(account.account_id).active_jobs) == 2
+    finally:
+        for runtime in runtimes:
+            runtime.close()
+
+
+def test_plan_changes_are_events_and_enterprise_limits_are_custom(runtime):
+    account = runtime.app.open_account(plan="free", credits=0)
+    runtime.app.change_plan(account.account_id, "enterprise", 1000, 3)
+    limits = runtime.app.get_account(account.account_id).limits
+    assert (limits.requests_per_minute, limits.concurrent_jobs) == (1000, 3)
+    runtime.app.change_plan(account.account_id, "pro")
+    limits = runtime.app.get_account(account.account_id).limits
+    assert (limits.requests_per_minute, limits.concurrent_jobs) == (120, 10)
+    with pytest.raises(DomainError):
+        runtime.app.change_plan(account.account_id, "starter", 5000, None)
+    history = [type(e).__name__ for e in runtime.app.events.get(account.account_id)]
+    assert history.count("PlanChanged") == 2
+
+
+def test_plan_command_prints_the_new_limits(sqlite_settings, monkeypatch, capsys):
+    monkeypatch.setenv("PHANTOMFLOW_DATA_DIR", str(sqlite_settings.data_dir))
+    runtime = build_runtime(sqlite_settings)
+    account = runtime.app.open_account(plan="free", credits=0)
+    runtime.close()
+    capsys.readouterr()
+    assert main(["accounts", "plan", str(account.account_id), "starter"]) == 0
+    assert '"concurrent_jobs": 5' in capsys.readouterr().out

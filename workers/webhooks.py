@@ -1,0 +1,209 @@
+"""Webhook deliveries: a follower that schedules them and a Dramatiq actor that sends them.
+
+Nothing talks to the broker inside a request or a render. `WebhookScheduler` follows
+the event log like the dispatcher does and turns events into queue messages:
+
+- a job `Completed`, `Failed` or `Cancelled` with a `webhook_uri`: attempt 1, now;
+- a `WebhookAttempted` that failed and names its `next_attempt_at`: the next attempt,
+  delayed until then;
+- a `WebhookRedeliveryRequested` (the manual redelivery route): one attempt, now.
+
+Its position moves only past events whose message was sent, so a delivery (or a
+retry) is never lost while Redis is down: it is sent when Redis is back.
+
+The actor (`WebhookService.run`) makes one attempt and records it on the job as a
+`WebhookAttempted` event, whatever came of it; that event is the delivery log and what
+schedules the next try. Each attempt (trigger, number) is recorded once, so a message
+delivered twice by the broker neither logs nor schedules twice.
+
+Retry schedule (automatic attempts; `RETRY_DELAYS`): after the first attempt fails,
+retries follow 30 s, 2 min, 8 min, 32 min, 2 h 8 min, 8 h 32 min and 12 h later: 8
+attempts over about 23 h 22 min. Network errors, timeouts (10 s) and any answer
+outside 2xx (redirects included) count as failures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import dramatiq
+from eventsourcing.utils import get_topic
+
+from adapters import webhooks
+from adapters.viewstore import Cursor
+from domain.application import PhantomFlow
+from domain.errors import IllegalJobTransition, JobNotFound
+from domain.jobs import AUTOMATIC, MANUAL, RenderJob
+from projections.runner import Follower, Tracked
+
+log = logging.getLogger(__name__)
+
+WEBHOOK_QUEUE = "webhooks"
+WEBHOOK_ACTOR = "deliver_webhook"
+
+# Seconds from a failed automatic attempt to the next: 30 s × 4ⁿ, capped at 12 h.
+RETRY_DELAYS: tuple[float, ...] = (30, 120, 480, 1920, 7680, 30720, 43200)
+
+# The events that end a job, each of which sends its webhook.
+ENDINGS = (RenderJob.Completed, RenderJob.Failed, RenderJob.Cancelled)
+
+# send(job_id, trigger, number, delay_seconds)
+Send = Callable[[str, str, int, float], object]
+
+
+@dataclass
+class WebhookService:
+    """One delivery attempt of a job's webhook, recorded on the job."""
+
+    app: PhantomFlow
+    public_url: str | None
+    allow_private: bool = False
+    retry_delays: Sequence[float] = RETRY_DELAYS
+    timeout: float = webhooks.TIMEOUT_SECONDS
+
+    def run(self, job_id: UUID, trigger: str, number: int) -> str:
+        """Attempt delivery `number` of `trigger`; return what happened, for logs."""
+        try:
+            job = self.app.get_job(job_id)
+        except JobNotFound:
+            return "unknown job"
+        if not job.is_finished or not job.webhook_uri:
+            return "nothing to send"
+        if f"{trigger}:{number}" in job.webhook_attempted:
+            return "already attempted"
+        if trigger == AUTOMATIC and job.webhook_delivered:
+            return "already delivered"
+        body = webhooks.payload(
+            job_id=job.id,
+            status=job.status,
+            output_location=job.output_location,
+            credits_used=job.credits_used,
+            duration_seconds=job.duration_seconds,
+            error=job.error,
+            ended_at=self._ended_at(job_id),
+            public_url=self.public_url,
+        )
+        now = datetime.now(UTC)
+        headers = webhooks.signed_headers(
+            webhooks.message_id(job.id),
+            int(now.timestamp()),
+            body,
+            self.app.webhook_signing_secrets(job.account_id, now),
+        )
+        attempt = asyncio.run(
+            webhooks.post(job.webhook_uri, body, headers, self.timeout, self.allow_private)
+        )
+        next_attempt_at = None
+        if not attempt.delivered and trigger == AUTOMATIC and number <= len(self.retry_delays):
+            next_attempt_at = datetime.now(UTC) + timedelta(seconds=self.retry_delays[number - 1])
+        try:
+            self.app.record_webhook_attempt(
+                job_id,
+                trigger=trigger,
+                sequence=number,
+                url=job.webhook_uri,
+                status_code=attempt.status_code,
+                error=attempt.error,
+                duration_ms=attempt.duration_ms,
+                next_attempt_at=next_attempt_at,
+                response_excerpt=attempt.response_excerpt,
+            )
+        except IllegalJobTransition:
+            return "already attempted"  # a copy of this message got there first
+        if attempt.delivered:
+            return "delivered"
+        return f"failed: {attempt.error}"
+
+    def _ended_at(self, job_id: UUID) -> datetime:
+        for event in self.app.events.get(job_id, desc=True):
+            if isinstance(event, ENDINGS):
+                return event.timestamp
+        raise JobNotFound(f"job {job_id} has not ended")
+
+
+class WebhookScheduler(Follower):
+    """Follows job endings, failed attempts and redelivery requests; sends deliveries."""
+
+    name = "webhooks"
+    topics = tuple(
+        get_topic(cls)
+        for cls in (
+            *ENDINGS,
+            RenderJob.WebhookAttempted,
+            RenderJob.WebhookRedeliveryRequested,
+        )
+    )
+
+    def __init__(
+        self,
+        app: PhantomFlow,
+        send: Send,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.app = app
+        self.send = send
+        self.clock = clock
+
+    def handle(self, cursor: Cursor, events: Sequence[Tracked]) -> int:
+        for handled, tracked in enumerate(events):
+            try:
+                self._schedule(tracked.event)
+            except Exception as error:  # the broker (or the store) is unreachable
+                log.warning("could not schedule webhook of job %s yet: %s",
+                            tracked.event.originator_id, error)  # fmt: skip
+                return handled
+        return len(events)
+
+    def _schedule(self, event: Any) -> None:
+        job_id = str(event.originator_id)
+        if isinstance(event, ENDINGS):
+            if self._webhook_uri(event.originator_id):
+                self.send(job_id, AUTOMATIC, 1, 0)
+        elif isinstance(event, RenderJob.WebhookAttempted):
+            if event.trigger == AUTOMATIC and event.next_attempt_at is not None:
+                delay = (event.next_attempt_at - self.clock()).total_seconds()
+                self.send(job_id, AUTOMATIC, event.sequence + 1, max(0.0, delay))
+        elif isinstance(event, RenderJob.WebhookRedeliveryRequested):
+            self.send(job_id, MANUAL, event.request, 0)
+
+    def _webhook_uri(self, job_id: UUID) -> str | None:
+        submitted = next(iter(self.app.events.get(job_id, lte=1)), None)
+        return getattr(submitted, "webhook_uri", None)
+
+
+def declare_webhook_actor(
+    broker: dramatiq.Broker, service: Callable[[], WebhookService]
+) -> dramatiq.Actor[[str, str, int], None]:
+    def deliver_webhook(job_id: str, trigger: str, number: int) -> None:
+        outcome = service().run(UUID(job_id), trigger, number)
+        log.info("webhook of job %s (%s %d): %s", job_id, trigger, number, outcome)
+
+    return dramatiq.actor(
+        deliver_webhook,
+        broker=broker,
+        actor_name=WEBHOOK_ACTOR,
+        queue_name=WEBHOOK_QUEUE,
+        # One POST has 10 s; the rest is two reads and one write of the event store.
+        time_limit=120_000,
+        # Dramatiq's own retries are for the event store being unreachable; failed
+        # deliveries are retried by the schedule above, not by exceptions.
+        max_retries=5,
+        min_backoff=1_000,
+        max_backoff=60_000,
+    )
+
+
+def sender(actor: dramatiq.Actor[[str, str, int], None]) -> Send:
+    """What the scheduler calls to put one delivery on the queue."""
+
+    def send(job_id: str, trigger: str, number: int, delay_seconds: float) -> None:
+        delay = round(delay_seconds * 1000)
+        actor.send_with_options(args=(job_id, trigger, number), delay=delay or None)
+
+    return send
