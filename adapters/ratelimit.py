@@ -9,12 +9,16 @@ against the same number; the embedded default counts in process.
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import time
 from dataclasses import dataclass
 from typing import Protocol
 
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+log = logging.getLogger(__name__)
 
 WINDOW_SECONDS = 60
 
@@ -48,16 +52,28 @@ class RateLimiter(Protocol):
 
 
 class RedisRateLimiter:
-    def __init__(self, url: str) -> None:
-        self.redis = aioredis.Redis.from_url(url)
+    """Counts in Redis. If Redis cannot answer, the request is let through (and logged):
+    an outage of the limiter must not become an outage of the API."""
+
+    def __init__(self, url: str, max_connections: int = 50) -> None:
+        # A blocking pool: a burst of requests waits for a connection instead of
+        # failing with "too many connections".
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url, max_connections=max_connections, timeout=5
+        )
+        self.redis = aioredis.Redis(connection_pool=pool)
 
     async def hit(self, key: str, limit: int) -> RateDecision:
         start, reset_at = _window(time.time())
         name = f"phantomflow:rate:{key}:{start}"
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.incr(name)
-            pipe.expire(name, WINDOW_SECONDS + 5)
-            count, _ = await pipe.execute()
+        try:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.incr(name)
+                pipe.expire(name, WINDOW_SECONDS + 5)
+                count, _ = await pipe.execute()
+        except RedisError as error:
+            log.warning("rate limiter unavailable, letting the request through: %s", error)
+            return RateDecision(limit=limit, remaining=limit, reset_at=reset_at, allowed=True)
         return _decide(int(count), limit, reset_at)
 
     async def close(self) -> None:

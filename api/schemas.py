@@ -15,6 +15,7 @@ JSON Schema cannot say, are listed in `CROSS_FIELD_RULES` and published with it.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, ClassVar
 
@@ -310,6 +311,13 @@ assert (
 )
 
 
+@functools.cache
+def _instance(schema: type[Schema]) -> Schema:
+    """One shared instance per schema class. A marshmallow schema holds no per-load
+    state, and building one (copying every field) costs more than the load itself."""
+    return schema()
+
+
 class Element(fields.Field):
     """One scene element, validated by the schema its `type` names."""
 
@@ -329,7 +337,7 @@ class Element(fields.Field):
             raise ValidationError(
                 {"type": [f"Unsupported element type; expected one of: {supported}"]}
             )
-        return schema().load(value)
+        return _instance(schema).load(value)
 
 
 class MediaBackgroundSchema(StrictSchema):
@@ -350,7 +358,7 @@ class Background(fields.Field):
         if isinstance(value, str):
             return self.colour.deserialize(value)
         if isinstance(value, dict):
-            return MediaBackgroundSchema().load(value)
+            return _instance(MediaBackgroundSchema).load(value)
         raise ValidationError(
             f"Expected a hex colour string or a media object, received {json_type(value)}"
         )
@@ -522,7 +530,7 @@ def load_render_request(body: Any) -> tuple[dict[str, Any], str | None]:
     """
     if not isinstance(body, dict):
         raise ValidationError({"": [f"Expected object, received {json_type(body)}"]})
-    loaded = RenderRequestSchema().load(body)
+    loaded = _instance(RenderRequestSchema).load(body)
     webhook_uri = loaded.pop("webhook_uri")
     loaded.pop("exports")
     return loaded, webhook_uri

@@ -224,6 +224,10 @@ class EventHub:
         while not self._stop.is_set():
             self._wake.clear()
             try:
+                if self._idle():
+                    last = self._skip_to_head(last)
+                    self._wake.wait(self.poll_interval)
+                    continue
                 batch = self.recorder.select_notifications(
                     start=last, limit=self.batch_size, topics=JOB_TOPICS, inclusive_of_start=False
                 )
@@ -239,6 +243,17 @@ class EventHub:
                 if len(batch) == self.batch_size:
                     continue
             self._wake.wait(self.poll_interval)
+
+    def _idle(self) -> bool:
+        return not self._jobs and self._account_watchers == 0
+
+    def _skip_to_head(self, last: int) -> int:
+        """With no stream open, move past the store's head instead of reading events
+        nobody wants (every insert wakes every API process). The head is read before
+        the second look at the streams: a stream registered after that look reads its
+        history past this head itself, so nothing falls between the two."""
+        head = self.recorder.max_notification_id() or 0
+        return max(last, head) if self._idle() else last
 
     def _hand_over(self, items: list[Item], position: int) -> bool:
         assert self._loop is not None

@@ -315,11 +315,22 @@ class HttpResult:
 
 
 async def fire(
-    base_url: str, api_keys: Sequence[str], requests: int, concurrency: int
+    base_url: str,
+    api_keys: Sequence[str],
+    requests: int,
+    concurrency: int,
+    floor: bool = False,
 ) -> HttpResult:
-    """Send `requests` submissions from `concurrency` senders; sender i uses key i mod len."""
-    body = json.dumps(TINY_SCRIPT).encode()
-    url = f"{base_url}/api/render"
+    """Send `requests` submissions from `concurrency` senders; sender i uses key i mod len.
+
+    With `floor`, send `GET /api/jobs` with an unknown key instead (answered 401 by the
+    auth middleware): the same client and server with no database write, i.e. the most
+    this client and one API process can do on this machine.
+    """
+    body = None if floor else json.dumps(TINY_SCRIPT).encode()
+    url = f"{base_url}/api/jobs" if floor else f"{base_url}/api/render"
+    method = "GET" if floor else "POST"
+    expected = 401 if floor else 202
     latencies: list[float] = []
     completions: list[float] = []
     failures: list[str] = []
@@ -332,19 +343,20 @@ async def fire(
 
         async def sender(api_key: str) -> None:
             nonlocal issued
-            headers = {"x-api-key": api_key, "content-type": "application/json"}
+            headers = {"x-api-key": "ve_live_unknown" if floor else api_key,
+                       "content-type": "application/json"}  # fmt: skip
             while issued < requests:
                 issued += 1
                 sent = time.perf_counter()
                 try:
-                    async with session.post(url, data=body, headers=headers) as response:
+                    async with session.request(method, url, data=body, headers=headers) as response:
                         answer = await response.read()
                         status = response.status
                 except (aiohttp.ClientError, TimeoutError) as error:
                     failures.append(f"{type(error).__name__}: {error}")
                     continue
                 now = time.perf_counter()
-                if status != 202:
+                if status != expected:
                     failures.append(f"HTTP {status}: {answer[:300].decode(errors='replace')}")
                     continue
                 latencies.append(now - sent)
@@ -538,6 +550,10 @@ def run(args: argparse.Namespace, problems: list[str]) -> dict[str, Any]:
             rollbacks_before = rollbacks(DATABASE_URL)
             http = asyncio.run(fire(api.base_url, api_keys, args.requests, args.concurrency))
             figures["http_db_rollbacks"] = rollbacks(DATABASE_URL) - rollbacks_before
+            floor = asyncio.run(
+                fire(api.base_url, api_keys, args.requests, args.concurrency, floor=True)
+            )
+            figures["http_floor_per_s"] = round(floor.rate, 1)
             if api.process.poll() is not None:
                 raise BenchError(f"the API process died:\n{api.log_tail()}")
         finally:
@@ -632,6 +648,8 @@ def report(f: dict[str, Any]) -> None:
         f"{'':26}first half {f['http_rate_first_half']:.1f} /s,"
         f" second half {f['http_rate_second_half']:.1f} /s; {f['http_non_202']} non-202;"
         f" {f['http_db_rollbacks']} DB rollbacks (database-wide)",
+        f"  HTTP floor (401 answers) {f['http_floor_per_s']:>8.1f} /s"
+        "   same client and process, no database write",
         f"  in-process submit       {_num(f['inprocess_submissions_per_s'], '>9.1f')} /s"
         f"   ({_num(f['inprocess_conflicts'], '')} version conflicts retried,"
         f" {_num(f['inprocess_failures'], '')} failed)",

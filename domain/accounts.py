@@ -128,7 +128,13 @@ class CreditAccount(Aggregate):
 
     @event("JobReleased")
     def _released(self, job_id: UUID) -> None:
-        self.active_jobs.remove(str(job_id))
+        # A finished job is settled for good: forgetting its charge and refunds keeps
+        # the account's state (and its snapshots) the size of its active jobs, not of
+        # its whole history. The ledger keeps the history.
+        key = str(job_id)
+        self.active_jobs.remove(key)
+        self.charges.pop(key, None)
+        self.refunds.pop(key, None)
 
     def refund(self, job_id: UUID, amount: int, kind: str, reason: str) -> None:
         if kind not in REFUND_KINDS:

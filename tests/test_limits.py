@@ -3,6 +3,7 @@ concurrent jobs enforced atomically."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import threading
 import time
@@ -146,3 +147,26 @@ def test_plan_command_prints_the_new_limits(sqlite_settings, monkeypatch, capsys
     capsys.readouterr()
     assert main(["accounts", "plan", str(account.account_id), "starter"]) == 0
     assert '"concurrent_jobs": 5' in capsys.readouterr().out
+
+
+async def test_a_burst_beyond_the_redis_pool_waits_instead_of_failing(redis_url):
+    from adapters.ratelimit import RedisRateLimiter
+
+    limiter = RedisRateLimiter(redis_url, max_connections=5)
+    try:
+        decisions = await asyncio.gather(*(limiter.hit("burst", 1000) for _ in range(200)))
+    finally:
+        await limiter.close()
+    assert sorted(d.remaining for d in decisions) == list(range(800, 1000))
+
+
+async def test_when_redis_is_unreachable_requests_are_let_through():
+    from adapters.ratelimit import RedisRateLimiter
+    from tests.conftest import free_port
+
+    limiter = RedisRateLimiter(f"redis://127.0.0.1:{free_port()}/0")
+    try:
+        decision = await limiter.hit("anyone", 10)
+    finally:
+        await limiter.close()
+    assert decision.allowed
