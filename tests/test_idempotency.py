@@ -13,7 +13,9 @@ from api.app import create_app
 from api.services import Services
 from domain.accounts import CreditAccount
 from domain.idempotency import IdempotencyRecord
+from domain.templates import template_ref
 from tests.conftest import TINY_SCRIPT
+from tests.test_templates_api import TINY_TEMPLATE, TINY_VARIABLES
 
 
 @pytest.fixture
@@ -107,3 +109,26 @@ def test_a_key_expires_after_24_hours_and_then_stands_for_a_new_request(runtime,
     )
     assert not later.replayed and later.job_id != first.job_id
     assert len(charges(runtime, account.account_id)) == 2
+
+
+async def test_template_renders_are_idempotent_too(client, runtime):
+    account = runtime.app.open_account(plan="pro", credits=10)
+    created = runtime.app.create_template(account.account_id, "promo", TINY_TEMPLATE, False)
+    body = {"template_id": template_ref(created.template.id), "variables": TINY_VARIABLES}
+    headers = {"x-api-key": account.api_key, "Idempotency-Key": "campaign-7"}
+
+    responses = await asyncio.gather(
+        *(client.post("/api/render/template", json=body, headers=headers) for _ in range(4))
+    )
+    assert {response.status for response in responses} == {202}
+    assert len({(await response.json())["job_id"] for response in responses}) == 1
+    assert len(charges(runtime, account.account_id)) == 1
+
+    other_variables = {**body, "variables": {**TINY_VARIABLES, "headline": "Bye"}}
+    refused = await client.post("/api/render/template", json=other_variables, headers=headers)
+    assert refused.status == 422
+    assert (await refused.json())["error"]["code"] == "IDEMPOTENCY_KEY_REUSED"
+    # The same key on the other submission route is another request, not a replay.
+    plain = await client.post("/api/render", json=TINY_SCRIPT, headers=headers)
+    assert plain.status == 422
+    assert len(charges(runtime, account.account_id)) == 1
