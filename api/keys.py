@@ -7,16 +7,43 @@ API process.
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
 
 from aiohttp import web
+from marshmallow import ValidationError, validate
 
 from api.errors import invalid_request, not_found
 from api.routes import principal_of, read_json
+from api.schemas import StrictSchema, String, first_error, json_type
 from api.services import services_of
-from domain.keys import PREFIXES
+from domain.keys import LIVE, PREFIXES
 
 routes = web.RouteTableDef()
+
+
+class NewKeySchema(StrictSchema):
+    """The body of POST /api/keys (also published in the OpenAPI document). A misspelt
+    field is refused: `{"mdoe": "test"}` must not quietly mint a live key."""
+
+    mode = String(
+        load_default=LIVE,
+        validate=validate.OneOf(
+            tuple(PREFIXES), error=f"mode must be one of: {', '.join(PREFIXES)}"
+        ),
+        metadata={"description": "live keys spend credits; test keys are sandbox keys."},
+    )
+
+
+def key_mode(body: Any) -> str:
+    """The mode a POST /api/keys body asks for, or INVALID_REQUEST."""
+    if not isinstance(body, dict):
+        raise invalid_request(f"Expected a JSON object, received {json_type(body)}.", path="")
+    try:
+        return NewKeySchema().load(body)["mode"]
+    except ValidationError as error:
+        path, message = first_error(error.messages)
+        raise invalid_request(message, path=path) from None
 
 
 @routes.get("/api/keys")
@@ -34,10 +61,7 @@ async def list_keys(request: web.Request) -> web.Response:
 
 @routes.post("/api/keys")
 async def create_key(request: web.Request) -> web.Response:
-    body = await read_json(request)
-    mode = body.get("mode", "live") if isinstance(body, dict) else None
-    if mode not in PREFIXES:
-        raise invalid_request(f"mode must be one of: {', '.join(PREFIXES)}", path="mode")
+    mode = key_mode(await read_json(request))
     services = services_of(request)
     key_id, secret, prefix = await services.call(
         services.runtime.app.mint_key, principal_of(request).account_id, mode

@@ -5,7 +5,8 @@
 - `openapi_document()`: the OpenAPI 3.1 document of every route, served by
   `GET /api/openapi.json`.
 
-Both come out of apispec's MarshmallowPlugin run over `api/schemas.py`, so there is no
+Both come out of apispec's MarshmallowPlugin run over the schemas that validate the
+requests (`api/schemas.py`, `api/template_schemas.py`, `api/keys.py`), so there is no
 second, hand-written copy of a rule to drift. Our own field classes (strict JSON types,
 the element union, the colour-or-media background, `multipleOf`, exclusive minimums)
 are taught to the converter below. What JSON Schema cannot say (rules relating two
@@ -23,8 +24,9 @@ import marshmallow
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from apispec.ext.marshmallow.openapi import OpenAPIConverter
-from marshmallow import Schema, validate
+from marshmallow import Schema, fields, validate
 
+from api.keys import NewKeySchema
 from api.schemas import (
     COLOUR_PATTERN,
     CROSS_FIELD_RULES,
@@ -38,6 +40,16 @@ from api.schemas import (
     Number,
     RenderRequestSchema,
 )
+from api.template_schemas import (
+    NewTemplateSchema,
+    TemplateChangesSchema,
+    TemplateRenderRequestSchema,
+    VariableValues,
+)
+from domain.idempotency import MAX_KEY_LENGTH
+from domain.jobs import CANCELLED, STATUSES, WEBHOOK_TRIGGERS
+from domain.keys import PREFIXES
+from domain.templates import FIELDS as TEMPLATE_FIELDS
 
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 TITLE = "PhantomFlow"
@@ -50,10 +62,9 @@ def _schema_name(schema: type[Schema] | Schema) -> str:
     return name.removesuffix("Schema") or name
 
 
-def _strict_fields(
-    converter: OpenAPIConverter, field: marshmallow.fields.Field, **kwargs: Any
-) -> dict:
-    """Our field classes: the element union, the background union, multipleOf, exclusive bounds."""
+def _strict_fields(converter: OpenAPIConverter, field: fields.Field, **kwargs: Any) -> dict:
+    """Our field classes and validators: the element union, the background union,
+    multipleOf, exclusive bounds, the types of a template's variables."""
     ret: dict[str, Any] = kwargs["ret"]
     if isinstance(field, Element):
         ret.pop("type", None)
@@ -74,6 +85,8 @@ def _strict_fields(
     for validator in field.validators:
         if isinstance(validator, MultipleOf):
             extra["multipleOf"] = validator.base
+        if isinstance(validator, VariableValues):
+            extra["additionalProperties"] = {"type": list(validator.json_types)}
         if not isinstance(validator, validate.Range):
             continue
         if validator.min is not None and not validator.min_inclusive:
@@ -145,6 +158,10 @@ def render_json_schema() -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------- OpenAPI 3.1
+#
+# Request bodies are the marshmallow schemas that validate them (REQUEST_SCHEMAS).
+# Response bodies are described by the schemas below, which no handler uses: the
+# tests validate the API's real answers against them (tests/test_openapi.py).
 
 
 class ResponseSchema(Schema):
@@ -154,95 +171,335 @@ class ResponseSchema(Schema):
         unknown = marshmallow.INCLUDE
 
 
+def _instant(description: str | None = None, **kwargs: Any) -> fields.String:
+    """An ISO 8601 instant, as the API writes them (UTC, with a Z)."""
+    metadata = {"format": "date-time"} | ({"description": description} if description else {})
+    return fields.String(metadata=metadata, **kwargs)
+
+
+# --- errors
+
+
 class ErrorDetailSchema(ResponseSchema):
-    code = marshmallow.fields.String(required=True, metadata={"example": "NOT_FOUND"})
-    message = marshmallow.fields.String(required=True)
-    path = marshmallow.fields.String(
-        metadata={"description": "The failing field, dotted (validation errors)."}
+    code = fields.String(required=True, metadata={"example": "NOT_FOUND"})
+    message = fields.String(required=True)
+    path = fields.String(metadata={"description": "The failing field or parameter, dotted."})
+    required = fields.Integer(metadata={"description": "INSUFFICIENT_CREDITS"})
+    balance = fields.Integer(metadata={"description": "INSUFFICIENT_CREDITS"})
+    limit = fields.Integer(metadata={"description": "CONCURRENCY_LIMIT_EXCEEDED"})
+    missing = fields.List(
+        fields.String(),
+        metadata={"description": "VALIDATION_ERROR: the variables a template needs and lacks"},
     )
-    required = marshmallow.fields.Integer(metadata={"description": "INSUFFICIENT_CREDITS"})
-    balance = marshmallow.fields.Integer(metadata={"description": "INSUFFICIENT_CREDITS"})
-    request_id = marshmallow.fields.String(metadata={"description": "INTERNAL_ERROR"})
+    request_id = fields.String(metadata={"description": "INTERNAL_ERROR"})
 
 
 class ErrorSchema(ResponseSchema):
-    error = marshmallow.fields.Nested(ErrorDetailSchema, required=True)
+    error = fields.Nested(ErrorDetailSchema, required=True)
+
+
+# --- renders and jobs
 
 
 class SubmittedSchema(ResponseSchema):
-    job_id = marshmallow.fields.UUID(required=True)
-    status = marshmallow.fields.String(required=True, metadata={"enum": ["queued"]})
-    estimated_credits = marshmallow.fields.Integer(required=True)
-    credits_remaining = marshmallow.fields.Integer(required=True)
+    job_id = fields.UUID(required=True)
+    status = fields.String(required=True, metadata={"enum": ["queued"]})
+    estimated_credits = fields.Integer(required=True)
+    credits_remaining = fields.Integer(required=True)
 
 
 class JobErrorSchema(ResponseSchema):
-    code = marshmallow.fields.String(required=True)
-    message = marshmallow.fields.String(required=True)
+    code = fields.String(required=True)
+    message = fields.String(required=True)
 
 
 class JobSchema(ResponseSchema):
-    job_id = marshmallow.fields.UUID(required=True)
-    status = marshmallow.fields.String(
-        required=True, metadata={"enum": ["queued", "processing", "completed", "failed"]}
-    )
-    progress = marshmallow.fields.Float(required=True, metadata={"minimum": 0, "maximum": 1})
-    stage = marshmallow.fields.String(
+    job_id = fields.UUID(required=True)
+    status = fields.String(required=True, metadata={"enum": list(STATUSES)})
+    progress = fields.Float(required=True, metadata={"minimum": 0, "maximum": 1})
+    stage = fields.String(
         allow_none=True,
         metadata={
             "description": "starting, downloading, rendering_scene_N, stitching, encoding,"
             " complete or failed"
         },
     )
-    output_uri = marshmallow.fields.String(allow_none=True)
-    poster_uri = marshmallow.fields.String(
+    output_uri = fields.String(allow_none=True)
+    poster_uri = fields.String(
         allow_none=True, metadata={"description": "A JPEG frame of the video."}
     )
-    duration_seconds = marshmallow.fields.Float(allow_none=True)
-    file_size_bytes = marshmallow.fields.Integer(allow_none=True)
-    estimated_credits = marshmallow.fields.Integer(required=True)
-    credits_used = marshmallow.fields.Integer(allow_none=True)
-    error = marshmallow.fields.Nested(JobErrorSchema, allow_none=True)
-    webhook_uri = marshmallow.fields.String(allow_none=True)
-    sandbox = marshmallow.fields.Boolean(
+    duration_seconds = fields.Float(allow_none=True)
+    file_size_bytes = fields.Integer(allow_none=True)
+    estimated_credits = fields.Integer(required=True)
+    credits_used = fields.Integer(allow_none=True)
+    error = fields.Nested(JobErrorSchema, allow_none=True)
+    webhook_uri = fields.String(allow_none=True)
+    sandbox = fields.Boolean(
         metadata={"description": "Submitted with a ve_test_ key: not rendered, not charged."}
     )
-    created_at = marshmallow.fields.String(required=True, metadata={"format": "date-time"})
-    started_at = marshmallow.fields.String(allow_none=True, metadata={"format": "date-time"})
-    updated_at = marshmallow.fields.String(allow_none=True, metadata={"format": "date-time"})
-    completed_at = marshmallow.fields.String(allow_none=True, metadata={"format": "date-time"})
+    created_at = _instant(required=True)
+    started_at = _instant(allow_none=True)
+    updated_at = _instant(allow_none=True)
+    completed_at = _instant(allow_none=True)
 
 
 class JobListSchema(ResponseSchema):
-    jobs = marshmallow.fields.List(marshmallow.fields.Nested(JobSchema), required=True)
-    total = marshmallow.fields.Integer(required=True)
-    page = marshmallow.fields.Integer(required=True)
-    limit = marshmallow.fields.Integer(required=True)
+    jobs = fields.List(fields.Nested(JobSchema), required=True)
+    total = fields.Integer(required=True)
+    page = fields.Integer(required=True)
+    limit = fields.Integer(required=True)
 
 
 class JobEventsSchema(ResponseSchema):
-    job_id = marshmallow.fields.UUID(required=True)
-    events = marshmallow.fields.List(
-        marshmallow.fields.Dict(), required=True, metadata={"description": "As stored."}
+    job_id = fields.UUID(required=True)
+    events = fields.List(fields.Dict(), required=True, metadata={"description": "As stored."})
+
+
+class CancelledSchema(ResponseSchema):
+    job_id = fields.UUID(required=True)
+    status = fields.String(required=True, metadata={"enum": [CANCELLED]})
+    credits_used = fields.Integer(
+        required=True, metadata={"description": "The share of the video rendered so far."}
     )
+    credits_refunded = fields.Integer(required=True)
+
+
+# --- credits
 
 
 class CreditsSchema(ResponseSchema):
-    credits = marshmallow.fields.Integer(required=True)
-    currency = marshmallow.fields.String(required=True, metadata={"enum": ["credits"]})
+    credits = fields.Integer(required=True)
+    currency = fields.String(required=True, metadata={"enum": ["credits"]})
 
 
 class BalanceAtSchema(CreditsSchema):
-    at = marshmallow.fields.String(required=True)
-    account_version = marshmallow.fields.Integer(required=True)
+    at = fields.String(required=True)
+    account_version = fields.Integer(required=True)
 
 
 class LedgerSchema(ResponseSchema):
-    entries = marshmallow.fields.List(marshmallow.fields.Dict(), required=True)
-    totals = marshmallow.fields.Dict(required=True)
-    total = marshmallow.fields.Integer(required=True)
-    page = marshmallow.fields.Integer(required=True)
-    limit = marshmallow.fields.Integer(required=True)
+    entries = fields.List(fields.Dict(), required=True)
+    totals = fields.Dict(required=True)
+    total = fields.Integer(required=True)
+    page = fields.Integer(required=True)
+    limit = fields.Integer(required=True)
+
+
+# --- API keys
+
+KEY_MODES = list(PREFIXES)
+
+
+class KeySchema(ResponseSchema):
+    id = fields.UUID(required=True)
+    prefix = fields.String(
+        required=True, metadata={"description": "The key's first characters, to recognise it."}
+    )
+    mode = fields.String(required=True, metadata={"enum": KEY_MODES})
+    revoked = fields.Boolean(required=True)
+
+
+class KeyListSchema(ResponseSchema):
+    keys = fields.List(fields.Nested(KeySchema), required=True)
+
+
+class CreatedKeySchema(ResponseSchema):
+    id = fields.UUID(required=True)
+    api_key = fields.String(
+        required=True, metadata={"description": "The secret: shown in this answer only, ever."}
+    )
+    prefix = fields.String(required=True)
+    mode = fields.String(required=True, metadata={"enum": KEY_MODES})
+
+
+class RevokedKeySchema(ResponseSchema):
+    id = fields.UUID(required=True)
+    revoked = fields.Boolean(required=True, metadata={"enum": [True]})
+
+
+# --- templates
+
+
+def _template_id(**kwargs: Any) -> fields.String:
+    return fields.String(metadata={"description": "`tpl_` and 32 hex digits."}, **kwargs)
+
+
+class CreatedTemplateSchema(ResponseSchema):
+    id = _template_id(required=True)
+    name = fields.String(required=True)
+    is_public = fields.Boolean(required=True)
+    version = fields.Integer(required=True, metadata={"minimum": 1})
+    created_at = _instant(required=True)
+
+
+class TemplateSummarySchema(CreatedTemplateSchema):
+    updated_at = _instant(required=True)
+
+
+class TemplateListSchema(ResponseSchema):
+    templates = fields.List(
+        fields.Nested(TemplateSummarySchema),
+        required=True,
+        metadata={"description": "Your own templates, newest first, without their scripts."},
+    )
+
+
+class TemplateSchema(TemplateSummarySchema):
+    script = fields.Dict(required=True, metadata={"description": "With its {{placeholders}}."})
+    variables = fields.List(
+        fields.String(),
+        required=True,
+        metadata={"description": "The placeholders' names, in order of first use."},
+    )
+
+
+class ChangedTemplateSchema(ResponseSchema):
+    id = _template_id(required=True)
+    name = fields.String(required=True)
+    is_public = fields.Boolean(required=True)
+    version = fields.Integer(required=True, metadata={"minimum": 1})
+    updated_at = _instant(required=True)
+
+
+class DeletedTemplateSchema(ResponseSchema):
+    deleted = fields.Boolean(required=True, metadata={"enum": [True]})
+
+
+class TemplateVersionSchema(ResponseSchema):
+    version = fields.Integer(required=True, metadata={"minimum": 1})
+    name = fields.String(required=True)
+    is_public = fields.Boolean(required=True)
+    changed = fields.List(
+        fields.String(metadata={"enum": list(TEMPLATE_FIELDS)}),
+        required=True,
+        metadata={"description": "The fields this version set."},
+    )
+    created_at = _instant(required=True)
+
+
+class TemplateVersionsSchema(ResponseSchema):
+    id = _template_id(required=True)
+    versions = fields.List(
+        fields.Nested(TemplateVersionSchema),
+        required=True,
+        metadata={"description": "Newest first."},
+    )
+
+
+# --- webhooks
+
+
+class WebhookAttemptSchema(ResponseSchema):
+    attempt = fields.Integer(required=True)
+    trigger = fields.String(required=True, metadata={"enum": list(WEBHOOK_TRIGGERS)})
+    url = fields.String(required=True)
+    status_code = fields.Integer(required=True, allow_none=True)
+    error = fields.String(required=True, allow_none=True)
+    duration_ms = fields.Integer(required=True)
+    delivered = fields.Boolean(required=True)
+    response_excerpt = fields.String(required=True)
+    attempted_at = _instant(required=True)
+    next_attempt_at = _instant(
+        "When the next automatic retry is due, if one is.", required=True, allow_none=True
+    )
+
+
+class WebhookLogSchema(ResponseSchema):
+    job_id = fields.UUID(required=True)
+    webhook_uri = fields.String(required=True, allow_none=True)
+    webhook_id = fields.String(
+        required=True, metadata={"description": "The webhook-id header of every delivery."}
+    )
+    status = fields.String(
+        required=True,
+        metadata={
+            "enum": ["none", "waiting_for_job", "pending", "retrying", "delivered", "failed"],
+            "description": "none: the job has no webhook_uri; waiting_for_job: it has not"
+            " ended yet.",
+        },
+    )
+    attempts = fields.List(fields.Nested(WebhookAttemptSchema), required=True)
+
+
+class RedeliverySchema(ResponseSchema):
+    job_id = fields.UUID(required=True)
+    redelivery = fields.Integer(
+        required=True, metadata={"description": "This request's number, from 1."}
+    )
+    status = fields.String(required=True, metadata={"enum": ["queued"]})
+
+
+class WebhookSecretSchema(ResponseSchema):
+    secret = fields.String(required=True)
+
+
+class RotatedWebhookSecretSchema(WebhookSecretSchema):
+    previous_secret_expires_at = _instant(
+        "Until then, deliveries are signed with both secrets.", required=True
+    )
+
+
+# --- Server-Sent Events: the `data` of each event
+
+
+class ProgressEventSchema(ResponseSchema):
+    progress = fields.Float(required=True, metadata={"minimum": 0, "maximum": 1})
+    stage = fields.String(
+        required=True,
+        metadata={
+            "description": "queued, starting, downloading, rendering_scene_N, stitching, encoding"
+        },
+    )
+    timestamp = _instant(required=True)
+
+
+class CompleteEventSchema(ResponseSchema):
+    outputUri = fields.String(required=True)
+    creditsUsed = fields.Integer(required=True)
+    durationSeconds = fields.Float(required=True)
+    fileSizeBytes = fields.Integer(required=True)
+
+
+class ErrorEventSchema(ResponseSchema):
+    code = fields.String(
+        required=True, metadata={"description": "CANCELLED when the job was cancelled."}
+    )
+    message = fields.String(required=True)
+
+
+class _OnTheAccountStream(ResponseSchema):
+    """What GET /api/events adds to each job event."""
+
+    jobId = fields.UUID(required=True)
+    timestamp = _instant(required=True)
+
+
+class AccountProgressEventSchema(ProgressEventSchema, _OnTheAccountStream):
+    pass
+
+
+class AccountCompleteEventSchema(CompleteEventSchema, _OnTheAccountStream):
+    pass
+
+
+class AccountErrorEventSchema(ErrorEventSchema, _OnTheAccountStream):
+    pass
+
+
+class WebhookEventSchema(_OnTheAccountStream):
+    attempt = fields.Integer(required=True)
+    trigger = fields.String(required=True, metadata={"enum": list(WEBHOOK_TRIGGERS)})
+    statusCode = fields.Integer(required=True, allow_none=True)
+    error = fields.String(required=True, allow_none=True)
+    durationMs = fields.Integer(required=True)
+    delivered = fields.Boolean(required=True)
+
+
+# --------------------------------------------------------------- operations
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
 
 
 def _query(name: str, kind: str, description: str, **extra: Any) -> dict[str, Any]:
@@ -255,46 +512,187 @@ def _query(name: str, kind: str, description: str, **extra: Any) -> dict[str, An
     }
 
 
+def _path(name: str, description: str, **schema: Any) -> dict[str, Any]:
+    return {
+        "in": "path",
+        "name": name,
+        "required": True,
+        "description": description,
+        "schema": {"type": "string", **schema},
+    }
+
+
 def _json(schema: str | dict[str, Any], description: str) -> dict[str, Any]:
-    body = {"$ref": f"#/components/schemas/{schema}"} if isinstance(schema, str) else schema
+    body = _ref(schema) if isinstance(schema, str) else schema
     return {"description": description, "content": {"application/json": {"schema": body}}}
 
 
-def _errors(*statuses: int) -> dict[str, Any]:
-    described = {
-        400: "Invalid request (INVALID_JSON, SCHEMA_VALIDATION_ERROR, INVALID_REQUEST)",
-        401: "UNAUTHORIZED: missing or invalid API key",
-        402: "INSUFFICIENT_CREDITS",
-        403: "FORBIDDEN",
-        404: "NOT_FOUND",
-        413: "Request body larger than 2 MiB",
-        500: "INTERNAL_ERROR",
-    }
-    return {str(status): _json("Error", described[status]) for status in statuses}
+def _body(schema: str) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {"schema": _ref(schema)}}}
 
 
-JOB_ID = {
-    "in": "path",
-    "name": "job_id",
-    "required": True,
-    "schema": {"type": "string", "format": "uuid"},
+# What each error code means, and its HTTP status. A route names the codes it can
+# answer; `_errors` groups them by status, each status with the shared Error schema.
+ERROR_CODES: dict[str, tuple[int, str]] = {
+    "INVALID_JSON": (400, "the body is empty or is not JSON"),
+    "INVALID_REQUEST": (
+        400,
+        "the body is not a JSON object, or a field is missing, unknown or of the wrong JSON"
+        " type (`path` names it)",
+    ),
+    "SCHEMA_VALIDATION_ERROR": (400, "the movie script breaks the render schema (`path`)"),
+    "VALIDATION_ERROR": (400, "a field of the right type has a value we refuse (`path`)"),
+    "UNAUTHORIZED": (401, "missing, invalid or revoked API key"),
+    "INSUFFICIENT_CREDITS": (402, "the balance cannot cover the estimate (`required`, `balance`)"),
+    "FORBIDDEN": (403, "not allowed"),
+    "NOT_FOUND": (404, "no such resource for you (unknown, malformed or another account's)"),
+    "TEMPLATE_NOT_FOUND": (404, "no such template (or version) that you may render"),
+    "JOB_ALREADY_FINISHED": (409, "the job has already ended"),
+    "IDEMPOTENCY_KEY_REUSED": (422, "this Idempotency-Key came with a different request"),
+    "RATE_LIMIT_EXCEEDED": (429, "too many requests this minute for your plan (Retry-After)"),
+    "CONCURRENCY_LIMIT_EXCEEDED": (429, "your plan's queued and processing jobs (`limit`)"),
+    "INTERNAL_ERROR": (500, "unexpected failure (`request_id`, also in X-Request-Id)"),
 }
-PAGE = _query("page", "integer", "Page number, 1-based.", minimum=1, default=1)
+# Every route behind the API key can answer these.
+AUTHENTICATED = ("UNAUTHORIZED", "RATE_LIMIT_EXCEEDED", "INTERNAL_ERROR")
+TOO_LARGE = "INVALID_REQUEST: the body is larger than 2 MiB"
+BAD_QUERY = "a query parameter is malformed, unknown or out of range (`path` names it)"
+RETRY_AFTER = {
+    "Retry-After": {
+        "description": "RATE_LIMIT_EXCEEDED: seconds until the window resets.",
+        "schema": {"type": "integer"},
+    }
+}
 
-# Every route the app serves: (method, path) -> operation. tests/test_openapi.py checks
-# that the app has no route missing from here.
-OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
+
+def _errors(
+    *codes: str, public: bool = False, body: bool = False, **meanings: str
+) -> dict[str, Any]:
+    """The error responses of a route that answers `codes` (besides AUTHENTICATED's,
+    unless `public`; and a body's INVALID_JSON and 413, if it takes a `body`).
+    `meanings` says what a code means on this route, where the general text is vague."""
+    answered = [*(("INVALID_JSON",) if body else ()), *codes, *(() if public else AUTHENTICATED)]
+    by_status: dict[int, list[str]] = {}
+    for code in dict.fromkeys(answered):  # in order, once each
+        status, meaning = ERROR_CODES[code]
+        by_status.setdefault(status, []).append(f"{code}: {meanings.get(code, meaning)}")
+    if body:
+        by_status[413] = [TOO_LARGE]
+    responses = {
+        str(status): _json("Error", "; ".join(by_status[status])) for status in sorted(by_status)
+    }
+    if "429" in responses and "RATE_LIMIT_EXCEEDED" in answered:
+        responses["429"]["headers"] = RETRY_AFTER
+    return responses
+
+
+def _submitted(description: str) -> dict[str, Any]:
+    """The 202 of a submission, replayed as it was for a repeated Idempotency-Key."""
+    return {
+        **_json("Submitted", description),
+        "headers": {
+            "Idempotent-Replayed": {
+                "description": "true when this answers a repeat of an earlier request.",
+                "schema": {"type": "string", "enum": ["true"]},
+            }
+        },
+    }
+
+
+def _event_stream(description: str, events: dict[str, str]) -> dict[str, Any]:
+    """The 200 of a Server-Sent Events route. OpenAPI 3.1 has no way to type the events
+    of a stream, so each event name's `data` schema is listed in `x-phantomflow-events`
+    (and in the description)."""
+    listed = ", ".join(f"`{name}` ({schema})" for name, schema in events.items())
+    return {
+        "description": f"{description} Events, with their data's schema: {listed}.",
+        "content": {
+            "text/event-stream": {
+                "schema": {
+                    "type": "string",
+                    "description": "Frames of `id: <position>`, `event: <name>` and `data:"
+                    " <JSON>`, and `: keep-alive` comments every 15 s.",
+                },
+                "x-phantomflow-events": {name: _ref(schema) for name, schema in events.items()},
+            }
+        },
+    }
+
+
+JOB_ID = _path("job_id", "The job's UUID.", format="uuid")
+TEMPLATE_ID = _path("template_id", "`tpl_` and 32 hex digits; anything else is NOT_FOUND.")
+KEY_ID = _path("key_id", "The key's id (from GET /api/keys).", format="uuid")
+PAGE = _query("page", "integer", "Page number, 1-based.", minimum=1, default=1)
+IDEMPOTENCY_KEY = {
+    "in": "header",
+    "name": "Idempotency-Key",
+    "required": False,
+    "description": "The same key with the same body within 24 h answers the first response"
+    " and charges once; with another body, IDEMPOTENCY_KEY_REUSED.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH},
+}
+LAST_EVENT_ID = {
+    "in": "header",
+    "name": "Last-Event-ID",
+    "required": False,
+    "description": "The `id` of the last event received: the stream resumes after it,"
+    " with every event missed. Not a non-negative integer: INVALID_REQUEST.",
+    "schema": {"type": "string", "pattern": r"^\s*[0-9]+\s*$"},
+}
+API_KEY_QUERY = _query(
+    "apiKey",
+    "string",
+    "The API key, for browsers' EventSource, which cannot send the x-api-key header."
+    " Accepted on the two event streams only.",
+)
+# The event streams take the key in the header or in `apiKey` (the ApiKeyQuery scheme).
+STREAM_SECURITY = [{"ApiKey": []}, {"ApiKeyQuery": []}]
+
+RENDER_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("post", "/api/render"): {
         "summary": "Submit a render job with a full movie script",
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {"schema": {"$ref": "#/components/schemas/RenderRequest"}}
-            },
-        },
+        "parameters": [IDEMPOTENCY_KEY],
+        "requestBody": _body("RenderRequest"),
         "responses": {
-            "202": _json("Submitted", "Queued; the estimate is charged"),
-            **_errors(400, 401, 402, 403, 413, 500),
+            "202": _submitted("Queued; the estimate is charged"),
+            **_errors(
+                "SCHEMA_VALIDATION_ERROR",
+                "INVALID_REQUEST",
+                "INSUFFICIENT_CREDITS",
+                "IDEMPOTENCY_KEY_REUSED",
+                "CONCURRENCY_LIMIT_EXCEEDED",
+                body=True,
+                SCHEMA_VALIDATION_ERROR="the body breaks the render schema, or its webhook_uri"
+                " leads to an address we refuse (`path` names the field)",
+                INVALID_REQUEST="a malformed Idempotency-Key header",
+            ),
+        },
+    },
+    ("post", "/api/render/template"): {
+        "summary": "Render a saved template with values for its {{variables}}",
+        "description": "The variables are substituted, then the script is validated and"
+        " priced exactly as by POST /api/render, and answered the same way.",
+        "parameters": [IDEMPOTENCY_KEY],
+        "requestBody": _body("TemplateRenderRequest"),
+        "responses": {
+            "202": _submitted("Queued; the estimate is charged"),
+            **_errors(
+                "INVALID_REQUEST",
+                "VALIDATION_ERROR",
+                "SCHEMA_VALIDATION_ERROR",
+                "INSUFFICIENT_CREDITS",
+                "TEMPLATE_NOT_FOUND",
+                "IDEMPOTENCY_KEY_REUSED",
+                "CONCURRENCY_LIMIT_EXCEEDED",
+                body=True,
+                INVALID_REQUEST=ERROR_CODES["INVALID_REQUEST"][1]
+                + ", or a malformed Idempotency-Key header",
+                VALIDATION_ERROR="a variable's value is not a string, number or boolean"
+                " (`variables.<name>`), variables are missing (`missing`), or template_version"
+                " is below 1",
+                SCHEMA_VALIDATION_ERROR="the substituted script breaks the render schema"
+                " (`path` into the script)",
+            ),
         },
     },
     ("get", "/api/render/schema"): {
@@ -304,48 +702,254 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
             "200": {
                 "description": "JSON Schema",
                 "content": {"application/schema+json": {"schema": {"type": "object"}}},
-            }
+            },
+            **_errors(public=True),
         },
     },
     ("get", "/api/openapi.json"): {
         "summary": "This OpenAPI document",
         "security": [],
-        "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1 document")},
+        "responses": {
+            "200": _json({"type": "object"}, "OpenAPI 3.1 document"),
+            **_errors(public=True),
+        },
     },
+}
+
+JOB_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("get", "/api/jobs"): {
         "summary": "List your render jobs, newest first",
         "parameters": [
             PAGE,
             _query("limit", "integer", "Items per page.", minimum=1, maximum=100, default=20),
-            _query(
-                "status",
-                "string",
-                "Only jobs in this status.",
-                enum=["queued", "processing", "completed", "failed"],
-            ),
+            _query("status", "string", "Only jobs in this status.", enum=list(STATUSES)),
         ],
-        "responses": {"200": _json("JobList", "A page of jobs"), **_errors(400, 401, 500)},
+        "responses": {
+            "200": _json("JobList", "A page of jobs"),
+            **_errors("INVALID_REQUEST", INVALID_REQUEST=BAD_QUERY),
+        },
     },
     ("get", "/api/jobs/{job_id}"): {
         "summary": "One job's status",
         "parameters": [JOB_ID],
-        "responses": {"200": _json("Job", "The job"), **_errors(401, 404, 500)},
+        "responses": {"200": _json("Job", "The job"), **_errors("NOT_FOUND")},
     },
     ("get", "/api/jobs/{job_id}/events"): {
         "summary": "One job's whole event history, as stored",
         "parameters": [JOB_ID],
-        "responses": {"200": _json("JobEvents", "The events"), **_errors(401, 404, 500)},
+        "responses": {"200": _json("JobEvents", "The events"), **_errors("NOT_FOUND")},
     },
+    ("post", "/api/jobs/{job_id}/cancel"): {
+        "summary": "Cancel a queued or processing job",
+        "description": "A queued job is refunded in full; a processing one is charged for"
+        " the share rendered so far. No request body.",
+        "parameters": [JOB_ID],
+        "responses": {
+            "200": _json("Cancelled", "Cancelled, and refunded"),
+            **_errors("NOT_FOUND", "JOB_ALREADY_FINISHED"),
+        },
+    },
+    ("get", "/outputs/{name}"): {
+        "summary": "A rendered MP4 or its JPEG poster (no key: the name is unguessable)",
+        "security": [],
+        "parameters": [_path("name", "The file name in the job's output_uri or poster_uri.")],
+        "responses": {
+            "200": {
+                "description": "The file",
+                "content": {
+                    "video/mp4": {"schema": {"type": "string", "contentMediaType": "video/mp4"}},
+                    "image/jpeg": {"schema": {"type": "string", "contentMediaType": "image/jpeg"}},
+                },
+            },
+            **_errors("NOT_FOUND", public=True),
+        },
+    },
+}
+
+STREAM_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
+    ("get", "/api/jobs/{job_id}/progress"): {
+        "summary": "One job's progress, live (Server-Sent Events)",
+        "description": "Without Last-Event-ID: the job's events so far, then live ones; a"
+        " job that has ended answers its final event alone. The stream closes after"
+        " `complete` or `error` (a cancelled job ends with `error`, code CANCELLED).",
+        "security": STREAM_SECURITY,
+        "parameters": [JOB_ID, API_KEY_QUERY, LAST_EVENT_ID],
+        "responses": {
+            "200": _event_stream(
+                "The job's events.",
+                {"progress": "ProgressEvent", "complete": "CompleteEvent", "error": "ErrorEvent"},
+            ),
+            "204": {
+                "description": "Last-Event-ID is at or past the final event: there is nothing"
+                " more (an EventSource stops reconnecting)."
+            },
+            **_errors("INVALID_REQUEST", "NOT_FOUND", INVALID_REQUEST="a malformed Last-Event-ID"),
+        },
+    },
+    ("get", "/api/events"): {
+        "summary": "Every job event of your account, live (Server-Sent Events)",
+        "description": "Stays open. Without Last-Event-ID it starts from now; with it,"
+        " every event after that position comes first.",
+        "security": STREAM_SECURITY,
+        "parameters": [API_KEY_QUERY, LAST_EVENT_ID],
+        "responses": {
+            "200": _event_stream(
+                "Your jobs' events, each with its jobId and timestamp.",
+                {
+                    "progress": "AccountProgressEvent",
+                    "complete": "AccountCompleteEvent",
+                    "error": "AccountErrorEvent",
+                    "webhook": "WebhookEvent",
+                },
+            ),
+            **_errors("INVALID_REQUEST", INVALID_REQUEST="a malformed Last-Event-ID"),
+        },
+    },
+}
+
+
+def _template_change(summary: str) -> dict[str, Any]:
+    """PUT and PATCH are the same: only the fields given change."""
+    return {
+        "summary": summary,
+        "description": "Only the owner may change a template. A request that changes"
+        " nothing records nothing and keeps the version.",
+        "parameters": [TEMPLATE_ID],
+        "requestBody": _body("TemplateChanges"),
+        "responses": {
+            "200": _json("ChangedTemplate", "The template as changed"),
+            **_errors(
+                "INVALID_REQUEST",
+                "VALIDATION_ERROR",
+                "SCHEMA_VALIDATION_ERROR",
+                "FORBIDDEN",
+                "NOT_FOUND",
+                body=True,
+                FORBIDDEN="a public template of another account",
+                SCHEMA_VALIDATION_ERROR="the script breaks the render schema where no"
+                " placeholder excuses it (`path`: `script.…`)",
+            ),
+        },
+    }
+
+
+TEMPLATE_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
+    ("post", "/api/templates"): {
+        "summary": "Save a movie script with {{variable}} placeholders as a template",
+        "requestBody": _body("NewTemplate"),
+        "responses": {
+            "201": _json("CreatedTemplate", "Created, as version 1"),
+            **_errors(
+                "INVALID_REQUEST",
+                "VALIDATION_ERROR",
+                "SCHEMA_VALIDATION_ERROR",
+                body=True,
+                SCHEMA_VALIDATION_ERROR="the script breaks the render schema where no"
+                " placeholder excuses it (`path`: `script.…`)",
+            ),
+        },
+    },
+    ("get", "/api/templates"): {
+        "summary": "List your templates, newest first",
+        "responses": {"200": _json("TemplateList", "Your templates"), **_errors()},
+    },
+    ("get", "/api/templates/{template_id}"): {
+        "summary": "One template, script included (yours, or a public one)",
+        "parameters": [
+            TEMPLATE_ID,
+            _query("version", "integer", "This version rather than the latest.", minimum=1),
+        ],
+        "responses": {
+            "200": _json("Template", "The template"),
+            **_errors(
+                "INVALID_REQUEST", "NOT_FOUND", INVALID_REQUEST="version is not a positive integer"
+            ),
+        },
+    },
+    ("put", "/api/templates/{template_id}"): _template_change("Change a template"),
+    ("patch", "/api/templates/{template_id}"): _template_change("Change a template (same as PUT)"),
+    ("delete", "/api/templates/{template_id}"): {
+        "summary": "Delete a template, all its versions with it",
+        "parameters": [TEMPLATE_ID],
+        "responses": {
+            "200": _json("DeletedTemplate", "Deleted"),
+            **_errors("FORBIDDEN", "NOT_FOUND", FORBIDDEN="a public template of another account"),
+        },
+    },
+    ("get", "/api/templates/{template_id}/versions"): {
+        "summary": "A template's versions, newest first",
+        "parameters": [TEMPLATE_ID],
+        "responses": {
+            "200": _json("TemplateVersions", "The versions"),
+            **_errors("NOT_FOUND"),
+        },
+    },
+}
+
+KEY_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
+    ("get", "/api/keys"): {
+        "summary": "Your account's API keys (prefixes only)",
+        "responses": {"200": _json("KeyList", "The keys"), **_errors()},
+    },
+    ("post", "/api/keys"): {
+        "summary": "Mint an API key; its secret is in this answer only",
+        "requestBody": _body("NewKey"),
+        "responses": {
+            "201": _json("CreatedKey", "The new key, with its secret"),
+            **_errors("INVALID_REQUEST", body=True),
+        },
+    },
+    ("delete", "/api/keys/{key_id}"): {
+        "summary": "Revoke an API key, at once on every API process",
+        "parameters": [KEY_ID],
+        "responses": {
+            "200": _json("RevokedKey", "Revoked"),
+            **_errors("NOT_FOUND", NOT_FOUND="no active key of your account with this id"),
+        },
+    },
+}
+
+WEBHOOK_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
+    ("get", "/api/jobs/{job_id}/webhooks"): {
+        "summary": "A job's webhook and every attempt to deliver it",
+        "parameters": [JOB_ID],
+        "responses": {"200": _json("WebhookLog", "The delivery log"), **_errors("NOT_FOUND")},
+    },
+    ("post", "/api/jobs/{job_id}/webhooks/redeliver"): {
+        "summary": "Send an ended job's webhook once more (same payload and webhook-id)",
+        "description": "No request body.",
+        "parameters": [JOB_ID],
+        "responses": {
+            "202": _json("Redelivery", "Queued for delivery"),
+            **_errors(
+                "INVALID_REQUEST",
+                "NOT_FOUND",
+                INVALID_REQUEST="nothing to redeliver: the job has not ended or has no webhook_uri",
+            ),
+        },
+    },
+    ("get", "/api/webhooks/secret"): {
+        "summary": "The secret your webhooks are signed with (created on first use)",
+        "responses": {"200": _json("WebhookSecret", "The secret"), **_errors()},
+    },
+    ("post", "/api/webhooks/secret/rotate"): {
+        "summary": "A new signing secret; the previous one keeps signing for 24 hours",
+        "description": "No request body.",
+        "responses": {"200": _json("RotatedWebhookSecret", "The new secret"), **_errors()},
+    },
+}
+
+CREDIT_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("get", "/api/credits"): {
         "summary": "Your credit balance",
-        "responses": {"200": _json("Credits", "The balance"), **_errors(401, 500)},
+        "responses": {"200": _json("Credits", "The balance"), **_errors()},
     },
     ("get", "/api/credits/balance"): {
         "summary": "Your credit balance at an instant",
         "parameters": [{**_query("at", "string", "ISO 8601 instant."), "required": True}],
         "responses": {
             "200": _json("BalanceAt", "The balance then"),
-            **_errors(400, 401, 500),
+            **_errors("INVALID_REQUEST", INVALID_REQUEST=BAD_QUERY),
         },
     },
     ("get", "/api/credits/ledger"): {
@@ -363,41 +967,72 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
             "200": {
                 "description": "Ledger entries",
                 "content": {
-                    "application/json": {"schema": {"$ref": "#/components/schemas/Ledger"}},
+                    "application/json": {"schema": _ref("Ledger")},
                     "text/csv": {"schema": {"type": "string"}},
                 },
             },
-            **_errors(400, 401, 500),
-        },
-    },
-    ("get", "/outputs/{name}"): {
-        "summary": "A rendered MP4 or its JPEG poster (no key: the name is unguessable)",
-        "security": [],
-        "parameters": [
-            {"in": "path", "name": "name", "required": True, "schema": {"type": "string"}}
-        ],
-        "responses": {
-            "200": {
-                "description": "The file",
-                "content": {
-                    "video/mp4": {"schema": {"type": "string", "contentMediaType": "video/mp4"}},
-                    "image/jpeg": {"schema": {"type": "string", "contentMediaType": "image/jpeg"}},
-                },
-            },
-            **_errors(404),
+            **_errors("INVALID_REQUEST", INVALID_REQUEST=BAD_QUERY),
         },
     },
 }
 
+# Every route the app serves: (method, path) -> operation. tests/test_openapi.py checks
+# that the app serves no route missing from here, and nothing here that it does not.
+OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
+    **RENDER_OPERATIONS,
+    **JOB_OPERATIONS,
+    **STREAM_OPERATIONS,
+    **WEBHOOK_OPERATIONS,
+    **TEMPLATE_OPERATIONS,
+    **KEY_OPERATIONS,
+    **CREDIT_OPERATIONS,
+}
+
+# The request bodies: the very schemas the handlers validate with.
+REQUEST_SCHEMAS: dict[str, type[Schema]] = {
+    "RenderRequest": RenderRequestSchema,
+    "TemplateRenderRequest": TemplateRenderRequestSchema,
+    "NewTemplate": NewTemplateSchema,
+    "TemplateChanges": TemplateChangesSchema,
+    "NewKey": NewKeySchema,
+}
+
+# Nested schemas come before the schemas that hold them, so they are referenced by
+# these names.
 RESPONSE_SCHEMAS: dict[str, type[Schema]] = {
     "Error": ErrorSchema,
     "Submitted": SubmittedSchema,
     "Job": JobSchema,
     "JobList": JobListSchema,
     "JobEvents": JobEventsSchema,
+    "Cancelled": CancelledSchema,
     "Credits": CreditsSchema,
     "BalanceAt": BalanceAtSchema,
     "Ledger": LedgerSchema,
+    "Key": KeySchema,
+    "KeyList": KeyListSchema,
+    "CreatedKey": CreatedKeySchema,
+    "RevokedKey": RevokedKeySchema,
+    "CreatedTemplate": CreatedTemplateSchema,
+    "TemplateSummary": TemplateSummarySchema,
+    "TemplateList": TemplateListSchema,
+    "Template": TemplateSchema,
+    "ChangedTemplate": ChangedTemplateSchema,
+    "DeletedTemplate": DeletedTemplateSchema,
+    "TemplateVersion": TemplateVersionSchema,
+    "TemplateVersions": TemplateVersionsSchema,
+    "WebhookAttempt": WebhookAttemptSchema,
+    "WebhookLog": WebhookLogSchema,
+    "Redelivery": RedeliverySchema,
+    "WebhookSecret": WebhookSecretSchema,
+    "RotatedWebhookSecret": RotatedWebhookSecretSchema,
+    "ProgressEvent": ProgressEventSchema,
+    "CompleteEvent": CompleteEventSchema,
+    "ErrorEvent": ErrorEventSchema,
+    "AccountProgressEvent": AccountProgressEventSchema,
+    "AccountCompleteEvent": AccountCompleteEventSchema,
+    "AccountErrorEvent": AccountErrorEventSchema,
+    "WebhookEvent": WebhookEventSchema,
 }
 
 
@@ -407,8 +1042,16 @@ def _openapi_document() -> dict[str, Any]:
     spec.components.security_scheme(
         "ApiKey", {"type": "apiKey", "in": "header", "name": "x-api-key"}
     )
-    spec.components.schema("RenderRequest", schema=RenderRequestSchema)
-    for name, schema in RESPONSE_SCHEMAS.items():
+    spec.components.security_scheme(
+        "ApiKeyQuery",
+        {
+            "type": "apiKey",
+            "in": "query",
+            "name": "apiKey",
+            "description": "The event streams only (browsers' EventSource sends no headers).",
+        },
+    )
+    for name, schema in {**REQUEST_SCHEMAS, **RESPONSE_SCHEMAS}.items():
         spec.components.schema(name, schema=schema)
     for (method, path), operation in OPERATIONS.items():
         spec.path(path=path, operations={method: operation})

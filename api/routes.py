@@ -42,6 +42,18 @@ def principal_of(request: web.Request) -> Principal:
     return request[PRINCIPAL]
 
 
+def check_webhook_address(request: web.Request, webhook_uri: str | None) -> None:
+    """Refuse a webhook URL that breaks the address policy of client URLs
+    (adapters/addresses.py); host names are checked again at every delivery, by the
+    resolver."""
+    if webhook_uri is None:
+        return
+    try:
+        check_webhook_uri(webhook_uri, services_of(request).runtime.settings.allow_private_urls)
+    except AddressRefused as refused:
+        raise schema_error("webhook_uri", f"Webhook URL refused: {refused}") from None
+
+
 @routes.post("/api/render")
 async def submit_render(request: web.Request) -> web.Response:
     principal = principal_of(request)
@@ -51,13 +63,7 @@ async def submit_render(request: web.Request) -> web.Response:
     except ValidationError as error:
         path, message = first_error(error.messages)
         raise schema_error(path, message) from None
-    if webhook_uri is not None:
-        # The address policy of client URLs (adapters/addresses.py); host names are
-        # checked again at every delivery, by the resolver.
-        try:
-            check_webhook_uri(webhook_uri, services_of(request).runtime.settings.allow_private_urls)
-        except AddressRefused as refused:
-            raise schema_error("webhook_uri", f"Webhook URL refused: {refused}") from None
+    check_webhook_address(request, webhook_uri)
     services = services_of(request)
     origin = {
         "channel": "api",

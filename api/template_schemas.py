@@ -1,5 +1,9 @@
 """Request bodies of the template routes, and the check of a template's script.
 
+The bodies are marshmallow schemas (`NewTemplateSchema`, `TemplateChangesSchema`,
+`TemplateRenderRequestSchema`): they validate the requests and are what the OpenAPI
+document publishes (`api/openapi.py`), so the two cannot drift.
+
 Error codes (see docs/api.md, "Templates"):
 
 - INVALID_REQUEST: the body is not an object, a required field is missing, a field has
@@ -20,22 +24,188 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
-from marshmallow import ValidationError
+from marshmallow import Schema, ValidationError, fields, validate
 
 from api.errors import ApiError, invalid_request, schema_error
-from api.schemas import json_type, load_render_request
+from api.schemas import (
+    Boolean,
+    Integer,
+    StrictSchema,
+    String,
+    first_error,
+    json_type,
+    load_render_request,
+)
 from domain.substitution import Value, has_placeholder, is_value
+from domain.templates import MAX_NAME_LENGTH
 
 Path = tuple[str | int, ...]
 
-CREATE_FIELDS = ("name", "script", "is_public")
-RENDER_FIELDS = ("template_id", "variables", "template_version", "webhook_uri")
+# Where the render request's own rule for a field is published (api/openapi.py).
+RENDER_REQUEST_PROPERTY = "#/components/schemas/RenderRequest/properties/"
 
 
 def validation_error(message: str, path: str, **details: Any) -> ApiError:
     return ApiError(400, "VALIDATION_ERROR", message, path=path, **details)
+
+
+# --- fields --------------------------------------------------------------------------
+
+
+class JsonObject(fields.Dict):
+    """A JSON object, strictly (not any mapping), kept as it came."""
+
+    default_error_messages: ClassVar[dict[str, str]] = {
+        "required": "Required field is missing",
+        "null": "Expected object, received null",
+    }
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if not isinstance(value, dict):
+            raise ValidationError(f"Expected object, received {json_type(value)}")
+        return value
+
+
+class VariableValues(validate.Validator):
+    """Each variable's value is a string, a number or a boolean (`is_value`); published
+    as the object's `additionalProperties`."""
+
+    json_types = ("string", "number", "boolean")
+
+    def __call__(self, value: dict[str, Any]) -> dict[str, Any]:
+        for name, item in value.items():
+            if not is_value(item):
+                # Keyed by the variable, so the error's path is `variables.<name>`.
+                raise ValidationError(
+                    {
+                        name: [
+                            "A variable's value must be a string, a number or a boolean;"
+                            f" received {json_type(item)}."
+                        ]
+                    }
+                )
+        return value
+
+
+def _name(**kwargs: Any) -> String:
+    return String(
+        # Python's `\s` is what str.strip() removes; the domain strips the name and
+        # limits what is left (domain/templates.py).
+        validate=validate.Regexp(r"^\s*\S", error="Template name must not be empty."),
+        metadata={
+            "description": "Surrounding spaces are removed; what is left must be 1 to"
+            f" {MAX_NAME_LENGTH} characters (VALIDATION_ERROR otherwise)."
+        },
+        **kwargs,
+    )
+
+
+def _script(**kwargs: Any) -> JsonObject:
+    return JsonObject(
+        metadata={
+            "description": "A movie script: the body of POST /api/render (RenderRequest),"
+            " where any value may hold {{variable}} placeholders. Checked with the render"
+            " schema except where a value holds a placeholder (SCHEMA_VALIDATION_ERROR,"
+            " path `script.…`); the substituted script is checked in full when rendered."
+        },
+        **kwargs,
+    )
+
+
+# --- request bodies --------------------------------------------------------------------
+
+
+class NewTemplateSchema(StrictSchema):
+    """The body of POST /api/templates."""
+
+    name = _name(required=True)
+    script = _script(required=True)
+    is_public = Boolean(
+        load_default=False,
+        metadata={"description": "Whether other accounts may read and render it."},
+    )
+
+
+class TemplateChangesSchema(StrictSchema):
+    """The body of PUT and PATCH /api/templates/{template_id}: only the fields given
+    change."""
+
+    name = _name()
+    script = _script()
+    is_public = Boolean()
+
+
+class TemplateRenderRequestSchema(StrictSchema):
+    """The body of POST /api/render/template."""
+
+    template_id = String(
+        required=True,
+        validate=validate.Length(min=1, error="template_id must not be empty."),
+        metadata={"description": "`tpl_` and 32 hex digits: yours, or a public template."},
+    )
+    variables = JsonObject(
+        load_default=dict,
+        validate=VariableValues(),
+        metadata={"description": "Values for the script's {{placeholders}}."},
+    )
+    template_version = Integer(
+        validate=validate.Range(min=1, error="template_version must be 1 or more."),
+        metadata={"description": "Render this version rather than the latest."},
+    )
+    # Any value here is put into the substituted script and judged with it by the
+    # render schema (SCHEMA_VALIDATION_ERROR), as in POST /api/render.
+    webhook_uri = fields.Raw(
+        load_default=None,
+        allow_none=True,
+        metadata={
+            "allOf": [{"$ref": RENDER_REQUEST_PROPERTY + "webhook_uri"}],
+            "description": "Overrides a webhook_uri in the template's script.",
+        },
+    )
+
+
+# --- loading a body ----------------------------------------------------------------------
+
+
+def load_body(schema: Schema, body: Any) -> dict[str, Any]:
+    """`body` loaded with `schema`; or the error about its first problem, where a
+    missing, unknown or mistyped field (INVALID_REQUEST) comes before a refused value
+    (VALIDATION_ERROR)."""
+    if not isinstance(body, dict):
+        raise invalid_request(f"Expected a JSON object, received {json_type(body)}.", path="")
+    try:
+        return schema.load(body)
+    except ValidationError as error:
+        assert isinstance(error.messages, dict)
+        refusals = [_refusal(schema, body, name, nested) for name, nested in error.messages.items()]
+        raise next((r for r in refusals if r.code == "INVALID_REQUEST"), refusals[0]) from None
+
+
+def _refusal(schema: Schema, body: dict[str, Any], name: str, messages: Any) -> ApiError:
+    path, message = first_error({name: messages})
+    field = schema.fields.get(name)
+    if field is None:
+        return invalid_request(
+            f"Unknown field; expected one of: {', '.join(schema.fields)}.", path=path
+        )
+    if body.get(name) is None or not _has_json_type(field, name, body):
+        return invalid_request(message, path=path)
+    return validation_error(message, path=path)
+
+
+def _has_json_type(field: fields.Field, name: str, body: dict[str, Any]) -> bool:
+    """Whether the field's value passes its type check (the field's `_deserialize`),
+    leaving out its validators: those judge values, not types."""
+    try:
+        field._deserialize(body[name], name, body)
+    except ValidationError:
+        return False
+    return True
+
+
+# --- what the handlers get -----------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -48,6 +218,13 @@ class TemplateFields:
 
 
 @dataclass(frozen=True)
+class NewTemplate:
+    name: str
+    script: dict[str, Any]
+    is_public: bool
+
+
+@dataclass(frozen=True)
 class TemplateRenderRequest:
     template_id: str
     variables: dict[str, Value]
@@ -55,79 +232,30 @@ class TemplateRenderRequest:
     webhook_uri: Any
 
 
-def _object(body: Any, allowed: tuple[str, ...]) -> dict[str, Any]:
-    if not isinstance(body, dict):
-        raise invalid_request(f"Expected a JSON object, received {json_type(body)}.", path="")
-    for key in body:
-        if key not in allowed:
-            raise invalid_request(
-                f"Unknown field; expected one of: {', '.join(allowed)}.", path=str(key)
-            )
-    return body
-
-
-def _typed(body: dict[str, Any], name: str, kind: type, expected: str) -> Any:
-    value = body.get(name)
-    if value is None:
-        if name in body:
-            raise invalid_request(f"{name} must be {expected}, not null.", path=name)
-        return None
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise invalid_request(f"Expected {expected}, received {json_type(value)}.", path=name)
-    return value
-
-
-@dataclass(frozen=True)
-class NewTemplate:
-    name: str
-    script: dict[str, Any]
-    is_public: bool
-
-
 def parse_template_changes(body: Any) -> TemplateFields:
     """An update request: any of name, script and is_public."""
-    fields = _object(body, CREATE_FIELDS)
-    name = _typed(fields, "name", str, "string")
-    script = _typed(fields, "script", dict, "object")
-    is_public = _typed(fields, "is_public", bool, "boolean")
-    if name is not None and not name.strip():
-        raise validation_error("Template name must not be empty.", path="name")
-    if script is not None:
-        check_template_script(script)
-    return TemplateFields(name=name, script=script, is_public=is_public)
+    given = load_body(TemplateChangesSchema(), body)
+    if given.get("script") is not None:
+        check_template_script(given["script"])
+    return TemplateFields(
+        name=given.get("name"), script=given.get("script"), is_public=given.get("is_public")
+    )
 
 
 def parse_new_template(body: Any) -> NewTemplate:
     """A create request: name and script required, is_public false unless given."""
-    for required in ("name", "script"):
-        if isinstance(body, dict) and body.get(required) is None:
-            raise invalid_request(f"{required} is required.", path=required)
-    fields = parse_template_changes(body)
-    assert fields.name is not None and fields.script is not None  # checked above
-    return NewTemplate(name=fields.name, script=fields.script, is_public=bool(fields.is_public))
+    given = load_body(NewTemplateSchema(), body)
+    check_template_script(given["script"])
+    return NewTemplate(**given)
 
 
 def parse_render_request(body: Any) -> TemplateRenderRequest:
-    fields = _object(body, RENDER_FIELDS)
-    if fields.get("template_id") in (None, ""):
-        raise invalid_request("template_id is required.", path="template_id")
-    template_id = _typed(fields, "template_id", str, "string")
-    variables = _typed(fields, "variables", dict, "object") or {}
-    for name, value in variables.items():
-        if not is_value(value):
-            raise validation_error(
-                "A variable's value must be a string, a number or a boolean;"
-                f" received {json_type(value)}.",
-                path=f"variables.{name}",
-            )
-    version = _typed(fields, "template_version", int, "integer")
-    if version is not None and version < 1:
-        raise validation_error("template_version must be 1 or more.", path="template_version")
+    given = load_body(TemplateRenderRequestSchema(), body)
     return TemplateRenderRequest(
-        template_id=template_id,
-        variables=variables,
-        template_version=version,
-        webhook_uri=fields.get("webhook_uri"),
+        template_id=given["template_id"],
+        variables=given["variables"],
+        template_version=given.get("template_version"),  # not given: the latest
+        webhook_uri=given["webhook_uri"],
     )
 
 

@@ -20,7 +20,13 @@ from aiohttp import web
 from marshmallow import ValidationError
 
 from api.errors import ApiError, forbidden, invalid_request, not_found
-from api.routes import idempotency_of, principal_of, read_json, submission_response
+from api.routes import (
+    check_webhook_address,
+    idempotency_of,
+    principal_of,
+    read_json,
+    submission_response,
+)
 from api.schemas import first_error, load_render_request
 from api.services import REQUEST_ID, Services, services_of
 from api.template_schemas import (
@@ -270,6 +276,7 @@ async def render_template(request: web.Request) -> web.Response:
             " after substituting the variables)",
             path=path,
         ) from None
+    check_webhook_address(request, webhook_uri)
     origin = {
         "channel": "template",
         "template_id": template.ref,

@@ -5,9 +5,13 @@ from __future__ import annotations
 import aiohttp
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestServer
+from aiohttp.test_utils import TestClient, TestServer
 
 from adapters.addresses import AddressRefused, PublicOnlyResolver, check_host, check_url
+from api.app import create_app
+from api.services import Services
+from domain.templates import template_ref
+from tests.conftest import TINY_SCRIPT
 
 
 @pytest.mark.parametrize(
@@ -65,3 +69,27 @@ async def test_the_aiohttp_resolver_refuses_a_local_server_at_connect_time():
         allowing = aiohttp.TCPConnector(resolver=PublicOnlyResolver(allow_private=True))
         async with aiohttp.ClientSession(connector=allowing) as session, session.get(url) as got:
             assert await got.text() == "secret"
+
+
+@pytest.mark.parametrize("where", ["render", "template request", "template script"])
+async def test_a_webhook_to_a_metadata_address_is_refused_on_every_submission_route(where, runtime):
+    metadata = "http://169.254.169.254/latest/meta-data"
+    account = runtime.app.open_account(plan="pro", credits=10)
+    script = (
+        {**TINY_SCRIPT, "webhook_uri": metadata} if where != "template request" else TINY_SCRIPT
+    )
+    if where == "render":
+        path, body = "/api/render", script
+    else:
+        template = runtime.app.create_template(account.account_id, "t", script, False)
+        path = "/api/render/template"
+        body = {"template_id": template_ref(template.template.id), "variables": {}}
+        if where == "template request":
+            body["webhook_uri"] = metadata
+    async with TestClient(TestServer(create_app(Services(runtime)))) as client:
+        response = await client.post(path, json=body, headers={"x-api-key": account.api_key})
+        error = (await response.json())["error"]
+    assert response.status == 400
+    assert (error["code"], error["path"]) == ("SCHEMA_VALIDATION_ERROR", "webhook_uri")
+    assert "refused" in error["message"]
+    assert runtime.app.get_account(account.account_id).balance == 10

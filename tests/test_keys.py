@@ -35,6 +35,18 @@ async def test_a_minted_key_works_at_once_and_is_then_listed_by_prefix_only(clie
     assert {k["prefix"] for k in listed["keys"]} >= {key["prefix"]}
 
 
+async def test_a_misspelt_field_mints_no_key(client, runtime):
+    account = runtime.app.open_account(plan="pro", credits=0)
+    refused = await client.post(
+        "/api/keys", json={"mdoe": "test"}, headers={"x-api-key": account.api_key}
+    )
+    assert refused.status == 400
+    error = (await refused.json())["error"]
+    assert (error["code"], error["path"]) == ("INVALID_REQUEST", "mdoe")
+    listed = await (await client.get("/api/keys", headers={"x-api-key": account.api_key})).json()
+    assert len(listed["keys"]) == 2
+
+
 async def test_a_revoked_key_answers_401_at_once_on_every_api_process(client, runtime, settings):
     account = runtime.app.open_account(plan="pro", credits=0)
     spare = await (

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
 
 import pytest
+from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient, TestServer
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate as validate_openapi
@@ -14,6 +19,7 @@ from adapters.bootstrap import build_runtime
 from api.app import create_app
 from api.openapi import OPERATIONS, openapi_document, render_json_schema
 from api.services import Services
+from projections.runner import FollowerThreads
 from tests.conftest import TINY_SCRIPT
 
 
@@ -26,8 +32,12 @@ def sqlite_runtime(sqlite_settings):
 
 @pytest.fixture
 async def client(sqlite_runtime) -> AsyncIterator[TestClient]:
+    # The read models run, as in production: lists read them, and writes wait for them.
+    followers = FollowerThreads([sqlite_runtime.jobs_runner, sqlite_runtime.templates_runner])
+    followers.start()
     async with TestClient(TestServer(create_app(Services(sqlite_runtime)))) as test_client:
         yield test_client
+    followers.stop()
 
 
 async def test_the_render_schema_is_served_without_a_key_and_is_the_generated_one(client):
@@ -52,31 +62,6 @@ async def test_the_openapi_document_is_valid_openapi_3_1_and_served_without_a_ke
     assert request.replace("#/components/schemas/", "#/$defs/") == published
 
 
-# Routes added while the OpenAPI document was being written (templates, SSE, webhooks,
-# keys, cancellation). Each must move into api/openapi.py OPERATIONS; a route that is
-# neither there nor here fails the test below.
-NOT_YET_DESCRIBED = {
-    ("delete", "/api/keys/{key_id}"),
-    ("delete", "/api/templates/{template_id}"),
-    ("get", "/api/events"),
-    ("get", "/api/jobs/{job_id}/progress"),
-    ("get", "/api/jobs/{job_id}/webhooks"),
-    ("get", "/api/keys"),
-    ("get", "/api/templates"),
-    ("get", "/api/templates/{template_id}"),
-    ("get", "/api/templates/{template_id}/versions"),
-    ("get", "/api/webhooks/secret"),
-    ("patch", "/api/templates/{template_id}"),
-    ("post", "/api/jobs/{job_id}/cancel"),
-    ("post", "/api/jobs/{job_id}/webhooks/redeliver"),
-    ("post", "/api/keys"),
-    ("post", "/api/render/template"),
-    ("post", "/api/templates"),
-    ("post", "/api/webhooks/secret/rotate"),
-    ("put", "/api/templates/{template_id}"),
-}
-
-
 async def test_every_route_the_app_serves_is_in_the_openapi_document(client):
     served = {
         (route.method.lower(), route.resource.canonical)
@@ -84,26 +69,228 @@ async def test_every_route_the_app_serves_is_in_the_openapi_document(client):
         if route.method not in ("HEAD", "*") and route.resource is not None
     }
     missing = served - set(OPERATIONS)
-    new = missing - NOT_YET_DESCRIBED
-    assert not new, f"describe these routes in api/openapi.py OPERATIONS: {sorted(new)}"
+    assert not missing, f"describe these routes in api/openapi.py OPERATIONS: {sorted(missing)}"
     stale = set(OPERATIONS) - served
     assert not stale, f"OPERATIONS describes routes the app does not serve: {sorted(stale)}"
     paths = openapi_document()["paths"]
     assert all(method in paths[path] for method, path in OPERATIONS)
 
 
-async def test_what_the_api_answers_matches_the_openapi_response_schemas(client, sqlite_runtime):
+# --- the API's real answers, checked against the document ---------------------------------
+
+
+def conforms(body: Any, schema: dict[str, Any]) -> None:
+    """`body` is valid against `schema`, a schema of the document (usually a $ref)."""
     document = openapi_document()
+    Draft202012Validator({**schema, "components": document["components"]}).validate(body)
 
-    def check(body: dict, name: str) -> None:
-        schema = {"$ref": f"#/components/schemas/{name}", "components": document["components"]}
-        Draft202012Validator(schema).validate(body)
 
+async def documented(response: ClientResponse, method: str, route: str, status: int) -> Any:
+    """The JSON body of `response`, after checking that it has the `status` the test
+    expects, that the document says `method route` can answer it, with a body of that
+    status's schema, and, for an error, that the status's description names its code."""
+    body = await response.json()
+    assert response.status == status, body
+    answers = openapi_document()["paths"][route][method]["responses"]
+    assert str(status) in answers, f"{method} {route} answered an undocumented {status}"
+    conforms(body, answers[str(status)]["content"]["application/json"]["schema"])
+    if status >= 400:
+        assert f"{body['error']['code']}:" in answers[str(status)]["description"], body
+    return body
+
+
+async def test_what_the_api_answers_matches_the_openapi_response_schemas(client, sqlite_runtime):
     account = sqlite_runtime.app.open_account(plan="pro", credits=10)
     headers = {"x-api-key": account.api_key}
     submitted = await client.post("/api/render", json=TINY_SCRIPT, headers=headers)
-    check(await submitted.json(), "Submitted")
-    job = await client.get(f"/api/jobs/{(await submitted.json())['job_id']}", headers=headers)
-    check(await job.json(), "Job")
+    job_id = (await documented(submitted, "post", "/api/render", 202))["job_id"]
+    job = await client.get(f"/api/jobs/{job_id}", headers=headers)
+    await documented(job, "get", "/api/jobs/{job_id}", 200)
     refused = await client.post("/api/render", json={"scenes": []}, headers=headers)
-    check(await refused.json(), "Error")
+    await documented(refused, "post", "/api/render", 400)
+    cancel = "/api/jobs/{job_id}/cancel"
+    cancelled = await client.post(f"/api/jobs/{job_id}/cancel", headers=headers)
+    assert (await documented(cancelled, "post", cancel, 200))["status"] == "cancelled"
+    again = await client.post(f"/api/jobs/{job_id}/cancel", headers=headers)
+    assert (await documented(again, "post", cancel, 409))["error"]["code"] == "JOB_ALREADY_FINISHED"
+    job = await client.get(f"/api/jobs/{job_id}", headers=headers)
+    assert (await documented(job, "get", "/api/jobs/{job_id}", 200))["status"] == "cancelled"
+    listed = await client.get("/api/jobs", params={"status": "cancelled"}, headers=headers)
+    await documented(listed, "get", "/api/jobs", 200)
+
+
+TEMPLATE_SCRIPT = {
+    **TINY_SCRIPT,
+    "scenes": [
+        {
+            "duration": "{{duration}}",
+            "background": "#FF0000",
+            "elements": [{"type": "text", "text": "{{headline}}", "font_size": 24}],
+        }
+    ],
+}
+
+
+async def test_the_template_routes_answer_as_documented(client, sqlite_runtime):
+    owner = {"x-api-key": sqlite_runtime.app.open_account(plan="pro", credits=10).api_key}
+    item = "/api/templates/{template_id}"
+    created = await client.post(
+        "/api/templates", json={"name": "Promo", "script": TEMPLATE_SCRIPT}, headers=owner
+    )
+    ref = (await documented(created, "post", "/api/templates", 201))["id"]
+    url = f"/api/templates/{ref}"
+    changed = await client.patch(url, json={"name": "Promo 2", "is_public": True}, headers=owner)
+    assert (await documented(changed, "patch", item, 200))["version"] == 2
+    replaced = await client.put(url, json={"name": "Promo 3"}, headers=owner)
+    await documented(replaced, "put", item, 200)
+    refused = await client.put(url, json={"name": " "}, headers=owner)
+    assert (await documented(refused, "put", item, 400))["error"]["code"] == "VALIDATION_ERROR"
+    listed = await client.get("/api/templates", headers=owner)
+    templates = (await documented(listed, "get", "/api/templates", 200))["templates"]
+    assert [template["id"] for template in templates] == [ref]
+    detail = await documented(await client.get(url, headers=owner), "get", item, 200)
+    assert detail["variables"] == ["duration", "headline"]
+    first = await client.get(url, params={"version": "1"}, headers=owner)
+    assert (await documented(first, "get", item, 200))["name"] == "Promo"
+    versions = await client.get(f"{url}/versions", headers=owner)
+    await documented(versions, "get", item + "/versions", 200)
+
+    render = "/api/render/template"
+    variables = {"duration": 1, "headline": "Hi"}
+    body = {"template_id": ref, "variables": variables, "template_version": 2}
+    await documented(await client.post(render, json=body, headers=owner), "post", render, 202)
+    for wrong, expected, code in (
+        ({"template_id": ref}, 400, "VALIDATION_ERROR"),  # missing variables
+        ({**body, "template_version": 9}, 404, "TEMPLATE_NOT_FOUND"),
+        ({**body, "sound": "on"}, 400, "INVALID_REQUEST"),
+    ):
+        refused = await client.post(render, json=wrong, headers=owner)
+        assert (await documented(refused, "post", render, expected))["error"]["code"] == code
+
+    deleted = await client.delete(url, headers=owner)
+    assert await documented(deleted, "delete", item, 200) == {"deleted": True}
+    gone = await client.get(url, headers=owner)
+    assert (await documented(gone, "get", item, 404))["error"]["code"] == "NOT_FOUND"
+
+
+async def test_the_key_and_webhook_routes_answer_as_documented(client, sqlite_runtime):
+    app = sqlite_runtime.app
+    account = app.open_account(plan="pro", credits=10)
+    headers = {"x-api-key": account.api_key}
+    created = await client.post("/api/keys", json={"mode": "test"}, headers=headers)
+    key_id = (await documented(created, "post", "/api/keys", 201))["id"]
+    bad_mode = await client.post("/api/keys", json={"mode": "prod"}, headers=headers)
+    assert (await documented(bad_mode, "post", "/api/keys", 400))["error"]["path"] == "mode"
+    await documented(await client.get("/api/keys", headers=headers), "get", "/api/keys", 200)
+    revoke = "/api/keys/{key_id}"
+    revoked = await client.delete(f"/api/keys/{key_id}", headers=headers)
+    assert await documented(revoked, "delete", revoke, 200) == {"id": key_id, "revoked": True}
+    again = await client.delete(f"/api/keys/{key_id}", headers=headers)
+    assert (await documented(again, "delete", revoke, 404))["error"]["code"] == "NOT_FOUND"
+
+    secret = await client.get("/api/webhooks/secret", headers=headers)
+    await documented(secret, "get", "/api/webhooks/secret", 200)
+    rotated = await client.post("/api/webhooks/secret/rotate", headers=headers)
+    await documented(rotated, "post", "/api/webhooks/secret/rotate", 200)
+
+    job_id = ended_job_with_a_failed_webhook(app, account.account_id)
+    log = await client.get(f"/api/jobs/{job_id}/webhooks", headers=headers)
+    deliveries = await documented(log, "get", "/api/jobs/{job_id}/webhooks", 200)
+    assert deliveries["status"] == "retrying"
+    redeliver = "/api/jobs/{job_id}/webhooks/redeliver"
+    queued = await client.post(f"/api/jobs/{job_id}/webhooks/redeliver", headers=headers)
+    assert (await documented(queued, "post", redeliver, 202))["redelivery"] == 1
+    running = app.submit_render(account.account_id, TINY_SCRIPT, None, {}).job_id
+    nothing = await client.post(f"/api/jobs/{running}/webhooks/redeliver", headers=headers)
+    # Nothing to redeliver yet: the job has not ended.
+    assert (await documented(nothing, "post", redeliver, 400))["error"]["code"] == "INVALID_REQUEST"
+
+
+def ended_job_with_a_failed_webhook(app, account_id: UUID) -> UUID:
+    """A completed job whose webhook's first delivery failed and will be retried."""
+    job_id = app.submit_render(account_id, TINY_SCRIPT, "https://example.test/hook", {}).job_id
+    app.start_job(app.get_job(job_id), "w", lease_seconds=60)
+    app.report_progress(app.get_job(job_id), 0.5, "rendering_scene_1")
+    app.complete_job(job_id, f"{job_id}.mp4", 1.0, 1234)
+    app.record_webhook_attempt(
+        job_id,
+        trigger="automatic",
+        sequence=1,
+        url="https://example.test/hook",
+        status_code=500,
+        error=None,
+        duration_ms=12,
+        next_attempt_at=datetime.now(UTC) + timedelta(minutes=1),
+        response_excerpt="try later",
+    )
+    return job_id
+
+
+Event = tuple[str, str, dict[str, Any]]  # (id, event name, data)
+
+
+async def read_stream(
+    client: TestClient, path: str, headers: dict[str, str], count: int
+) -> list[Event]:
+    """The first `count` events of an event stream (streams that stay open are left)."""
+    response = await client.get(path, headers=headers)
+    assert response.status == 200 and response.content_type == "text/event-stream"
+    events: list[Event] = []
+    async with asyncio.timeout(10):
+        while len(events) < count:
+            frame = (await response.content.readuntil(b"\n\n")).decode()
+            fields = dict(
+                line.split(": ", 1)
+                for line in frame.splitlines()
+                if line and not line.startswith(":")
+            )
+            if fields:  # not a keep-alive comment
+                events.append((fields["id"], fields["event"], json.loads(fields["data"])))
+    response.close()
+    return events
+
+
+def check_events(events: list[Event], route: str) -> None:
+    """Each event's name is documented for the route, and its data has that name's schema."""
+    stream = openapi_document()["paths"][route]["get"]["responses"]["200"]["content"]
+    schemas = stream["text/event-stream"]["x-phantomflow-events"]
+    for _, name, data in events:
+        assert name in schemas, f"{route} sent an undocumented event {name!r}"
+        conforms(data, schemas[name])
+
+
+async def test_the_event_streams_send_the_documented_events(client, sqlite_runtime):
+    app = sqlite_runtime.app
+    account = app.open_account(plan="pro", credits=10)
+    headers = {"x-api-key": account.api_key}
+    completed = ended_job_with_a_failed_webhook(app, account.account_id)
+    cancelled = app.submit_render(account.account_id, TINY_SCRIPT, None, {}).job_id
+    app.cancel_job(cancelled)
+    progress = "/api/jobs/{job_id}/progress"
+
+    whole = await read_stream(
+        client, f"/api/jobs/{completed}/progress", {**headers, "Last-Event-ID": "0"}, 4
+    )
+    assert [name for _, name, _ in whole] == ["progress", "progress", "progress", "complete"]
+    check_events(whole, progress)
+    ended = await read_stream(client, f"/api/jobs/{cancelled}/progress", headers, 1)
+    assert [(name, data["code"]) for _, name, data in ended] == [("error", "CANCELLED")]
+    check_events(ended, progress)
+    after_the_end = await client.get(
+        f"/api/jobs/{completed}/progress", headers={**headers, "Last-Event-ID": whole[-1][0]}
+    )
+    assert after_the_end.status == 204
+    assert "204" in openapi_document()["paths"][progress]["get"]["responses"]
+
+    # The account's stream, from the start: both jobs, and the webhook attempt.
+    from_the_start = {"Last-Event-ID": "0"}
+    everything = await read_stream(
+        client, f"/api/events?apiKey={account.api_key}", from_the_start, 7
+    )
+    assert sorted({name for _, name, _ in everything}) == [
+        "complete",
+        "error",
+        "progress",
+        "webhook",
+    ]
+    check_events(everything, "/api/events")
