@@ -10,6 +10,7 @@ import socket
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -27,7 +28,7 @@ from adapters.settings import Settings
 from adapters.webhooks import sign
 from api.app import create_app
 from api.services import Services
-from domain.jobs import RenderJob
+from domain.jobs import AUTOMATIC, RenderJob
 from projections.runner import FollowerRunner, FollowerThreads
 from tests.conftest import TINY_SCRIPT
 from tests.test_dispatch import private_redis  # noqa: F401 - a fixture
@@ -429,3 +430,26 @@ async def test_a_job_that_ends_while_redis_is_down_is_delivered_and_retried_once
     ]
     assert [e.status_code for e in attempts] == [502, 200]
     assert len(receiver.requests) == 2
+
+
+async def test_a_scheduler_started_on_an_old_store_sends_no_webhooks_for_long_ended_jobs(
+    runtime, receive
+):
+    receiver = await receive(200)
+    account = runtime.app.open_account(plan="pro", credits=10)
+    ended_job(runtime, account.account_id, receiver.url)
+    sent: list[tuple[str, str, int, float]] = []
+
+    def send(*message: Any) -> None:
+        sent.append(message)
+
+    a_day_later = datetime.now(UTC) + timedelta(hours=24, minutes=1)
+    late = FollowerRunner(
+        runtime.app, runtime.views, WebhookScheduler(runtime.app, send, clock=lambda: a_day_later)
+    )
+    assert late.catch_up() > 0 and sent == []
+
+    # The same history read again from zero, within the window: the webhook is sent.
+    on_time = FollowerRunner(runtime.app, runtime.views, WebhookScheduler(runtime.app, send))
+    on_time.rebuild()
+    assert [message[1:3] for message in sent] == [(AUTOMATIC, 1)]

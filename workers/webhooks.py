@@ -53,6 +53,12 @@ RETRY_DELAYS: tuple[float, ...] = (30, 120, 480, 1920, 7680, 30720, 43200)
 # The events that end a job, each of which sends its webhook.
 ENDINGS = (RenderJob.Completed, RenderJob.Failed, RenderJob.Cancelled)
 
+# A job that ended longer ago than this gets no automatic webhook: the retries would
+# have given up by now anyway (sum of RETRY_DELAYS), and a scheduler starting from
+# position 0 on an old store (a lost tracking row, a first deployment) must not send
+# every historic job's webhook at once. Manual redelivery still works.
+DELIVERY_WINDOW = timedelta(hours=24)
+
 # send(job_id, trigger, number, delay_seconds)
 Send = Callable[[str, str, int, float], object]
 
@@ -163,7 +169,10 @@ class WebhookScheduler(Follower):
     def _schedule(self, event: Any) -> None:
         job_id = str(event.originator_id)
         if isinstance(event, ENDINGS):
-            if self._webhook_uri(event.originator_id):
+            if self.clock() - event.timestamp > DELIVERY_WINDOW:
+                log.warning("job %s ended at %s, outside the delivery window: no webhook",
+                            job_id, event.timestamp.isoformat())  # fmt: skip
+            elif self._webhook_uri(event.originator_id):
                 self.send(job_id, AUTOMATIC, 1, 0)
         elif isinstance(event, RenderJob.WebhookAttempted):
             if event.trigger == AUTOMATIC and event.next_attempt_at is not None:
