@@ -324,11 +324,16 @@ def _template_id(**kwargs: Any) -> fields.String:
     return fields.String(metadata={"description": "`tpl_` and 32 hex digits."}, **kwargs)
 
 
-class CreatedTemplateSchema(ResponseSchema):
+class _TemplateHeadSchema(ResponseSchema):
+    """What every answer about one template starts with."""
+
     id = _template_id(required=True)
     name = fields.String(required=True)
     is_public = fields.Boolean(required=True)
     version = fields.Integer(required=True, metadata={"minimum": 1})
+
+
+class CreatedTemplateSchema(_TemplateHeadSchema):
     created_at = _instant(required=True)
 
 
@@ -353,11 +358,7 @@ class TemplateSchema(TemplateSummarySchema):
     )
 
 
-class ChangedTemplateSchema(ResponseSchema):
-    id = _template_id(required=True)
-    name = fields.String(required=True)
-    is_public = fields.Boolean(required=True)
-    version = fields.Integer(required=True, metadata={"minimum": 1})
+class ChangedTemplateSchema(_TemplateHeadSchema):
     updated_at = _instant(required=True)
 
 
