@@ -73,7 +73,12 @@ def reconcile(app: PhantomFlow, ledger: LedgerQueries) -> list[AccountCheck]:
         elif isinstance(event, CreditAccount.CreditsGranted):
             grants[key] += event.amount
         elif isinstance(event, RenderJob.Submitted):
-            jobs[key] = _Job(str(event.account_id), event.estimated_credits)
+            # A sandbox job charges nothing (its estimate is only shown), so it is
+            # none of the reconciliation's business.
+            if not getattr(event, "sandbox", False):
+                jobs[key] = _Job(str(event.account_id), event.estimated_credits)
+        elif key not in jobs:
+            continue
         elif isinstance(event, RenderJob.Completed):
             jobs[key].used = event.credits_used
         elif isinstance(event, RenderJob.Failed):

@@ -19,6 +19,7 @@ import redis
 
 from adapters.bootstrap import Runtime, build_runtime
 from adapters.settings import Settings
+from projections.audit import reconcile, report
 
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -113,4 +114,17 @@ def settings(request: pytest.FixtureRequest) -> Settings:
 def runtime(settings: Settings) -> Iterator[Runtime]:
     built = build_runtime(settings)
     yield built
-    built.close()
+    try:
+        assert_credits_reconcile(built)
+    finally:
+        built.close()
+
+
+def assert_credits_reconcile(runtime: Runtime) -> None:
+    """What `phantomflow audit verify` checks, after every test that used a runtime:
+    each account's replayed balance, its ledger and its grants less its jobs' costs
+    agree."""
+    runtime.ledger_runner.catch_up()
+    checks = reconcile(runtime.app, runtime.ledger)
+    disagreeing = [check for check in checks if not check.agrees]
+    assert not disagreeing, report(disagreeing)

@@ -30,7 +30,7 @@ from api.app import create_app
 from api.services import Services
 from domain.jobs import AUTOMATIC, RenderJob
 from projections.runner import FollowerRunner, FollowerThreads
-from tests.conftest import TINY_SCRIPT
+from tests.conftest import TINY_SCRIPT, assert_credits_reconcile
 from tests.test_dispatch import private_redis  # noqa: F401 - a fixture
 from workers.actors import in_process_broker
 from workers.webhooks import (
@@ -151,7 +151,10 @@ def runtime(settings: Settings) -> Iterator[Runtime]:
     """Receivers listen on 127.0.0.1: these tests allow private URLs (unless they say not)."""
     built = build_runtime(replace(settings, allow_private_urls=True))
     yield built
-    built.close()
+    try:
+        assert_credits_reconcile(built)
+    finally:
+        built.close()
 
 
 @pytest.fixture
