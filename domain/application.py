@@ -125,8 +125,11 @@ class PhantomFlow(Application[UUID]):
 
     # Keep recently used aggregates in memory; each read still fast-forwards from the
     # event store (the library's default), so a cached account is never stale, and
-    # loading it costs one query for the events since, instead of a replay.
-    env: ClassVar[dict[str, str]] = {"AGGREGATE_CACHE_MAXSIZE": "5000"}
+    # loading it costs one query for the events since, instead of a replay. The size
+    # is a count, not bytes, and a job holds its whole script: a few hundred covers
+    # the busy accounts and the jobs being rendered without letting large scripts
+    # pile up.
+    env: ClassVar[dict[str, str]] = {"AGGREGATE_CACHE_MAXSIZE": "256"}
 
     def __init__(self, env: dict[str, str] | None = None) -> None:
         super().__init__(env)
