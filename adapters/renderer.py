@@ -12,10 +12,11 @@ Graphs are built with ffmpeg-python and run with the FFmpeg binary shipped in th
    their fit, faded, made translucent) and text drawn; scenes are joined by `xfade`
    (transitions, which overlap the two scenes) or `concat`; every sound (audio
    elements, the sound of video elements, the soundtrack) is trimmed, faded, delayed
-   to its place and mixed. The JPEG poster is then one frame decoded from the MP4.
-   Its progress, by output time, is reported as `rendering_scene_N` (and `stitching`
-   while a transition is being drawn), then `encoding` while the encoder and the
-   muxer finish the file and we measure it.
+   to its place and mixed. Its progress, by output time, is reported as
+   `rendering_scene_N` (and `stitching` while a transition is being drawn).
+3. `encoding`: the file is finished. Its duration is read from the MP4 header (the
+   video track's, adapters/mp4.py; no second decoding pass) and the JPEG poster is
+   one frame decoded from it.
 
 Output: H.264 (libx264) yuv420p + AAC stereo 48 kHz, MP4 with `+faststart` so
 players can start before the whole file has arrived. A script without any sound
@@ -52,6 +53,7 @@ substitute whatever system font fontconfig finds.
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 import math
 import re
@@ -69,6 +71,7 @@ import imageio_ffmpeg
 from PIL import ImageFont
 
 from adapters.media import FetchedMedia, FetchLimits, MediaFetcher, MediaFetchFailed
+from adapters.mp4 import Mp4HeaderError, video_duration
 from adapters.settings import Settings
 from domain.script import (
     AudioElement,
@@ -86,8 +89,10 @@ log = logging.getLogger(__name__)
 
 # FFmpeg 9's threaded scheduler can deadlock on some multi-input graphs (seen here about
 # one run in six on a graph of overlays, text and a transition, at random, with no error).
-# A run that writes no progress line for STALL_SECONDS is killed and run again, up to
-# STALL_RETRIES times, so a stuck FFmpeg never holds a worker until the render deadline.
+# A deadlocked FFmpeg still prints its progress block every -stats_period, the same
+# block each time: a run whose progress (output time, frames, bytes written) has not
+# moved for STALL_SECONDS is killed and run again, up to STALL_RETRIES times, so a
+# stuck FFmpeg never holds a worker until the render deadline.
 STALL_SECONDS = 20.0
 STALL_RETRIES = 3
 
@@ -121,11 +126,10 @@ QUALITY_SETTINGS: dict[Quality, EncoderSettings] = {
 AUDIO_RATE = 48000
 
 # Overall progress: downloading ends at DOWNLOAD_END (when there is anything to
-# download), the frames at FRAMES_END, and `encoding` (finishing, measuring) at
-# MEASURE_END. Never 1.0: completion is the caller's to report.
+# download) and the frames at FRAMES_END, where `encoding` (the file finished, its
+# poster taken) stays. Never 1.0: completion is the caller's to report.
 DOWNLOAD_END = 0.10
 FRAMES_END = 0.95
-MEASURE_END = 0.99
 
 # Each report becomes an event in the job's history, so reports are rationed: a new
 # report needs both this much time and this much progress since the previous one.
@@ -135,9 +139,8 @@ REPORT_STEP = 0.02
 # Text elements are at least this far from the frame's edges, as a share of its height.
 MARGIN_SHARE = 0.05
 
-# How long a standalone measure_duration() may take (a render uses its own deadline).
-MEASURE_TIMEOUT_SECONDS = 600.0
 PROBE_TIMEOUT_SECONDS = 30.0
+PROBE_CONCURRENCY = 4
 
 # The poster frame is taken this far into the movie (or at its middle, if shorter).
 POSTER_AT_SECONDS = 1.0
@@ -169,7 +172,7 @@ _DURATION_LINE = re.compile(r"Duration: (\d+):(\d\d):(\d\d(?:\.\d+)?)")
 @dataclass(frozen=True)
 class RenderResult:
     path: Path
-    duration_seconds: float  # measured from the real output file, not from the script
+    duration_seconds: float  # read from the real output file, not from the script
     file_size_bytes: int
     poster_path: Path | None = None  # a JPEG frame of the video, beside it
 
@@ -254,14 +257,7 @@ class FFmpegRenderer:
             plan.compile(cmd=self.ffmpeg_exe), deadline, on_out_time, work_dir, self.stall_seconds
         )
         progress.start_stage("encoding", FRAMES_END)
-        duration = _measure(
-            self.ffmpeg_exe,
-            output_path,
-            deadline,
-            lambda done: progress.advance(
-                _between(FRAMES_END, MEASURE_END, done / script.duration)
-            ),
-        )
+        duration = measure_duration(output_path)
         # The poster: one frame decoded from the finished file (a seek and one frame;
         # a second output of the main run could stall FFmpeg's scheduler).
         poster_at = min(POSTER_AT_SECONDS, duration / 2)
@@ -315,10 +311,19 @@ class FFmpegRenderer:
             )
         except MediaFetchFailed as failure:
             raise RenderFailed(failure.message) from None
+        # Each file is opened once (named by its first use), all of them at once; what
+        # is wrong is reported for the first source, in script order, that it concerns.
+        first_use: dict[str, str] = {}
+        for source in sources:
+            first_use.setdefault(source.url, source.path)
+        with concurrent.futures.ThreadPoolExecutor(min(len(first_use), PROBE_CONCURRENCY)) as pool:
+            probes = {
+                url: pool.submit(self._probe, fetched[url], where, deadline)
+                for url, where in first_use.items()
+            }
         media: dict[str, MediaInfo] = {}
         for source in sources:
-            info = media.get(source.url) or self._probe(fetched[source.url], source.path, deadline)
-            media[source.url] = info
+            info = media[source.url] = probes[source.url].result()
             wanted = info.has_audio if source.kind == "audio" else info.has_video
             if not wanted:
                 what = "sound" if source.kind == "audio" else "picture"
@@ -374,10 +379,15 @@ class FFmpegRenderer:
         )
 
 
-def measure_duration(path: Path, ffmpeg_exe: str | None = None) -> float:
-    """The playing time of the first video stream of `path`, in seconds, from decoding it."""
-    exe = ffmpeg_exe or imageio_ffmpeg.get_ffmpeg_exe()
-    return _measure(exe, path.resolve(), _Deadline(MEASURE_TIMEOUT_SECONDS), lambda _done: None)
+def measure_duration(path: Path) -> float:
+    """The playing time of the first video stream of the MP4 `path`, in seconds.
+
+    Read from the file's header (what ffprobe reports), not decoded: decoding a
+    1080p render again cost about a tenth of its encoding."""
+    try:
+        return video_duration(path)
+    except (Mp4HeaderError, OSError) as error:
+        raise RenderFailed(f"could not measure the rendered video's duration ({error})") from None
 
 
 class _Timeline:
@@ -825,39 +835,6 @@ def position_expressions(position: Position, margin: int) -> tuple[str, str]:
     return placements[position]
 
 
-def _measure(
-    exe: str, path: Path, deadline: _Deadline, on_out_time: Callable[[float], None]
-) -> float:
-    # Decoding, not stream copy: with -c copy, out_time is the last packet's decode
-    # time and falls short by the B-frame reordering delay. Skipping the loop filter
-    # makes decoding cheaper without changing any timestamp.
-    args = [
-        exe,
-        *_COMMON_ARGS,
-        "-protocol_whitelist",
-        "file,pipe",
-        "-skip_loop_filter",
-        "all",
-        "-i",
-        f"file:{path}",
-        "-map",
-        "0:v:0",
-        "-f",
-        "null",
-        "-",
-    ]
-    seen: list[float] = []
-
-    def record(seconds: float) -> None:
-        seen.append(seconds)
-        on_out_time(seconds)
-
-    _run_checked(args, deadline, record, path.parent)
-    if not seen:
-        raise RenderFailed("could not measure the rendered video's duration")
-    return seen[-1]
-
-
 # ---------------------------------------------------------------- running FFmpeg
 
 
@@ -942,7 +919,7 @@ def _run_ffmpeg(
     stall.start()
     try:
         for line in process.stdout:
-            stall.touch()
+            stall.saw(line)
             seconds = parse_out_time(line)
             if seconds is not None:
                 on_out_time(seconds)
@@ -959,7 +936,12 @@ def _run_ffmpeg(
 
 
 class _StallWatch(threading.Thread):
-    """Kills FFmpeg when it has written no progress line for `seconds`."""
+    """Kills FFmpeg when its progress has not moved for `seconds`.
+
+    Progress is a new value of one of PROGRESS_KEYS in FFmpeg's `-progress` lines;
+    the same block printed again (what a deadlocked FFmpeg does) is not progress."""
+
+    PROGRESS_KEYS = frozenset({"out_time_us", "frame", "total_size"})
 
     def __init__(self, process: subprocess.Popen[str], seconds: float) -> None:
         super().__init__(daemon=True)
@@ -967,9 +949,13 @@ class _StallWatch(threading.Thread):
         self.seconds = seconds
         self.last = time.monotonic()
         self.stalled = threading.Event()
+        self._values: dict[str, str] = {}
 
-    def touch(self) -> None:
-        self.last = time.monotonic()
+    def saw(self, line: str) -> None:
+        key, _, value = line.strip().partition("=")
+        if key in self.PROGRESS_KEYS and self._values.get(key) != value:
+            self._values[key] = value
+            self.last = time.monotonic()
 
     def run(self) -> None:
         while self.process.poll() is None:

@@ -7,6 +7,7 @@ directory, never a URL, so the public address can change without rewriting histo
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 from pathlib import Path
@@ -22,23 +23,33 @@ class OutputStorage:
     def location_for(job_id: UUID) -> str:
         return f"{job_id}.mp4"
 
-    def store(self, job_id: UUID, rendered: Path) -> str:
-        """Move a finished render into place atomically; return its location."""
+    def store(self, job_id: UUID, rendered: Path, *, move: bool = False) -> str:
+        """Put a finished render in place atomically; return its location.
+
+        With `move`, the file is handed over: renamed into place when it is on the
+        same filesystem (nothing copied), copied otherwise. Without, it is copied."""
         location = self.location_for(job_id)
-        final = self.root / location
-        partial = final.with_suffix(".part")
-        shutil.copyfile(rendered, partial)
-        os.replace(partial, final)  # readers never see a half-written file
+        self._put(rendered, location, move)
         return location
 
-    def store_poster(self, job_id: UUID, poster: Path) -> str:
-        """Move a render's JPEG poster frame into place beside it; return its location."""
+    def store_poster(self, job_id: UUID, poster: Path, *, move: bool = False) -> str:
+        """Put a render's JPEG poster frame in place beside it; return its location."""
         location = f"{job_id}.jpg"
-        final = self.root / location
-        partial = final.with_suffix(".jpg.part")
-        shutil.copyfile(poster, partial)
-        os.replace(partial, final)
+        self._put(poster, location, move)
         return location
+
+    def _put(self, source: Path, location: str, move: bool) -> None:
+        final = self.root / location
+        if move:
+            try:
+                os.replace(source, final)  # atomic: readers see no file or all of it
+                return
+            except OSError as error:
+                if error.errno != errno.EXDEV:  # EXDEV: another filesystem, so copy
+                    raise
+        partial = final.with_name(f"{final.name}.part")
+        shutil.copyfile(source, partial)
+        os.replace(partial, final)  # readers never see a half-written file
 
     def remove(self, location: str) -> None:
         found = self.path_of(location)

@@ -60,6 +60,9 @@ class EmbeddedSystem:
             WebhookScheduler(self.runtime.app, send=sender(self.webhook_actor)),
         )
         self.followers = FollowerThreads([*self.runtime.read_models, dispatcher, webhook_scheduler])
+        # Everything here writes through this one application: each save wakes the
+        # followers, so a submitted job reaches the worker without waiting for a poll.
+        self.runtime.app.on_recorded(self.followers.wake)
         # Webhook POSTs (up to 10 s each) get threads of their own, never a render's.
         self.worker = dramatiq.Worker(
             self.broker,

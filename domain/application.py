@@ -25,7 +25,7 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import RecordConflictError
+from eventsourcing.persistence import RecordConflictError, Recording
 
 from domain import pricing
 from domain.accounts import CANCELLATION, FAILURE, SETTLEMENT, CreditAccount, mint_webhook_secret
@@ -136,6 +136,19 @@ class PhantomFlow(Application[UUID]):
         # Striped locks: bounded memory however many accounts there are; two accounts
         # sharing a stripe only wait for each other, they never conflict.
         self._account_locks = [threading.Lock() for _ in range(ACCOUNT_LOCK_STRIPES)]
+        self._on_recorded: list[Callable[[], None]] = []
+
+    def on_recorded(self, listener: Callable[[], None]) -> None:
+        """Call `listener()` (in the saving thread; it must be quick) after each save.
+
+        For followers in the same process (the embedded system): they look at the log
+        at once instead of at their next poll."""
+        self._on_recorded.append(listener)
+
+    def _notify(self, recordings: list[Recording[UUID]]) -> None:
+        super()._notify(recordings)
+        for listener in self._on_recorded:
+            listener()
 
     # Long-lived aggregates are snapshotted, so loading one replays at most this many
     # events after its latest snapshot (an account with 100,000 movements loads in

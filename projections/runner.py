@@ -83,6 +83,8 @@ class FollowerRunner:
         self.stalled = False
         # Set when the last batch ended before the head of the log.
         self.behind = False
+        # Set by `wake()`: new events were recorded, look now rather than at the poll.
+        self._news = threading.Event()
         with store.transaction() as cursor:
             cursor.execute(POSITIONS_TABLE)
             follower.create_tables(cursor)
@@ -151,6 +153,10 @@ class FollowerRunner:
             total += self.run_once()
         return total
 
+    def wake(self) -> None:
+        """New events were recorded (in this process): follow them without waiting."""
+        self._news.set()
+
     def run_forever(self, stop: threading.Event) -> None:
         """Follow until `stop` is set; only the lead copy of a follower works."""
         while not stop.is_set():
@@ -162,9 +168,14 @@ class FollowerRunner:
 
     def _follow(self, stop: threading.Event) -> None:
         while not stop.is_set():
+            # Cleared before reading: a wake during the batch means another look.
+            self._news.clear()
             try:
                 if self.run_once() == 0 and not self.behind:
-                    stop.wait(STALLED_BACKOFF if self.stalled else self.poll_interval)
+                    if self.stalled:  # the handler cannot go on (broker down): back off
+                        stop.wait(STALLED_BACKOFF)
+                    else:
+                        self._news.wait(self.poll_interval)
             except PositionMoved:
                 continue
             except Exception:
@@ -213,7 +224,13 @@ class FollowerThreads:
         for thread in self.threads:
             thread.start()
 
+    def wake(self) -> None:
+        """New events were recorded: every follower looks now (see PhantomFlow.on_recorded)."""
+        for runner in self.runners:
+            runner.wake()
+
     def stop(self) -> None:
         self.stop_event.set()
+        self.wake()
         for thread in self.threads:
             thread.join(timeout=10)

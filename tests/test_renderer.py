@@ -229,6 +229,27 @@ def test_an_ffmpeg_that_stops_making_progress_is_killed_and_run_again(tmp_path: 
     assert time.monotonic() - started < 15
 
 
+def test_an_ffmpeg_that_repeats_the_same_progress_is_stalled_too(tmp_path: Path):
+    # What a deadlocked FFmpeg 9 really does: its main thread keeps printing the same
+    # progress block every -stats_period while nothing moves.
+    marker = tmp_path / "ran-once"
+    real = imageio_ffmpeg.get_ffmpeg_exe()
+    block = r"frame=12\nout_time_us=400000\ntotal_size=4096\nprogress=continue\n"
+    stuck = fake_ffmpeg(
+        tmp_path,
+        f'if [ ! -e "{marker}" ]; then touch "{marker}"\n'
+        f"  while true; do printf '{block}'; sleep 0.1; done\nfi\n"
+        f'exec "{real}" "$@"',
+    )
+    renderer = FFmpegRenderer(ffmpeg_exe=stuck, stall_seconds=1)
+
+    started = time.monotonic()
+    result, _ = render(RED_THEN_BLUE, tmp_path / "work", renderer)
+
+    assert marker.exists() and result.file_size_bytes > 0
+    assert time.monotonic() - started < 15
+
+
 def test_an_ffmpeg_that_never_makes_progress_fails_the_render(tmp_path: Path):
     renderer = FFmpegRenderer(ffmpeg_exe=fake_ffmpeg(tmp_path, "exec sleep 30"), stall_seconds=0.5)
     with pytest.raises(RenderFailed) as failure:

@@ -114,9 +114,10 @@ class RenderService:
                 return self._record_failure(
                     job.id, f"internal error while rendering (reference {reference})"
                 )
-            location = self.storage.store(job.id, result.path)
+            # The scratch directory goes next: its files can be moved, not copied.
+            location = self.storage.store(job.id, result.path, move=True)
             poster = (
-                self.storage.store_poster(job.id, result.poster_path)
+                self.storage.store_poster(job.id, result.poster_path, move=True)
                 if result.poster_path is not None
                 else None
             )
