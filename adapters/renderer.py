@@ -54,6 +54,7 @@ substitute whatever system font fontconfig finds.
 from __future__ import annotations
 
 import concurrent.futures
+import itertools
 import logging
 import math
 import re
@@ -68,6 +69,7 @@ from typing import IO, Any
 
 import ffmpeg
 import imageio_ffmpeg
+from ffmpeg import nodes as ffmpeg_nodes
 from PIL import ImageFont
 
 from adapters.media import FetchedMedia, FetchLimits, MediaFetcher, MediaFetchFailed
@@ -89,7 +91,9 @@ log = logging.getLogger(__name__)
 
 # FFmpeg 9's threaded scheduler can deadlock on some multi-input graphs (seen here about
 # one run in six on a graph of overlays, text and a transition, at random, with no error).
-# A deadlocked FFmpeg still prints its progress block every -stats_period, the same
+# Making colours and silence inside the graph instead of as lavfi inputs (see _Source)
+# took one such graph from 7 hangs in 150 runs to none in 450; the watchdog stays for
+# whatever else may still hang. A deadlocked FFmpeg still prints its progress block every -stats_period, the same
 # block each time: a run whose progress (output time, frames, bytes written) has not
 # moved for STALL_SECONDS is killed and run again, up to STALL_RETRIES times, so a
 # stuck FFmpeg never holds a worker until the render deadline.
@@ -433,6 +437,42 @@ _COMMON_ARGS = (
 Stream = Any  # an ffmpeg-python stream (untyped library)
 
 
+class _Source(ffmpeg_nodes.FilterNode):  # type: ignore[misc]  # untyped library
+    """A filter that makes frames from nothing (`color`, `anullsrc`), inside the graph.
+
+    ffmpeg-python offers such sources only as `-f lavfi` inputs, and FFmpeg 9 runs
+    each input in a demuxer thread of its own: graphs with lavfi inputs deadlocked
+    about one run in twenty (a graph of overlays, text, a transition and a sound: 7
+    of 150 runs hung), and none did with the same sources inside the graph (0 of
+    450). ffmpeg-python also merges nodes that look alike, so every source is made
+    distinct: two scenes of one colour and length are two sources, not one.
+    """
+
+    _serials = itertools.count()
+
+    def __init__(self, name: str, **kwargs: Any) -> None:
+        # FilterNode insists on at least one input: call its base directly.
+        ffmpeg_nodes.Node.__init__(
+            self,
+            stream_spec=None,
+            name=name,
+            incoming_stream_types={ffmpeg_nodes.FilterableStream},
+            outgoing_stream_type=ffmpeg_nodes.FilterableStream,
+            min_inputs=0,
+            max_inputs=0,
+            kwargs=kwargs,
+        )
+        self._serial = next(self._serials)
+
+    def __hash__(self) -> int:
+        return hash((super().__hash__(), self._serial))
+
+
+def source(name: str, **kwargs: Any) -> Stream:
+    """The output of a source filter `name` with these options, inside the graph."""
+    return _Source(name, **kwargs).stream()
+
+
 @dataclass
 class GraphBuilder:
     """The one FFmpeg command for a script: inputs, the filter graph, two outputs."""
@@ -493,11 +533,13 @@ class GraphBuilder:
     def _scene(self, number: int, scene: Scene, scene_start: float) -> Stream:
         script = self.script
         colour = ffmpeg_colour(scene.colour, keep_alpha=False)
-        canvas = ffmpeg.input(
-            f"color=c={colour}:s={script.width}x{script.height}"
-            f":r={script.fps:g}:d={scene.duration:.6f}",
-            f="lavfi",
-        ).video
+        canvas = source(
+            "color",
+            c=colour,
+            s=f"{script.width}x{script.height}",
+            r=f"{script.fps:g}",
+            d=f"{scene.duration:.6f}",
+        )
         if isinstance(scene.background, MediaBackground):
             background = scene.background
             layer = self._picture(
@@ -689,7 +731,13 @@ class GraphBuilder:
             )
             sounds.append(sound)
         if not sounds:
-            return ffmpeg.input(f"anullsrc=r={AUDIO_RATE}:cl=stereo:d={total:.6f}", f="lavfi").audio
+            silence = {"r": AUDIO_RATE, "cl": "stereo", "d": f"{total:.6f}"}
+            if self._inputs == 0:
+                # ffmpeg-python cannot write a command without an input: with no media
+                # at all, the silence is the one input (a lone demuxer; see _Source).
+                options = ":".join(f"{key}={value}" for key, value in silence.items())
+                return ffmpeg.input(f"anullsrc={options}", f="lavfi").audio
+            return source("anullsrc", **silence)
         mixed = (
             sounds[0]
             if len(sounds) == 1

@@ -120,6 +120,15 @@ def test_each_scene_shows_its_background_colour_in_turn(tmp_path: Path):
     assert close_to(frame_rgb(result.path, 1.5, *corner), (0, 0, 255))
 
 
+def test_scenes_that_are_exactly_alike_are_each_rendered(tmp_path: Path):
+    # ffmpeg-python merges identical nodes; two equal scenes must still be two scenes.
+    same = {"duration": 1, "background": "#00FF00", "elements": [{"text": "Hi", "font_size": 20}]}
+    result, _ = render(script(same, dict(same)), tmp_path)
+
+    assert result.duration_seconds == pytest.approx(2.0, abs=0.1)
+    assert close_to(frame_rgb(result.path, 1.5, 10, HEIGHT - 10), (0, 255, 0))
+
+
 def test_progress_only_rises_stays_below_one_and_names_the_stages_in_order(tmp_path: Path):
     _, progress = render(RED_THEN_BLUE, tmp_path)
 
