@@ -93,10 +93,11 @@ log = logging.getLogger(__name__)
 # one run in six on a graph of overlays, text and a transition, at random, with no error).
 # Making colours and silence inside the graph instead of as lavfi inputs (see _Source)
 # took one such graph from 7 hangs in 150 runs to none in 450; the watchdog stays for
-# whatever else may still hang. A deadlocked FFmpeg still prints its progress block every -stats_period, the same
-# block each time: a run whose progress (output time, frames, bytes written) has not
-# moved for STALL_SECONDS is killed and run again, up to STALL_RETRIES times, so a
-# stuck FFmpeg never holds a worker until the render deadline.
+# whatever else may still hang. A deadlocked FFmpeg still prints its progress block
+# every -stats_period, the same block each time: a run whose progress (output time,
+# frames, bytes written) has not moved for STALL_SECONDS is killed and run again, up
+# to STALL_RETRIES times, so a stuck FFmpeg never holds a worker until the render
+# deadline.
 STALL_SECONDS = 20.0
 STALL_RETRIES = 3
 
