@@ -136,7 +136,8 @@ def replay(events: Iterable[Any]) -> dict[str, Any] | None:
     for event in events:
         if isinstance(event, RenderJob.Submitted):
             row = submitted_row(Tracked(position=0, event=event))
-        elif row is not None:
+        elif row is not None and get_topic(type(event)) in JobsProjection.topics:
+            # Only what the read model follows: a webhook attempt is not an update.
             apply(row["doc"], event)
             row["status"] = row["doc"]["status"]
     return row

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from projections.jobs import TABLE, JobsProjection
+from projections.jobs import TABLE, JobsProjection, replay
 from projections.runner import FollowerRunner
 from tests.conftest import TINY_SCRIPT
 
@@ -91,3 +91,20 @@ def test_two_copies_of_a_follower_never_both_apply_a_batch(runtime):
             assert type(error).__name__ == "PositionMoved"
     assert rows(runtime) == before
     assert first.position() == runtime.app.recorder.max_notification_id()
+
+
+def test_a_job_replayed_from_its_events_reads_as_the_read_model_shows_it(runtime):
+    account = runtime.app.open_account(plan="pro", credits=10)
+    job_id = runtime.app.submit_render(
+        account.account_id, TINY_SCRIPT, "https://hooks.example.com/x", {}
+    ).job_id
+    runtime.app.fail_job(job_id, "RENDER_FAILED", "no")
+    # Webhook deliveries are events of the job too, but not part of its read model.
+    runtime.app.record_webhook_attempt(
+        job_id, "automatic", 1, "https://hooks.example.com/x", 200, None, 12, None
+    )
+    runtime.jobs_runner.catch_up()
+
+    shown = runtime.jobs.get(str(account.account_id), str(job_id), False)
+    replayed = replay(runtime.app.events.get(job_id))
+    assert replayed is not None and replayed["doc"] == shown
