@@ -19,6 +19,16 @@ from tests.conftest import service_missing
 FFPROBE = shutil.which("ffprobe") or "/usr/bin/ffprobe"
 
 
+class Recorder:
+    """A renderer's progress callback that keeps every (progress, stage) it is given."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[float, str]] = []
+
+    def __call__(self, progress: float, stage: str) -> None:
+        self.calls.append((progress, stage))
+
+
 def ffprobe(path: Path) -> dict[str, Any]:
     """ffprobe's JSON description of `path`: {"streams": [...], "format": {...}}."""
     if not Path(FFPROBE).exists():

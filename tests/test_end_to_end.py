@@ -92,29 +92,44 @@ def base_env(tmp_path: Path) -> dict[str, str]:
     return env
 
 
+def start_embedded(tmp_path: Path, env: dict[str, str]) -> RunningSystem:
+    """`phantomflow serve`: the whole system in one process."""
+    port = free_port()
+    system = RunningSystem(env=env, base_url=f"http://127.0.0.1:{port}")
+    system.start("serve", "--port", str(port), log=tmp_path / "serve.log")
+    return system
+
+
+def start_production(
+    tmp_path: Path, env: dict[str, str], postgres_schema: str, redis_url: str
+) -> RunningSystem:
+    """`phantomflow api`, `projections` and `worker` on PostgreSQL and Redis."""
+    port = free_port()
+    env = {
+        **env,
+        "DATABASE_URL": POSTGRES_URL,
+        "PHANTOMFLOW_DB_SCHEMA": postgres_schema,
+        "REDIS_URL": redis_url,
+        "PHANTOMFLOW_OUTPUT_DIR": str(tmp_path / "shared-outputs"),
+        "PHANTOMFLOW_PUBLIC_URL": f"http://127.0.0.1:{port}",
+    }
+    system = RunningSystem(env=env, base_url=f"http://127.0.0.1:{port}")
+    system.start("api", "--host", "127.0.0.1", "--port", str(port), log=tmp_path / "api.log")
+    system.start("projections", log=tmp_path / "projections.log")
+    system.start("worker", "--processes", "1", "--threads", "1", log=tmp_path / "worker.log")
+    return system
+
+
 @pytest.fixture
 def embedded(tmp_path: Path) -> Iterator[RunningSystem]:
-    port = free_port()
-    system = RunningSystem(env=base_env(tmp_path), base_url=f"http://127.0.0.1:{port}")
-    system.start("serve", "--port", str(port), log=tmp_path / "serve.log")
+    system = start_embedded(tmp_path, base_env(tmp_path))
     yield system
     system.stop()
 
 
 @pytest.fixture
 def production(tmp_path: Path, postgres_schema: str, redis_url: str) -> Iterator[RunningSystem]:
-    port = free_port()
-    env = base_env(tmp_path)
-    env.update(
-        DATABASE_URL=POSTGRES_URL,
-        PHANTOMFLOW_DB_SCHEMA=postgres_schema,
-        REDIS_URL=redis_url,
-        PHANTOMFLOW_OUTPUT_DIR=str(tmp_path / "shared-outputs"),
-    )
-    system = RunningSystem(env=env, base_url=f"http://127.0.0.1:{port}")
-    system.start("api", "--host", "127.0.0.1", "--port", str(port), log=tmp_path / "api.log")
-    system.start("projections", log=tmp_path / "projections.log")
-    system.start("worker", "--processes", "1", "--threads", "1", log=tmp_path / "worker.log")
+    system = start_production(tmp_path, base_env(tmp_path), postgres_schema, redis_url)
     yield system
     system.stop()
 

@@ -22,7 +22,7 @@ from aiohttp import web
 from adapters.media import FetchLimits, MediaFetcher
 from adapters.renderer import FFmpegRenderer, RenderFailed, RenderResult
 from domain.script import MovieScript
-from tests.media import ffprobe, frame_rgb
+from tests.media import Recorder, ffprobe, frame_rgb
 
 pytestmark = pytest.mark.ffmpeg
 
@@ -132,14 +132,6 @@ def local_renderer(**limits: float) -> FFmpegRenderer:
         stall_seconds=4,
         fetcher=MediaFetcher(allow_private=True, limits=FetchLimits(**limits)),
     )
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.calls: list[tuple[float, str]] = []
-
-    def __call__(self, progress: float, stage: str) -> None:
-        self.calls.append((progress, stage))
 
 
 def render(

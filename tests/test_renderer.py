@@ -19,7 +19,7 @@ from adapters.renderer import (
     measure_duration,
 )
 from domain.script import MovieScript
-from tests.media import ffprobe, frame_rgb
+from tests.media import Recorder, ffprobe, frame_rgb
 
 pytestmark = pytest.mark.ffmpeg
 
@@ -38,14 +38,6 @@ RED_THEN_BLUE = script(
     {"duration": 1, "background": "#FF0000", "elements": [{"text": "One", "font_size": 20}]},
     {"duration": 1, "background": "#00F", "elements": []},
 )
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.calls: list[tuple[float, str]] = []
-
-    def __call__(self, progress: float, stage: str) -> None:
-        self.calls.append((progress, stage))
 
 
 def render(

@@ -17,8 +17,8 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from tests.conftest import POSTGRES_URL, TINY_SCRIPT, free_port
-from tests.test_end_to_end import RunningSystem, base_env
+from tests.conftest import TINY_SCRIPT, free_port
+from tests.test_end_to_end import RunningSystem, base_env, start_embedded, start_production
 from tests.test_sse import read_events
 from tests.test_webhooks import Receiver, verify
 
@@ -32,9 +32,7 @@ def env_for_webhooks(tmp_path: Path) -> dict[str, str]:
 
 @pytest.fixture
 def embedded_system(tmp_path: Path) -> Iterator[RunningSystem]:
-    port = free_port()
-    system = RunningSystem(env=env_for_webhooks(tmp_path), base_url=f"http://127.0.0.1:{port}")
-    system.start("serve", "--port", str(port), log=tmp_path / "serve.log")
+    system = start_embedded(tmp_path, env_for_webhooks(tmp_path))
     yield system
     system.stop()
 
@@ -43,19 +41,7 @@ def embedded_system(tmp_path: Path) -> Iterator[RunningSystem]:
 def production_system(
     tmp_path: Path, postgres_schema: str, redis_url: str
 ) -> Iterator[RunningSystem]:
-    port = free_port()
-    env = env_for_webhooks(tmp_path)
-    env.update(
-        DATABASE_URL=POSTGRES_URL,
-        PHANTOMFLOW_DB_SCHEMA=postgres_schema,
-        REDIS_URL=redis_url,
-        PHANTOMFLOW_OUTPUT_DIR=str(tmp_path / "shared-outputs"),
-        PHANTOMFLOW_PUBLIC_URL=f"http://127.0.0.1:{port}",
-    )
-    system = RunningSystem(env=env, base_url=f"http://127.0.0.1:{port}")
-    system.start("api", "--host", "127.0.0.1", "--port", str(port), log=tmp_path / "api.log")
-    system.start("projections", log=tmp_path / "projections.log")
-    system.start("worker", "--processes", "1", "--threads", "1", log=tmp_path / "worker.log")
+    system = start_production(tmp_path, env_for_webhooks(tmp_path), postgres_schema, redis_url)
     yield system
     system.stop()
 
