@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -15,7 +16,7 @@ from uuid import UUID
 
 from aiohttp import web
 
-from adapters.bootstrap import build_runtime
+from adapters.bootstrap import Runtime, build_runtime
 from adapters.settings import Settings
 from api.app import create_app
 from api.services import Services
@@ -242,26 +243,25 @@ def run_projections(args: argparse.Namespace) -> int:
     return 0
 
 
+def _runtime() -> contextlib.closing[Runtime]:
+    """The runtime of a one-off command, closed when the command is done."""
+    return contextlib.closing(build_runtime(Settings.from_env()))
+
+
 def run_rebuild() -> int:
-    runtime = build_runtime(Settings.from_env())
-    try:
+    with _runtime() as runtime:
         for runner in runtime.read_models:
             handled = runner.rebuild()
             print(json.dumps({"read_model": runner.follower.name, "events": handled}))
-    finally:
-        runtime.close()
     return 0
 
 
 def run_audit_verify(args: argparse.Namespace) -> int:
     from projections.audit import reconcile, report
 
-    runtime = build_runtime(Settings.from_env())
-    try:
+    with _runtime() as runtime:
         runtime.ledger_runner.catch_up()
         checks = reconcile(runtime.app, runtime.ledger)
-    finally:
-        runtime.close()
     print(report(checks))
     return 0 if all(check.agrees for check in checks) else 1
 
@@ -270,11 +270,8 @@ def run_audit_verify(args: argparse.Namespace) -> int:
 
 
 def run_accounts_create(args: argparse.Namespace) -> int:
-    runtime = build_runtime(Settings.from_env())
-    try:
+    with _runtime() as runtime:
         opened = runtime.app.open_account(plan=args.plan, credits=args.credits)
-    finally:
-        runtime.close()
     print(
         json.dumps(
             {
@@ -288,13 +285,10 @@ def run_accounts_create(args: argparse.Namespace) -> int:
 
 
 def run_accounts_plan(args: argparse.Namespace) -> int:
-    runtime = build_runtime(Settings.from_env())
-    try:
+    with _runtime() as runtime:
         account = runtime.app.change_plan(
             args.account_id, args.plan, args.requests_per_minute, args.concurrent_jobs
         )
-    finally:
-        runtime.close()
     limits = account.limits
     print(
         json.dumps(
@@ -310,31 +304,22 @@ def run_accounts_plan(args: argparse.Namespace) -> int:
 
 
 def run_keys_create(args: argparse.Namespace) -> int:
-    runtime = build_runtime(Settings.from_env())
-    try:
+    with _runtime() as runtime:
         key_id, secret, prefix = runtime.app.mint_key(args.account_id, args.mode)
-    finally:
-        runtime.close()
     print(json.dumps({"id": str(key_id), "api_key": secret, "prefix": prefix, "mode": args.mode}))
     return 0
 
 
 def run_keys_revoke(args: argparse.Namespace) -> int:
-    runtime = build_runtime(Settings.from_env())
-    try:
+    with _runtime() as runtime:
         runtime.app.revoke_key(args.account_id, args.key_id)
-    finally:
-        runtime.close()
     print(json.dumps({"id": str(args.key_id), "revoked": True}))
     return 0
 
 
 def run_credits_grant(args: argparse.Namespace) -> int:
-    runtime = build_runtime(Settings.from_env())
-    try:
+    with _runtime() as runtime:
         balance = runtime.app.grant_credits(args.account_id, args.amount, reason=args.reason)
-    finally:
-        runtime.close()
     print(json.dumps({"account_id": str(args.account_id), "credits": balance}))
     return 0
 
