@@ -11,7 +11,7 @@ from adapters.settings import Settings
 from adapters.storage import OutputStorage
 from adapters.viewstore import PostgresViewStore, SQLiteViewStore, ViewStore
 from domain.application import PhantomFlow
-from projections.jobs import JobsProjection, JobsQueries, replay
+from projections.jobs import JobsProjection, JobsQueries, followed_events_after, replay
 from projections.ledger import LedgerProjection, LedgerQueries
 from projections.runner import FollowerRunner
 from projections.templates import TemplatesProjection, TemplatesQueries
@@ -48,11 +48,14 @@ class Runtime:
         self, account_id: str, job_id: str, sandbox: bool = False
     ) -> dict[str, Any] | None:
         """One account's job: from the read model, or from its events if the read model
-        has not seen it yet (a GET straight after its POST must not answer 404).
+        has not caught up with it yet (a GET straight after its POST must not answer
+        404, nor one straight after a cancel answer "queued").
         Sandbox keys see sandbox jobs only; live keys live jobs only."""
-        found = self.jobs.get(account_id, job_id, sandbox)
+        found = self.jobs.get_versioned(account_id, job_id, sandbox)
         if found is not None:
-            return found
+            doc, version = found
+            if not followed_events_after(self.app.recorder, UUID(job_id), version):
+                return doc
         row = replay(self.app.events.get(UUID(job_id)))
         if row is None or row["account_id"] != account_id or row["doc"]["sandbox"] != sandbox:
             return None

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.utils import get_topic
 
@@ -21,7 +22,7 @@ from projections.runner import Follower, Tracked
 
 # The read model's name carries its version: a change of shape gets a new table and a
 # new tracked position, so it is built from zero beside the old one.
-TABLE = "jobs_view_v2"
+TABLE = "jobs_view_v3"
 
 
 def iso(moment: datetime) -> str:
@@ -30,7 +31,7 @@ def iso(moment: datetime) -> str:
 
 
 class JobsProjection(Follower):
-    name = "jobs_v2"
+    name = "jobs_v3"
     topics = tuple(
         get_topic(cls)
         for cls in (
@@ -51,6 +52,7 @@ class JobsProjection(Follower):
             " status TEXT NOT NULL,"
             " sandbox INTEGER NOT NULL,"
             " seq BIGINT NOT NULL,"
+            " version INTEGER NOT NULL,"
             " doc TEXT NOT NULL)"
         )
         cursor.execute(
@@ -74,14 +76,14 @@ class JobsProjection(Follower):
             row = rows.get(job_id) or load_row(cursor, job_id)
             if row is None:
                 continue  # history before this job's submission cannot exist; be safe
-            apply(row["doc"], tracked.event)
-            row["status"] = row["doc"]["status"]
+            apply_to_row(row, tracked.event)
             rows[job_id] = row
         if rows:
             cursor.executemany(
-                f"INSERT INTO {TABLE} (job_id, account_id, status, sandbox, seq, doc) "
-                "VALUES (?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (job_id) DO UPDATE SET status = excluded.status, doc = excluded.doc",
+                f"INSERT INTO {TABLE} (job_id, account_id, status, sandbox, seq, version, doc) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (job_id) DO UPDATE SET status = excluded.status,"
+                " version = excluded.version, doc = excluded.doc",
                 [
                     (
                         job_id,
@@ -89,6 +91,7 @@ class JobsProjection(Follower):
                         row["status"],
                         int(row["doc"]["sandbox"]),
                         row["seq"],
+                        row["version"],
                         json.dumps(row["doc"], separators=(",", ":")),
                     )
                     for job_id, row in rows.items()
@@ -122,6 +125,9 @@ def submitted_row(tracked: Tracked) -> dict[str, Any]:
         "account_id": str(event.account_id),
         "status": "queued",
         "seq": tracked.position,
+        # The job's version as of the last event applied: a reader can tell whether
+        # the event store holds something newer (see `followed_events_after`).
+        "version": event.originator_version,
         "doc": doc,
     }
 
@@ -138,18 +144,39 @@ def replay(events: Iterable[Any]) -> dict[str, Any] | None:
             row = submitted_row(Tracked(position=0, event=event))
         elif row is not None and get_topic(type(event)) in JobsProjection.topics:
             # Only what the read model follows: a webhook attempt is not an update.
-            apply(row["doc"], event)
-            row["status"] = row["doc"]["status"]
+            apply_to_row(row, event)
     return row
 
 
+def followed_events_after(recorder: Any, job_id: UUID, version: int) -> bool:
+    """Whether the event store holds an event of the job, newer than `version`, that
+    this read model follows: then a row at `version` is behind (a GET straight after
+    a cancel must not answer "queued"). One indexed read of the job's newest events."""
+    newer = recorder.select_events(job_id, gt=version)
+    return any(stored.topic in JobsProjection.topics for stored in newer)
+
+
+def apply_to_row(row: dict[str, Any], event: Any) -> None:
+    apply(row["doc"], event)
+    row["status"] = row["doc"]["status"]
+    row["version"] = event.originator_version
+
+
 def load_row(cursor: Cursor, job_id: str) -> dict[str, Any] | None:
-    cursor.execute(f"SELECT account_id, status, seq, doc FROM {TABLE} WHERE job_id = ?", (job_id,))
+    cursor.execute(
+        f"SELECT account_id, status, seq, version, doc FROM {TABLE} WHERE job_id = ?", (job_id,)
+    )
     found = cursor.fetchone()
     if found is None:
         return None
-    account_id, status, seq, doc = found
-    return {"account_id": account_id, "status": status, "seq": seq, "doc": json.loads(doc)}
+    account_id, status, seq, version, doc = found
+    return {
+        "account_id": account_id,
+        "status": status,
+        "seq": seq,
+        "version": version,
+        "doc": json.loads(doc),
+    }
 
 
 def apply(doc: dict[str, Any], event: Any) -> None:
@@ -201,13 +228,21 @@ class JobsQueries:
 
     def get(self, account_id: str, job_id: str, sandbox: bool = False) -> dict[str, Any] | None:
         """A job of the account's live jobs, or of its sandbox jobs: never both."""
+        found = self.get_versioned(account_id, job_id, sandbox)
+        return found[0] if found else None
+
+    def get_versioned(
+        self, account_id: str, job_id: str, sandbox: bool = False
+    ) -> tuple[dict[str, Any], int] | None:
+        """(document, the job's version it reflects), as `get` finds it."""
         with self.store.read() as cursor:
             cursor.execute(
-                f"SELECT doc FROM {TABLE} WHERE job_id = ? AND account_id = ? AND sandbox = ?",
+                f"SELECT doc, version FROM {TABLE}"
+                " WHERE job_id = ? AND account_id = ? AND sandbox = ?",
                 (job_id, account_id, int(sandbox)),
             )
             found = cursor.fetchone()
-        return json.loads(found[0]) if found else None
+        return (json.loads(found[0]), int(found[1])) if found else None
 
     def page(
         self, account_id: str, status: str | None, page: int, limit: int, sandbox: bool = False

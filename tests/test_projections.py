@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from projections.jobs import TABLE, JobsProjection, replay
+from projections.jobs import TABLE, JobsProjection, followed_events_after, replay
 from projections.runner import FollowerRunner
 from tests.conftest import TINY_SCRIPT
 
@@ -108,3 +108,36 @@ def test_a_job_replayed_from_its_events_reads_as_the_read_model_shows_it(runtime
     shown = runtime.jobs.get(str(account.account_id), str(job_id), False)
     replayed = replay(runtime.app.events.get(job_id))
     assert replayed is not None and replayed["doc"] == shown
+
+
+def test_a_job_read_straight_after_its_cancel_is_cancelled_before_the_read_model_catches_up(
+    runtime,
+):
+    account = runtime.app.open_account(plan="pro", credits=10)
+    job_id = runtime.app.submit_render(account.account_id, TINY_SCRIPT, None, {}).job_id
+    runtime.jobs_runner.catch_up()
+    runtime.app.cancel_job(job_id)
+
+    behind = runtime.jobs.get(str(account.account_id), str(job_id), False)
+    read = runtime.job_document(str(account.account_id), str(job_id), False)
+    assert behind is not None and behind["status"] == "queued"
+    assert read is not None and read["status"] == "cancelled"
+    runtime.jobs_runner.catch_up()
+    assert runtime.jobs.get(str(account.account_id), str(job_id), False) == read
+
+
+def test_a_job_whose_newer_events_the_read_model_ignores_is_read_from_the_read_model(runtime):
+    account = runtime.app.open_account(plan="pro", credits=10)
+    job_id = runtime.app.submit_render(
+        account.account_id, TINY_SCRIPT, "https://hooks.example.com/x", {}
+    ).job_id
+    runtime.app.fail_job(job_id, "RENDER_FAILED", "no")
+    runtime.jobs_runner.catch_up()
+    runtime.app.record_webhook_attempt(
+        job_id, "automatic", 1, "https://hooks.example.com/x", 200, None, 12, None
+    )
+    # Only a webhook attempt is newer than the row, and the read model ignores those:
+    # the row stands, no replay.
+    row_version = runtime.jobs.get_versioned(str(account.account_id), str(job_id), False)[1]
+    assert runtime.app.get_job(job_id).version == row_version + 1
+    assert not followed_events_after(runtime.app.recorder, job_id, row_version)
