@@ -23,7 +23,12 @@ def event_store_env(settings: Settings) -> dict[str, str]:
             "SQLITE_DBNAME": str(settings.data_dir / "events.sqlite3"),
             "SQLITE_LOCK_TIMEOUT": "30",
         }
-    env = {"PERSISTENCE_MODULE": "eventsourcing.postgres", **postgres_params(settings)}
+    env = {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        # The library's recorder with a one-statement insert (adapters/pg_events.py).
+        "APPLICATION_RECORDER_TOPIC": "adapters.pg_events:LockingFunctionRecorder",
+        **postgres_params(settings),
+    }
     # A few connections kept open, more opened under load: every process (api,
     # worker, projections, and each of their copies) has a pool of its own, so the
     # idle total stays well inside PostgreSQL's max_connections.

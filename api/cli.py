@@ -186,7 +186,9 @@ def run_api(args: argparse.Namespace) -> int:
     app.on_cleanup.append(close)
     # handler_cancellation: a client that disconnects cancels its handler at once, so an
     # event stream (api/sse.py) frees its resources without waiting for a write to fail.
-    # The access log leaves out keys passed as `apiKey` (event streams).
+    # The access log leaves out keys passed as `apiKey` (event streams). reuse_port:
+    # API processes are stateless, so several can listen on one port of one host and
+    # the kernel spreads connections over them (one process uses one core).
     web.run_app(
         app,
         host=args.host,
@@ -194,6 +196,7 @@ def run_api(args: argparse.Namespace) -> int:
         print=None,
         handler_cancellation=True,
         access_log_class=RedactingAccessLogger,
+        reuse_port=True,
     )
     return 0
 

@@ -45,7 +45,10 @@ class PlanLimitsCache:
 
 
 class Services:
-    def __init__(self, runtime: Runtime, max_threads: int = 32) -> None:
+    # Few threads: calls are short database round trips, and each extra thread is one
+    # more contender for the GIL. With 32 an API process answered about 25 % fewer
+    # submissions a second than with 8 (docs/performance.md).
+    def __init__(self, runtime: Runtime, max_threads: int = 8) -> None:
         self.runtime = runtime
         self.executor = ThreadPoolExecutor(max_workers=max_threads, thread_name_prefix="api-io")
         # Shared by every API process through Redis in production; in process otherwise.

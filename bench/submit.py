@@ -1,12 +1,15 @@
 """Benchmark render submissions on PostgreSQL: real HTTP, the service layer alone, pgbench.
 
     python bench/submit.py [--requests N] [--concurrency C] [--accounts K] [--env KEY=VALUE]
+                           [--client wrk|aiohttp] [--seconds S] [--api-processes P]
 
 Runs in a fresh schema `bench_<random>` of the `test` database (dropped at the end):
 
-1. HTTP: the real API process (`python -m api.cli api`), N `POST /api/render` of a
-   tiny script from C concurrent senders on one aiohttp session; every answer must
-   be 202. Prints submissions/s and p50/p99 latency.
+1. HTTP: the real API process (`python -m api.cli api`; `--api-processes P` starts P
+   of them on one port), `POST /api/render` of a tiny script from C concurrent
+   connections, by wrk for `--seconds` when it is installed (a C client, as pgbench
+   is), else by an aiohttp session for N requests; every answer must be 202. Prints
+   submissions/s, p50/p99 latency, and the jobs the event store recorded meanwhile.
 2. In-process: `runtime.app.submit_render` from C threads, each with a runtime of its
    own (so its own connections), N submissions. Prints submissions/s.
 3. pgbench: a comparable two-row transaction (BEGIN; one INSERT into each of two
@@ -182,6 +185,16 @@ def rollbacks(url: str) -> int:
     return int(row[0]) if row else 0
 
 
+def submissions_recorded(url: str, schema: str) -> int:
+    """RenderJob.Submitted events in the bench schema's event store."""
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            f"SELECT count(*) FROM {schema}.phantomflow_events WHERE topic = %s",
+            ("domain.jobs:RenderJob.Submitted",),
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
 def event_sizes(url: str, schema: str) -> dict[str, float]:
     """Average stored-event size in the bench schema's events table(s)."""
     sizes: dict[str, float] = {}
@@ -246,8 +259,11 @@ class ApiProcess:
             self.process.wait(timeout=10)
 
 
-def start_api(schema: str, data_dir: Path, log_path: Path, extra_env: dict[str, str]) -> ApiProcess:
-    port = free_port()
+def start_api(
+    schema: str, data_dir: Path, log_path: Path, extra_env: dict[str, str], port: int
+) -> ApiProcess:
+    """One `phantomflow api` process; several share `port` (they listen with SO_REUSEPORT
+    and the kernel spreads connections over them)."""
     env = {key: value for key, value in os.environ.items() if key not in IN_PROCESS_POOL_ENV}
     env.update(
         DATABASE_URL=DATABASE_URL,
@@ -299,13 +315,31 @@ class HttpResult:
     latencies: list[float]
     completions: list[float]  # seconds since start, one per request
     failures: list[str] = field(default_factory=list)
+    # From wrk, which reports counts and percentiles rather than each request.
+    answered: int | None = None
+    wrk_percentiles_ms: tuple[float, float, float] | None = None
 
     @property
     def rate(self) -> float:
-        return len(self.latencies) / self.elapsed
+        done = len(self.latencies) if self.answered is None else self.answered
+        return done / self.elapsed
+
+    def percentiles_ms(self) -> tuple[float, float, float]:
+        """p50, p99 and max latency in milliseconds."""
+        if self.wrk_percentiles_ms is not None:
+            return self.wrk_percentiles_ms
+        ordered = sorted(self.latencies)
+        return (
+            percentile(ordered, 0.50) * 1000,
+            percentile(ordered, 0.99) * 1000,
+            ordered[-1] * 1000,
+        )
 
     def half_rates(self) -> tuple[float, float]:
-        """Submissions/s over the first and the second half of the requests."""
+        """Submissions/s over the first and the second half of the requests (NaN from
+        wrk, which does not report each request)."""
+        if not self.completions:
+            return math.nan, math.nan
         done = sorted(self.completions)
         middle = len(done) // 2
         first = middle / done[middle - 1] if middle and done[middle - 1] > 0 else math.nan
@@ -366,6 +400,85 @@ async def fire(
         elapsed = time.perf_counter() - start
     return HttpResult(elapsed=elapsed, latencies=latencies, completions=completions,
                       failures=failures)  # fmt: skip
+
+
+WRK = shutil.which("wrk")
+
+# wrk's Lua hooks: `request` sends the body with the keys in turn; `done` prints the
+# figures as one JSON line (times in microseconds).
+WRK_SCRIPT = """\
+local keys = {keys}
+local body = {body}
+local method = "{method}"
+local path = "{path}"
+local i = 0
+request = function()
+  i = i + 1
+  return wrk.format(method, path,
+    {{["x-api-key"] = keys[i % #keys + 1], ["content-type"] = "application/json"}}, body)
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    '\\nWRK_JSON {{"requests": %d, "duration_us": %d, "non_2xx": %d, "socket_errors": %d,'
+    .. ' "p50_us": %d, "p99_us": %d, "max_us": %d}}\\n',
+    summary.requests, summary.duration, e.status, e.connect + e.read + e.write + e.timeout,
+    latency:percentile(50), latency:percentile(99), latency.max))
+end
+"""
+
+
+def lua_string(text: str) -> str:
+    return "[==[" + text + "]==]"
+
+
+def fire_wrk(
+    base_url: str,
+    api_keys: Sequence[str],
+    seconds: int,
+    concurrency: int,
+    workdir: Path,
+    floor: bool = False,
+) -> HttpResult:
+    """The same load from wrk, a C client (as pgbench is): its own CPU cost is small
+    next to a Python client's, which on 2 cores competes with the API for a core."""
+    assert WRK is not None
+    script = workdir / ("wrk_floor.lua" if floor else "wrk.lua")
+    keys = ["ve_live_unknown"] if floor else list(api_keys)
+    script.write_text(
+        WRK_SCRIPT.format(
+            keys="{" + ", ".join(lua_string(key) for key in keys) + "}",
+            body=lua_string("" if floor else json.dumps(TINY_SCRIPT)),
+            method="GET" if floor else "POST",
+            path="/api/jobs" if floor else "/api/render",
+        )
+    )
+    command = [
+        WRK, "-t", str(min(2, concurrency)), "-c", str(concurrency), "-d", f"{seconds}s",
+        "--timeout", "60s", "-s", str(script), base_url,
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 120)
+    found = re.search(r"^WRK_JSON (\{.*\})$", done.stdout, re.MULTILINE)
+    if done.returncode != 0 or not found:
+        raise BenchError(f"wrk failed (exit {done.returncode}):\n{done.stdout}{done.stderr}")
+    figures = json.loads(found.group(1))
+    answered = figures["requests"] - figures["socket_errors"]
+    # The floor's answers are all 401: wrk counts them as non-2xx, which is expected.
+    good = answered if floor else answered - figures["non_2xx"]
+    failures = [] if floor else ["HTTP non-2xx answer"] * figures["non_2xx"]
+    failures += ["socket error"] * figures["socket_errors"]
+    return HttpResult(
+        elapsed=figures["duration_us"] / 1e6,
+        latencies=[],
+        completions=[],
+        failures=failures,
+        answered=good,
+        wrk_percentiles_ms=(
+            figures["p50_us"] / 1000,
+            figures["p99_us"] / 1000,
+            figures["max_us"] / 1000,
+        ),
+    )
 
 
 # --- in-process load ------------------------------------------------------------------
@@ -518,6 +631,8 @@ def run(args: argparse.Namespace, problems: list[str]) -> dict[str, Any]:
         "accounts": args.accounts,
         "warmup": args.warmup,
         "env": args.env,
+        "client": args.client,
+        "api_processes": args.api_processes,
         "cpus": os.cpu_count(),
         # Other work on the machine skews every figure; the 1-minute load says how much.
         "loadavg_at_start": round(os.getloadavg()[0], 2),
@@ -531,7 +646,8 @@ def run(args: argparse.Namespace, problems: list[str]) -> dict[str, Any]:
         settings = Settings(
             data_dir=workdir / "data", database_url=DATABASE_URL, database_schema=schema
         )
-        credits = 10 * (args.requests + args.warmup + args.concurrency) + 1000
+        # Enough for any run: wrk sends for a time, not a count.
+        credits = UNLIMITED
         setup = build_runtime(settings)
         try:
             http_accounts = [open_bench_account(setup, credits) for _ in range(args.accounts)]
@@ -540,38 +656,59 @@ def run(args: argparse.Namespace, problems: list[str]) -> dict[str, Any]:
             setup.close()
         api_keys = [account.api_key for account in http_accounts]
 
-        # 1. HTTP, against the real API process.
-        api = start_api(schema, workdir / "data", workdir / "api.log", args.env)
+        # 1. HTTP, against the real API process(es).
+        port = free_port()
+        apis = [
+            start_api(schema, workdir / "data", workdir / f"api{i}.log", args.env, port)
+            for i in range(args.api_processes)
+        ]
         try:
-            asyncio.run(wait_until_answering(api))
-            warm = asyncio.run(fire(api.base_url, api_keys, args.warmup, args.concurrency))
+            for api in apis:
+                asyncio.run(wait_until_answering(api))
+            base_url = apis[0].base_url
+            warm = asyncio.run(fire(base_url, api_keys, args.warmup, args.concurrency))
             if warm.failures:
                 raise BenchError(f"warm-up request failed: {warm.failures[0]}")
             rollbacks_before = rollbacks(DATABASE_URL)
-            http = asyncio.run(fire(api.base_url, api_keys, args.requests, args.concurrency))
+            recorded_before = submissions_recorded(DATABASE_URL, schema)
+            if args.client == "wrk":
+                http = fire_wrk(base_url, api_keys, args.seconds, args.concurrency, workdir)
+            else:
+                http = asyncio.run(fire(base_url, api_keys, args.requests, args.concurrency))
             figures["http_db_rollbacks"] = rollbacks(DATABASE_URL) - rollbacks_before
-            floor = asyncio.run(
-                fire(api.base_url, api_keys, args.requests, args.concurrency, floor=True)
+            # Cross-check of the client's count: what the event store holds.
+            figures["http_submissions_recorded"] = (
+                submissions_recorded(DATABASE_URL, schema) - recorded_before
             )
+            if args.client == "wrk":
+                floor = fire_wrk(
+                    base_url, api_keys, args.seconds, args.concurrency, workdir, floor=True
+                )
+            else:
+                floor = asyncio.run(
+                    fire(base_url, api_keys, args.requests, args.concurrency, floor=True)
+                )
             figures["http_floor_per_s"] = round(floor.rate, 1)
-            if api.process.poll() is not None:
-                raise BenchError(f"the API process died:\n{api.log_tail()}")
+            for api in apis:
+                if api.process.poll() is not None:
+                    raise BenchError(f"an API process died:\n{api.log_tail()}")
         finally:
-            api.stop()
+            for api in apis:
+                api.stop()
         if http.failures:
             problems.append(
-                f"{len(http.failures)} of {args.requests} HTTP submissions did not answer 202;"
-                f" first: {http.failures[0]}\nthe API's log ends:\n{api.log_tail(40)}"
+                f"{len(http.failures)} HTTP submissions did not answer 202;"
+                f" first: {http.failures[0]}\nthe API's log ends:\n{apis[0].log_tail(40)}"
             )
-        if not http.latencies:
+        if not http.rate:
             raise BenchError(f"no HTTP submission succeeded; first failure: {http.failures[0]}")
-        latencies = sorted(http.latencies)
+        p50, p99, slowest = http.percentiles_ms()
         first_half, second_half = http.half_rates()
         figures.update(
             http_submissions_per_s=round(http.rate, 1),
-            http_p50_ms=round(percentile(latencies, 0.50) * 1000, 2),
-            http_p99_ms=round(percentile(latencies, 0.99) * 1000, 2),
-            http_max_ms=round(latencies[-1] * 1000, 2),
+            http_p50_ms=round(p50, 2),
+            http_p99_ms=round(p99, 2),
+            http_max_ms=round(slowest, 2),
             http_rate_first_half=round(first_half, 1),
             http_rate_second_half=round(second_half, 1),
             http_elapsed_s=round(http.elapsed, 2),
@@ -642,12 +779,14 @@ def report(f: dict[str, Any]) -> None:
         f"PhantomFlow submission benchmark — {f['requests']} requests,"
         f" concurrency {f['concurrency']}, {f['accounts']} account(s), {f['cpus']} CPUs"
         f" (load {f['loadavg_at_start']} at start)",
+        f"  client {f['client']}, {f['api_processes']} API process(es)",
         f"  HTTP POST /api/render   {f['http_submissions_per_s']:>9.1f} /s"
         f"   p50 {f['http_p50_ms']:.1f} ms   p99 {f['http_p99_ms']:.1f} ms"
         f"   max {f['http_max_ms']:.1f} ms",
         f"{'':26}first half {f['http_rate_first_half']:.1f} /s,"
         f" second half {f['http_rate_second_half']:.1f} /s; {f['http_non_202']} non-202;"
-        f" {f['http_db_rollbacks']} DB rollbacks (database-wide)",
+        f" {f['http_db_rollbacks']} DB rollbacks (database-wide);"
+        f" {f['http_submissions_recorded']} jobs recorded",
         f"  HTTP floor (401 answers) {f['http_floor_per_s']:>8.1f} /s"
         "   same client and process, no database write",
         f"  in-process submit       {_num(f['inprocess_submissions_per_s'], '>9.1f')} /s"
@@ -674,6 +813,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="accounts to spread submissions over (sender i uses account i mod this)",
     )
     parser.add_argument("--warmup", type=int, default=50, help="warm-up submissions")
+    parser.add_argument(
+        "--client",
+        choices=("wrk", "aiohttp"),
+        default="wrk" if WRK else "aiohttp",
+        help="HTTP load generator: wrk (C, like pgbench; the default when installed,"
+        " `apt-get install wrk`) runs --seconds; aiohttp sends --requests",
+    )
+    parser.add_argument("--seconds", type=int, default=10, help="wrk's duration per phase")
+    parser.add_argument(
+        "--api-processes", type=int, default=1, help="API processes sharing the port"
+    )
     parser.add_argument("--pgbench-seconds", type=int, default=10, help="pgbench -T")
     parser.add_argument(
         "--env",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -147,6 +148,40 @@ def test_a_job_is_charged_once_and_refunded_at_most_its_charge():
     with pytest.raises(DuplicateCharge):
         account.refund(job_id, 3, kind="settlement", reason="again")
     assert account.balance == 8
+
+
+def mutable_parts(value: object) -> list[object]:
+    """Every dict and list reachable from `value`, itself included."""
+    if isinstance(value, dict):
+        return [value, *(part for item in value.values() for part in mutable_parts(item))]
+    if isinstance(value, list):
+        return [value, *(part for item in value for part in mutable_parts(item))]
+    return []
+
+
+def test_a_copied_account_equals_the_original_and_shares_no_mutable_state():
+    """The aggregate cache hands out copies: a command on a copy must never reach the
+    cached original, whatever attributes the account gains later."""
+    account = CreditAccount(plan="enterprise")
+    account.grant(10, reason="test")
+    charged, refunded = uuid.uuid4(), uuid.uuid4()
+    account.charge(charged, 3)
+    account.charge(refunded, 4)
+    account.refund(refunded, 1, kind="failure", reason="test")
+    account.record_api_key(prefix="ve_live_abc", mode="live", key_id=uuid.uuid4())
+    account.create_webhook_secret("whsec_test")
+
+    copied = copy.deepcopy(account)
+
+    assert vars(copied) == vars(account)
+    shared = {id(part) for part in mutable_parts(vars(account))} & {
+        id(part) for part in mutable_parts(vars(copied))
+    }
+    assert shared == set()
+    copied.release(charged)
+    copied.record_api_key(prefix="ve_test_def", mode="test", key_id=uuid.uuid4())
+    assert str(charged) in account.active_jobs and len(account.api_keys) == 1
+    assert len(account.collect_events()) == 7
 
 
 def test_refunding_a_job_that_was_never_charged_is_refused():

@@ -1,0 +1,80 @@
+"""The PostgreSQL event recorder: `eventsourcing`'s own, with a one-statement insert.
+
+`eventsourcing` inserts a batch of events as a pipelined transaction: SET LOCAL
+lock_timeout, LOCK TABLE … IN EXCLUSIVE MODE, NOTIFY, an INSERT of an array of a
+composite type, a sync, COMMIT. The table lock is what keeps the notification log
+gap-free (a follower never passes an id that a slower transaction fills in later), and
+it is held across the client's round trips. Measured on a submission (two events), the
+pipeline and the composite-type encoding cost about 1.1 ms of the API process's CPU,
+more than everything else the service layer does.
+
+This recorder does the same statements inside one PL/pgSQL function, called as one
+statement in autocommit mode, so one round trip is its own transaction: the lock is
+taken, the rows inserted and the transaction committed on the server without waiting
+on the client, and the arguments are four plain arrays. Reads, tracking and table
+creation are the library's own; the function is created with the tables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from eventsourcing.utils import retry
+from psycopg.sql import SQL, Identifier, Literal
+
+
+class LockingFunctionRecorder(PostgresApplicationRecorder):
+    def __init__(
+        self,
+        datastore: PostgresDatastore,
+        *,
+        events_table_name: str = "stored_events",
+    ) -> None:
+        super().__init__(datastore, events_table_name=events_table_name)
+        function = Identifier(datastore.schema, f"pf_insert_{events_table_name}")
+        table = Identifier(datastore.schema, events_table_name)
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE OR REPLACE FUNCTION {function}("
+                " ids {id_type}[], versions bigint[], topics text[], states bytea[])"
+                " RETURNS SETOF bigint LANGUAGE plpgsql AS $body$"
+                " BEGIN"
+                "  SET LOCAL lock_timeout = {timeout};"
+                "  LOCK TABLE {table} IN EXCLUSIVE MODE;"
+                "  NOTIFY {channel};"
+                "  RETURN QUERY INSERT INTO {table}"
+                "   (originator_id, originator_version, topic, state)"
+                "   SELECT * FROM unnest(ids, versions, topics, states)"
+                "   RETURNING notification_id;"
+                " END $body$"
+            ).format(
+                function=function,
+                id_type=Identifier(datastore.originator_id_type),
+                timeout=Literal(f"{datastore.lock_timeout}s"),
+                table=table,
+                channel=Identifier(self.channel_name),
+            )
+        )
+        self._insert_call = SQL(
+            "SELECT id FROM {function}(%s::{id_type}[], %s::bigint[], %s::text[], %s::bytea[])"
+            " AS inserted(id)"
+        ).format(function=function, id_type=Identifier(datastore.originator_id_type))
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        if not stored_events:
+            return []
+        params = (
+            [event.originator_id for event in stored_events],
+            [event.originator_version for event in stored_events],
+            [event.topic for event in stored_events],
+            [event.state for event in stored_events],
+        )
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self._insert_call, params, prepare=True)
+            return [row["id"] for row in curs.fetchall()]
