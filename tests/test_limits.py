@@ -160,6 +160,23 @@ async def test_a_burst_beyond_the_redis_pool_waits_instead_of_failing(redis_url)
     assert sorted(d.remaining for d in decisions) == list(range(800, 1000))
 
 
+async def test_a_redis_window_count_expires_soon_after_its_window(redis_url):
+    from adapters.ratelimit import WINDOW_SECONDS, RedisRateLimiter
+
+    limiter = RedisRateLimiter(redis_url)
+    account = f"ttl-{uuid.uuid4()}"
+    try:
+        first = await limiter.hit(account, 5)
+        second = await limiter.hit(account, 5)
+        [name] = await limiter.redis.keys(f"phantomflow:rate:{account}:*")
+        ttl = await limiter.redis.ttl(name)
+        await limiter.redis.delete(name)
+    finally:
+        await limiter.close()
+    assert (first.remaining, second.remaining) == (4, 3)
+    assert WINDOW_SECONDS < ttl <= WINDOW_SECONDS + 5
+
+
 async def test_when_redis_is_unreachable_requests_are_let_through():
     from adapters.ratelimit import RedisRateLimiter
     from tests.conftest import free_port
