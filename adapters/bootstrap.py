@@ -7,6 +7,7 @@ from typing import Any
 from uuid import UUID
 
 from adapters.persistence import event_store_env, postgres_conninfo, schema_creation_lock
+from adapters.pg_locks import AdvisoryAccountLocks
 from adapters.settings import Settings
 from adapters.storage import OutputStorage
 from adapters.viewstore import PostgresViewStore, SQLiteViewStore, ViewStore
@@ -63,6 +64,8 @@ class Runtime:
 
     def close(self) -> None:
         self.views.close()
+        if isinstance(self.app.shared_account_lock, AdvisoryAccountLocks):
+            self.app.shared_account_lock.close()
         self.app.close()
 
 
@@ -75,6 +78,7 @@ def build_runtime(settings: Settings) -> Runtime:
             views = SQLiteViewStore(settings.data_dir / "views.sqlite3")
         else:
             views = PostgresViewStore(postgres_conninfo(settings))
+            app.shared_account_lock = AdvisoryAccountLocks(postgres_conninfo(settings))
         return Runtime(
             settings=settings, app=app, views=views, storage=OutputStorage(settings.outputs)
         )

@@ -13,11 +13,13 @@ conflict, reloads and tries again against the new balance.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import threading
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, TypeVar
@@ -52,6 +54,10 @@ T = TypeVar("T")
 # only costs time, it never loses or duplicates a charge.
 MAX_CONFLICT_RETRIES = 100
 ACCOUNT_LOCK_STRIPES = 256
+# After a conflict on an account, its writes in this process take the shared account
+# lock from their first attempt for this long.
+CONTENDED_SECONDS = 2.0
+MAX_CONTENDED_ACCOUNTS = 1024
 
 # After a rotation, webhooks are signed with the old secret too for this long, so a
 # receiver can switch to the new one without rejecting a delivery.
@@ -136,6 +142,13 @@ class PhantomFlow(Application[UUID]):
         # Striped locks: bounded memory however many accounts there are; two accounts
         # sharing a stripe only wait for each other, they never conflict.
         self._account_locks = [threading.Lock() for _ in range(ACCOUNT_LOCK_STRIPES)]
+        # A lock on one account shared by every process on this event store, taken by a
+        # write that has already met a conflict on it (see adapters/pg_locks.py). The
+        # infrastructure sets it; with one process (the embedded default) none is needed.
+        self._contended: dict[UUID, float] = {}  # account -> when it last met a conflict
+        self.shared_account_lock: Callable[[UUID], AbstractContextManager[object]] = lambda _: (
+            contextlib.nullcontext()
+        )
         self._on_recorded: list[Callable[[], None]] = []
 
     def on_recorded(self, listener: Callable[[], None]) -> None:
@@ -212,7 +225,7 @@ class PhantomFlow(Application[UUID]):
             self.save(account)
             return account.balance
 
-        return self._retry_on_conflict(grant)
+        return self._retry_on_conflict(grant, account_id)
 
     def change_plan(
         self,
@@ -328,7 +341,7 @@ class PhantomFlow(Application[UUID]):
                 self.save(account, job, record)
             return submission
 
-        return self._retry_on_conflict(submit)
+        return self._retry_on_conflict(submit, account_id)
 
     def _idempotency_record(
         self, account_id: UUID, idempotency: tuple[str, str] | None
@@ -589,15 +602,42 @@ class PhantomFlow(Application[UUID]):
         busy account is not slowed down by retries."""
         return self._account_locks[account_id.int % ACCOUNT_LOCK_STRIPES]
 
-    def _retry_on_conflict(self, attempt: Callable[[], T]) -> T:
+    def _retry_on_conflict(self, attempt: Callable[[], T], account_id: UUID | None = None) -> T:
+        """`attempt()`, again on fresh state after each version conflict. With the
+        `account_id` it writes to, retries queue on the shared account lock."""
         for retry in range(MAX_CONFLICT_RETRIES):
             try:
+                if account_id is not None and (retry or self._is_contended(account_id)):
+                    with self.shared_account_lock(account_id):
+                        return attempt()
                 return attempt()
             except RecordConflictError:
+                if account_id is not None:
+                    self._mark_contended(account_id)
                 # Another writer got there first. Back off a little (with jitter, so
                 # racing writers spread out) and try again on fresh state.
                 time.sleep(random.uniform(0, min(0.05, 0.001 * 2**retry)))
-        return attempt()
+        with self.shared_account_lock(account_id) if account_id else contextlib.nullcontext():
+            return attempt()
+
+    def _mark_contended(self, account_id: UUID) -> None:
+        now = time.monotonic()
+        if len(self._contended) >= MAX_CONTENDED_ACCOUNTS:  # forget the stale ones
+            for stale, since in list(self._contended.items()):
+                if now - since >= CONTENDED_SECONDS:
+                    self._contended.pop(stale, None)
+        self._contended[account_id] = now
+
+    def _is_contended(self, account_id: UUID) -> bool:
+        """Whether a write to the account met a conflict in the last
+        CONTENDED_SECONDS: then even first attempts queue on the shared lock."""
+        since = self._contended.get(account_id)
+        if since is None:
+            return False
+        if time.monotonic() - since < CONTENDED_SECONDS:
+            return True
+        self._contended.pop(account_id, None)
+        return False
 
 
 def _last_position(recordings: list[Any]) -> int | None:
