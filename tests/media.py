@@ -51,6 +51,32 @@ def ffprobe(path: Path) -> dict[str, Any]:
     return json.loads(completed.stdout)
 
 
+def keyframe_times(path: Path) -> list[float]:
+    """When the video's keyframes are shown, in seconds."""
+    if not Path(FFPROBE).exists():
+        service_missing(f"ffprobe ({FFPROBE}, Debian package ffmpeg; scripts/test installs it)")
+    completed = subprocess.run(
+        [
+            FFPROBE,
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-skip_frame",
+            "nokey",
+            "-show_entries",
+            "frame=pts_time",
+            "-of",
+            "csv=p=0",
+            str(path),
+        ],
+        capture_output=True,
+        check=True,
+        timeout=30,
+    )
+    return [float(line.split(",")[0]) for line in completed.stdout.decode().split()]
+
+
 def frame_rgb(path: Path, t: float, x: int, y: int) -> tuple[int, int, int]:
     """The colour of pixel (x, y) of the frame shown at `t` seconds."""
     completed = subprocess.run(

@@ -19,7 +19,7 @@ from adapters.renderer import (
     measure_duration,
 )
 from domain.script import MovieScript
-from tests.media import Recorder, ffprobe, frame_rgb
+from tests.media import Recorder, ffprobe, frame_rgb, keyframe_times
 
 pytestmark = pytest.mark.ffmpeg
 
@@ -102,6 +102,14 @@ def test_a_jpeg_poster_frame_is_written_beside_the_video(tmp_path: Path):
     assert (stream["codec_name"], stream["width"], stream["height"]) == ("mjpeg", WIDTH, HEIGHT)
     # Taken 1 s in: the second scene, blue.
     assert close_to(frame_rgb(result.poster_path, 0, 10, HEIGHT - 10), (0, 0, 255))
+
+
+def test_the_video_has_a_keyframe_where_the_poster_is_taken(tmp_path: Path):
+    # One 3 s scene: nothing else (no scene cut) would put a keyframe at 1 s.
+    result, _ = render(script({"duration": 3, "background": "#00FF00", "elements": []}), tmp_path)
+
+    assert 1.0 in keyframe_times(result.path)
+    assert close_to(frame_rgb(result.poster_path, 0, 10, 10), (0, 255, 0))
 
 
 def test_each_scene_shows_its_background_colour_in_turn(tmp_path: Path):
