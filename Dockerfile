@@ -18,11 +18,14 @@ COPY api ./api
 RUN pip install . \
     && python -c "import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe())"
 
-# Non-root. /data/outputs is created here, owned by the app user, so a named volume
-# mounted there (compose.yaml's `outputs`) starts out writable by it.
+# Non-root. /data/outputs and /data/scratch are created here, owned by the app user, so
+# a named volume mounted at /data (compose.yaml's `data`) starts out with both,
+# writable by it. Renders in progress go to /data/scratch (TMPDIR): on the same
+# filesystem as the outputs, a finished render is renamed into place, not copied.
 RUN useradd --create-home --uid 10001 --user-group phantomflow \
-    && mkdir -p /data/outputs \
+    && mkdir -p /data/outputs /data/scratch \
     && chown -R phantomflow:phantomflow /data
+ENV TMPDIR=/data/scratch
 USER phantomflow
 WORKDIR /data
 
