@@ -33,7 +33,7 @@ from domain import pricing
 from domain.accounts import CANCELLATION, FAILURE, SETTLEMENT, CreditAccount, mint_webhook_secret
 from domain.errors import AccountNotFound, JobNotFound
 from domain.idempotency import IdempotencyRecord
-from domain.jobs import RenderJob
+from domain.jobs import RenderJob, WebhookAttempt
 from domain.keys import LIVE, TEST, ApiKey, hash_key, mint, mode_of
 from domain.script import MovieScript
 from domain.templates import (
@@ -488,33 +488,13 @@ class PhantomFlow(Application[UUID]):
 
         return self._retry_on_conflict(ensure)
 
-    def record_webhook_attempt(
-        self,
-        job_id: UUID,
-        trigger: str,
-        sequence: int,
-        url: str,
-        status_code: int | None,
-        error: str | None,
-        duration_ms: int,
-        next_attempt_at: datetime | None,
-        response_excerpt: str = "",
-    ) -> RenderJob:
+    def record_webhook_attempt(self, job_id: UUID, attempt: WebhookAttempt) -> RenderJob:
         """Log one webhook POST on its job. Raises IllegalJobTransition if that attempt
         (trigger, sequence) is already logged."""
 
         def record() -> RenderJob:
             job = self.get_job(job_id)
-            job.record_webhook_attempt(
-                trigger=trigger,
-                sequence=sequence,
-                url=url,
-                status_code=status_code,
-                error=error,
-                duration_ms=duration_ms,
-                next_attempt_at=next_attempt_at,
-                response_excerpt=response_excerpt,
-            )
+            job.record_webhook_attempt(attempt)
             self.save(job)
             return job
 

@@ -8,6 +8,7 @@ illegal change raises `IllegalJobTransition` and leaves nothing to save.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -26,6 +27,29 @@ STATUSES = (QUEUED, PROCESSING, COMPLETED, FAILED, CANCELLED)
 AUTOMATIC = "automatic"
 MANUAL = "manual"
 WEBHOOK_TRIGGERS = (AUTOMATIC, MANUAL)
+
+
+@dataclass(frozen=True)
+class WebhookAttempt:
+    """One POST of a job's webhook and how it went.
+
+    `trigger` is "automatic" (the n-th attempt of the schedule, n = `sequence`) or
+    "manual" (the n-th redelivery request). `status_code` is None when no answer came
+    (then `error` says why); `next_attempt_at` is when the schedule tries again, if
+    it does."""
+
+    trigger: str
+    sequence: int
+    url: str
+    status_code: int | None
+    error: str | None
+    duration_ms: int
+    next_attempt_at: datetime | None
+    response_excerpt: str = ""
+
+    @property
+    def delivered(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
 
 
 class RenderJob(Aggregate):
@@ -180,39 +204,24 @@ class RenderJob(Aggregate):
 
     # --- webhook deliveries -------------------------------------------------------
 
-    def record_webhook_attempt(
-        self,
-        trigger: str,
-        sequence: int,
-        url: str,
-        status_code: int | None,
-        error: str | None,
-        duration_ms: int,
-        next_attempt_at: datetime | None,
-        response_excerpt: str = "",
-    ) -> None:
-        """Log one POST of the job's webhook: `trigger` is "automatic" (the n-th attempt
-        of the schedule, n = `sequence`) or "manual" (the n-th redelivery request).
+    def record_webhook_attempt(self, attempt: WebhookAttempt) -> None:
+        """Log one POST of the job's webhook.
 
         Each (trigger, sequence) is recorded once, so a redelivered queue message
         cannot log (or schedule) an attempt twice."""
         if not self.is_finished:
             raise IllegalJobTransition(f"no webhook is sent for a job that is {self.status}")
-        if trigger not in WEBHOOK_TRIGGERS:
-            raise ValueError(f"unknown webhook trigger {trigger!r}")
-        if f"{trigger}:{sequence}" in self.webhook_attempted:
-            raise IllegalJobTransition(f"webhook attempt {trigger} {sequence} is already recorded")
+        if attempt.trigger not in WEBHOOK_TRIGGERS:
+            raise ValueError(f"unknown webhook trigger {attempt.trigger!r}")
+        if f"{attempt.trigger}:{attempt.sequence}" in self.webhook_attempted:
+            raise IllegalJobTransition(
+                f"webhook attempt {attempt.trigger} {attempt.sequence} is already recorded"
+            )
+        # The event keeps its flat fields: stored events already have this shape.
         self._webhook_attempted(
             attempt=self.webhook_attempt_count + 1,
-            trigger=trigger,
-            sequence=sequence,
-            url=url,
-            status_code=status_code,
-            error=error,
-            duration_ms=duration_ms,
-            delivered=status_code is not None and 200 <= status_code < 300,
-            next_attempt_at=next_attempt_at,
-            response_excerpt=response_excerpt,
+            delivered=attempt.delivered,
+            **vars(attempt),
         )
 
     @event("WebhookAttempted")

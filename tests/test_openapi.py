@@ -19,6 +19,7 @@ from adapters.bootstrap import build_runtime
 from api.app import create_app
 from api.openapi import OPERATIONS, openapi_document, render_json_schema
 from api.services import Services
+from domain.jobs import WebhookAttempt
 from projections.runner import FollowerThreads
 from tests.conftest import TINY_SCRIPT
 
@@ -214,14 +215,16 @@ def ended_job_with_a_failed_webhook(app, account_id: UUID) -> UUID:
     app.complete_job(job_id, f"{job_id}.mp4", 1.0, 1234)
     app.record_webhook_attempt(
         job_id,
-        trigger="automatic",
-        sequence=1,
-        url="https://example.test/hook",
-        status_code=500,
-        error=None,
-        duration_ms=12,
-        next_attempt_at=datetime.now(UTC) + timedelta(minutes=1),
-        response_excerpt="try later",
+        WebhookAttempt(
+            trigger="automatic",
+            sequence=1,
+            url="https://example.test/hook",
+            status_code=500,
+            error=None,
+            duration_ms=12,
+            next_attempt_at=datetime.now(UTC) + timedelta(minutes=1),
+            response_excerpt="try later",
+        ),
     )
     return job_id
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+from domain.jobs import WebhookAttempt
 from projections.jobs import TABLE, JobsProjection, followed_events_after, replay
 from projections.runner import FollowerRunner
 from tests.conftest import TINY_SCRIPT
@@ -101,7 +102,7 @@ def test_a_job_replayed_from_its_events_reads_as_the_read_model_shows_it(runtime
     runtime.app.fail_job(job_id, "RENDER_FAILED", "no")
     # Webhook deliveries are events of the job too, but not part of its read model.
     runtime.app.record_webhook_attempt(
-        job_id, "automatic", 1, "https://hooks.example.com/x", 200, None, 12, None
+        job_id, WebhookAttempt("automatic", 1, "https://hooks.example.com/x", 200, None, 12, None)
     )
     runtime.jobs_runner.catch_up()
 
@@ -134,7 +135,7 @@ def test_a_job_whose_newer_events_the_read_model_ignores_is_read_from_the_read_m
     runtime.app.fail_job(job_id, "RENDER_FAILED", "no")
     runtime.jobs_runner.catch_up()
     runtime.app.record_webhook_attempt(
-        job_id, "automatic", 1, "https://hooks.example.com/x", 200, None, 12, None
+        job_id, WebhookAttempt("automatic", 1, "https://hooks.example.com/x", 200, None, 12, None)
     )
     # Only a webhook attempt is newer than the row, and the read model ignores those:
     # the row stands, no replay.

@@ -39,7 +39,7 @@ from adapters import webhooks
 from adapters.viewstore import Cursor
 from domain.application import PhantomFlow
 from domain.errors import IllegalJobTransition, JobNotFound
-from domain.jobs import AUTOMATIC, MANUAL, RenderJob
+from domain.jobs import AUTOMATIC, MANUAL, RenderJob, WebhookAttempt
 from projections.runner import Follower, Tracked
 
 log = logging.getLogger(__name__)
@@ -111,14 +111,16 @@ class WebhookService:
         try:
             self.app.record_webhook_attempt(
                 job_id,
-                trigger=trigger,
-                sequence=number,
-                url=job.webhook_uri,
-                status_code=attempt.status_code,
-                error=attempt.error,
-                duration_ms=attempt.duration_ms,
-                next_attempt_at=next_attempt_at,
-                response_excerpt=attempt.response_excerpt,
+                WebhookAttempt(
+                    trigger=trigger,
+                    sequence=number,
+                    url=job.webhook_uri,
+                    status_code=attempt.status_code,
+                    error=attempt.error,
+                    duration_ms=attempt.duration_ms,
+                    next_attempt_at=next_attempt_at,
+                    response_excerpt=attempt.response_excerpt,
+                ),
             )
         except IllegalJobTransition:
             return "already attempted"  # a copy of this message got there first
