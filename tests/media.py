@@ -29,52 +29,29 @@ class Recorder:
         self.calls.append((progress, stage))
 
 
-def ffprobe(path: Path) -> dict[str, Any]:
-    """ffprobe's JSON description of `path`: {"streams": [...], "format": {...}}."""
+def run_ffprobe(*args: str) -> bytes:
+    """ffprobe's standard output for these arguments (errors only on stderr)."""
     if not Path(FFPROBE).exists():
         service_missing(f"ffprobe ({FFPROBE}, Debian package ffmpeg; scripts/test installs it)")
-    completed = subprocess.run(
-        [
-            FFPROBE,
-            "-v",
-            "error",
-            "-print_format",
-            "json",
-            "-show_streams",
-            "-show_format",
-            str(path),
-        ],
-        capture_output=True,
-        check=True,
-        timeout=30,
+    return subprocess.run(
+        [FFPROBE, "-v", "error", *args], capture_output=True, check=True, timeout=30
+    ).stdout
+
+
+def ffprobe(path: Path) -> dict[str, Any]:
+    """ffprobe's JSON description of `path`: {"streams": [...], "format": {...}}."""
+    return json.loads(
+        run_ffprobe("-print_format", "json", "-show_streams", "-show_format", str(path))
     )
-    return json.loads(completed.stdout)
 
 
 def keyframe_times(path: Path) -> list[float]:
     """When the video's keyframes are shown, in seconds."""
-    if not Path(FFPROBE).exists():
-        service_missing(f"ffprobe ({FFPROBE}, Debian package ffmpeg; scripts/test installs it)")
-    completed = subprocess.run(
-        [
-            FFPROBE,
-            "-v",
-            "error",
-            "-select_streams",
-            "v:0",
-            "-skip_frame",
-            "nokey",
-            "-show_entries",
-            "frame=pts_time",
-            "-of",
-            "csv=p=0",
-            str(path),
-        ],
-        capture_output=True,
-        check=True,
-        timeout=30,
-    )
-    return [float(line.split(",")[0]) for line in completed.stdout.decode().split()]
+    listed = run_ffprobe(
+        "-select_streams", "v:0", "-skip_frame", "nokey",
+        "-show_entries", "frame=pts_time", "-of", "csv=p=0", str(path),
+    )  # fmt: skip
+    return [float(line.split(",")[0]) for line in listed.decode().split()]
 
 
 def frame_rgb(path: Path, t: float, x: int, y: int) -> tuple[int, int, int]:
