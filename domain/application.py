@@ -145,10 +145,8 @@ class PhantomFlow(Application[UUID]):
         # A lock on one account shared by every process on this event store, taken by a
         # write that has already met a conflict on it (see adapters/pg_locks.py). The
         # infrastructure sets it; with one process (the embedded default) none is needed.
+        self.shared_account_lock: Callable[[UUID], AbstractContextManager[object]] = _no_shared_lock
         self._contended: dict[UUID, float] = {}  # account -> when it last met a conflict
-        self.shared_account_lock: Callable[[UUID], AbstractContextManager[object]] = lambda _: (
-            contextlib.nullcontext()
-        )
         self._on_recorded: list[Callable[[], None]] = []
 
     def on_recorded(self, listener: Callable[[], None]) -> None:
@@ -597,7 +595,9 @@ class PhantomFlow(Application[UUID]):
                 # Another writer got there first. Back off a little (with jitter, so
                 # racing writers spread out) and try again on fresh state.
                 time.sleep(random.uniform(0, min(0.05, 0.001 * 2**retry)))
-        with self.shared_account_lock(account_id) if account_id else contextlib.nullcontext():
+        if account_id is None:
+            return attempt()
+        with self.shared_account_lock(account_id):
             return attempt()
 
     def _mark_contended(self, account_id: UUID) -> None:
@@ -618,6 +618,10 @@ class PhantomFlow(Application[UUID]):
             return True
         self._contended.pop(account_id, None)
         return False
+
+
+def _no_shared_lock(_account_id: UUID) -> AbstractContextManager[object]:
+    return contextlib.nullcontext()
 
 
 def _last_position(recordings: list[Any]) -> int | None:
