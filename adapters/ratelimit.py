@@ -62,7 +62,10 @@ class RedisRateLimiter:
     """Counts in Redis. If Redis cannot answer, the request is let through (and logged):
     an outage of the limiter must not become an outage of the API."""
 
-    def __init__(self, url: str, max_connections: int = 50) -> None:
+    def __init__(
+        self, url: str, key_prefix: str = "phantomflow:rate", max_connections: int = 50
+    ) -> None:
+        self.key_prefix = key_prefix
         # A blocking pool: a burst of requests waits for a connection instead of
         # failing with "too many connections".
         pool = aioredis.BlockingConnectionPool.from_url(
@@ -76,7 +79,7 @@ class RedisRateLimiter:
 
     async def hit(self, key: str, limit: int) -> RateDecision:
         start, reset_at = _window(time.time())
-        name = f"phantomflow:rate:{key}:{start}"
+        name = f"{self.key_prefix}:{key}:{start}"
         try:
             count = await self._count(keys=[name], args=[WINDOW_SECONDS + 5])
         except RedisError as error:

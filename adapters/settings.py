@@ -18,6 +18,10 @@ class Settings:
     database_url: str | None = None
     database_schema: str | None = None
     redis_url: str | None = None
+    # Prefix of every Redis key PhantomFlow writes (render queues, rate counts), so
+    # several deployments (or test runs) can share one Redis. Unset: the queues keep
+    # Dramatiq's own "dramatiq" and the rate counts "phantomflow".
+    redis_namespace: str | None = None
     output_dir: Path | None = None
     public_url: str | None = None
     # A worker that has not reported for this long is presumed dead; its job may be
@@ -39,6 +43,15 @@ class Settings:
         return self.database_url is None
 
     @property
+    def queue_namespace(self) -> str:
+        """The render and webhook queues' namespace in Redis (Dramatiq's `namespace`)."""
+        return self.redis_namespace or "dramatiq"
+
+    @property
+    def rate_key_prefix(self) -> str:
+        return f"{self.redis_namespace or 'phantomflow'}:rate"
+
+    @property
     def outputs(self) -> Path:
         return self.output_dir or self.data_dir / "outputs"
 
@@ -51,6 +64,7 @@ class Settings:
             database_url=env.get("DATABASE_URL") or None,
             database_schema=env.get("PHANTOMFLOW_DB_SCHEMA") or None,
             redis_url=env.get("REDIS_URL") or None,
+            redis_namespace=env.get("PHANTOMFLOW_REDIS_NAMESPACE") or None,
             output_dir=Path(output_dir).resolve() if output_dir else None,
             public_url=(env.get("PHANTOMFLOW_PUBLIC_URL") or "").rstrip("/") or None,
             render_lease_seconds=float(env.get("PHANTOMFLOW_RENDER_LEASE_SECONDS", "300")),

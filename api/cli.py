@@ -224,7 +224,7 @@ def run_projections(args: argparse.Namespace) -> int:
 
     settings = _production_settings()
     runtime = build_runtime(settings)
-    broker = RedisBroker(url=settings.redis_url)
+    broker = RedisBroker(url=settings.redis_url, namespace=settings.queue_namespace)
 
     def no_local_rendering() -> None:
         raise RuntimeError("the projections process only sends render messages")

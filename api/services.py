@@ -53,7 +53,7 @@ class Services:
         self.executor = ThreadPoolExecutor(max_workers=max_threads, thread_name_prefix="api-io")
         # Shared by every API process through Redis in production; in process otherwise.
         self.rate_limiter: RateLimiter = (
-            RedisRateLimiter(runtime.settings.redis_url)
+            RedisRateLimiter(runtime.settings.redis_url, runtime.settings.rate_key_prefix)
             if runtime.settings.redis_url
             else MemoryRateLimiter()
         )

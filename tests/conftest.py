@@ -81,13 +81,21 @@ def postgres_schema() -> Iterator[str]:
 
 
 @pytest.fixture
-def redis_url() -> Iterator[str]:
+def redis_url() -> str:
     if not redis_available():
         service_missing(f"Redis at {REDIS_URL}")
-    client = redis.Redis.from_url(REDIS_URL)
-    client.flushdb()
-    yield REDIS_URL
-    client.flushdb()
+    return REDIS_URL
+
+
+@pytest.fixture
+def redis_namespace(redis_url: str) -> Iterator[str]:
+    """A Redis namespace (PHANTOMFLOW_REDIS_NAMESPACE) of this test's own, its keys
+    deleted afterwards: test runs sharing one Redis never see each other's queues."""
+    namespace = f"test-{uuid.uuid4().hex[:12]}"
+    yield namespace
+    client = redis.Redis.from_url(redis_url)
+    for key in client.scan_iter(match=f"{namespace}:*"):
+        client.delete(key)
 
 
 @pytest.fixture

@@ -101,7 +101,7 @@ def start_embedded(tmp_path: Path, env: dict[str, str]) -> RunningSystem:
 
 
 def start_production(
-    tmp_path: Path, env: dict[str, str], postgres_schema: str, redis_url: str
+    tmp_path: Path, env: dict[str, str], postgres_schema: str, redis_url: str, redis_namespace: str
 ) -> RunningSystem:
     """`phantomflow api`, `projections` and `worker` on PostgreSQL and Redis."""
     port = free_port()
@@ -110,6 +110,7 @@ def start_production(
         "DATABASE_URL": POSTGRES_URL,
         "PHANTOMFLOW_DB_SCHEMA": postgres_schema,
         "REDIS_URL": redis_url,
+        "PHANTOMFLOW_REDIS_NAMESPACE": redis_namespace,
         "PHANTOMFLOW_OUTPUT_DIR": str(tmp_path / "shared-outputs"),
         "PHANTOMFLOW_PUBLIC_URL": f"http://127.0.0.1:{port}",
     }
@@ -128,8 +129,12 @@ def embedded(tmp_path: Path) -> Iterator[RunningSystem]:
 
 
 @pytest.fixture
-def production(tmp_path: Path, postgres_schema: str, redis_url: str) -> Iterator[RunningSystem]:
-    system = start_production(tmp_path, base_env(tmp_path), postgres_schema, redis_url)
+def production(
+    tmp_path: Path, postgres_schema: str, redis_url: str, redis_namespace: str
+) -> Iterator[RunningSystem]:
+    system = start_production(
+        tmp_path, base_env(tmp_path), postgres_schema, redis_url, redis_namespace
+    )
     yield system
     system.stop()
 

@@ -15,6 +15,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from adapters.bootstrap import build_runtime
+from adapters.settings import Settings
 from api.app import create_app
 from api.cli import main
 from api.services import Services
@@ -63,8 +64,8 @@ async def test_over_the_plans_rate_the_answer_is_429_with_retry_after(client, ru
     assert (await client.get("/api/jobs", headers={"x-api-key": other.api_key})).status == 200
 
 
-async def test_api_processes_share_one_count_through_redis(settings, redis_url):
-    shared = dataclasses.replace(settings, redis_url=redis_url)
+async def test_api_processes_share_one_count_through_redis(settings, redis_url, redis_namespace):
+    shared = dataclasses.replace(settings, redis_url=redis_url, redis_namespace=redis_namespace)
     first_process, second_process = build_runtime(shared), build_runtime(shared)
     first, second = await serve(first_process), await serve(second_process)
     try:
@@ -152,7 +153,7 @@ def test_plan_command_prints_the_new_limits(sqlite_settings, monkeypatch, capsys
 async def test_a_burst_beyond_the_redis_pool_waits_instead_of_failing(redis_url):
     from adapters.ratelimit import RedisRateLimiter
 
-    limiter = RedisRateLimiter(redis_url, max_connections=5)
+    limiter = RedisRateLimiter(redis_url, f"{uuid.uuid4()}:rate", max_connections=5)
     try:
         decisions = await asyncio.gather(*(limiter.hit("burst", 1000) for _ in range(200)))
     finally:
@@ -163,12 +164,12 @@ async def test_a_burst_beyond_the_redis_pool_waits_instead_of_failing(redis_url)
 async def test_a_redis_window_count_expires_soon_after_its_window(redis_url):
     from adapters.ratelimit import WINDOW_SECONDS, RedisRateLimiter
 
-    limiter = RedisRateLimiter(redis_url)
-    account = f"ttl-{uuid.uuid4()}"
+    limiter = RedisRateLimiter(redis_url, f"{uuid.uuid4()}:rate")
+    account = "ttl"
     try:
         first = await limiter.hit(account, 5)
         second = await limiter.hit(account, 5)
-        [name] = await limiter.redis.keys(f"phantomflow:rate:{account}:*")
+        [name] = await limiter.redis.keys(f"{limiter.key_prefix}:{account}:*")
         ttl = await limiter.redis.ttl(name)
         await limiter.redis.delete(name)
     finally:
@@ -187,3 +188,23 @@ async def test_when_redis_is_unreachable_requests_are_let_through():
     finally:
         await limiter.close()
     assert decision.allowed
+
+
+async def test_deployments_sharing_a_redis_under_their_own_namespaces_count_apart(redis_url):
+    from adapters.ratelimit import RedisRateLimiter
+
+    own = [
+        Settings.from_env({"PHANTOMFLOW_REDIS_NAMESPACE": f"deploy-{uuid.uuid4().hex[:8]}"})
+        for _ in range(2)
+    ]
+    assert own[0].queue_namespace != own[1].queue_namespace
+    assert Settings.from_env({}).queue_namespace == "dramatiq"  # Dramatiq's own default
+    limiters = [RedisRateLimiter(redis_url, settings.rate_key_prefix) for settings in own]
+    try:
+        first = [await limiters[0].hit("same-account", 5) for _ in range(3)]
+        second = await limiters[1].hit("same-account", 5)
+    finally:
+        for limiter in limiters:
+            await limiter.close()
+    assert [d.remaining for d in first] == [4, 3, 2]
+    assert second.remaining == 4

@@ -39,9 +39,11 @@ def embedded_system(tmp_path: Path) -> Iterator[RunningSystem]:
 
 @pytest.fixture
 def production_system(
-    tmp_path: Path, postgres_schema: str, redis_url: str
+    tmp_path: Path, postgres_schema: str, redis_url: str, redis_namespace: str
 ) -> Iterator[RunningSystem]:
-    system = start_production(tmp_path, env_for_webhooks(tmp_path), postgres_schema, redis_url)
+    system = start_production(
+        tmp_path, env_for_webhooks(tmp_path), postgres_schema, redis_url, redis_namespace
+    )
     yield system
     system.stop()
 

@@ -27,7 +27,7 @@ settings = Settings.from_env()
 if not settings.redis_url or settings.embedded:
     raise SystemExit("phantomflow worker needs DATABASE_URL and REDIS_URL")
 
-broker = RedisBroker(url=settings.redis_url)
+broker = RedisBroker(url=settings.redis_url, namespace=settings.queue_namespace)
 dramatiq.set_broker(broker)
 
 
