@@ -632,6 +632,7 @@ def run(args: argparse.Namespace, problems: list[str]) -> dict[str, Any]:
         "warmup": args.warmup,
         "env": args.env,
         "client": args.client,
+        "seconds": args.seconds,
         "api_processes": args.api_processes,
         "cpus": os.cpu_count(),
         # Other work on the machine skews every figure; the 1-minute load says how much.
@@ -772,23 +773,32 @@ def _num(value: Any, spec: str) -> str:
     return "n/a" if value is None else format(value, spec)
 
 
+def halves(f: dict[str, Any]) -> str:
+    """The aiohttp client's rates over each half of the run (wrk reports none)."""
+    first, second = f["http_rate_first_half"], f["http_rate_second_half"]
+    if math.isnan(first) or math.isnan(second):
+        return ""
+    return f"first half {first:.1f} /s, second half {second:.1f} /s; "
+
+
 def report(f: dict[str, Any]) -> None:
     met = "MET" if f["target_met"] else "NOT MET"
     lines = [
         "",
-        f"PhantomFlow submission benchmark — {f['requests']} requests,"
+        "PhantomFlow submission benchmark — "
+        + (f"{f['seconds']} s of HTTP" if f["client"] == "wrk" else f"{f['requests']} requests")
+        + ","
         f" concurrency {f['concurrency']}, {f['accounts']} account(s), {f['cpus']} CPUs"
         f" (load {f['loadavg_at_start']} at start)",
         f"  client {f['client']}, {f['api_processes']} API process(es)",
         f"  HTTP POST /api/render   {f['http_submissions_per_s']:>9.1f} /s"
         f"   p50 {f['http_p50_ms']:.1f} ms   p99 {f['http_p99_ms']:.1f} ms"
         f"   max {f['http_max_ms']:.1f} ms",
-        f"{'':26}first half {f['http_rate_first_half']:.1f} /s,"
-        f" second half {f['http_rate_second_half']:.1f} /s; {f['http_non_202']} non-202;"
+        f"{'':26}{halves(f)}{f['http_non_202']} non-202;"
         f" {f['http_db_rollbacks']} DB rollbacks (database-wide);"
         f" {f['http_submissions_recorded']} jobs recorded",
         f"  HTTP floor (401 answers) {f['http_floor_per_s']:>8.1f} /s"
-        "   same client and process, no database write",
+        "   same client and process(es), one read, no write",
         f"  in-process submit       {_num(f['inprocess_submissions_per_s'], '>9.1f')} /s"
         f"   ({_num(f['inprocess_conflicts'], '')} version conflicts retried,"
         f" {_num(f['inprocess_failures'], '')} failed)",
