@@ -6,10 +6,12 @@ import threading
 import uuid
 
 import pytest
-from eventsourcing.persistence import RecordConflictError, StoredEvent
+from eventsourcing.persistence import OperationalError, RecordConflictError, StoredEvent
+from eventsourcing.utils import get_topic
 
 from adapters.bootstrap import build_runtime
 from adapters.pg_events import LockingFunctionRecorder
+from domain.accounts import CreditAccount
 from domain.jobs import RenderJob
 from tests.conftest import TINY_SCRIPT
 
@@ -122,3 +124,42 @@ def test_concurrent_saves_never_leave_a_gap_that_a_later_commit_fills(pg_runtime
     assert problems == []
     logged = [n.id for n in recorder.select_notifications(start, limit=10_000)]
     assert logged == list(range(start, start + writers * batches * 3))
+
+
+def lose_the_answer(recorder: LockingFunctionRecorder, *, after_commit: bool) -> None:
+    """Make the recorder's next insert fail like a dropped connection: after its
+    transaction committed (the answer is lost), or before it ran."""
+    insert = recorder._insert
+    failed = False
+
+    def failing_once(params):
+        nonlocal failed
+        if failed:
+            return insert(params)
+        failed = True
+        if after_commit:
+            insert(params)
+        raise OperationalError("server closed the connection unexpectedly")
+
+    recorder._insert = failing_once
+
+
+@pytest.mark.parametrize("after_commit", [True, False])
+def test_a_submission_whose_commit_answer_is_lost_is_charged_once(pg_runtime, after_commit):
+    app = pg_runtime.app
+    account = app.open_account(plan="pro", credits=10)
+    lose_the_answer(app.recorder, after_commit=after_commit)
+
+    submission = app.submit_render(account.account_id, TINY_SCRIPT, None, {})
+
+    charges = [
+        event
+        for event in app.events.get(account.account_id)
+        if isinstance(event, CreditAccount.CreditsCharged)
+    ]
+    assert [charge.job_id for charge in charges] == [submission.job_id]
+    assert app.get_account(account.account_id).balance == 10 - submission.estimated_credits
+    submitted = app.recorder.select_notifications(
+        1, limit=100, topics=[get_topic(RenderJob.Submitted)]
+    )
+    assert [n.originator_id for n in submitted] == [submission.job_id]
