@@ -12,6 +12,7 @@ from adapters.settings import Settings
 from adapters.storage import OutputStorage
 from adapters.viewstore import PostgresViewStore, SQLiteViewStore, ViewStore
 from domain.application import PhantomFlow
+from domain.jobs import FINAL_STATUSES
 from projections.jobs import JobsProjection, JobsQueries, followed_events_after, replay
 from projections.ledger import LedgerProjection, LedgerQueries
 from projections.runner import FollowerRunner
@@ -55,7 +56,10 @@ class Runtime:
         found = self.jobs.get_versioned(account_id, job_id, sandbox)
         if found is not None:
             doc, version = found
-            if not followed_events_after(self.app.recorder, UUID(job_id), version):
+            # A finished job's row is final: only a queued or processing one can be behind.
+            if doc["status"] in FINAL_STATUSES or not followed_events_after(
+                self.app.recorder, UUID(job_id), version
+            ):
                 return doc
         row = replay(self.app.events.get(UUID(job_id)))
         if row is None or row["account_id"] != account_id or row["doc"]["sandbox"] != sandbox:

@@ -23,6 +23,7 @@ COMPLETED = "completed"
 FAILED = "failed"
 CANCELLED = "cancelled"
 STATUSES = (QUEUED, PROCESSING, COMPLETED, FAILED, CANCELLED)
+FINAL_STATUSES = (COMPLETED, FAILED, CANCELLED)  # a job in one of these never changes again
 
 AUTOMATIC = "automatic"
 MANUAL = "manual"
@@ -93,7 +94,7 @@ class RenderJob(Aggregate):
 
     @property
     def is_finished(self) -> bool:
-        return self.status in (COMPLETED, FAILED, CANCELLED)
+        return self.status in FINAL_STATUSES
 
     # --- starting -----------------------------------------------------------------
 
