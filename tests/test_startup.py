@@ -29,3 +29,33 @@ def test_processes_starting_together_create_the_tables_once_without_colliding(
     ]
     failures = [p.communicate(timeout=120)[1].decode() for p in starting if p.wait() != 0]
     assert failures == []
+
+
+def test_api_processes_share_one_port_and_one_can_stop_while_the_other_answers(
+    tmp_path: Path, postgres_schema: str, redis_url: str, redis_namespace: str
+):
+    from tests.conftest import free_port
+    from tests.test_end_to_end import RunningSystem, base_env
+
+    port = free_port()
+    env = {
+        **base_env(tmp_path),
+        "DATABASE_URL": POSTGRES_URL,
+        "PHANTOMFLOW_DB_SCHEMA": postgres_schema,
+        "REDIS_URL": redis_url,
+        "PHANTOMFLOW_REDIS_NAMESPACE": redis_namespace,
+    }
+    system = RunningSystem(env=env, base_url=f"http://127.0.0.1:{port}")
+    try:
+        for name in ("first", "second"):
+            system.start("api", "--host", "127.0.0.1", "--port", str(port), log=tmp_path / name)
+            system.wait_until_up()
+        first, second = system.processes
+        assert (first.poll(), second.poll()) == (None, None), system.output()
+
+        first.terminate()
+        first.wait(15)
+        system.wait_until_up(timeout=5)  # the second still answers on the port
+        assert second.poll() is None
+    finally:
+        system.stop()
