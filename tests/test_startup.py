@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from tests.conftest import POSTGRES_URL
@@ -31,6 +32,14 @@ def test_processes_starting_together_create_the_tables_once_without_colliding(
     assert failures == []
 
 
+def listening_sockets(port: int) -> int:
+    """TCP sockets in LISTEN on 127.0.0.1:`port`, from /proc/net/tcp."""
+    local = f"0100007F:{port:04X}"
+    with open("/proc/net/tcp") as table:
+        rows = [line.split() for line in table.readlines()[1:]]
+    return sum(1 for row in rows if row[1] == local and row[3] == "0A")
+
+
 def test_api_processes_share_one_port_and_one_can_stop_while_the_other_answers(
     tmp_path: Path, postgres_schema: str, redis_url: str, redis_namespace: str
 ):
@@ -49,8 +58,13 @@ def test_api_processes_share_one_port_and_one_can_stop_while_the_other_answers(
     try:
         for name in ("first", "second"):
             system.start("api", "--host", "127.0.0.1", "--port", str(port), log=tmp_path / name)
-            system.wait_until_up()
         first, second = system.processes
+        deadline = time.monotonic() + 60
+        while listening_sockets(port) < 2 and time.monotonic() < deadline:
+            if first.poll() is not None or second.poll() is not None:
+                break  # one could not listen
+            time.sleep(0.1)
+        assert listening_sockets(port) == 2, system.output()
         assert (first.poll(), second.poll()) == (None, None), system.output()
 
         first.terminate()
