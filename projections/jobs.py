@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from eventsourcing.persistence import AggregateRecorder
 from eventsourcing.utils import get_topic
 
 from adapters.viewstore import Cursor, ViewStore
@@ -148,7 +149,7 @@ def replay(events: Iterable[Any]) -> dict[str, Any] | None:
     return row
 
 
-def followed_events_after(recorder: Any, job_id: UUID, version: int) -> bool:
+def followed_events_after(recorder: AggregateRecorder, job_id: UUID, version: int) -> bool:
     """Whether the event store holds an event of the job, newer than `version`, that
     this read model follows: then a row at `version` is behind (a GET straight after
     a cancel must not answer "queued"). One indexed read of the job's newest events."""
