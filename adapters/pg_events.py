@@ -102,7 +102,7 @@ class LockingFunctionRecorder(PostgresApplicationRecorder):
         for attempt in range(1, INSERT_ATTEMPTS + 1):
             try:
                 if outcome_unknown:
-                    recorded = self._positions_of(stored_events)
+                    recorded = self._positions_of(params)
                     if recorded is not None:
                         return recorded
                     outcome_unknown = False  # not committed: safe to insert again
@@ -119,16 +119,11 @@ class LockingFunctionRecorder(PostgresApplicationRecorder):
             curs.execute(self._insert_call, params, prepare=True)
             return [row["id"] for row in curs.fetchall()]
 
-    def _positions_of(self, stored_events: Sequence[StoredEvent]) -> list[int] | None:
-        """The positions of exactly these events, if every one of them is stored."""
+    def _positions_of(self, params: tuple[list[Any], ...]) -> list[int] | None:
+        """The positions of exactly these events (the insert's arguments), if every
+        one of them is stored."""
+        ids, versions, _topics, states = params
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
-            curs.execute(
-                self._find_call,
-                (
-                    [event.originator_id for event in stored_events],
-                    [event.originator_version for event in stored_events],
-                    [event.state for event in stored_events],
-                ),
-            )
+            curs.execute(self._find_call, (ids, versions, states))
             found = [row["notification_id"] for row in curs.fetchall()]
-        return found if len(found) == len(stored_events) else None
+        return found if len(found) == len(ids) else None
