@@ -6,17 +6,22 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
-from adapters.persistence import event_store_env, postgres_conninfo, schema_creation_lock
-from adapters.pg_locks import AdvisoryAccountLocks
-from adapters.settings import Settings
-from adapters.storage import OutputStorage
-from adapters.viewstore import PostgresViewStore, SQLiteViewStore, ViewStore
-from domain.application import PhantomFlow
-from domain.jobs import FINAL_STATUSES
-from projections.jobs import JobsProjection, JobsQueries, followed_events_after, replay
-from projections.ledger import LedgerProjection, LedgerQueries
-from projections.runner import FollowerRunner
-from projections.templates import TemplatesProjection, TemplatesQueries
+from phantomflow.adapters.persistence import (
+    event_store_env,
+    postgres_conninfo,
+    schema_creation_lock,
+)
+from phantomflow.adapters.pg_locks import AdvisoryAccountLocks
+from phantomflow.adapters.settings import Settings
+from phantomflow.adapters.storage import OutputStorage
+from phantomflow.adapters.topics import register_legacy_topics
+from phantomflow.adapters.viewstore import PostgresViewStore, SQLiteViewStore, ViewStore
+from phantomflow.domain.application import PhantomFlow
+from phantomflow.domain.jobs import FINAL_STATUSES
+from phantomflow.projections.jobs import JobsProjection, JobsQueries, followed_events_after, replay
+from phantomflow.projections.ledger import LedgerProjection, LedgerQueries
+from phantomflow.projections.runner import FollowerRunner
+from phantomflow.projections.templates import TemplatesProjection, TemplatesQueries
 
 
 @dataclass
@@ -74,6 +79,7 @@ class Runtime:
 
 
 def build_runtime(settings: Settings) -> Runtime:
+    register_legacy_topics()  # events recorded before the `phantomflow` package
     with schema_creation_lock(settings):
         # Constructing the application and the followers creates their tables.
         app = PhantomFlow(env=event_store_env(settings))

@@ -29,8 +29,8 @@ from pathlib import Path
 import aiohttp
 from yarl import URL
 
-from adapters.addresses import AddressRefused, PublicOnlyResolver, check_url
-from domain.script import MediaSource
+from phantomflow.adapters.addresses import AddressRefused, PublicOnlyResolver, check_url
+from phantomflow.domain.script import MediaSource
 
 ACCEPTED_TYPES: dict[str, tuple[str, ...]] = {
     "image": ("image/",),

@@ -8,7 +8,7 @@ from urllib.parse import unquote, urlparse
 
 import psycopg
 
-from adapters.settings import Settings
+from phantomflow.adapters.settings import Settings
 
 # Any fixed number: the advisory lock that serialises table creation.
 _SCHEMA_LOCK_KEY = 0x50464C4F57  # "PFLOW"
@@ -26,7 +26,7 @@ def event_store_env(settings: Settings) -> dict[str, str]:
     env = {
         "PERSISTENCE_MODULE": "eventsourcing.postgres",
         # The library's recorder with a one-statement insert (adapters/pg_events.py).
-        "APPLICATION_RECORDER_TOPIC": "adapters.pg_events:LockingFunctionRecorder",
+        "APPLICATION_RECORDER_TOPIC": "phantomflow.adapters.pg_events:LockingFunctionRecorder",
         **postgres_params(settings),
     }
     # A few connections kept open, more opened under load: every process (api,

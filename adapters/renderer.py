@@ -72,10 +72,10 @@ import imageio_ffmpeg
 from ffmpeg import nodes as ffmpeg_nodes
 from PIL import ImageFont
 
-from adapters.media import FetchedMedia, FetchLimits, MediaFetcher, MediaFetchFailed
-from adapters.mp4 import Mp4HeaderError, video_duration
-from adapters.settings import Settings
-from domain.script import (
+from phantomflow.adapters.media import FetchedMedia, FetchLimits, MediaFetcher, MediaFetchFailed
+from phantomflow.adapters.mp4 import Mp4HeaderError, video_duration
+from phantomflow.adapters.settings import Settings
+from phantomflow.domain.script import (
     AudioElement,
     ImageElement,
     MediaBackground,

@@ -32,7 +32,7 @@ from uuid import UUID
 
 import aiohttp
 
-from adapters.addresses import AddressRefused, PublicOnlyResolver, check_url
+from phantomflow.adapters.addresses import AddressRefused, PublicOnlyResolver, check_url
 
 TIMEOUT_SECONDS = 10.0
 # How much of a receiver's answer the delivery log keeps.

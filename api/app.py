@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from api import credits, keys, sse, webhooks
-from api import templates as template_routes
-from api.auth import auth_middleware
-from api.errors import error_middleware
-from api.ratelimit import add_rate_headers, rate_limit_middleware
-from api.routes import routes
-from api.schema_routes import routes as schema_routes
-from api.services import SERVICES, Services
+from phantomflow.api import credits, keys, sse, webhooks
+from phantomflow.api import templates as template_routes
+from phantomflow.api.auth import auth_middleware
+from phantomflow.api.errors import error_middleware
+from phantomflow.api.ratelimit import add_rate_headers, rate_limit_middleware
+from phantomflow.api.routes import routes
+from phantomflow.api.schema_routes import routes as schema_routes
+from phantomflow.api.services import SERVICES, Services
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
 

@@ -6,8 +6,8 @@ import re
 
 from aiohttp import web
 
-from api.errors import Handler, unauthorized
-from api.services import PRINCIPAL, services_of
+from phantomflow.api.errors import Handler, unauthorized
+from phantomflow.api.services import PRINCIPAL, services_of
 
 PUBLIC_PATHS = frozenset({"/api/render/schema", "/api/openapi.json"})
 

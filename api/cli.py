@@ -16,12 +16,12 @@ from uuid import UUID
 
 from aiohttp import web
 
-from adapters.bootstrap import Runtime, build_runtime
-from adapters.settings import Settings
-from api.app import create_app
-from api.services import Services
-from api.sse import RedactingAccessLogger
-from domain.plans import PLANS
+from phantomflow.adapters.bootstrap import Runtime, build_runtime
+from phantomflow.adapters.settings import Settings
+from phantomflow.api.app import create_app
+from phantomflow.api.services import Services
+from phantomflow.api.sse import RedactingAccessLogger
+from phantomflow.domain.plans import PLANS
 
 log = logging.getLogger("phantomflow")
 
@@ -128,7 +128,7 @@ def _stop_on_signals() -> threading.Event:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    from api.embedded import EmbeddedSystem
+    from phantomflow.api.embedded import EmbeddedSystem
 
     settings = Settings.from_env()
     if not settings.embedded:
@@ -207,7 +207,13 @@ def run_worker(args: argparse.Namespace) -> int:
 
     _production_settings()
     dramatiq_args = make_argument_parser().parse_args(
-        ["workers.main", "--processes", str(args.processes), "--threads", str(args.threads)]
+        [
+            "phantomflow.workers.main",
+            "--processes",
+            str(args.processes),
+            "--threads",
+            str(args.threads),
+        ]
     )
     return int(dramatiq_main(dramatiq_args) or 0)
 
@@ -217,10 +223,10 @@ def run_projections(args: argparse.Namespace) -> int:
         return run_rebuild()
     from dramatiq.brokers.redis import RedisBroker
 
-    from projections.runner import FollowerRunner, FollowerThreads
-    from workers.actors import declare_render_actor
-    from workers.dispatch import Dispatcher
-    from workers.webhooks import WebhookScheduler, declare_webhook_actor, sender
+    from phantomflow.projections.runner import FollowerRunner, FollowerThreads
+    from phantomflow.workers.actors import declare_render_actor
+    from phantomflow.workers.dispatch import Dispatcher
+    from phantomflow.workers.webhooks import WebhookScheduler, declare_webhook_actor, sender
 
     settings = _production_settings()
     runtime = build_runtime(settings)
@@ -260,7 +266,7 @@ def run_rebuild() -> int:
 
 
 def run_audit_verify(args: argparse.Namespace) -> int:
-    from projections.audit import reconcile, report
+    from phantomflow.projections.audit import reconcile, report
 
     with _runtime() as runtime:
         runtime.ledger_runner.catch_up()
@@ -328,7 +334,7 @@ def run_credits_grant(args: argparse.Namespace) -> int:
 
 
 def run_render(args: argparse.Namespace) -> int:
-    from api.oneshot import render_file
+    from phantomflow.api.oneshot import render_file
 
     return render_file(args.script, args.out, args.timeout)
 

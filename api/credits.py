@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from api.errors import invalid_request
-from api.routes import principal_of, query_int
-from api.services import services_of
-from projections.ledger import COLUMNS, ENTRY_TYPES, LedgerFilter
+from phantomflow.api.errors import invalid_request
+from phantomflow.api.routes import principal_of, query_int
+from phantomflow.api.services import services_of
+from phantomflow.projections.ledger import COLUMNS, ENTRY_TYPES, LedgerFilter
 
 routes = web.RouteTableDef()
 

@@ -10,14 +10,14 @@ import logging
 
 import dramatiq
 
-from adapters.bootstrap import Runtime, build_runtime
-from adapters.renderer import renderer_for
-from adapters.settings import Settings
-from projections.runner import FollowerRunner, FollowerThreads
-from workers.actors import declare_render_actor, in_process_broker
-from workers.dispatch import Dispatcher
-from workers.render import RenderService
-from workers.webhooks import (
+from phantomflow.adapters.bootstrap import Runtime, build_runtime
+from phantomflow.adapters.renderer import renderer_for
+from phantomflow.adapters.settings import Settings
+from phantomflow.projections.runner import FollowerRunner, FollowerThreads
+from phantomflow.workers.actors import declare_render_actor, in_process_broker
+from phantomflow.workers.dispatch import Dispatcher
+from phantomflow.workers.render import RenderService
+from phantomflow.workers.webhooks import (
     RETRY_DELAYS,
     WEBHOOK_QUEUE,
     WebhookScheduler,

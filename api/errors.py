@@ -14,9 +14,9 @@ from typing import Any
 
 from aiohttp import web
 
-from api.services import REQUEST_ID
-from domain.errors import ConcurrencyLimitExceeded, InsufficientCredits
-from domain.idempotency import IdempotencyKeyReused
+from phantomflow.api.services import REQUEST_ID
+from phantomflow.domain.errors import ConcurrencyLimitExceeded, InsufficientCredits
+from phantomflow.domain.idempotency import IdempotencyKeyReused
 
 log = logging.getLogger(__name__)
 

@@ -13,11 +13,11 @@ from uuid import UUID
 from aiohttp import web
 from marshmallow import ValidationError, validate
 
-from api.errors import invalid_request, not_found
-from api.routes import principal_of, read_json
-from api.schemas import StrictSchema, String, first_error, json_type
-from api.services import services_of
-from domain.keys import LIVE, PREFIXES
+from phantomflow.api.errors import invalid_request, not_found
+from phantomflow.api.routes import principal_of, read_json
+from phantomflow.api.schemas import StrictSchema, String, first_error, json_type
+from phantomflow.api.services import services_of
+from phantomflow.domain.keys import LIVE, PREFIXES
 
 routes = web.RouteTableDef()
 

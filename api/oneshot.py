@@ -17,10 +17,10 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from adapters.settings import Settings
-from api.app import create_app
-from api.embedded import EmbeddedSystem
-from api.services import Services
+from phantomflow.adapters.settings import Settings
+from phantomflow.api.app import create_app
+from phantomflow.api.embedded import EmbeddedSystem
+from phantomflow.api.services import Services
 
 DEMO_CREDITS = 1000
 

@@ -26,8 +26,8 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from apispec.ext.marshmallow.openapi import OpenAPIConverter
 from marshmallow import Schema, fields, validate
 
-from api.keys import NewKeySchema
-from api.schemas import (
+from phantomflow.api.keys import NewKeySchema
+from phantomflow.api.schemas import (
     COLOUR_PATTERN,
     CROSS_FIELD_RULES,
     ELEMENT_SCHEMAS,
@@ -40,16 +40,16 @@ from api.schemas import (
     Number,
     RenderRequestSchema,
 )
-from api.template_schemas import (
+from phantomflow.api.template_schemas import (
     NewTemplateSchema,
     TemplateChangesSchema,
     TemplateRenderRequestSchema,
     VariableValues,
 )
-from domain.idempotency import MAX_KEY_LENGTH
-from domain.jobs import CANCELLED, STATUSES, WEBHOOK_TRIGGERS
-from domain.keys import PREFIXES
-from domain.templates import FIELDS as TEMPLATE_FIELDS
+from phantomflow.domain.idempotency import MAX_KEY_LENGTH
+from phantomflow.domain.jobs import CANCELLED, STATUSES, WEBHOOK_TRIGGERS
+from phantomflow.domain.keys import PREFIXES
+from phantomflow.domain.templates import FIELDS as TEMPLATE_FIELDS
 
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 TITLE = "PhantomFlow"

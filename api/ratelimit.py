@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from adapters.ratelimit import RateDecision
-from api.errors import ApiError, Handler
-from api.services import PRINCIPAL, services_of
+from phantomflow.adapters.ratelimit import RateDecision
+from phantomflow.api.errors import ApiError, Handler
+from phantomflow.api.services import PRINCIPAL, services_of
 
 
 def headers_for(decision: RateDecision) -> dict[str, str]:

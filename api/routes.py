@@ -9,21 +9,21 @@ from uuid import UUID
 from aiohttp import web
 from marshmallow import ValidationError
 
-from adapters.addresses import AddressRefused
-from adapters.webhooks import check_webhook_uri
-from api.errors import (
+from phantomflow.adapters.addresses import AddressRefused
+from phantomflow.adapters.webhooks import check_webhook_uri
+from phantomflow.api.errors import (
     ApiError,
     invalid_json,
     invalid_request,
     not_found,
     schema_error,
 )
-from api.schemas import first_error, load_render_request
-from api.services import PRINCIPAL, REQUEST_ID, services_of
-from domain.application import Principal, Submission
-from domain.errors import IllegalJobTransition
-from domain.idempotency import MAX_KEY_LENGTH, request_fingerprint
-from domain.jobs import STATUSES
+from phantomflow.api.schemas import first_error, load_render_request
+from phantomflow.api.services import PRINCIPAL, REQUEST_ID, services_of
+from phantomflow.domain.application import Principal, Submission
+from phantomflow.domain.errors import IllegalJobTransition
+from phantomflow.domain.idempotency import MAX_KEY_LENGTH, request_fingerprint
+from phantomflow.domain.jobs import STATUSES
 
 routes = web.RouteTableDef()
 

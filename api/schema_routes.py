@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from api.openapi import openapi_document, render_json_schema
+from phantomflow.api.openapi import openapi_document, render_json_schema
 
 routes = web.RouteTableDef()
 

@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from domain.script import (
+from phantomflow.domain.script import (
     ALIGNMENTS,
     BACKGROUND_MEDIA,
     DEFAULTS,

@@ -16,10 +16,10 @@ from uuid import UUID
 
 from aiohttp import web
 
-from adapters.bootstrap import Runtime
-from adapters.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
-from domain.application import Principal
-from domain.plans import PlanLimits
+from phantomflow.adapters.bootstrap import Runtime
+from phantomflow.adapters.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from phantomflow.domain.application import Principal
+from phantomflow.domain.plans import PlanLimits
 
 P = ParamSpec("P")
 T = TypeVar("T")

@@ -33,16 +33,16 @@ from aiohttp.web_log import AccessLogger
 from eventsourcing.domain import AggregateEvent
 from eventsourcing.persistence import Notification
 from eventsourcing.postgres import PostgresApplicationRecorder
-from eventsourcing.utils import get_topic
 from psycopg.sql import SQL, Identifier
 
-from adapters.eventlog import aggregate_notifications
-from api.errors import invalid_request, not_found
-from api.routes import public_base
-from api.services import PRINCIPAL, REQUEST_ID, Services, services_of
-from domain.application import PhantomFlow
-from domain.jobs import RenderJob
-from projections.jobs import iso
+from phantomflow.adapters.eventlog import aggregate_notifications
+from phantomflow.adapters.topics import topics_of
+from phantomflow.api.errors import invalid_request, not_found
+from phantomflow.api.routes import public_base
+from phantomflow.api.services import PRINCIPAL, REQUEST_ID, Services, services_of
+from phantomflow.domain.application import PhantomFlow
+from phantomflow.domain.jobs import RenderJob
+from phantomflow.projections.jobs import iso
 
 log = logging.getLogger(__name__)
 
@@ -51,12 +51,16 @@ routes = web.RouteTableDef()
 # Every event a job can record, whoever added it: the hub follows them all.
 JOB_TOPICS = tuple(
     sorted(
-        get_topic(cls)
-        for cls in vars(RenderJob).values()
-        if isinstance(cls, type) and issubclass(cls, AggregateEvent)
+        topics_of(
+            *(
+                cls
+                for cls in vars(RenderJob).values()
+                if isinstance(cls, type) and issubclass(cls, AggregateEvent)
+            )
+        )
     )
 )
-SUBMITTED_TOPIC = get_topic(RenderJob.Submitted)
+SUBMITTED_TOPICS = topics_of(RenderJob.Submitted)
 
 # Events that end a job's stream.
 FINAL_EVENTS = ("complete", "error")
@@ -350,7 +354,7 @@ class EventHub:
             job_id = notification.originator_id
             assert isinstance(job_id, UUID)
             event = None
-            if notification.topic == SUBMITTED_TOPIC:
+            if notification.topic in SUBMITTED_TOPICS:
                 event = self.app.mapper.to_domain_event(notification)
             if self._owner(job_id, event) != account_id:
                 continue

@@ -28,8 +28,8 @@ from typing import Any, ClassVar
 
 from marshmallow import Schema, ValidationError, fields, validate
 
-from api.errors import ApiError, invalid_request, schema_error
-from api.schemas import (
+from phantomflow.api.errors import ApiError, invalid_request, schema_error
+from phantomflow.api.schemas import (
     Boolean,
     Integer,
     StrictSchema,
@@ -38,8 +38,8 @@ from api.schemas import (
     json_type,
     load_render_request,
 )
-from domain.substitution import Value, has_placeholder, is_value
-from domain.templates import MAX_NAME_LENGTH
+from phantomflow.domain.substitution import Value, has_placeholder, is_value
+from phantomflow.domain.templates import MAX_NAME_LENGTH
 
 Path = tuple[str | int, ...]
 

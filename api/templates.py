@@ -19,25 +19,25 @@ from uuid import UUID
 from aiohttp import web
 from marshmallow import ValidationError
 
-from api.errors import ApiError, forbidden, invalid_request, not_found
-from api.routes import (
+from phantomflow.api.errors import ApiError, forbidden, invalid_request, not_found
+from phantomflow.api.routes import (
     check_webhook_address,
     idempotency_of,
     principal_of,
     read_json,
     submission_response,
 )
-from api.schemas import first_error, load_render_request
-from api.services import REQUEST_ID, Services, services_of
-from api.template_schemas import (
+from phantomflow.api.schemas import first_error, load_render_request
+from phantomflow.api.services import REQUEST_ID, Services, services_of
+from phantomflow.api.template_schemas import (
     parse_new_template,
     parse_render_request,
     parse_template_changes,
     validation_error,
 )
-from domain.application import Principal
-from domain.substitution import MissingVariables, substitute
-from domain.templates import (
+from phantomflow.domain.application import Principal
+from phantomflow.domain.substitution import MissingVariables, substitute
+from phantomflow.domain.templates import (
     InvalidTemplateName,
     NotTemplateOwner,
     Template,
@@ -46,8 +46,8 @@ from domain.templates import (
     parse_template_ref,
     template_ref,
 )
-from projections.jobs import iso
-from projections.templates import document_of, replay
+from phantomflow.projections.jobs import iso
+from phantomflow.projections.templates import document_of, replay
 
 routes = web.RouteTableDef()
 

@@ -12,13 +12,13 @@ from uuid import UUID
 
 from aiohttp import web
 
-from adapters.webhooks import describe_attempt, message_id
-from api.errors import invalid_request, not_found
-from api.services import PRINCIPAL, services_of
-from domain.application import PhantomFlow
-from domain.errors import IllegalJobTransition
-from domain.jobs import AUTOMATIC, RenderJob
-from workers.webhooks import ENDINGS
+from phantomflow.adapters.webhooks import describe_attempt, message_id
+from phantomflow.api.errors import invalid_request, not_found
+from phantomflow.api.services import PRINCIPAL, services_of
+from phantomflow.domain.application import PhantomFlow
+from phantomflow.domain.errors import IllegalJobTransition
+from phantomflow.domain.jobs import AUTOMATIC, RenderJob
+from phantomflow.workers.webhooks import ENDINGS
 
 routes = web.RouteTableDef()
 

@@ -16,7 +16,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._pg import postgres_runtime
-from domain.application import PhantomFlow
+from phantomflow.domain.application import PhantomFlow
 
 
 class WithoutSnapshots(PhantomFlow):

@@ -18,7 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._pg import postgres_runtime
-from domain.jobs import RenderJob
+from phantomflow.domain.jobs import RenderJob
 
 SCRIPT = {
     "width": 320,

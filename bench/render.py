@@ -4,7 +4,7 @@
 
 1. Makes the media with FFmpeg (a 1920x1080 test-pattern video with a tone, a PNG) and
    serves them from a local HTTP server (PHANTOMFLOW_ALLOW_PRIVATE_URLS=1).
-2. Starts the embedded system (`python -m api.cli serve`) on a fresh data directory,
+2. Starts the embedded system (`python -m phantomflow.api.cli serve`) on a fresh data directory,
    creates an account, POSTs a 1920x1080 script of `--seconds` (two scenes joined by
    a fade, text, an image and a video with its sound), and polls the job until it
    completes. System time: the job's `completed_at` minus its `created_at` (queueing,
@@ -44,9 +44,9 @@ from aiohttp import web
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from adapters.media import FetchedMedia  # noqa: E402
-from adapters.renderer import FFmpegRenderer, GraphBuilder, _Deadline  # noqa: E402
-from domain.script import MovieScript  # noqa: E402
+from phantomflow.adapters.media import FetchedMedia  # noqa: E402
+from phantomflow.adapters.renderer import FFmpegRenderer, GraphBuilder, _Deadline  # noqa: E402
+from phantomflow.domain.script import MovieScript  # noqa: E402
 
 FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
 
@@ -166,7 +166,7 @@ def through_the_system(work: Path, script: dict) -> tuple[float, dict, dict[str,
         "PHANTOMFLOW_ALLOW_PRIVATE_URLS": "1",
         "PYTHONPATH": str(ROOT),
     }
-    cli = [sys.executable, "-m", "api.cli"]
+    cli = [sys.executable, "-m", "phantomflow.api.cli"]
     log = (work / "serve.log").open("wb")
     server = subprocess.Popen([*cli, "serve", "--port", str(port)], env=env, stdout=log, stderr=log)
     try:

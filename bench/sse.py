@@ -4,7 +4,7 @@
 
 Runs in a fresh schema `bench_<random>` of the `test` database (dropped at the end):
 
-1. Starts the real API process (`python -m api.cli api`), submits and starts N jobs
+1. Starts the real API process (`python -m phantomflow.api.cli api`), submits and starts N jobs
    (tiny scripts; nothing renders) and opens one `GET /api/jobs/{id}/progress` stream
    per job, all at once, from this process.
 2. Reads the API process's resident memory before and after the streams are open:
@@ -50,8 +50,8 @@ from submit import (  # noqa: E402 - bench/submit.py, beside this file
     wait_until_answering,
 )
 
-from adapters.bootstrap import build_runtime  # noqa: E402
-from adapters.settings import Settings  # noqa: E402
+from phantomflow.adapters.bootstrap import build_runtime  # noqa: E402
+from phantomflow.adapters.settings import Settings  # noqa: E402
 
 P99_TARGET_MS = 100.0
 MEMORY_TARGET_BYTES = 1024**3

@@ -5,7 +5,7 @@
 
 Runs in a fresh schema `bench_<random>` of the `test` database (dropped at the end):
 
-1. HTTP: the real API process (`python -m api.cli api`; `--api-processes P` starts P
+1. HTTP: the real API process (`python -m phantomflow.api.cli api`; `--api-processes P` starts P
    of them on one port), `POST /api/render` of a tiny script from C concurrent
    connections, by wrk for `--seconds` when it is installed (a C client, as pgbench
    is), else by an aiohttp session for N requests; every answer must be 202. Prints
@@ -51,6 +51,7 @@ from uuid import UUID
 import aiohttp
 import psycopg
 from eventsourcing.persistence import RecordConflictError
+from eventsourcing.utils import get_topic
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # `python bench/submit.py` puts bench/ first on sys.path, where bench/projections.py
@@ -60,9 +61,10 @@ sys.path[:] = [str(REPO_ROOT)] + [
     entry for entry in sys.path if entry not in (str(REPO_ROOT), _BENCH_DIR)
 ]
 
-from adapters.bootstrap import Runtime, build_runtime  # noqa: E402
-from adapters.settings import Settings  # noqa: E402
-from api.schemas import load_render_request  # noqa: E402
+from phantomflow.adapters.bootstrap import Runtime, build_runtime  # noqa: E402
+from phantomflow.adapters.settings import Settings  # noqa: E402
+from phantomflow.api.schemas import load_render_request  # noqa: E402
+from phantomflow.domain.jobs import RenderJob  # noqa: E402
 
 DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = "redis://127.0.0.1:6379/15"  # the api process's rate-limit counters
@@ -190,7 +192,7 @@ def submissions_recorded(url: str, schema: str) -> int:
     with psycopg.connect(url) as conn:
         row = conn.execute(
             f"SELECT count(*) FROM {schema}.phantomflow_events WHERE topic = %s",
-            ("domain.jobs:RenderJob.Submitted",),
+            (get_topic(RenderJob.Submitted),),
         ).fetchone()
     return int(row[0]) if row else 0
 
@@ -273,7 +275,16 @@ def start_api(
         PHANTOMFLOW_LOG_LEVEL="WARNING",
     )
     env.update(extra_env)
-    command = [sys.executable, "-m", "api.cli", "api", "--host", "127.0.0.1", "--port", str(port)]
+    command = [
+        sys.executable,
+        "-m",
+        "phantomflow.api.cli",
+        "api",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             command, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT

@@ -4,7 +4,7 @@
 
 Runs in a fresh schema `bench_<random>` of the `test` database (dropped at the end):
 
-1. HTTP, against the real API process (`python -m api.cli api`): N `POST /api/render` of
+1. HTTP, against the real API process (`python -m phantomflow.api.cli api`): N `POST /api/render` of
    a tiny script and N `POST /api/render/template` of a template that renders the same
    script once its variables (text, duration, colour) are substituted, from C concurrent
    senders. The two kinds alternate in R rounds of N/R requests each, so a drift of the
@@ -50,10 +50,10 @@ from submit import (  # noqa: E402  (bench/submit.py: the API process and the sc
     wait_until_answering,
 )
 
-from adapters.bootstrap import build_runtime  # noqa: E402
-from adapters.settings import Settings  # noqa: E402
-from api.schemas import load_render_request  # noqa: E402
-from domain.substitution import substitute  # noqa: E402
+from phantomflow.adapters.bootstrap import build_runtime  # noqa: E402
+from phantomflow.adapters.settings import Settings  # noqa: E402
+from phantomflow.api.schemas import load_render_request  # noqa: E402
+from phantomflow.domain.substitution import substitute  # noqa: E402
 
 # TINY_SCRIPT with its text, duration and background as variables.
 TEMPLATE_SCRIPT: dict[str, Any] = {

@@ -16,13 +16,13 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.errors import (
+from phantomflow.domain.errors import (
     ConcurrencyLimitExceeded,
     DomainError,
     DuplicateCharge,
     InsufficientCredits,
 )
-from domain.plans import PLAN_LIMITS, PLANS, PlanLimits
+from phantomflow.domain.plans import PLAN_LIMITS, PLANS, PlanLimits
 
 # Why credits came back: the unused part of an estimate once the real duration is
 # known, a failed render, or a job the customer cancelled.

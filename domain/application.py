@@ -29,14 +29,20 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import RecordConflictError, Recording
 
-from domain import pricing
-from domain.accounts import CANCELLATION, FAILURE, SETTLEMENT, CreditAccount, mint_webhook_secret
-from domain.errors import AccountNotFound, JobNotFound
-from domain.idempotency import IdempotencyRecord
-from domain.jobs import RenderJob, WebhookAttempt
-from domain.keys import LIVE, TEST, ApiKey, hash_key, mint, mode_of
-from domain.script import MovieScript
-from domain.templates import (
+from phantomflow.domain import pricing
+from phantomflow.domain.accounts import (
+    CANCELLATION,
+    FAILURE,
+    SETTLEMENT,
+    CreditAccount,
+    mint_webhook_secret,
+)
+from phantomflow.domain.errors import AccountNotFound, JobNotFound
+from phantomflow.domain.idempotency import IdempotencyRecord
+from phantomflow.domain.jobs import RenderJob, WebhookAttempt
+from phantomflow.domain.keys import LIVE, TEST, ApiKey, hash_key, mint, mode_of
+from phantomflow.domain.script import MovieScript
+from phantomflow.domain.templates import (
     Template,
     TemplateChange,
     TemplateNotFound,

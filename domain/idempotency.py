@@ -17,7 +17,7 @@ from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.errors import DomainError
+from phantomflow.domain.errors import DomainError
 
 KEY_LIFETIME = timedelta(hours=24)
 MAX_KEY_LENGTH = 255

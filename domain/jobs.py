@@ -15,7 +15,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.errors import IllegalJobTransition
+from phantomflow.domain.errors import IllegalJobTransition
 
 QUEUED = "queued"
 PROCESSING = "processing"

@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 from fractions import Fraction
 
-from domain.script import MovieScript, Quality
+from phantomflow.domain.script import MovieScript, Quality
 
 RESOLUTION_TIERS: tuple[tuple[int, Fraction], ...] = (
     (640 * 480, Fraction(1, 4)),

@@ -28,7 +28,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.errors import DomainError
+from phantomflow.domain.errors import DomainError
 
 REF_PREFIX = "tpl_"
 _REF = re.compile(r"tpl_([0-9a-f]{32})")

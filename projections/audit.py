@@ -19,23 +19,19 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.utils import get_topic
+from phantomflow.adapters.topics import topics_of
+from phantomflow.domain.accounts import CreditAccount
+from phantomflow.domain.application import PhantomFlow
+from phantomflow.domain.jobs import RenderJob
+from phantomflow.projections.ledger import LedgerQueries
 
-from domain.accounts import CreditAccount
-from domain.application import PhantomFlow
-from domain.jobs import RenderJob
-from projections.ledger import LedgerQueries
-
-_TOPICS = tuple(
-    get_topic(cls)
-    for cls in (
-        CreditAccount.Opened,
-        CreditAccount.CreditsGranted,
-        RenderJob.Submitted,
-        RenderJob.Completed,
-        RenderJob.Failed,
-        RenderJob.Cancelled,
-    )
+_TOPICS = topics_of(
+    CreditAccount.Opened,
+    CreditAccount.CreditsGranted,
+    RenderJob.Submitted,
+    RenderJob.Completed,
+    RenderJob.Failed,
+    RenderJob.Cancelled,
 )
 PAGE = 5000
 

@@ -17,9 +17,10 @@ from uuid import UUID
 from eventsourcing.persistence import AggregateRecorder
 from eventsourcing.utils import get_topic
 
-from adapters.viewstore import Cursor, ViewStore
-from domain.jobs import RenderJob
-from projections.runner import Follower, Tracked
+from phantomflow.adapters.topics import topics_of
+from phantomflow.adapters.viewstore import Cursor, ViewStore
+from phantomflow.domain.jobs import RenderJob
+from phantomflow.projections.runner import Follower, Tracked
 
 # The read model's name carries its version: a change of shape gets a new table and a
 # new tracked position, so it is built from zero beside the old one.
@@ -33,16 +34,13 @@ def iso(moment: datetime) -> str:
 
 class JobsProjection(Follower):
     name = "jobs_v3"
-    topics = tuple(
-        get_topic(cls)
-        for cls in (
-            RenderJob.Submitted,
-            RenderJob.Started,
-            RenderJob.ProgressReported,
-            RenderJob.Completed,
-            RenderJob.Failed,
-            RenderJob.Cancelled,
-        )
+    topics = topics_of(
+        RenderJob.Submitted,
+        RenderJob.Started,
+        RenderJob.ProgressReported,
+        RenderJob.Completed,
+        RenderJob.Failed,
+        RenderJob.Cancelled,
     )
 
     def create_tables(self, cursor: Cursor) -> None:

@@ -14,12 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from eventsourcing.utils import get_topic
-
-from adapters.viewstore import Cursor, ViewStore
-from domain.accounts import CreditAccount
-from projections.jobs import iso
-from projections.runner import Follower, Tracked
+from phantomflow.adapters.topics import topics_of
+from phantomflow.adapters.viewstore import Cursor, ViewStore
+from phantomflow.domain.accounts import CreditAccount
+from phantomflow.projections.jobs import iso
+from phantomflow.projections.runner import Follower, Tracked
 
 TABLE = "ledger_entries"
 GRANT = "grant"
@@ -30,13 +29,10 @@ COLUMNS = ("seq", "at", "type", "amount", "balance_after", "job_id", "reason")
 
 class LedgerProjection(Follower):
     name = "ledger"
-    topics = tuple(
-        get_topic(cls)
-        for cls in (
-            CreditAccount.CreditsGranted,
-            CreditAccount.CreditsCharged,
-            CreditAccount.CreditsRefunded,
-        )
+    topics = topics_of(
+        CreditAccount.CreditsGranted,
+        CreditAccount.CreditsCharged,
+        CreditAccount.CreditsRefunded,
     )
 
     def create_tables(self, cursor: Cursor) -> None:

@@ -22,7 +22,7 @@ from typing import Any
 
 from eventsourcing.application import Application
 
-from adapters.viewstore import Cursor, ViewStore
+from phantomflow.adapters.viewstore import Cursor, ViewStore
 
 log = logging.getLogger(__name__)
 

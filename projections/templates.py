@@ -15,13 +15,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from eventsourcing.utils import get_topic
-
-from adapters.viewstore import Cursor, ViewStore
-from domain.substitution import variables_of
-from domain.templates import Template, template_ref
-from projections.jobs import iso
-from projections.runner import Follower, Tracked
+from phantomflow.adapters.topics import topics_of
+from phantomflow.adapters.viewstore import Cursor, ViewStore
+from phantomflow.domain.substitution import variables_of
+from phantomflow.domain.templates import Template, template_ref
+from phantomflow.projections.jobs import iso
+from phantomflow.projections.runner import Follower, Tracked
 
 TABLE = "templates_view"
 
@@ -115,7 +114,7 @@ def replay(events: Iterable[Any]) -> Row | None:
 
 class TemplatesProjection(Follower):
     name = "templates"
-    topics = tuple(get_topic(cls) for cls in (Template.Created, Template.Updated, Template.Deleted))
+    topics = topics_of(Template.Created, Template.Updated, Template.Deleted)
 
     def create_tables(self, cursor: Cursor) -> None:
         cursor.execute(

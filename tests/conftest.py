@@ -17,9 +17,9 @@ import psycopg
 import pytest
 import redis
 
-from adapters.bootstrap import Runtime, build_runtime
-from adapters.settings import Settings
-from projections.audit import reconcile, report
+from phantomflow.adapters.bootstrap import Runtime, build_runtime
+from phantomflow.adapters.settings import Settings
+from phantomflow.projections.audit import reconcile, report
 
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")

@@ -7,10 +7,10 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from adapters.addresses import AddressRefused, PublicOnlyResolver, check_host, check_url
-from api.app import create_app
-from api.services import Services
-from domain.templates import template_ref
+from phantomflow.adapters.addresses import AddressRefused, PublicOnlyResolver, check_host, check_url
+from phantomflow.api.app import create_app
+from phantomflow.api.services import Services
+from phantomflow.domain.templates import template_ref
 from tests.conftest import TINY_SCRIPT
 
 

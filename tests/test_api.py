@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from api.app import create_app
-from api.services import Services
-from projections.runner import FollowerThreads
+from phantomflow.api.app import create_app
+from phantomflow.api.services import Services
+from phantomflow.projections.runner import FollowerThreads
 from tests.conftest import TINY_SCRIPT
 
 CONTRACT_EXAMPLE = {

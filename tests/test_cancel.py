@@ -11,14 +11,14 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from adapters.renderer import FFmpegRenderer
-from api.app import create_app
-from api.services import Services
-from domain import pricing
-from domain.accounts import CreditAccount
-from domain.script import MovieScript
+from phantomflow.adapters.renderer import FFmpegRenderer
+from phantomflow.api.app import create_app
+from phantomflow.api.services import Services
+from phantomflow.domain import pricing
+from phantomflow.domain.accounts import CreditAccount
+from phantomflow.domain.script import MovieScript
+from phantomflow.workers.render import RenderService
 from tests.conftest import TINY_SCRIPT
-from workers.render import RenderService
 
 # Long enough to be caught mid-render: it is cancelled at its first progress report.
 LONGER = {

@@ -13,10 +13,10 @@ import dramatiq
 import pytest
 from dramatiq.brokers.redis import RedisBroker
 
-from projections.runner import FollowerRunner
+from phantomflow.projections.runner import FollowerRunner
+from phantomflow.workers.actors import declare_render_actor
+from phantomflow.workers.dispatch import Dispatcher
 from tests.conftest import IN_CI, TINY_SCRIPT, free_port
-from workers.actors import declare_render_actor
-from workers.dispatch import Dispatcher
 
 
 class PrivateRedis:

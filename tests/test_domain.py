@@ -8,11 +8,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from domain import pricing
-from domain.accounts import CreditAccount
-from domain.errors import DomainError, DuplicateCharge, IllegalJobTransition, InsufficientCredits
-from domain.jobs import RenderJob
-from domain.script import MovieScript
+from phantomflow.domain import pricing
+from phantomflow.domain.accounts import CreditAccount
+from phantomflow.domain.errors import (
+    DomainError,
+    DuplicateCharge,
+    IllegalJobTransition,
+    InsufficientCredits,
+)
+from phantomflow.domain.jobs import RenderJob
+from phantomflow.domain.script import MovieScript
 from tests.conftest import TINY_SCRIPT
 
 

@@ -19,12 +19,12 @@ from pathlib import Path
 
 import pytest
 
-from adapters.bootstrap import build_runtime
-from adapters.settings import Settings
+from phantomflow.adapters.bootstrap import build_runtime
+from phantomflow.adapters.settings import Settings
 from tests.conftest import POSTGRES_URL, TINY_SCRIPT, free_port
 from tests.media import ffprobe
 
-PHANTOMFLOW = [sys.executable, "-m", "api.cli"]
+PHANTOMFLOW = [sys.executable, "-m", "phantomflow.api.cli"]
 
 
 @dataclass

@@ -9,11 +9,11 @@ from datetime import timedelta
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from api.app import create_app
-from api.services import Services
-from domain.accounts import CreditAccount
-from domain.idempotency import IdempotencyRecord
-from domain.templates import template_ref
+from phantomflow.api.app import create_app
+from phantomflow.api.services import Services
+from phantomflow.domain.accounts import CreditAccount
+from phantomflow.domain.idempotency import IdempotencyRecord
+from phantomflow.domain.templates import template_ref
 from tests.conftest import TINY_SCRIPT
 from tests.test_templates_api import TINY_TEMPLATE, TINY_VARIABLES
 

@@ -8,10 +8,10 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from adapters.bootstrap import build_runtime
-from api.app import create_app
-from api.cli import main
-from api.services import Services
+from phantomflow.adapters.bootstrap import build_runtime
+from phantomflow.api.app import create_app
+from phantomflow.api.cli import main
+from phantomflow.api.services import Services
 
 
 @pytest.fixture

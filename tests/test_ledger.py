@@ -13,12 +13,12 @@ from datetime import UTC, datetime
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from api.app import create_app
-from api.cli import main
-from api.services import Services
-from projections.audit import reconcile
-from projections.ledger import TABLE
-from projections.runner import FollowerThreads
+from phantomflow.api.app import create_app
+from phantomflow.api.cli import main
+from phantomflow.api.services import Services
+from phantomflow.projections.audit import reconcile
+from phantomflow.projections.ledger import TABLE
+from phantomflow.projections.runner import FollowerThreads
 from tests.conftest import TINY_SCRIPT
 
 FIVE_CREDITS = {
@@ -194,7 +194,7 @@ def test_audit_agrees_three_ways_and_catches_a_tampered_ledger(runtime):
 
 def test_audit_verify_and_rebuild_commands(sqlite_settings, monkeypatch, capsys):
     monkeypatch.setenv("PHANTOMFLOW_DATA_DIR", str(sqlite_settings.data_dir))
-    from adapters.bootstrap import build_runtime
+    from phantomflow.adapters.bootstrap import build_runtime
 
     runtime = build_runtime(sqlite_settings)
     try:
@@ -219,7 +219,7 @@ def test_audit_verify_and_rebuild_commands(sqlite_settings, monkeypatch, capsys)
 
 
 def test_unknown_account_balance_is_not_found(runtime):
-    from domain.errors import AccountNotFound
+    from phantomflow.domain.errors import AccountNotFound
 
     with pytest.raises(AccountNotFound):
         runtime.app.balance_at(uuid.uuid4(), datetime.now(UTC))

@@ -14,12 +14,13 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from adapters.bootstrap import build_runtime
-from adapters.settings import Settings
-from api.app import create_app
-from api.cli import main
-from api.services import Services
-from domain.errors import ConcurrencyLimitExceeded, DomainError, InsufficientCredits
+from phantomflow.adapters.bootstrap import build_runtime
+from phantomflow.adapters.ratelimit import WINDOW_SECONDS
+from phantomflow.adapters.settings import Settings
+from phantomflow.api.app import create_app
+from phantomflow.api.cli import main
+from phantomflow.api.services import Services
+from phantomflow.domain.errors import ConcurrencyLimitExceeded, DomainError, InsufficientCredits
 from tests.conftest import TINY_SCRIPT
 
 
@@ -30,13 +31,24 @@ async def serve(runtime) -> TestClient:
 
 
 @pytest.fixture
+def one_window() -> None:
+    """Counts are per fixed minute: a test that counts requests starts early in a window,
+    so the window cannot roll over (and reset the count) halfway through it."""
+    left = WINDOW_SECONDS - time.time() % WINDOW_SECONDS
+    if left < 15:
+        time.sleep(left + 0.1)
+
+
+@pytest.fixture
 async def client(runtime) -> AsyncIterator[TestClient]:
     test_client = await serve(runtime)
     yield test_client
     await test_client.close()
 
 
-async def test_every_authenticated_response_carries_the_rate_limit_headers(client, runtime):
+async def test_every_authenticated_response_carries_the_rate_limit_headers(
+    one_window, client, runtime
+):
     account = runtime.app.open_account(plan="starter", credits=10)
     headers = {"x-api-key": account.api_key}
     first = await client.get("/api/jobs", headers=headers)
@@ -50,7 +62,7 @@ async def test_every_authenticated_response_carries_the_rate_limit_headers(clien
     assert time.time() < reset <= time.time() + 60
 
 
-async def test_over_the_plans_rate_the_answer_is_429_with_retry_after(client, runtime):
+async def test_over_the_plans_rate_the_answer_is_429_with_retry_after(one_window, client, runtime):
     account = runtime.app.open_account(plan="free", credits=10)
     headers = {"x-api-key": account.api_key}
     statuses = [(await client.get("/api/jobs", headers=headers)).status for _ in range(10)]
@@ -64,7 +76,9 @@ async def test_over_the_plans_rate_the_answer_is_429_with_retry_after(client, ru
     assert (await client.get("/api/jobs", headers={"x-api-key": other.api_key})).status == 200
 
 
-async def test_api_processes_share_one_count_through_redis(settings, redis_url, redis_namespace):
+async def test_api_processes_share_one_count_through_redis(
+    one_window, settings, redis_url, redis_namespace
+):
     shared = dataclasses.replace(settings, redis_url=redis_url, redis_namespace=redis_namespace)
     first_process, second_process = build_runtime(shared), build_runtime(shared)
     first, second = await serve(first_process), await serve(second_process)
@@ -151,7 +165,7 @@ def test_plan_command_prints_the_new_limits(sqlite_settings, monkeypatch, capsys
 
 
 async def test_a_burst_beyond_the_redis_pool_waits_instead_of_failing(redis_url):
-    from adapters.ratelimit import RedisRateLimiter
+    from phantomflow.adapters.ratelimit import RedisRateLimiter
 
     limiter = RedisRateLimiter(redis_url, f"{uuid.uuid4()}:rate", max_connections=5)
     try:
@@ -162,7 +176,7 @@ async def test_a_burst_beyond_the_redis_pool_waits_instead_of_failing(redis_url)
 
 
 async def test_a_redis_window_count_expires_soon_after_its_window(redis_url):
-    from adapters.ratelimit import WINDOW_SECONDS, RedisRateLimiter
+    from phantomflow.adapters.ratelimit import WINDOW_SECONDS, RedisRateLimiter
 
     limiter = RedisRateLimiter(redis_url, f"{uuid.uuid4()}:rate")
     account = "ttl"
@@ -179,7 +193,7 @@ async def test_a_redis_window_count_expires_soon_after_its_window(redis_url):
 
 
 async def test_when_redis_is_unreachable_requests_are_let_through():
-    from adapters.ratelimit import RedisRateLimiter
+    from phantomflow.adapters.ratelimit import RedisRateLimiter
     from tests.conftest import free_port
 
     limiter = RedisRateLimiter(f"redis://127.0.0.1:{free_port()}/0")
@@ -190,8 +204,10 @@ async def test_when_redis_is_unreachable_requests_are_let_through():
     assert decision.allowed
 
 
-async def test_deployments_sharing_a_redis_under_their_own_namespaces_count_apart(redis_url):
-    from adapters.ratelimit import RedisRateLimiter
+async def test_deployments_sharing_a_redis_under_their_own_namespaces_count_apart(
+    one_window, redis_url
+):
+    from phantomflow.adapters.ratelimit import RedisRateLimiter
 
     own = [
         Settings.from_env({"PHANTOMFLOW_REDIS_NAMESPACE": f"deploy-{uuid.uuid4().hex[:8]}"})

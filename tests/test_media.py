@@ -19,9 +19,9 @@ import imageio_ffmpeg
 import pytest
 from aiohttp import web
 
-from adapters.media import FetchLimits, MediaFetcher
-from adapters.renderer import FFmpegRenderer, RenderFailed, RenderResult
-from domain.script import MovieScript
+from phantomflow.adapters.media import FetchLimits, MediaFetcher
+from phantomflow.adapters.renderer import FFmpegRenderer, RenderFailed, RenderResult
+from phantomflow.domain.script import MovieScript
 from tests.media import Recorder, ffprobe, frame_rgb
 
 pytestmark = pytest.mark.ffmpeg

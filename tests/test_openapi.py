@@ -15,12 +15,12 @@ from aiohttp.test_utils import TestClient, TestServer
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate as validate_openapi
 
-from adapters.bootstrap import build_runtime
-from api.app import create_app
-from api.openapi import OPERATIONS, openapi_document, render_json_schema
-from api.services import Services
-from domain.jobs import WebhookAttempt
-from projections.runner import FollowerThreads
+from phantomflow.adapters.bootstrap import build_runtime
+from phantomflow.api.app import create_app
+from phantomflow.api.openapi import OPERATIONS, openapi_document, render_json_schema
+from phantomflow.api.services import Services
+from phantomflow.domain.jobs import WebhookAttempt
+from phantomflow.projections.runner import FollowerThreads
 from tests.conftest import TINY_SCRIPT
 
 

@@ -9,10 +9,10 @@ import pytest
 from eventsourcing.persistence import OperationalError, RecordConflictError, StoredEvent
 from eventsourcing.utils import get_topic
 
-from adapters.bootstrap import build_runtime
-from adapters.pg_events import LockingFunctionRecorder
-from domain.accounts import CreditAccount
-from domain.jobs import RenderJob
+from phantomflow.adapters.bootstrap import build_runtime
+from phantomflow.adapters.pg_events import LockingFunctionRecorder
+from phantomflow.domain.accounts import CreditAccount
+from phantomflow.domain.jobs import RenderJob
 from tests.conftest import TINY_SCRIPT
 
 

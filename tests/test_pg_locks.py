@@ -8,9 +8,9 @@ import uuid
 import pytest
 from eventsourcing.persistence import RecordConflictError
 
-from adapters.bootstrap import build_runtime
-from adapters.persistence import postgres_conninfo
-from adapters.pg_locks import AdvisoryAccountLocks
+from phantomflow.adapters.bootstrap import build_runtime
+from phantomflow.adapters.persistence import postgres_conninfo
+from phantomflow.adapters.pg_locks import AdvisoryAccountLocks
 from tests.conftest import TINY_SCRIPT
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uuid
 
-from domain.jobs import WebhookAttempt
-from projections.jobs import TABLE, JobsProjection, followed_events_after, replay
-from projections.runner import FollowerRunner
+from phantomflow.domain.jobs import WebhookAttempt
+from phantomflow.projections.jobs import TABLE, JobsProjection, followed_events_after, replay
+from phantomflow.projections.runner import FollowerRunner
 from tests.conftest import TINY_SCRIPT
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import imageio_ffmpeg
 import pytest
 
-from adapters.renderer import (
+from phantomflow.adapters.renderer import (
     FONT_FILES,
     FONTS_DIR,
     FFmpegRenderer,
@@ -18,7 +18,7 @@ from adapters.renderer import (
     RenderResult,
     measure_duration,
 )
-from domain.script import MovieScript
+from phantomflow.domain.script import MovieScript
 from tests.media import Recorder, ffprobe, frame_rgb, keyframe_times
 
 pytestmark = pytest.mark.ffmpeg

@@ -9,15 +9,15 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from adapters.renderer import FFmpegRenderer
-from adapters.samples import SANDBOX_SAMPLE, SANDBOX_SAMPLE_SECONDS
-from api.app import create_app
-from api.services import Services
-from domain.jobs import RenderJob
-from projections.runner import FollowerThreads
+from phantomflow.adapters.renderer import FFmpegRenderer
+from phantomflow.adapters.samples import SANDBOX_SAMPLE, SANDBOX_SAMPLE_SECONDS
+from phantomflow.api.app import create_app
+from phantomflow.api.services import Services
+from phantomflow.domain.jobs import RenderJob
+from phantomflow.projections.runner import FollowerThreads
+from phantomflow.workers.render import RenderService
 from tests.conftest import TINY_SCRIPT
 from tests.media import ffprobe
-from workers.render import RenderService
 
 
 @pytest.fixture

@@ -20,10 +20,10 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 from marshmallow import ValidationError
 
-from api.openapi import render_json_schema
-from api.schemas import CROSS_FIELD_RULES, first_error, load_render_request
-from domain.pricing import estimate
-from domain.script import LIMITS, TRANSITIONS, MovieScript
+from phantomflow.api.openapi import render_json_schema
+from phantomflow.api.schemas import CROSS_FIELD_RULES, first_error, load_render_request
+from phantomflow.domain.pricing import estimate
+from phantomflow.domain.script import LIMITS, TRANSITIONS, MovieScript
 
 SCHEMA = render_json_schema()
 VALIDATOR = Draft202012Validator(SCHEMA)

@@ -19,10 +19,10 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from aiohttp_sse_client2 import client as sse_client
 
-from adapters.settings import Settings
-from api.app import create_app
-from api.services import Services
-from api.sse import HUB, EventHub, RedactingAccessLogger
+from phantomflow.adapters.settings import Settings
+from phantomflow.api.app import create_app
+from phantomflow.api.services import Services
+from phantomflow.api.sse import HUB, EventHub, RedactingAccessLogger
 from tests.conftest import TINY_SCRIPT
 
 REPO = Path(__file__).resolve().parent.parent
@@ -88,10 +88,10 @@ def render_in_another_process(settings: Settings, job_id: UUID) -> subprocess.Po
         env["PHANTOMFLOW_DB_SCHEMA"] = settings.database_schema or ""
     code = (
         "import sys, uuid\n"
-        "from adapters.bootstrap import build_runtime\n"
-        "from adapters.renderer import FFmpegRenderer\n"
-        "from adapters.settings import Settings\n"
-        "from workers.render import RenderService\n"
+        "from phantomflow.adapters.bootstrap import build_runtime\n"
+        "from phantomflow.adapters.renderer import FFmpegRenderer\n"
+        "from phantomflow.adapters.settings import Settings\n"
+        "from phantomflow.workers.render import RenderService\n"
         "runtime = build_runtime(Settings.from_env())\n"
         "service = RenderService(app=runtime.app, renderer=FFmpegRenderer(), "
         "storage=runtime.storage)\n"

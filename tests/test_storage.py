@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from adapters.storage import OutputStorage
+from phantomflow.adapters.storage import OutputStorage
 
 
 def test_a_render_is_moved_into_place_and_a_shared_file_is_copied(tmp_path: Path):

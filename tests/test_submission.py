@@ -12,10 +12,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from adapters.bootstrap import Runtime, build_runtime
-from domain.accounts import CreditAccount
-from domain.errors import InsufficientCredits
-from domain.jobs import RenderJob
+from phantomflow.adapters.bootstrap import Runtime, build_runtime
+from phantomflow.domain.accounts import CreditAccount
+from phantomflow.domain.errors import InsufficientCredits
+from phantomflow.domain.jobs import RenderJob
 from tests.conftest import TINY_SCRIPT
 
 FIVE_CREDIT_SCRIPT = {

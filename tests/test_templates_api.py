@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from api.app import create_app
-from api.services import Services
-from projections.runner import FollowerThreads
+from phantomflow.api.app import create_app
+from phantomflow.api.services import Services
+from phantomflow.projections.runner import FollowerThreads
 from tests.conftest import TINY_SCRIPT
 
 # The contract's own template (GET /api/templates/:id) and render example.
@@ -446,7 +446,7 @@ async def test_a_template_is_readable_before_the_read_model_has_seen_it(
 ):
     # No followers run here: the read model never sees the template, and the create
     # stops waiting for it after the (shortened) read-your-writes timeout.
-    monkeypatch.setattr("api.templates.READ_YOUR_WRITES_SECONDS", 0.05)
+    monkeypatch.setattr("phantomflow.api.templates.READ_YOUR_WRITES_SECONDS", 0.05)
     async with TestClient(TestServer(create_app(Services(runtime)))) as client:
         ref = await create(client, owner)
         assert runtime.templates.get(ref) is None

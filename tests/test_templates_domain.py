@@ -9,8 +9,8 @@ from eventsourcing.application import Application
 from hypothesis import given
 from hypothesis import strategies as st
 
-from domain.substitution import MissingVariables, substitute, variables_of
-from domain.templates import (
+from phantomflow.domain.substitution import MissingVariables, substitute, variables_of
+from phantomflow.domain.templates import (
     InvalidTemplateName,
     NotTemplateOwner,
     Template,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from projections.runner import FollowerRunner
-from projections.templates import TABLE, TemplatesProjection, replay
+from phantomflow.projections.runner import FollowerRunner
+from phantomflow.projections.templates import TABLE, TemplatesProjection, replay
 from tests.test_templates_api import TINY_TEMPLATE
 
 OTHER_SCRIPT = {"scenes": [{"duration": 2, "elements": [{"type": "text", "text": "{{who}}"}]}]}

@@ -13,12 +13,12 @@ from pathlib import Path
 import imageio_ffmpeg
 from aiohttp.test_utils import TestClient, TestServer
 
-from adapters.renderer import FFmpegRenderer
-from api.app import create_app
-from api.services import Services
+from phantomflow.adapters.renderer import FFmpegRenderer
+from phantomflow.api.app import create_app
+from phantomflow.api.services import Services
+from phantomflow.workers.render import RenderService
 from tests.media import ffprobe
 from tests.test_templates_api import CONTRACT_TEMPLATE_SCRIPT, CONTRACT_VARIABLES
-from workers.render import RenderService
 
 WIDTH, HEIGHT = 320, 240
 

@@ -22,23 +22,23 @@ from aiohttp.test_utils import TestClient, TestServer
 from dramatiq.brokers.redis import RedisBroker
 from standardwebhooks.webhooks import Webhook
 
-from adapters.addresses import is_public
-from adapters.bootstrap import Runtime, build_runtime
-from adapters.settings import Settings
-from adapters.webhooks import sign
-from api.app import create_app
-from api.services import Services
-from domain.jobs import AUTOMATIC, RenderJob
-from projections.runner import FollowerRunner, FollowerThreads
-from tests.conftest import TINY_SCRIPT, assert_credits_reconcile
-from tests.test_dispatch import private_redis  # noqa: F401 - a fixture
-from workers.actors import in_process_broker
-from workers.webhooks import (
+from phantomflow.adapters.addresses import is_public
+from phantomflow.adapters.bootstrap import Runtime, build_runtime
+from phantomflow.adapters.settings import Settings
+from phantomflow.adapters.webhooks import sign
+from phantomflow.api.app import create_app
+from phantomflow.api.services import Services
+from phantomflow.domain.jobs import AUTOMATIC, RenderJob
+from phantomflow.projections.runner import FollowerRunner, FollowerThreads
+from phantomflow.workers.actors import in_process_broker
+from phantomflow.workers.webhooks import (
     WebhookScheduler,
     WebhookService,
     declare_webhook_actor,
     sender,
 )
+from tests.conftest import TINY_SCRIPT, assert_credits_reconcile
+from tests.test_dispatch import private_redis  # noqa: F401 - a fixture
 
 PUBLIC_URL = "https://cdn.phantomflow.test"
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "webhooks.md"

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from adapters.renderer import FFmpegRenderer
-from domain.accounts import CreditAccount
-from domain.jobs import RenderJob
+from phantomflow.adapters.renderer import FFmpegRenderer
+from phantomflow.domain.accounts import CreditAccount
+from phantomflow.domain.jobs import RenderJob
+from phantomflow.workers.render import JobBusy, RenderService
 from tests.conftest import TINY_SCRIPT
-from workers.render import JobBusy, RenderService
 
 TWO_SCENES = {
     **TINY_SCRIPT,

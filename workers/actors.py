@@ -13,7 +13,7 @@ from uuid import UUID
 import dramatiq
 from dramatiq.brokers.stub import StubBroker
 
-from workers.render import JobBusy, RenderService
+from phantomflow.workers.render import JobBusy, RenderService
 
 RENDER_QUEUE = "renders"
 RENDER_ACTOR = "render_job"

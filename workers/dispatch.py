@@ -12,18 +12,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 
-from eventsourcing.utils import get_topic
-
-from adapters.viewstore import Cursor
-from domain.jobs import RenderJob
-from projections.runner import Follower, Tracked
+from phantomflow.adapters.topics import topics_of
+from phantomflow.adapters.viewstore import Cursor
+from phantomflow.domain.jobs import RenderJob
+from phantomflow.projections.runner import Follower, Tracked
 
 log = logging.getLogger(__name__)
 
 
 class Dispatcher(Follower):
     name = "dispatcher"
-    topics = (get_topic(RenderJob.Submitted),)
+    topics = topics_of(RenderJob.Submitted)
 
     def __init__(self, send: Callable[[str], object]) -> None:
         self.send = send

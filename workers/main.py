@@ -1,4 +1,4 @@
-"""Entry module for `dramatiq workers.main` (what `phantomflow worker` runs).
+"""Entry module for `dramatiq phantomflow.workers.main` (what `phantomflow worker` runs).
 
 Declares the render and webhook actors on the Redis broker named by REDIS_URL. Each
 worker process builds its own runtime (event store connections, renderer) on its first
@@ -14,12 +14,12 @@ import threading
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 
-from adapters.bootstrap import Runtime, build_runtime
-from adapters.renderer import renderer_for
-from adapters.settings import Settings
-from workers.actors import declare_render_actor
-from workers.render import RenderService
-from workers.webhooks import RETRY_DELAYS, WebhookService, declare_webhook_actor
+from phantomflow.adapters.bootstrap import Runtime, build_runtime
+from phantomflow.adapters.renderer import renderer_for
+from phantomflow.adapters.settings import Settings
+from phantomflow.workers.actors import declare_render_actor
+from phantomflow.workers.render import RenderService
+from phantomflow.workers.webhooks import RETRY_DELAYS, WebhookService, declare_webhook_actor
 
 logging.basicConfig(level=logging.INFO)
 

@@ -18,13 +18,13 @@ from uuid import UUID
 
 from eventsourcing.persistence import RecordConflictError
 
-from adapters.renderer import FFmpegRenderer, RenderFailed
-from adapters.samples import SANDBOX_SAMPLE, SANDBOX_SAMPLE_SECONDS
-from adapters.storage import OutputStorage
-from domain.application import PhantomFlow
-from domain.errors import IllegalJobTransition, JobNotFound
-from domain.jobs import RenderJob
-from domain.script import MovieScript
+from phantomflow.adapters.renderer import FFmpegRenderer, RenderFailed
+from phantomflow.adapters.samples import SANDBOX_SAMPLE, SANDBOX_SAMPLE_SECONDS
+from phantomflow.adapters.storage import OutputStorage
+from phantomflow.domain.application import PhantomFlow
+from phantomflow.domain.errors import IllegalJobTransition, JobNotFound
+from phantomflow.domain.jobs import RenderJob
+from phantomflow.domain.script import MovieScript
 
 log = logging.getLogger(__name__)
 

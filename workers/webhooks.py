@@ -33,14 +33,14 @@ from typing import Any
 from uuid import UUID
 
 import dramatiq
-from eventsourcing.utils import get_topic
 
-from adapters import webhooks
-from adapters.viewstore import Cursor
-from domain.application import PhantomFlow
-from domain.errors import IllegalJobTransition, JobNotFound
-from domain.jobs import AUTOMATIC, MANUAL, RenderJob, WebhookAttempt
-from projections.runner import Follower, Tracked
+from phantomflow.adapters import webhooks
+from phantomflow.adapters.topics import topics_of
+from phantomflow.adapters.viewstore import Cursor
+from phantomflow.domain.application import PhantomFlow
+from phantomflow.domain.errors import IllegalJobTransition, JobNotFound
+from phantomflow.domain.jobs import AUTOMATIC, MANUAL, RenderJob, WebhookAttempt
+from phantomflow.projections.runner import Follower, Tracked
 
 log = logging.getLogger(__name__)
 
@@ -139,13 +139,10 @@ class WebhookScheduler(Follower):
     """Follows job endings, failed attempts and redelivery requests; sends deliveries."""
 
     name = "webhooks"
-    topics = tuple(
-        get_topic(cls)
-        for cls in (
-            *ENDINGS,
-            RenderJob.WebhookAttempted,
-            RenderJob.WebhookRedeliveryRequested,
-        )
+    topics = topics_of(
+        *ENDINGS,
+        RenderJob.WebhookAttempted,
+        RenderJob.WebhookRedeliveryRequested,
     )
 
     def __init__(
