@@ -100,29 +100,27 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def print_report(f: dict[str, Any]) -> None:
+    report(
+        [
+            f"account with {f['events']:,} events (written in {f['write_seconds']:.1f} s);"
+            f" best of {f['loads']} cold loads (a fresh application, no aggregate cache):",
+            f"  with snapshots (every {SAVE_EVERY}): {f['cold_load_with_snapshots_ms']:>10} ms"
+            f"   target < {TARGET_SECONDS * 1000:g} ms:"
+            f" {'MET' if f['target_met'] else 'NOT MET'}",
+            f"  without snapshots:          {f['cold_load_without_snapshots_ms']:>10} ms",
+            f"  for scale, from the warm aggregate cache: {f['cached_load_ms']} ms",
+        ],
+        f,
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--loads", type=int, default=3, help="loads each way; the best counts")
     args = parse_args(parser, argv, events=1_000, loads=2)
-
-    def body() -> int:
-        f = run(args)
-        report(
-            [
-                f"account with {f['events']:,} events (written in {f['write_seconds']:.1f} s);"
-                f" best of {f['loads']} cold loads (a fresh application, no aggregate cache):",
-                f"  with snapshots (every {SAVE_EVERY}): {f['cold_load_with_snapshots_ms']:>10} ms"
-                f"   target < {TARGET_SECONDS * 1000:g} ms:"
-                f" {'MET' if f['target_met'] else 'NOT MET'}",
-                f"  without snapshots:          {f['cold_load_without_snapshots_ms']:>10} ms",
-                f"  for scale, from the warm aggregate cache: {f['cached_load_ms']} ms",
-            ],
-            f,
-        )
-        return 0
-
-    return run_main("bench/audit.py", body)
+    return run_main("bench/audit.py", lambda: print_report(run(args)))
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import json
 import math
 import os
@@ -36,6 +37,7 @@ import psycopg
 # The one place the benchmarks reach into the composition root.
 from phantomflow.adapters.bootstrap import Runtime, build_runtime
 from phantomflow.adapters.settings import Settings
+from phantomflow.api.schemas import load_render_request
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -60,6 +62,16 @@ TINY_SCRIPT: dict[str, Any] = {
         }
     ],
 }
+
+# Where a submission made in process says it came from (the API records the request's).
+BENCH_ORIGIN = {"channel": "bench", "request_id": "bench", "key_prefix": "bench"}
+
+
+@functools.cache
+def tiny_request() -> tuple[dict[str, Any], str | None]:
+    """TINY_SCRIPT as the API hands it to `submit_render`: (validated script, webhook)."""
+    return load_render_request(dict(TINY_SCRIPT))
+
 
 # One event-store connection per in-process runtime (one thread uses one at a time):
 # with the production pool, 32 runtimes would exceed PostgreSQL's max_connections.
@@ -138,10 +150,11 @@ def report(lines: Sequence[str], figures: dict[str, Any]) -> None:
     print(json.dumps(figures, sort_keys=True), flush=True)
 
 
-def run_main(name: str, body: Callable[[], int]) -> int:
-    """Run a benchmark's body: a BenchError is one line on stderr, not a traceback."""
+def run_main(name: str, body: Callable[[], int | None]) -> int:
+    """Run a benchmark's body (None means success): a BenchError is one line on stderr,
+    not a traceback."""
     try:
-        return body()
+        return body() or 0
     except BenchError as error:
         print(f"{name}: {error}", file=sys.stderr)
         return 1

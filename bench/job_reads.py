@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import (
-    TINY_SCRIPT,
+    BENCH_ORIGIN,
     ApiProcess,
     BenchError,
     Call,
@@ -43,12 +43,10 @@ from harness import (
     report,
     run_main,
     running_apis,
+    tiny_request,
 )
 
 from phantomflow.adapters.settings import Settings
-from phantomflow.api.schemas import load_render_request
-
-ORIGIN = {"channel": "bench", "request_id": "bench", "key_prefix": "bench"}
 
 
 def write_jobs(settings: Settings) -> tuple[str, dict[str, str]]:
@@ -57,9 +55,9 @@ def write_jobs(settings: Settings) -> tuple[str, dict[str, str]]:
     try:
         app = runtime.app
         account = open_bench_account(runtime)
-        script, webhook_uri = load_render_request(dict(TINY_SCRIPT))
-        queued = app.submit_render(account.account_id, script, webhook_uri, ORIGIN).job_id
-        finished = app.submit_render(account.account_id, script, webhook_uri, ORIGIN).job_id
+        script, webhook_uri = tiny_request()
+        queued = app.submit_render(account.account_id, script, webhook_uri, BENCH_ORIGIN).job_id
+        finished = app.submit_render(account.account_id, script, webhook_uri, BENCH_ORIGIN).job_id
         app.start_job(app.get_job(finished), "bench", lease_seconds=3600)
         app.complete_job(finished, f"{finished}.mp4", 1.0, 1000)
         catch_up_read_models(runtime)
@@ -154,11 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.requests < 1 or args.concurrency < 1 or args.api_processes < 1:
         parser.error("need --requests, --concurrency and --api-processes >= 1")
 
-    def body() -> int:
-        print_report(run(args))
-        return 0
-
-    return run_main("bench/job_reads.py", body)
+    return run_main("bench/job_reads.py", lambda: print_report(run(args)))
 
 
 if __name__ == "__main__":

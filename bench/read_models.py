@@ -79,31 +79,28 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def print_report(f: dict[str, Any]) -> None:
+    met = "MET" if f["target_met"] else "NOT MET"
+    report(
+        [
+            f"{f['events_in_store']:,} events in the store (written in {f['write_seconds']:.1f} s)",
+            *(
+                f"  {name:10} {model['events']:>8,} events handled in {model['seconds']} s"
+                for name, model in f["read_models"].items()
+            ),
+            f"full rebuild: {f['rebuild_seconds']:.2f} s, {f['events_per_second']:,} events/s"
+            f"   target >= {TARGET_EVENTS_PER_SECOND:,}: {met}",
+        ],
+        f,
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--jobs", type=int, default=2000)
     parser.add_argument("--progress", type=int, default=40, help="progress reports per job")
     args = parse_args(parser, argv, jobs=20, progress=3)
-
-    def body() -> int:
-        f = run(args)
-        met = "MET" if f["target_met"] else "NOT MET"
-        report(
-            [
-                f"{f['events_in_store']:,} events in the store (written in"
-                f" {f['write_seconds']:.1f} s)",
-                *(
-                    f"  {name:10} {model['events']:>8,} events handled in {model['seconds']} s"
-                    for name, model in f["read_models"].items()
-                ),
-                f"full rebuild: {f['rebuild_seconds']:.2f} s, {f['events_per_second']:,} events/s"
-                f"   target >= {TARGET_EVENTS_PER_SECOND:,}: {met}",
-            ],
-            f,
-        )
-        return 0
-
-    return run_main("bench/read_models.py", body)
+    return run_main("bench/read_models.py", lambda: print_report(run(args)))
 
 
 if __name__ == "__main__":

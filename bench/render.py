@@ -257,6 +257,24 @@ def run(options: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def print_report(f: dict[str, Any]) -> None:
+    report(
+        [
+            f"video:         {f['video_seconds']:.2f} s {f['size']} {f['quality']}"
+            f" (load {f['loadavg_at_start']} at start)",
+            f"system:        {f['system_seconds']:.2f} s (job created_at to completed_at)",
+            f"bare ffmpeg:   {f['bare_seconds']:.2f} s (the same command alone)",
+            f"ratio:         {f['ratio']:.3f} (target <= 1.10)",
+            f"system split:  {f['before_ffmpeg_seconds']:.3f} s before FFmpeg"
+            f" ({f['dispatch_seconds']:.3f} s dispatch,"
+            f" {f['download_and_probe_seconds']:.3f} s download and probe),"
+            f" {f['ffmpeg_run_seconds']:.3f} s FFmpeg run,"
+            f" {f['after_ffmpeg_seconds']:.3f} s after",
+        ],
+        f,
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--seconds", type=float, default=10)
@@ -264,27 +282,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--width", type=int, default=1920)
     parser.add_argument("--height", type=int, default=1080)
     options = parse_args(parser, argv, seconds=2, quality="low", width=320, height=180)
-
-    def body() -> int:
-        f = run(options)
-        report(
-            [
-                f"video:         {f['video_seconds']:.2f} s {f['size']} {f['quality']}"
-                f" (load {f['loadavg_at_start']} at start)",
-                f"system:        {f['system_seconds']:.2f} s (job created_at to completed_at)",
-                f"bare ffmpeg:   {f['bare_seconds']:.2f} s (the same command alone)",
-                f"ratio:         {f['ratio']:.3f} (target <= 1.10)",
-                f"system split:  {f['before_ffmpeg_seconds']:.3f} s before FFmpeg"
-                f" ({f['dispatch_seconds']:.3f} s dispatch,"
-                f" {f['download_and_probe_seconds']:.3f} s download and probe),"
-                f" {f['ffmpeg_run_seconds']:.3f} s FFmpeg run,"
-                f" {f['after_ffmpeg_seconds']:.3f} s after",
-            ],
-            f,
-        )
-        return 0
-
-    return run_main("bench/render.py", body)
+    return run_main("bench/render.py", lambda: print_report(run(options)))
 
 
 if __name__ == "__main__":

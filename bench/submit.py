@@ -46,9 +46,9 @@ import psycopg
 from eventsourcing.persistence import RecordConflictError
 from eventsourcing.utils import get_topic
 from harness import (
+    BENCH_ORIGIN,
     DATABASE_URL,
     PGBENCH,
-    TINY_SCRIPT,
     UNLIMITED,
     BenchError,
     Call,
@@ -67,10 +67,10 @@ from harness import (
     report,
     run_main,
     running_apis,
+    tiny_request,
 )
 
 from phantomflow.adapters.settings import Settings
-from phantomflow.api.schemas import load_render_request
 from phantomflow.domain.jobs import RenderJob
 
 TARGET_RATIO = 0.5
@@ -167,8 +167,7 @@ def in_process(
     extra_env: dict[str, str],
 ) -> InProcessResult:
     """`requests` submissions from `concurrency` threads; thread i uses account i mod len."""
-    script, webhook_uri = load_render_request(dict(TINY_SCRIPT))
-    origin = {"channel": "bench", "request_id": "bench", "key_prefix": "bench"}
+    script, webhook_uri = tiny_request()
     lock = threading.Lock()
     issued = [0]
     conflicts = [0]
@@ -195,7 +194,7 @@ def in_process(
         def work(runtime: Runtime, account_id: UUID) -> None:
             try:
                 for _ in range(per_thread_warmup):
-                    runtime.app.submit_render(account_id, script, webhook_uri, origin)
+                    runtime.app.submit_render(account_id, script, webhook_uri, BENCH_ORIGIN)
                 count_conflicts(runtime, conflicts, lock)
             except BaseException as error:
                 errors.append(error)
@@ -207,7 +206,7 @@ def in_process(
                 return
             while take():
                 try:
-                    runtime.app.submit_render(account_id, script, webhook_uri, origin)
+                    runtime.app.submit_render(account_id, script, webhook_uri, BENCH_ORIGIN)
                 except Exception as error:  # e.g. conflict retries exhausted
                     with lock:
                         failures.append(repr(error))

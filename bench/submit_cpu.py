@@ -30,7 +30,7 @@ from typing import Any
 from uuid import UUID
 
 from harness import (
-    TINY_SCRIPT,
+    BENCH_ORIGIN,
     UNLIMITED,
     Runtime,
     new_runtime,
@@ -39,11 +39,8 @@ from harness import (
     postgres_workspace,
     report,
     run_main,
+    tiny_request,
 )
-
-from phantomflow.api.schemas import load_render_request
-
-ORIGIN = {"channel": "bench", "request_id": "bench", "key_prefix": "bench"}
 
 
 @dataclass
@@ -83,7 +80,7 @@ class Stages:
 def measure(runtime: Runtime, account_id: UUID, count: int) -> dict[str, float]:
     """`count` submissions to the account, timed as a whole and by stage."""
     app = runtime.app
-    script, webhook_uri = load_render_request(dict(TINY_SCRIPT))
+    script, webhook_uri = tiny_request()
     stages = Stages()
     get, insert = app.repository.get, app.recorder.insert_events
     app.repository.get = stages.account_read.timed(get)  # type: ignore[method-assign]
@@ -91,7 +88,7 @@ def measure(runtime: Runtime, account_id: UUID, count: int) -> dict[str, float]:
     submit = stages.total.timed(app.submit_render)
     try:
         for _ in range(count):
-            submit(account_id, script, webhook_uri, ORIGIN)
+            submit(account_id, script, webhook_uri, BENCH_ORIGIN)
     finally:
         del app.repository.get, app.recorder.insert_events  # the class's methods again
     return stages.per_submission_ms(count)
@@ -110,14 +107,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             app = runtime.app
             empty = open_bench_account(runtime, UNLIMITED).account_id
             busy = open_bench_account(runtime, UNLIMITED).account_id
-            script, webhook_uri = load_render_request(dict(TINY_SCRIPT))
+            script, webhook_uri = tiny_request()
             began = time.perf_counter()
             for _ in range(args.queued):
-                app.submit_render(busy, script, webhook_uri, ORIGIN)
+                app.submit_render(busy, script, webhook_uri, BENCH_ORIGIN)
             figures["queue_seconds"] = round(time.perf_counter() - began, 1)
             for account_id in (empty, busy):  # warm-up, not counted
                 for _ in range(args.warmup):
-                    app.submit_render(account_id, script, webhook_uri, ORIGIN)
+                    app.submit_render(account_id, script, webhook_uri, BENCH_ORIGIN)
             baseline = measure(runtime, empty, args.submissions)
             loaded = measure(runtime, busy, args.submissions)
         finally:
@@ -156,11 +153,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.submissions < 1 or args.queued < 0 or args.warmup < 0:
         parser.error("need --submissions >= 1, --queued >= 0, --warmup >= 0")
 
-    def body() -> int:
-        print_report(run(args))
-        return 0
-
-    return run_main("bench/submit_cpu.py", body)
+    return run_main("bench/submit_cpu.py", lambda: print_report(run(args)))
 
 
 if __name__ == "__main__":

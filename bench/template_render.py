@@ -175,11 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.requests < args.rounds or args.concurrency < 1 or args.rounds < 1:
         parser.error("need --requests >= --rounds >= 1 and --concurrency >= 1")
 
-    def body() -> int:
-        print_report(run(args))
-        return 0
-
-    return run_main("bench/template_render.py", body)
+    return run_main("bench/template_render.py", lambda: print_report(run(args)))
 
 
 if __name__ == "__main__":
