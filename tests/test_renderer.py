@@ -10,14 +10,9 @@ from pathlib import Path
 import imageio_ffmpeg
 import pytest
 
-from phantomflow.adapters.renderer import (
-    FONT_FILES,
-    FONTS_DIR,
-    FFmpegRenderer,
-    RenderFailed,
-    RenderResult,
-    measure_duration,
-)
+from phantomflow.adapters.render import FFmpegRenderer, RenderFailed, RenderResult
+from phantomflow.adapters.render.probe import measure_duration
+from phantomflow.adapters.render.renderer import FONT_FILES, FONTS_DIR
 from phantomflow.domain.script import MovieScript
 from tests.media import Recorder, ffprobe, frame_rgb, keyframe_times
 
