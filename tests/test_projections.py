@@ -120,7 +120,7 @@ def test_a_job_read_straight_after_its_cancel_is_cancelled_before_the_read_model
     runtime.app.cancel_job(job_id)
 
     behind = runtime.jobs.get(str(account.account_id), str(job_id), False)
-    read = runtime.job_document(str(account.account_id), str(job_id), False)
+    read = runtime.jobs.current(str(account.account_id), str(job_id), False)
     assert behind is not None and behind["status"] == "queued"
     assert read is not None and read["status"] == "cancelled"
     runtime.jobs_runner.catch_up()

@@ -88,7 +88,7 @@ def render_in_another_process(settings: Settings, job_id: UUID) -> subprocess.Po
         env["PHANTOMFLOW_DB_SCHEMA"] = settings.database_schema or ""
     code = (
         "import sys, uuid\n"
-        "from phantomflow.adapters.bootstrap import build_runtime\n"
+        "from phantomflow.api.bootstrap import build_runtime\n"
         "from phantomflow.adapters.renderer import FFmpegRenderer\n"
         "from phantomflow.adapters.settings import Settings\n"
         "from phantomflow.workers.render import RenderService\n"
