@@ -81,12 +81,12 @@ def test_two_copies_of_a_follower_never_both_apply_a_batch(runtime):
     # The second copy read the old position, then the first moved it: the second's
     # compare-and-set must fail and roll its batch back.
     with runtime.views.transaction() as cursor:
-        stale = second._read_position(cursor)
+        stale = second.positions.read(cursor)
     first.catch_up()
     before = rows(runtime)
     with runtime.views.transaction() as cursor:
         try:
-            second._advance(cursor, stale, stale + 1)
+            second.positions.advance(cursor, stale, stale + 1)
             raise AssertionError("a stale position was accepted")
         except Exception as error:
             assert type(error).__name__ == "PositionMoved"
