@@ -34,9 +34,8 @@ from typing import Any
 import aiohttp
 import psycopg
 
-# The one place the benchmarks reach into the composition root.
-from phantomflow.adapters.bootstrap import Runtime, build_runtime
 from phantomflow.adapters.settings import Settings
+from phantomflow.api.bootstrap import Runtime, build_runtime  # the benchmarks' one use of it
 from phantomflow.api.schemas import load_render_request
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
