@@ -46,6 +46,7 @@ import ffmpeg
 from ffmpeg import nodes as ffmpeg_nodes
 from PIL import ImageFont
 
+from phantomflow.adapters.render.look import Look
 from phantomflow.adapters.render.probe import MEDIA_FORMATS, MediaInfo
 from phantomflow.adapters.render.process import COMMON_ARGS
 from phantomflow.domain.script import (
@@ -133,18 +134,50 @@ def source(name: str, **kwargs: Any) -> Stream:
 
 @dataclass
 class GraphBuilder:
-    """The one FFmpeg command for a script: inputs, the filter graph, two outputs."""
+    """The one FFmpeg command for a script: inputs, the filter graph, two outputs.
+
+    `look` is the frame drawn: the script's own (a render), or a smaller and slower one
+    (a preview, look.py)."""
 
     script: MovieScript
     fonts: dict[tuple[str, str], Path]
     media: dict[str, MediaInfo]
     work_dir: Path
+    look: Look | None = None
     sounds: list[Stream] = field(default_factory=list)
     _texts: int = 0
     _loops: int = 0
     _inputs: int = 0
 
+    def __post_init__(self) -> None:
+        self.frame = self.look or Look.of(self.script)
+
     def build(self, output_path: Path) -> Any:
+        """The render: the movie encoded at the script's quality."""
+        script = self.script
+        video, sound = self.streams()
+        encoder = QUALITY_SETTINGS[script.quality]
+        movie = ffmpeg.output(
+            video.filter("format", "yuv420p"),
+            sound,
+            f"file:{output_path}",
+            f="mp4",
+            vcodec="libx264",
+            preset=encoder.preset,
+            crf=encoder.crf,
+            pix_fmt="yuv420p",
+            acodec="aac",
+            audio_bitrate=encoder.audio_bitrate,
+            ar=AUDIO_RATE,
+            ac=2,
+            movflags="+faststart",
+            force_key_frames=f"{poster_time(script.duration):.6f}",
+        )
+        return movie.global_args(*COMMON_ARGS).overwrite_output()
+
+    def streams(self) -> tuple[Stream, Stream]:
+        """The whole movie: its picture (scenes joined by their transitions) and its
+        sound (every sound mixed, or silence)."""
         script = self.script
         starts = script.scene_starts()
         video: Stream | None = None
@@ -168,50 +201,27 @@ class GraphBuilder:
                     video = ffmpeg.concat(video, picture, v=1, a=0)
             length += scene.duration
         assert video is not None
-        encoder = QUALITY_SETTINGS[script.quality]
-        movie = ffmpeg.output(
-            video.filter("format", "yuv420p"),
-            self._soundtrack_mix(),
-            f"file:{output_path}",
-            f="mp4",
-            vcodec="libx264",
-            preset=encoder.preset,
-            crf=encoder.crf,
-            pix_fmt="yuv420p",
-            acodec="aac",
-            audio_bitrate=encoder.audio_bitrate,
-            ar=AUDIO_RATE,
-            ac=2,
-            movflags="+faststart",
-            force_key_frames=f"{poster_time(script.duration):.6f}",
-        )
-        return movie.global_args(*COMMON_ARGS).overwrite_output()
+        return video, self._soundtrack_mix()
 
     # -- scenes
 
     def _scene(self, number: int, scene: Scene, scene_start: float) -> Stream:
-        script = self.script
-        colour = ffmpeg_colour(scene.colour, keep_alpha=False)
-        canvas = source(
-            "color",
-            c=colour,
-            s=f"{script.width}x{script.height}",
-            r=f"{script.fps:g}",
-            d=f"{scene.duration:.6f}",
-        )
+        frame = self.frame
+        canvas = self._canvas(scene)
         if isinstance(scene.background, MediaBackground):
             background = scene.background
             layer = self._picture(
                 background.src,
                 is_image=background.type == "image",
-                box=(script.width, script.height),
+                box=(frame.width, frame.height),
                 fit=background.fit,
-                length=scene.duration,
+                window=(0.0, scene.duration),
                 loop=background.loop,
                 trim=(0.0, None),
             )
-            canvas = self._overlay(canvas, layer, 0, 0, script.width, script.height, 0.0)
-        margin = round(MARGIN_SHARE * script.height)
+            if layer is not None:
+                canvas = self._overlay(canvas, layer, 0, 0, frame.width, frame.height, 0.0)
+        margin = round(MARGIN_SHARE * self.script.height)
         for element in scene.elements:
             start, end = element.window(scene.duration)
             if end <= start:
@@ -223,6 +233,16 @@ class GraphBuilder:
             else:
                 self._sound(element, start, end, scene_start, element.volume, loop=False)
         return canvas.filter("setsar", "1")
+
+    def _canvas(self, scene: Scene) -> Stream:
+        """The scene's colour, for the scene's length: what everything is drawn on."""
+        return source(
+            "color",
+            c=ffmpeg_colour(scene.colour, keep_alpha=False),
+            s=f"{self.frame.width}x{self.frame.height}",
+            r=self.frame.rate,
+            d=f"{scene.duration:.6f}",
+        )
 
     def _text(
         self, canvas: Stream, element: TextElement, start: float, end: float, margin: int
@@ -236,15 +256,17 @@ class GraphBuilder:
         text_file = self.work_dir / f"text_{self._texts:03d}.txt"
         # Bytes, not text mode: the text reaches drawtext exactly as wrapped here.
         text_file.write_bytes(text.encode("utf-8"))
-        x, y = position_expressions(element.position, edge)
+        # Wrapped in script pixels above; drawn in the look's pixels from here.
+        frame = self.frame
+        x, y = position_expressions(element.position, frame.px(edge))
         options: dict[str, Any] = {
             "fontfile": str(font),
             "textfile": str(text_file),
             "expansion": "none",
             "fontcolor": ffmpeg_colour(element.color),
-            "fontsize": element.font_size,
-            "x": x if element.x is None else str(element.x),
-            "y": y if element.y is None else str(element.y),
+            "fontsize": max(1, frame.px(element.font_size)),
+            "x": x if element.x is None else str(frame.px(element.x)),
+            "y": y if element.y is None else str(frame.px(element.y)),
             "text_align": element.align[0].upper(),
             "alpha": fade_expression(start, end, element.fade_in, element.fade_out),
             "enable": f"between(t,{start:.6f},{end:.6f})",
@@ -253,7 +275,7 @@ class GraphBuilder:
             options.update(
                 box=1,
                 boxcolor=ffmpeg_colour(element.background_color),
-                boxborderw=element.padding,
+                boxborderw=frame.px(element.padding),
             )
         # Keyword arguments only: ffmpeg-python escapes them correctly for both the option
         # and the filtergraph level (paths with spaces, colons or quotes stay intact).
@@ -267,9 +289,9 @@ class GraphBuilder:
         end: float,
         scene_start: float,
     ) -> Stream:
-        script = self.script
-        box_w = element.width or script.width
-        box_h = element.height or script.height
+        frame = self.frame
+        box_w = max(1, frame.px(element.width or self.script.width))
+        box_h = max(1, frame.px(element.height or self.script.height))
         is_video = isinstance(element, VideoElement)
         trim = (element.trim_start, element.trim_end) if is_video else (0.0, None)
         loop = element.loop if is_video else False
@@ -278,10 +300,12 @@ class GraphBuilder:
             is_image=not is_video,
             box=(box_w, box_h),
             fit=element.fit,
-            length=end - start,
+            window=(start, end),
             loop=loop,
             trim=trim,
         )
+        if layer is None:
+            return canvas
         layer = layer.filter("format", "rgba")
         if element.opacity < 1:
             layer = layer.filter("colorchannelmixer", aa=f"{element.opacity:.4f}")
@@ -297,7 +321,8 @@ class GraphBuilder:
             )
         if isinstance(element, VideoElement) and element.audible:
             self._sound(element, start, end, scene_start, element.volume, loop=element.loop)
-        return self._overlay(canvas, layer, element.x, element.y, box_w, box_h, start)
+        x, y = frame.px(element.x), frame.px(element.y)
+        return self._overlay(canvas, layer, x, y, box_w, box_h, start)
 
     def _picture(
         self,
@@ -305,17 +330,22 @@ class GraphBuilder:
         is_image: bool,
         box: tuple[int, int],
         fit: str,
-        length: float,
+        window: tuple[float, float],
         loop: bool,
         trim: tuple[float, float | None],
-    ) -> Stream:
-        """A source's picture: `length` seconds at the script's fps, fitted into `box`."""
-        fps = f"{self.script.fps:g}"
+    ) -> Stream | None:
+        """A source's picture shown from `window`'s start to its end (scene time), at the
+        look's rate, fitted into `box`; its frames are timed from the window's start.
+        None when nothing of it is drawn (a video that has ended)."""
+        skip, length = self._drawn(*window)
         if is_image:
             picture = self._input(url).video.filter("loop", loop=-1, size=1, start=0)
         else:
-            picture = self._clip(url, trim, length, loop).video
-        picture = picture.filter("fps", fps=fps).filter("trim", duration=f"{length:.6f}")
+            picture = self._video(url, trim, loop, skip, length)
+            if picture is None:
+                return None
+        picture = picture.filter("fps", fps=self.frame.rate)
+        picture = picture.filter("trim", duration=f"{length:.6f}")
         width, height = box
         if fit == "fill":
             picture = picture.filter("scale", width, height)
@@ -325,14 +355,28 @@ class GraphBuilder:
             ).filter("crop", width, height)
         else:
             picture = picture.filter("scale", width, height, force_original_aspect_ratio="decrease")
-        return picture.filter("setsar", "1").filter("setpts", "PTS-STARTPTS")
+        timing = f"PTS-STARTPTS+{skip:.6f}/TB" if skip else "PTS-STARTPTS"
+        return picture.filter("setsar", "1").filter("setpts", timing)
+
+    def _drawn(self, start: float, end: float) -> tuple[float, float]:
+        """Which part of a layer shown from `start` to `end` (scene time) this graph
+        draws: (seconds into the layer, for how long). A movie draws all of it."""
+        return 0.0, end - start
+
+    def _video(
+        self, url: str, trim: tuple[float, float | None], loop: bool, skip: float, length: float
+    ) -> Stream | None:
+        """A video source's picture, `skip` seconds into its trimmed (looped) clip, for
+        `length` seconds. A movie plays every video from its start: `skip` is 0."""
+        return self._clip(url, trim, length, loop).video
 
     def _overlay(
         self, canvas: Stream, layer: Stream, x: int, y: int, box_w: int, box_h: int, start: float
     ) -> Stream:
-        # Shift the layer to its start in the scene; before and after, the canvas shows
-        # through (eof_action=pass). A `contain` fit is centred in its box.
-        layer = layer.filter("setpts", f"PTS-STARTPTS+{start:.6f}/TB")
+        # Shift the layer (timed from 0, or from the part of it drawn) to its start in the
+        # scene; before and after, the canvas shows through (eof_action=pass). A
+        # `contain` fit is centred in its box.
+        layer = layer.filter("setpts", f"PTS+{start:.6f}/TB")
         return ffmpeg.filter(
             [canvas, layer],
             "overlay",
