@@ -64,6 +64,8 @@ async def test_a_dry_run_answers_the_errors_a_submission_would(client, runtime):
         assert (await client.post("/api/render", json=TINY_SCRIPT, headers=headers)).status == 202
     busy = await client.post("/api/render?dry_run=true", json=TINY_SCRIPT, headers=headers)
     assert (await busy.json())["error"]["code"] == "CONCURRENCY_LIMIT_EXCEEDED"
+    refused = await client.post("/api/render", json=TINY_SCRIPT, headers=headers)
+    assert await answer(busy) == await answer(refused)
 
     unclear = await client.post("/api/render?dry_run=yes", json=TINY_SCRIPT, headers=headers)
     assert (await unclear.json())["error"]["path"] == "dry_run"
@@ -122,3 +124,70 @@ def test_the_dry_run_parameter_is_in_the_openapi_document():
         operation = openapi_document()["paths"][path]["post"]
         assert "dry_run" in [p["name"] for p in operation["parameters"]]
         assert "200" in operation["responses"]
+
+
+async def answer(response) -> tuple[int, dict]:
+    """Status and body, without what differs between any two requests."""
+    body = await response.json()
+    body.get("error", {}).pop("request_id", None)
+    return response.status, body
+
+
+async def test_every_refusal_of_a_dry_run_is_the_very_answer_the_submission_gets(client, runtime):
+    poor = runtime.app.open_account(plan="free", credits=1)
+    headers = {"x-api-key": poor.api_key}
+    five_seconds = {**TINY_SCRIPT, "width": 1920, "height": 1080, "quality": "high",
+                    "scenes": [{"duration": 5}]}  # fmt: skip
+    refusals = [
+        ("not JSON", b"{scenes", {}),
+        ("schema", {**TINY_SCRIPT, "fps": "15"}, {}),
+        ("unknown field", {**TINY_SCRIPT, "durration": 1}, {}),
+        ("webhook address", {**TINY_SCRIPT, "webhook_uri": "http://127.0.0.1/hook"}, {}),
+        ("credits", five_seconds, {}),
+        ("idempotency key", TINY_SCRIPT, {"Idempotency-Key": "k" * 300}),
+    ]
+    before = history_length(runtime)
+    for what, body, extra in refusals:
+        send = {"data": body} if isinstance(body, bytes) else {"json": body}
+        dry = await client.post("/api/render?dry_run=true", headers={**headers, **extra}, **send)
+        real = await client.post("/api/render", headers={**headers, **extra}, **send)
+        assert dry.status >= 400, what
+        assert await answer(dry) == await answer(real), what
+    assert history_length(runtime) == before
+    assert runtime.app.get_account(poor.account_id).balance == 1
+
+
+async def test_a_template_dry_run_is_refused_as_its_submission_is_and_records_nothing(
+    client, runtime
+):
+    poor = runtime.app.open_account(plan="free", credits=1)
+    headers = {"x-api-key": poor.api_key}
+    script = {**TINY_SCRIPT, "width": 1920, "height": 1080, "quality": "high",
+              "scenes": [{"duration": "{{seconds}}"}]}  # fmt: skip
+    created = await client.post(
+        "/api/templates", json={"name": "long", "script": script}, headers=headers
+    )
+    template_id = (await created.json())["id"]
+    before = history_length(runtime)
+    for body in (
+        {"template_id": template_id, "variables": {"seconds": 30}},  # 30 credits
+        {"template_id": template_id, "variables": {"seconds": 900}},  # too long
+        {"template_id": "tpl_" + "0" * 32, "variables": {}},
+    ):
+        dry = await client.post("/api/render/template?dry_run=true", json=body, headers=headers)
+        real = await client.post("/api/render/template", json=body, headers=headers)
+        assert dry.status >= 400
+        assert await answer(dry) == await answer(real)
+    assert history_length(runtime) == before
+
+
+async def test_a_sandbox_dry_run_records_nothing_either(client, runtime):
+    account = runtime.app.open_account(plan="free", credits=0)
+    headers = {"x-api-key": account.test_api_key}
+    before = history_length(runtime)
+    for _ in range(3):  # more than the free plan's two jobs at once: sandbox has no limit
+        response = await client.post("/api/render?dry_run=true", json=TINY_SCRIPT, headers=headers)
+        assert response.status == 200
+    assert history_length(runtime) == before
+    listed = await (await client.get("/api/jobs", headers=headers)).json()
+    assert listed["total"] == 0
