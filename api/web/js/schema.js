@@ -167,7 +167,7 @@ export class SchemaChecker {
     const required = node.required || [];
     for (const [name, child] of Object.entries(properties)) {
       if (!(name in value)) {
-        if (required.includes(name)) return { path: join(path, name), message: "Missing data for required field." };
+        if (required.includes(name)) return { path: join(path, name), message: "Required field is missing" };
         continue;
       }
       const error = this.visit(child, value[name], join(path, name));

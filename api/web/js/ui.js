@@ -16,7 +16,9 @@ export function when(iso) {
 }
 
 export const credits = (value) =>
-  value === null || value === undefined ? "—" : `${number.format(value)} credits`;
+  value === null || value === undefined
+    ? "—"
+    : `${number.format(value)} ${value === 1 ? "credit" : "credits"}`;
 
 export const count = (value) => number.format(value);
 

@@ -88,7 +88,7 @@ class JobPage {
     this.reloadHistory = debounce(() => this.loadHistory(), 250);
     this.unsubscribe = ctx.feed.subscribe((event) => this.onEvent(event));
     this.unwatch = ctx.feed.onState((state, detail) => {
-      if (state === "open" && !detail.resumed && !detail.first) this.loadAll();
+      if (state === "open" && ((!detail.resumed && !detail.first) || this.error)) this.loadAll();
     });
     this.loadAll();
   }

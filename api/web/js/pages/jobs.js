@@ -50,7 +50,8 @@ class JobsPage {
     this.reload = debounce(() => this.load(), 300);
     this.unsubscribe = ctx.feed.subscribe((event) => this.onEvent(event));
     this.unwatch = ctx.feed.onState((state, detail) => {
-      if (state === "open" && !detail.resumed && !detail.first) this.reload();
+      // Reload what the stream cannot replay (it started afresh), or what failed.
+      if (state === "open" && ((!detail.resumed && !detail.first) || this.error)) this.reload();
     });
     this.load();
   }
@@ -108,17 +109,15 @@ class JobsPage {
         <a class="button" href=${href("/render")}>New render</a>
       </div>
       <form class="filters" @submit=${(event) => event.preventDefault()}>
-        <label for="status-filter">Status</label>
-        <select
-          id="status-filter"
-          @change=${(event) => this.filterTo(event.target.value)}
-          .value=${this.status}
-        >
-          <option value="" ?selected=${!this.status}>All</option>
-          ${STATUSES.map(
-            (s) => html`<option value=${s} ?selected=${this.status === s}>${s}</option>`,
-          )}
-        </select>
+        <div class="field">
+          <label for="status-filter">Status</label>
+          <select id="status-filter" @change=${(event) => this.filterTo(event.target.value)}>
+            <option value="" ?selected=${!this.status}>All</option>
+            ${STATUSES.map(
+              (s) => html`<option value=${s} ?selected=${this.status === s}>${s}</option>`,
+            )}
+          </select>
+        </div>
       </form>
       ${errorBox(this.error)}
       ${this.jobs === null && !this.error ? loading("Loading your jobs") : nothing}

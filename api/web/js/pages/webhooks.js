@@ -58,7 +58,7 @@ class WebhooksPage {
       ${this.secret === null && !this.error ? loading("Loading the secret") : nothing}
       ${this.secret
         ? html`<section class="card" aria-labelledby="secret-heading">
-            <h2 id="secret-heading">Signing secret</h2>
+            <h2 id="secret-heading">Current secret</h2>
             <div class="copy-row">
               <label class="sr-only" for="webhook-secret">Signing secret</label>
               <input
