@@ -24,7 +24,12 @@ import playwright.sync_api as playwright_api
 import pytest
 
 from tests.conftest import TINY_SCRIPT, service_missing
-from tests.test_end_to_end import RunningSystem, base_env, start_embedded
+from tests.test_end_to_end import (
+    RunningSystem,
+    base_env,
+    production,  # noqa: F401 - the fixture of the production processes
+    start_embedded,
+)
 
 pytestmark = pytest.mark.ffmpeg
 
@@ -583,3 +588,26 @@ def test_the_live_feed_resumes_after_a_drop_with_nothing_missed(page, server, ac
     replayed = p.evaluate(f"window.__streams[{streams_before}].chunks.join('')")
     assert "event: complete" in replayed and before not in replayed
     expect_text(p.locator(f'tr[data-job="{missed}"]'), "100 %")
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+def test_the_production_api_process_serves_the_same_app(browser, production):  # noqa: F811
+    """`phantomflow api` on PostgreSQL and Redis, with a separate worker: the same pages,
+    and the live feed fed by the API's event hub following PostgreSQL."""
+    production.wait_until_up()
+    opened = production.cli("accounts", "create", "--plan", "pro", "--credits", "10")
+    context = browser.new_context(viewport=VIEWPORT, base_url=production.base_url)
+    context.add_init_script(OBSERVER)
+    try:
+        watched = Watched(context.new_page())
+        p = watched.page
+        sign_in(p, opened["test_api_key"])
+        expect_text(p.locator(".live"), "Live")
+        job_id = api(production, "POST", "/api/render", opened["test_api_key"], TINY_SCRIPT)[
+            "job_id"
+        ]
+        expect_text(p.locator(f'tr[data-job="{job_id}"]'), "100 %", timeout=60_000)
+        watched.check_clean(production.base_url)
+    finally:
+        context.close()

@@ -209,6 +209,8 @@ class JobPage {
       </div>
       ${this.actionMessage ? html`<p class="notice" role="status">${this.actionMessage}</p>` : nothing}
       ${errorBox(this.actionError)}
+      <div class="columns">
+      <div>
       <section aria-labelledby="progress-heading" class="card">
         <h2 id="progress-heading">Progress</h2>
         ${progressBar(job.progress, "Render progress")}
@@ -237,6 +239,7 @@ class JobPage {
             </p>
           </section>`
         : nothing}
+      </div>
       <section aria-labelledby="details-heading" class="card">
         <h2 id="details-heading">Details</h2>
         <dl class="facts">
@@ -257,6 +260,7 @@ class JobPage {
           ${job.sandbox ? html`<dt>Mode</dt><dd>sandbox (not charged)</dd>` : nothing}
         </dl>
       </section>
+      </div>
       ${Array.isArray(job.exports) ? this.exportsView(job.exports) : nothing}
       ${this.webhookView()} ${this.timelineView()}`;
   }
