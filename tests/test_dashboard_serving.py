@@ -12,8 +12,8 @@ from importlib import resources
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from phantomflow.adapters.bootstrap import build_runtime
 from phantomflow.api.app import create_app
+from phantomflow.api.bootstrap import build_runtime
 from phantomflow.api.dashboard import content_security_policy
 from phantomflow.api.services import Services
 
