@@ -44,6 +44,20 @@ export class EventFeed {
     return () => this.stateListeners.delete(listener);
   }
 
+  // What a page showing jobs needs: `onEvent` for every event, and `onReconnect(replayed)`
+  // after every reconnection (replayed: false when the stream started afresh and the
+  // page must reload what it shows). Returns the function that stops both.
+  follow(onEvent, onReconnect) {
+    const unsubscribe = this.subscribe(onEvent);
+    const unwatch = this.onState((state, detail) => {
+      if (state === "open" && !detail.first) onReconnect(detail.resumed);
+    });
+    return () => {
+      unsubscribe();
+      unwatch();
+    };
+  }
+
   setState(state, detail = {}) {
     this.state = state;
     for (const listener of this.stateListeners) listener(state, detail);

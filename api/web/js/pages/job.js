@@ -86,16 +86,15 @@ class JobPage {
     this.actionMessage = null;
     this.busy = false;
     this.reloadHistory = debounce(() => this.loadHistory(), 250);
-    this.unsubscribe = ctx.feed.subscribe((event) => this.onEvent(event));
-    this.unwatch = ctx.feed.onState((state, detail) => {
-      if (state === "open" && ((!detail.resumed && !detail.first) || this.error)) this.loadAll();
-    });
+    this.unfollow = ctx.feed.follow(
+      (event) => this.onEvent(event),
+      (replayed) => (!replayed || this.error) && this.loadAll(),
+    );
     this.loadAll();
   }
 
   destroy() {
-    this.unsubscribe();
-    this.unwatch();
+    this.unfollow();
     this.reloadHistory.cancel();
   }
 

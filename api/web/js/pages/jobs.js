@@ -48,17 +48,16 @@ class JobsPage {
     this.total = 0;
     this.error = null;
     this.reload = debounce(() => this.load(), 300);
-    this.unsubscribe = ctx.feed.subscribe((event) => this.onEvent(event));
-    this.unwatch = ctx.feed.onState((state, detail) => {
-      // Reload what the stream cannot replay (it started afresh), or what failed.
-      if (state === "open" && ((!detail.resumed && !detail.first) || this.error)) this.reload();
-    });
+    // Reload what the stream could not replay, or what failed while it was down.
+    this.unfollow = ctx.feed.follow(
+      (event) => this.onEvent(event),
+      (replayed) => (!replayed || this.error) && this.reload(),
+    );
     this.load();
   }
 
   destroy() {
-    this.unsubscribe();
-    this.unwatch();
+    this.unfollow();
     this.reload.cancel();
   }
 
