@@ -26,6 +26,7 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from apispec.ext.marshmallow.openapi import OpenAPIConverter
 from marshmallow import Schema, fields, validate
 
+from phantomflow.api.dashboard import OPERATIONS as DASHBOARD_OPERATIONS
 from phantomflow.api.keys import NewKeySchema
 from phantomflow.api.schemas import (
     COLOUR_PATTERN,
@@ -1039,6 +1040,7 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     **TEMPLATE_OPERATIONS,
     **KEY_OPERATIONS,
     **CREDIT_OPERATIONS,
+    **DASHBOARD_OPERATIONS,
 }
 
 # The request bodies: the very schemas the handlers validate with.
