@@ -38,6 +38,7 @@ from phantomflow.adapters.persistence import (
     schema_creation_lock,
 )
 from phantomflow.adapters.pg_locks import AdvisoryAccountLocks
+from phantomflow.adapters.preview_files import PreviewFiles
 from phantomflow.adapters.render import renderer_for
 from phantomflow.adapters.settings import Settings
 from phantomflow.adapters.storage import OutputStorage
@@ -49,10 +50,18 @@ from phantomflow.api.sse import RedactingAccessLogger
 from phantomflow.domain.application import PhantomFlow
 from phantomflow.projections.jobs import JobsProjection, JobsQueries
 from phantomflow.projections.ledger import LedgerProjection, LedgerQueries
+from phantomflow.projections.previews import PreviewExpiryProjection, PreviewExpiryQueries
 from phantomflow.projections.runner import FollowerRunner, FollowerThreads
 from phantomflow.projections.templates import TemplatesProjection, TemplatesQueries
 from phantomflow.workers.actors import declare_render_actor, in_process_broker
 from phantomflow.workers.dispatch import Dispatcher
+from phantomflow.workers.preview_sweeper import PreviewSweeper
+from phantomflow.workers.previews import (
+    PREVIEW_QUEUE,
+    PreviewDispatcher,
+    PreviewService,
+    declare_preview_actor,
+)
 from phantomflow.workers.render import RenderService
 from phantomflow.workers.webhooks import (
     RETRY_DELAYS,
@@ -64,6 +73,9 @@ from phantomflow.workers.webhooks import (
 )
 
 log = logging.getLogger("phantomflow")
+
+# Previews drawn at once by the embedded process, beside (never instead of) its renders.
+PREVIEW_THREADS = 2
 
 T = TypeVar("T")
 
@@ -83,6 +95,9 @@ class Runtime:
     ledger: LedgerQueries = field(init=False)
     templates_runner: FollowerRunner = field(init=False)
     templates: TemplatesQueries = field(init=False)
+    preview_files: PreviewFiles = field(init=False)
+    preview_expiry_runner: FollowerRunner = field(init=False)
+    preview_expiry: PreviewExpiryQueries = field(init=False)
 
     def __post_init__(self) -> None:
         self.jobs_runner = FollowerRunner(self.app, self.views, JobsProjection())
@@ -91,12 +106,20 @@ class Runtime:
         self.ledger = LedgerQueries(self.views)
         self.templates_runner = FollowerRunner(self.app, self.views, TemplatesProjection())
         self.templates = TemplatesQueries(self.views)
+        self.preview_files = PreviewFiles(self.settings.outputs)
+        self.preview_expiry_runner = FollowerRunner(self.app, self.views, PreviewExpiryProjection())
+        self.preview_expiry = PreviewExpiryQueries(self.views)
 
     @property
     def read_models(self) -> list[FollowerRunner]:
         """Every read model's runner: what `phantomflow projections` keeps up to date
         and what a rebuild starts from zero."""
-        return [self.jobs_runner, self.ledger_runner, self.templates_runner]
+        return [
+            self.jobs_runner,
+            self.ledger_runner,
+            self.templates_runner,
+            self.preview_expiry_runner,
+        ]
 
     def close(self) -> None:
         self.views.close()
@@ -148,6 +171,19 @@ def render_service(runtime: Runtime) -> RenderService:
     )
 
 
+def preview_service(runtime: Runtime) -> PreviewService:
+    return PreviewService(
+        app=runtime.app,
+        renderer=renderer_for(runtime.settings),
+        files=runtime.preview_files,
+        lease_seconds=runtime.settings.render_lease_seconds,
+    )
+
+
+def preview_sweeper(runtime: Runtime) -> PreviewSweeper:
+    return PreviewSweeper(runtime.app, runtime.preview_files, runtime.preview_expiry, runtime.views)
+
+
 def webhook_service(runtime: Runtime, public_url: str | None) -> WebhookService:
     """`public_url` is what `output_uri` in payloads starts with (None: payloads say null)."""
     settings = runtime.settings
@@ -165,16 +201,19 @@ class Actors:
 
     render: dramatiq.Actor[[str], None]
     webhook: dramatiq.Actor[[str, str, int], None]
+    preview: dramatiq.Actor[[str], None]
 
 
 def declare_actors(
     broker: dramatiq.Broker,
     renders: Callable[[], RenderService],
     webhooks: Callable[[], WebhookService],
+    previews: Callable[[], PreviewService],
 ) -> Actors:
     return Actors(
         render=declare_render_actor(broker, renders),
         webhook=declare_webhook_actor(broker, webhooks),
+        preview=declare_preview_actor(broker, previews),
     )
 
 
@@ -216,6 +255,7 @@ def worker_actors(settings: Settings) -> Actors:
         broker,
         built_once(lambda: render_service(runtime())),
         built_once(webhooks),
+        built_once(lambda: preview_service(runtime())),
     )
 
 
@@ -223,12 +263,13 @@ def worker_actors(settings: Settings) -> Actors:
 
 
 def followers(runtime: Runtime, actors: Actors) -> FollowerThreads:
-    """Every tracked follower of the event store: the read models, the dispatcher (to the
-    render queue) and the webhook scheduler (to the webhook queue)."""
+    """Every tracked follower of the event store: the read models, the dispatchers (to the
+    render and preview queues) and the webhook scheduler (to the webhook queue)."""
     app, views = runtime.app, runtime.views
     dispatcher = FollowerRunner(app, views, Dispatcher(send=actors.render.send))
+    previews = FollowerRunner(app, views, PreviewDispatcher(send=actors.preview.send))
     webhooks = FollowerRunner(app, views, WebhookScheduler(app, send=sender(actors.webhook)))
-    return FollowerThreads([*runtime.read_models, dispatcher, webhooks])
+    return FollowerThreads([*runtime.read_models, dispatcher, previews, webhooks])
 
 
 def follow_until(stop: threading.Event) -> None:
@@ -236,11 +277,17 @@ def follow_until(stop: threading.Event) -> None:
     settings = production_settings()
     runtime = build_runtime(settings)
     # Actors declared only to send to: `phantomflow worker` runs them.
-    actors = declare_actors(redis_broker(settings), _sends_only, _sends_only)
+    actors = declare_actors(redis_broker(settings), _sends_only, _sends_only, _sends_only)
     threads = followers(runtime, actors)
+    sweeper = preview_sweeper(runtime)
     threads.start()
-    log.info("following the event store: read models, dispatcher and webhook scheduler")
+    sweeper.start()
+    log.info(
+        "following the event store: read models, dispatchers and webhook scheduler;"
+        " sweeping expired previews"
+    )
     stop.wait()
+    sweeper.stop()
     threads.stop()
     runtime.close()
 
@@ -274,21 +321,29 @@ class Embedded:
         self.runtime = build_runtime(settings)
         self.broker = in_process_broker()
         renders = render_service(self.runtime)
+        previews = preview_service(self.runtime)
         # `public_url` (the embedded server's own address) stands in for
         # PHANTOMFLOW_PUBLIC_URL in webhook payloads when that is not set.
         webhooks = webhook_service(self.runtime, settings.public_url or public_url)
-        self.actors = declare_actors(self.broker, lambda: renders, lambda: webhooks)
+        self.actors = declare_actors(
+            self.broker, lambda: renders, lambda: webhooks, lambda: previews
+        )
         self.followers = followers(self.runtime, self.actors)
+        self.sweeper = preview_sweeper(self.runtime)
         # Everything here writes through this one application: each save wakes the
         # followers, so a submitted job reaches the worker without waiting for a poll.
         self.runtime.app.on_recorded(self.followers.wake)
-        # Webhook POSTs (up to 10 s each) get threads of their own, never a render's.
+        # Webhook POSTs (up to 10 s each) get threads of their own, never a render's, and
+        # so do previews: a busy render queue never keeps a preview waiting.
         self.worker = dramatiq.Worker(
             self.broker,
-            queues=set(self.broker.get_declared_queues()) - {WEBHOOK_QUEUE},
+            queues=set(self.broker.get_declared_queues()) - {WEBHOOK_QUEUE, PREVIEW_QUEUE},
             worker_threads=worker_threads,
         )
         self.webhook_worker = dramatiq.Worker(self.broker, queues={WEBHOOK_QUEUE}, worker_threads=2)
+        self.preview_worker = dramatiq.Worker(
+            self.broker, queues={PREVIEW_QUEUE}, worker_threads=PREVIEW_THREADS
+        )
 
     def http_app(self) -> web.Application:
         """The HTTP app, which starts the worker and the followers with it and stops them
@@ -308,12 +363,16 @@ class Embedded:
     def start(self) -> None:
         self.worker.start()
         self.webhook_worker.start()
+        self.preview_worker.start()
         self.followers.start()
+        self.sweeper.start()
 
     def stop(self) -> None:
+        self.sweeper.stop()
         self.followers.stop()
         self.worker.stop()
         self.webhook_worker.stop()
+        self.preview_worker.stop()
         self.broker.close()
         self.runtime.close()
 

@@ -41,6 +41,13 @@ def parser() -> argparse.ArgumentParser:
     worker = commands.add_parser("worker", help="render worker processes (production)")
     worker.add_argument("--processes", type=int, default=1)
     worker.add_argument("--threads", type=int, default=2)
+    worker.add_argument(
+        "--queues",
+        nargs="+",
+        metavar="QUEUE",
+        help="only these queues (renders, previews, webhooks); default: all. A worker"
+        " with --queues previews keeps previews quick while the others render",
+    )
     worker.set_defaults(run=run_worker)
 
     projections = commands.add_parser(
@@ -129,6 +136,7 @@ def run_worker(args: argparse.Namespace) -> int:
             str(args.processes),
             "--threads",
             str(args.threads),
+            *(["--queues", *args.queues] if args.queues else []),
         ]
     )
     return int(dramatiq_main(dramatiq_args) or 0)

@@ -249,6 +249,46 @@ async def render_template(request: web.Request) -> web.Response:
     `POST /api/render` would: same validation, same price, same response."""
     principal = principal_of(request)
     body = await read_json(request)
+    template, normalised, webhook_uri = await template_script(request, body)
+    check_webhook_address(request, webhook_uri)
+    idempotency = idempotency_of(request, body)
+    if dry_run_of(request):
+        return await quote_response(request, normalised)
+    origin = {
+        **template_origin(template),
+        "request_id": request[REQUEST_ID],
+        "key_prefix": principal.key_prefix,
+    }
+    # Refusals (credits, concurrency, idempotency) are answered by the error middleware.
+    services = services_of(request)
+    submission = await services.call(
+        services.runtime.app.submit_render,
+        principal.account_id,
+        normalised,
+        webhook_uri,
+        origin,
+        idempotency,
+        principal.is_sandbox,
+    )
+    return submission_response(submission)
+
+
+def template_origin(template: Template) -> dict[str, Any]:
+    """Where a script made of a template came from, as a job (or preview) records it."""
+    return {
+        "channel": "template",
+        "template_id": template.ref,
+        "template_version": template.version,
+    }
+
+
+async def template_script(
+    request: web.Request, body: Any
+) -> tuple[Template, dict[str, Any], str | None]:
+    """A template render request's script: (the template, the validated script with its
+    variables substituted, its webhook_uri), or the error `POST /api/render/template`
+    answers."""
+    principal = principal_of(request)
     wanted = parse_render_request(body)
     template_id = parse_template_ref(wanted.template_id)
     if template_id is None:
@@ -278,25 +318,4 @@ async def render_template(request: web.Request) -> web.Response:
             " after substituting the variables)",
             path=path,
         ) from None
-    check_webhook_address(request, webhook_uri)
-    idempotency = idempotency_of(request, body)
-    if dry_run_of(request):
-        return await quote_response(request, normalised)
-    origin = {
-        "channel": "template",
-        "template_id": template.ref,
-        "template_version": template.version,
-        "request_id": request[REQUEST_ID],
-        "key_prefix": principal.key_prefix,
-    }
-    # Refusals (credits, concurrency, idempotency) are answered by the error middleware.
-    submission = await services.call(
-        app.submit_render,
-        principal.account_id,
-        normalised,
-        webhook_uri,
-        origin,
-        idempotency,
-        principal.is_sandbox,
-    )
-    return submission_response(submission)
+    return template, normalised, webhook_uri

@@ -41,6 +41,7 @@ from phantomflow.domain.errors import AccountNotFound, JobNotFound
 from phantomflow.domain.idempotency import IdempotencyRecord
 from phantomflow.domain.jobs import RenderJob, WebhookAttempt
 from phantomflow.domain.keys import LIVE, TEST, ApiKey, hash_key, mint, mode_of
+from phantomflow.domain.previewing import PreviewUseCases
 from phantomflow.domain.script import MovieScript
 from phantomflow.domain.templates import (
     Template,
@@ -141,7 +142,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-class PhantomFlow(Application[UUID]):
+class PhantomFlow(PreviewUseCases, Application[UUID]):
     name = "PhantomFlow"
 
     # Keep recently used aggregates in memory; each read still fast-forwards from the
