@@ -20,10 +20,12 @@ from phantomflow.api.errors import (
 )
 from phantomflow.api.schemas import first_error, load_render_request
 from phantomflow.api.services import PRINCIPAL, REQUEST_ID, services_of
-from phantomflow.domain.application import Principal, Submission
+from phantomflow.domain.application import PhantomFlow, Principal, Submission
 from phantomflow.domain.errors import IllegalJobTransition
 from phantomflow.domain.idempotency import MAX_KEY_LENGTH, request_fingerprint
 from phantomflow.domain.jobs import STATUSES
+from phantomflow.domain.script import MovieScript
+from phantomflow.projections.job_view import history_entry, public_view
 
 routes = web.RouteTableDef()
 
@@ -75,7 +77,7 @@ async def submit_render(request: web.Request) -> web.Response:
     submission = await services.call(
         services.runtime.app.submit_render,
         principal.account_id,
-        script,
+        MovieScript.from_dict(script),
         webhook_uri,
         origin,
         idempotency_of(request, body),
@@ -145,7 +147,7 @@ async def list_jobs(request: web.Request) -> web.Response:
     base = public_base(request)
     return web.json_response(
         {
-            "jobs": [job_view(doc, base) for doc in found.jobs],
+            "jobs": [public_view(doc, base) for doc in found.jobs],
             "total": found.total,
             "page": page,
             "limit": limit,
@@ -164,7 +166,7 @@ async def get_job(request: web.Request) -> web.Response:
     )
     if doc is None:
         raise not_found(f"No job {job_id}.")
-    return web.json_response(job_view(doc, public_base(request)))
+    return web.json_response(public_view(doc, public_base(request)))
 
 
 @routes.get("/api/jobs/{job_id}/events")
@@ -173,7 +175,7 @@ async def job_events(request: web.Request) -> web.Response:
     principal = principal_of(request)
     job_id = _job_id(request)
     services = services_of(request)
-    history = await services.call(services.runtime.app.job_history, UUID(job_id))
+    history = await services.call(job_history, services.runtime.app, UUID(job_id))
     if not history or history[0]["data"].get("account_id") != str(principal.account_id):
         raise not_found(f"No job {job_id}.")
     return web.json_response({"job_id": job_id, "events": history})
@@ -234,12 +236,6 @@ def public_base(request: web.Request) -> str:
     return configured or str(request.url.origin())
 
 
-def job_view(doc: dict[str, Any], base: str) -> dict[str, Any]:
-    """The public shape of a job, from its read-model document."""
-    hidden = ("output_location", "poster_location")
-    view = {key: value for key, value in doc.items() if key not in hidden}
-    location = doc.get("output_location")
-    view["output_uri"] = f"{base}/outputs/{location}" if location else None
-    poster = doc.get("poster_location")
-    view["poster_uri"] = f"{base}/outputs/{poster}" if poster else None
-    return view
+def job_history(app: PhantomFlow, job_id: UUID) -> list[dict[str, Any]]:
+    """Every event of a job as stored: type, time, version and data."""
+    return [history_entry(event) for event in app.events.get(job_id)]

@@ -36,6 +36,7 @@ from phantomflow.api.template_schemas import (
     validation_error,
 )
 from phantomflow.domain.application import Principal
+from phantomflow.domain.script import MovieScript
 from phantomflow.domain.substitution import MissingVariables, substitute
 from phantomflow.domain.templates import (
     InvalidTemplateName,
@@ -46,8 +47,8 @@ from phantomflow.domain.templates import (
     parse_template_ref,
     template_ref,
 )
-from phantomflow.projections.jobs import iso
 from phantomflow.projections.templates import document_of, replay
+from phantomflow.projections.timestamps import iso
 
 routes = web.RouteTableDef()
 
@@ -288,7 +289,7 @@ async def render_template(request: web.Request) -> web.Response:
     submission = await services.call(
         app.submit_render,
         principal.account_id,
-        normalised,
+        MovieScript.from_dict(normalised),
         webhook_uri,
         origin,
         idempotency_of(request, body),

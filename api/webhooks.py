@@ -12,13 +12,14 @@ from uuid import UUID
 
 from aiohttp import web
 
-from phantomflow.adapters.webhooks import describe_attempt, message_id
+from phantomflow.adapters.webhooks import message_id
 from phantomflow.api.errors import invalid_request, not_found
 from phantomflow.api.services import PRINCIPAL, services_of
 from phantomflow.domain.application import PhantomFlow
 from phantomflow.domain.errors import IllegalJobTransition
-from phantomflow.domain.jobs import AUTOMATIC, RenderJob
-from phantomflow.workers.webhooks import ENDINGS
+from phantomflow.domain.jobs import AUTOMATIC, FINAL_STATUSES, RenderJob
+from phantomflow.projections.job_view import attempt_view, document
+from phantomflow.projections.timestamps import iso
 
 routes = web.RouteTableDef()
 
@@ -36,13 +37,14 @@ def delivery_log(app: PhantomFlow, account_id: UUID, job_id: UUID) -> dict[str, 
     events = list(app.events.get(job_id))
     if not events or not isinstance(events[0], RenderJob.Submitted):
         return None
-    submitted = events[0]
-    if submitted.account_id != account_id:
+    if events[0].account_id != account_id:
         return None
-    ended = any(isinstance(e, ENDINGS) for e in events)
+    job = document(events)
+    assert job is not None  # it starts with its submission
+    ended = job["status"] in FINAL_STATUSES
     attempts = [e for e in events if isinstance(e, RenderJob.WebhookAttempted)]
     automatic = [a for a in attempts if a.trigger == AUTOMATIC]
-    if not submitted.webhook_uri:
+    if not job["webhook_uri"]:
         status = "none"
     elif any(a.delivered for a in attempts):
         status = "delivered"
@@ -56,10 +58,10 @@ def delivery_log(app: PhantomFlow, account_id: UUID, job_id: UUID) -> dict[str, 
         status = "failed"
     return {
         "job_id": str(job_id),
-        "webhook_uri": submitted.webhook_uri,
+        "webhook_uri": job["webhook_uri"],
         "webhook_id": message_id(job_id),
         "status": status,
-        "attempts": [describe_attempt(a) for a in attempts],
+        "attempts": [attempt_view(a) for a in attempts],
     }
 
 
@@ -113,8 +115,6 @@ async def rotate_webhook_secret(request: web.Request) -> web.Response:
     return web.json_response(
         {
             "secret": secret,
-            "previous_secret_expires_at": previous_expires.isoformat(timespec="seconds").replace(
-                "+00:00", "Z"
-            ),
+            "previous_secret_expires_at": iso(previous_expires, timespec="seconds"),
         }
     )
