@@ -17,15 +17,14 @@ import asyncio
 import json
 from collections.abc import Callable
 from typing import Any
-from uuid import UUID
 
 from aiohttp import web
 from aiohttp.web_log import AccessLogger
 
 from phantomflow.api.errors import invalid_request, not_found
 from phantomflow.api.event_hub import EventHub, Watcher
-from phantomflow.api.routes import public_base
-from phantomflow.api.services import PRINCIPAL, REQUEST_ID, Services, services_of
+from phantomflow.api.requests import job_id_of, principal_of, public_base
+from phantomflow.api.services import REQUEST_ID, Services, services_of
 from phantomflow.domain.jobs import CANCELLED, COMPLETED, FAILED, RenderJob
 from phantomflow.projections.job_view import attempt_view, changes, output_url
 from phantomflow.projections.timestamps import iso
@@ -189,12 +188,8 @@ async def follow(
 
 @routes.get("/api/jobs/{job_id}/progress")
 async def job_progress(request: web.Request) -> web.StreamResponse:
-    principal = request[PRINCIPAL]
-    raw = request.match_info["job_id"]
-    try:
-        job_id = UUID(raw)
-    except ValueError:
-        raise not_found(f"No job {raw}.") from None
+    principal = principal_of(request)
+    job_id = job_id_of(request)
     after = last_event_id(request)
     services = services_of(request)
     hub = request.app[HUB]
@@ -245,7 +240,7 @@ async def job_progress(request: web.Request) -> web.StreamResponse:
 
 @routes.get("/api/events")
 async def account_events(request: web.Request) -> web.StreamResponse:
-    principal = request[PRINCIPAL]
+    principal = principal_of(request)
     after = last_event_id(request)
     services = services_of(request)
     hub = request.app[HUB]

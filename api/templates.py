@@ -20,15 +20,10 @@ from aiohttp import web
 from marshmallow import ValidationError
 
 from phantomflow.api.errors import ApiError, forbidden, invalid_request, not_found
-from phantomflow.api.routes import (
-    check_webhook_address,
-    idempotency_of,
-    principal_of,
-    read_json,
-    submission_response,
-)
+from phantomflow.api.requests import principal_of, read_json
 from phantomflow.api.schemas import first_error, load_render_request
-from phantomflow.api.services import REQUEST_ID, Services, services_of
+from phantomflow.api.services import Services, services_of
+from phantomflow.api.submissions import submit
 from phantomflow.api.template_schemas import (
     parse_new_template,
     parse_render_request,
@@ -36,7 +31,6 @@ from phantomflow.api.template_schemas import (
     validation_error,
 )
 from phantomflow.domain.application import Principal
-from phantomflow.domain.script import MovieScript
 from phantomflow.domain.substitution import MissingVariables, substitute
 from phantomflow.domain.templates import (
     InvalidTemplateName,
@@ -277,22 +271,9 @@ async def render_template(request: web.Request) -> web.Response:
             " after substituting the variables)",
             path=path,
         ) from None
-    check_webhook_address(request, webhook_uri)
     origin = {
         "channel": "template",
         "template_id": template.ref,
         "template_version": template.version,
-        "request_id": request[REQUEST_ID],
-        "key_prefix": principal.key_prefix,
     }
-    # Refusals (credits, concurrency, idempotency) are answered by the error middleware.
-    submission = await services.call(
-        app.submit_render,
-        principal.account_id,
-        MovieScript.from_dict(normalised),
-        webhook_uri,
-        origin,
-        idempotency_of(request, body),
-        principal.is_sandbox,
-    )
-    return submission_response(submission)
+    return await submit(request, body, normalised, webhook_uri, origin)

@@ -14,7 +14,8 @@ from aiohttp import web
 
 from phantomflow.adapters.webhooks import message_id
 from phantomflow.api.errors import invalid_request, not_found
-from phantomflow.api.services import PRINCIPAL, services_of
+from phantomflow.api.requests import job_id_of, principal_of
+from phantomflow.api.services import services_of
 from phantomflow.domain.application import PhantomFlow
 from phantomflow.domain.errors import IllegalJobTransition
 from phantomflow.domain.jobs import AUTOMATIC, FINAL_STATUSES, RenderJob
@@ -22,14 +23,6 @@ from phantomflow.projections.job_view import attempt_view, document
 from phantomflow.projections.timestamps import iso
 
 routes = web.RouteTableDef()
-
-
-def _job_id(request: web.Request) -> UUID:
-    raw = request.match_info["job_id"]
-    try:
-        return UUID(raw)
-    except ValueError:
-        raise not_found(f"No job {raw}.") from None
 
 
 def delivery_log(app: PhantomFlow, account_id: UUID, job_id: UUID) -> dict[str, Any] | None:
@@ -67,8 +60,8 @@ def delivery_log(app: PhantomFlow, account_id: UUID, job_id: UUID) -> dict[str, 
 
 @routes.get("/api/jobs/{job_id}/webhooks")
 async def job_webhooks(request: web.Request) -> web.Response:
-    principal = request[PRINCIPAL]
-    job_id = _job_id(request)
+    principal = principal_of(request)
+    job_id = job_id_of(request)
     services = services_of(request)
     log = await services.call(delivery_log, services.runtime.app, principal.account_id, job_id)
     if log is None:
@@ -79,8 +72,8 @@ async def job_webhooks(request: web.Request) -> web.Response:
 @routes.post("/api/jobs/{job_id}/webhooks/redeliver")
 async def redeliver_webhook(request: web.Request) -> web.Response:
     """Send the job's webhook once more, with the same payload and webhook-id."""
-    principal = request[PRINCIPAL]
-    job_id = _job_id(request)
+    principal = principal_of(request)
+    job_id = job_id_of(request)
     services = services_of(request)
     app = services.runtime.app
     found = await services.call(delivery_log, app, principal.account_id, job_id)
@@ -98,7 +91,7 @@ async def redeliver_webhook(request: web.Request) -> web.Response:
 @routes.get("/api/webhooks/secret")
 async def webhook_secret(request: web.Request) -> web.Response:
     """The secret this account's webhooks are signed with (created on first use)."""
-    principal = request[PRINCIPAL]
+    principal = principal_of(request)
     services = services_of(request)
     secret = await services.call(services.runtime.app.webhook_secret, principal.account_id)
     return web.json_response({"secret": secret})
@@ -107,7 +100,7 @@ async def webhook_secret(request: web.Request) -> web.Response:
 @routes.post("/api/webhooks/secret/rotate")
 async def rotate_webhook_secret(request: web.Request) -> web.Response:
     """A new secret; the previous one keeps signing beside it for 24 hours."""
-    principal = request[PRINCIPAL]
+    principal = principal_of(request)
     services = services_of(request)
     secret, previous_expires = await services.call(
         services.runtime.app.rotate_webhook_secret, principal.account_id
