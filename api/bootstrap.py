@@ -38,7 +38,7 @@ from phantomflow.adapters.persistence import (
     schema_creation_lock,
 )
 from phantomflow.adapters.pg_locks import AdvisoryAccountLocks
-from phantomflow.adapters.renderer import renderer_for
+from phantomflow.adapters.render import renderer_for
 from phantomflow.adapters.settings import Settings
 from phantomflow.adapters.storage import OutputStorage
 from phantomflow.adapters.topics import register_legacy_topics

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from phantomflow.adapters.renderer import FFmpegRenderer
+from phantomflow.adapters.render import FFmpegRenderer
 from phantomflow.api.bootstrap import build_runtime
 from phantomflow.domain.accounts import CreditAccount
 from phantomflow.domain.jobs import RenderJob
