@@ -16,53 +16,51 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError
-
+from phantomflow.domain.concurrency import ConflictRetries
 from phantomflow.domain.previews import LIFETIME, Preview, PreviewNotFound, preview_ref
 from phantomflow.domain.script import MovieScript
 
-if TYPE_CHECKING:
-    from eventsourcing.application import Repository
-
-T = TypeVar("T")
+A = TypeVar("A")
 
 
 class PreviewUseCases:
-    """Mixed into the application, whose repository, save and conflict retries it uses."""
+    """Mixed into the application, whose save, finder and conflict retries it uses."""
 
     if TYPE_CHECKING:
-        repository: Repository[UUID]
+        retries: ConflictRetries
 
         def save(self, *objs: Any, **kwargs: Any) -> Any: ...
 
-        def _retry_on_conflict(
-            self, attempt: Callable[[], T], account_id: UUID | None = None
-        ) -> T: ...
+        def _find(self, aggregate_id: UUID, kind: type[A]) -> A | None: ...
 
     def create_preview(
         self,
         account_id: UUID,
-        script: dict[str, Any],
+        script: MovieScript,
         origin: dict[str, Any],
+        webhook_uri: str | None = None,
         sandbox: bool = False,
         lifetime: timedelta = LIFETIME,
     ) -> Preview:
-        """A preview of a validated script, queued; it charges nothing."""
-        normalised = MovieScript.from_dict(script).to_dict()
+        """A preview of a validated script, queued; it charges nothing. `webhook_uri`
+        is the one its render will call, unless the render asks for another."""
         preview = Preview.create(
-            account_id, normalised, origin, sandbox, datetime.now(UTC), lifetime
+            account_id,
+            script.to_dict(),
+            origin,
+            webhook_uri,
+            sandbox,
+            now=datetime.now(UTC),
+            lifetime=lifetime,
         )
         self.save(preview)
         return preview
 
     def get_preview(self, preview_id: UUID) -> Preview:
-        try:
-            found = self.repository.get(preview_id)
-        except AggregateNotFoundError:
-            raise PreviewNotFound(f"No preview {preview_ref(preview_id)}.") from None
-        if not isinstance(found, Preview):
+        preview = self._find(preview_id, Preview)
+        if preview is None:
             raise PreviewNotFound(f"No preview {preview_ref(preview_id)}.")
-        return found
+        return preview
 
     def start_preview(self, preview: Preview, worker: str, lease_seconds: float) -> None:
         """Record that `worker` draws the preview now. Raises IllegalPreviewTransition
@@ -114,4 +112,4 @@ class PreviewUseCases:
             self.save(preview)
             return preview
 
-        return self._retry_on_conflict(attempt)
+        return self.retries.run(attempt)

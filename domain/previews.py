@@ -95,6 +95,7 @@ class Preview(Aggregate):
         account_id: UUID,
         script: dict[str, Any],
         origin: dict[str, Any],
+        webhook_uri: str | None,
         sandbox: bool,
         viewer_token: str,
         expires_at: datetime,
@@ -102,6 +103,8 @@ class Preview(Aggregate):
         self.account_id = account_id
         self.script = script
         self.origin = origin
+        # The webhook its render calls (unless the render asks for another).
+        self.webhook_uri = webhook_uri
         self.sandbox = sandbox
         self.viewer_token = viewer_token
         self.expires_at = expires_at
@@ -124,6 +127,7 @@ class Preview(Aggregate):
         account_id: UUID,
         script: dict[str, Any],
         origin: dict[str, Any],
+        webhook_uri: str | None,
         sandbox: bool,
         now: datetime,
         lifetime: timedelta = LIFETIME,
@@ -132,6 +136,7 @@ class Preview(Aggregate):
             account_id=account_id,
             script=script,
             origin=origin,
+            webhook_uri=webhook_uri,
             sandbox=sandbox,
             viewer_token=secrets.token_urlsafe(32),
             expires_at=now + lifetime,

@@ -15,8 +15,8 @@ from uuid import UUID
 from phantomflow.adapters.topics import topics_of
 from phantomflow.adapters.viewstore import Cursor, ViewStore
 from phantomflow.domain.previews import Preview
-from phantomflow.projections.jobs import iso
 from phantomflow.projections.runner import Follower, Tracked
+from phantomflow.projections.timestamps import iso
 
 TABLE = "preview_expiry_v1"
 

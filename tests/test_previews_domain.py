@@ -26,7 +26,12 @@ FRAMES = [{"scene": 0, "kind": "scene", "time": 0.5, "location": "previews/x/sto
 
 def new_preview() -> Preview:
     return Preview.create(
-        uuid.uuid4(), TINY_SCRIPT, origin={"channel": "api"}, sandbox=False, now=NOW
+        uuid.uuid4(),
+        TINY_SCRIPT,
+        origin={"channel": "api"},
+        webhook_uri=None,
+        sandbox=False,
+        now=NOW,
     )
 
 
