@@ -76,6 +76,7 @@ log = logging.getLogger("phantomflow")
 
 # Previews drawn at once by the embedded process, beside (never instead of) its renders.
 PREVIEW_THREADS = 2
+WORKER_POLL_MS = 100
 
 T = TypeVar("T")
 
@@ -335,14 +336,22 @@ class Embedded:
         self.runtime.app.on_recorded(self.followers.wake)
         # Webhook POSTs (up to 10 s each) get threads of their own, never a render's, and
         # so do previews: a busy render queue never keeps a preview waiting.
+        # An in-process queue is looked at every WORKER_POLL_MS when idle: the workers
+        # then stop within that, not Dramatiq's default second each.
         self.worker = dramatiq.Worker(
             self.broker,
             queues=set(self.broker.get_declared_queues()) - {WEBHOOK_QUEUE, PREVIEW_QUEUE},
             worker_threads=worker_threads,
+            worker_timeout=WORKER_POLL_MS,
         )
-        self.webhook_worker = dramatiq.Worker(self.broker, queues={WEBHOOK_QUEUE}, worker_threads=2)
+        self.webhook_worker = dramatiq.Worker(
+            self.broker, queues={WEBHOOK_QUEUE}, worker_threads=2, worker_timeout=WORKER_POLL_MS
+        )
         self.preview_worker = dramatiq.Worker(
-            self.broker, queues={PREVIEW_QUEUE}, worker_threads=PREVIEW_THREADS
+            self.broker,
+            queues={PREVIEW_QUEUE},
+            worker_threads=PREVIEW_THREADS,
+            worker_timeout=WORKER_POLL_MS,
         )
 
     def http_app(self) -> web.Application:

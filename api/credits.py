@@ -41,6 +41,7 @@ async def account(request: web.Request) -> web.Response:
             "limits": {
                 "requests_per_minute": limits.requests_per_minute,
                 "concurrent_jobs": limits.concurrent_jobs,
+                "previews_per_minute": limits.previews_per_minute,
             },
             "active_jobs": len(found.active_jobs),
             "credits": found.balance,

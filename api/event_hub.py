@@ -1,5 +1,5 @@
-"""The event hub: one live follower of the event store per API process, fanning job events
-out to the event streams (`api/sse.py`) that process serves.
+"""The event hub: one live follower of the event store per API process, fanning job (and
+preview) events out to the event streams (`api/sse.py`) that process serves.
 
 The process that renders is not the one holding a stream, so nothing comes from worker
 memory. The hub follows the application sequence from its head at start-up (a live
@@ -33,23 +33,33 @@ from phantomflow.adapters.topics import topics_of
 from phantomflow.adapters.viewstore import Cursor
 from phantomflow.domain.application import PhantomFlow
 from phantomflow.domain.jobs import RenderJob
+from phantomflow.domain.previews import Preview
 from phantomflow.projections.runner import Follower, FollowerRunner, FollowerThreads, Tracked
 
 log = logging.getLogger(__name__)
 
-# Every event a job can record, whoever added it: the hub follows them all.
-JOB_TOPICS = tuple(
-    sorted(
-        topics_of(
-            *(
-                cls
-                for cls in vars(RenderJob).values()
-                if isinstance(cls, type) and issubclass(cls, AggregateEvent)
+
+def every_event_of(aggregate: type) -> tuple[str, ...]:
+    """The topics of every event the aggregate can record, whoever added it."""
+    return tuple(
+        sorted(
+            topics_of(
+                *(
+                    cls
+                    for cls in vars(aggregate).values()
+                    if isinstance(cls, type) and issubclass(cls, AggregateEvent)
+                )
             )
         )
     )
-)
+
+
+# The hub follows every event of jobs and of previews (whose streams are a job's, too).
+JOB_TOPICS = every_event_of(RenderJob)
+PREVIEW_TOPICS = every_event_of(Preview)
 SUBMITTED_TOPICS = topics_of(RenderJob.Submitted)
+# The first event of each: it names the account.
+FIRST_EVENTS = (RenderJob.Submitted, Preview.Created)
 
 HEARTBEAT_SECONDS = 15.0
 # A stream whose client reads slower than its events arrive is ended once this many
@@ -116,7 +126,7 @@ class EventHub(Follower):
     """The one follower of the event store in an API process, fanning out to its streams."""
 
     name = "sse-hub"
-    topics = JOB_TOPICS
+    topics = JOB_TOPICS + PREVIEW_TOPICS
 
     def __init__(
         self,
@@ -237,17 +247,17 @@ class EventHub(Follower):
         return len(events)
 
     def _owner(self, job_id: UUID, event: Any | None = None) -> UUID | None:
-        """The account a job belongs to (from its Submitted event), remembered."""
-        if isinstance(event, RenderJob.Submitted):
+        """The account a job (or preview) belongs to (from its first event), remembered."""
+        if isinstance(event, FIRST_EVENTS):
             owner: UUID | None = event.account_id
         else:
             with self._owners_lock:
                 owner = self._owners.get(job_id)
             if owner is None:
-                submitted = next(iter(self.app.events.get(job_id, lte=1)), None)
-                if not isinstance(submitted, RenderJob.Submitted):
+                first = next(iter(self.app.events.get(job_id, lte=1)), None)
+                if not isinstance(first, FIRST_EVENTS):
                     return None
-                owner = submitted.account_id
+                owner = first.account_id
         assert owner is not None
         with self._owners_lock:
             self._owners[job_id] = owner

@@ -26,8 +26,10 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from apispec.ext.marshmallow.openapi import OpenAPIConverter
 from marshmallow import Schema, fields, validate
 
+from phantomflow.adapters.render.look import PREVIEW_MAX_SIDE
 from phantomflow.api.dashboard import OPERATIONS as DASHBOARD_OPERATIONS
 from phantomflow.api.keys import NewKeySchema
+from phantomflow.api.previews import PreviewRenderRequestSchema
 from phantomflow.api.schemas import (
     COLOUR_PATTERN,
     CROSS_FIELD_RULES,
@@ -51,6 +53,8 @@ from phantomflow.domain.idempotency import MAX_KEY_LENGTH
 from phantomflow.domain.jobs import CANCELLED, STATUSES, WEBHOOK_TRIGGERS
 from phantomflow.domain.keys import PREFIXES
 from phantomflow.domain.plans import PLANS
+from phantomflow.domain.previews import SCENE, TRANSITION
+from phantomflow.domain.previews import STATUSES as PREVIEW_STATUSES
 from phantomflow.domain.templates import FIELDS as TEMPLATE_FIELDS
 
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -279,6 +283,10 @@ class PlanLimitsSchema(ResponseSchema):
     concurrent_jobs = fields.Integer(
         required=True, metadata={"description": "Queued and processing jobs at once."}
     )
+    previews_per_minute = fields.Integer(
+        required=True,
+        metadata={"description": "POST /api/previews a minute (counted apart from requests)."},
+    )
 
 
 class CallingKeySchema(ResponseSchema):
@@ -478,6 +486,90 @@ class RotatedWebhookSecretSchema(WebhookSecretSchema):
     )
 
 
+# --- previews
+
+
+class StoryboardFrameSchema(ResponseSchema):
+    scene = fields.Integer(
+        required=True,
+        metadata={
+            "description": "Index in the script's scenes (a transition's: the scene it leaves)."
+        },
+    )
+    kind = fields.String(
+        required=True,
+        metadata={
+            "enum": [SCENE, TRANSITION],
+            "description": "A scene at its middle, drawn alone, or a transition at its midpoint.",
+        },
+    )
+    time = fields.Float(required=True, metadata={"description": "Seconds into the movie."})
+    image_uri = fields.String(
+        required=True, metadata={"description": "A JPEG at the proxy's size (no key needed)."}
+    )
+
+
+class PreviewProxySchema(ResponseSchema):
+    duration_seconds = fields.Float(required=True)
+    width = fields.Integer(required=True, metadata={"maximum": PREVIEW_MAX_SIDE})
+    height = fields.Integer(required=True, metadata={"maximum": PREVIEW_MAX_SIDE})
+    fps = fields.Float(required=True)
+    file_size_bytes = fields.Integer(required=True)
+
+
+class PreviewSchema(ResponseSchema):
+    preview_id = fields.String(required=True, metadata={"pattern": "^prv_[0-9a-f]{32}$"})
+    status = fields.String(required=True, metadata={"enum": list(PREVIEW_STATUSES)})
+    progress = fields.Float(required=True, metadata={"minimum": 0, "maximum": 1})
+    stage = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={
+            "description": "starting, downloading, storyboard, storyboard_ready,"
+            " rendering_scene_N, stitching, encoding, complete or failed"
+        },
+    )
+    storyboard = fields.List(
+        fields.Nested(StoryboardFrameSchema),
+        required=True,
+        metadata={"description": "Empty until drawn (before the proxy), and once expired."},
+    )
+    proxy_uri = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={"description": "The watermarked MP4, once drawn (no key needed)."},
+    )
+    proxy = fields.Nested(PreviewProxySchema, required=True, allow_none=True)
+    viewer_url = fields.String(
+        required=True,
+        metadata={
+            "description": "A page playing the proxy and showing the storyboard:"
+            " no key needed, unguessable."
+        },
+    )
+    duration_seconds = fields.Float(required=True, metadata={"description": "The script's."})
+    estimated_credits = fields.Integer(
+        required=True,
+        metadata={"description": "What rendering it would cost (the preview is free)."},
+    )
+    error = fields.Nested(JobErrorSchema, required=True, allow_none=True)
+    sandbox = fields.Boolean(required=True)
+    origin = fields.Dict(
+        required=True,
+        metadata={
+            "description": "`channel` (api or template), and a template's"
+            " `template_id` and `template_version`."
+        },
+    )
+    created_at = _instant(required=True)
+    expires_at = _instant("7 days after creation; then its files are deleted.", required=True)
+
+
+class DeletedPreviewSchema(ResponseSchema):
+    preview_id = fields.String(required=True)
+    deleted = fields.Boolean(required=True, metadata={"enum": [True]})
+
+
 # --- Server-Sent Events: the `data` of each event
 
 
@@ -504,6 +596,28 @@ class ErrorEventSchema(ResponseSchema):
         required=True, metadata={"description": "CANCELLED when the job was cancelled."}
     )
     message = fields.String(required=True)
+
+
+class StoryboardEventFrameSchema(ResponseSchema):
+    scene = fields.Integer(required=True)
+    kind = fields.String(required=True, metadata={"enum": [SCENE, TRANSITION]})
+    time = fields.Float(required=True)
+    imageUri = fields.String(required=True)
+
+
+class StoryboardEventSchema(ResponseSchema):
+    storyboard = fields.List(fields.Nested(StoryboardEventFrameSchema), required=True)
+    timestamp = _instant(required=True)
+
+
+class PreviewCompleteEventSchema(ResponseSchema):
+    proxyUri = fields.String(required=True)
+    viewerUrl = fields.String(required=True)
+    durationSeconds = fields.Float(required=True)
+    width = fields.Integer(required=True)
+    height = fields.Integer(required=True)
+    fps = fields.Float(required=True)
+    fileSizeBytes = fields.Integer(required=True)
 
 
 class _OnTheAccountStream(ResponseSchema):
@@ -590,6 +704,7 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "IDEMPOTENCY_KEY_REUSED": (422, "this Idempotency-Key came with a different request"),
     "RATE_LIMIT_EXCEEDED": (429, "too many requests this minute for your plan (Retry-After)"),
     "CONCURRENCY_LIMIT_EXCEEDED": (429, "your plan's queued and processing jobs (`limit`)"),
+    "PREVIEW_EXPIRED": (410, "the preview has expired and its files are deleted"),
     "INTERNAL_ERROR": (500, "unexpected failure (`request_id`, also in X-Request-Id)"),
 }
 # Every route behind the API key can answer these.
@@ -1030,6 +1145,169 @@ CREDIT_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     },
 }
 
+PREVIEW_ID = _path("preview_id", "`prv_` and 32 hex digits; anything else is NOT_FOUND.")
+PREVIEW_TOKEN = _path("token", "The token in the preview's viewer_url.")
+PREVIEW_RATE_HEADERS = {
+    f"X-Preview-RateLimit-{name}": {"description": description, "schema": {"type": "integer"}}
+    for name, description in (
+        ("Limit", "Previews your plan allows a minute."),
+        ("Remaining", "Previews left this minute."),
+        ("Reset", "Unix time when the minute ends."),
+    )
+}
+PREVIEW_PAGE = {
+    "description": "An HTML page (no script; see docs/api.md for its security headers)",
+    "content": {"text/html": {"schema": {"type": "string"}}},
+}
+
+PREVIEW_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
+    ("post", "/api/previews"): {
+        "summary": "Preview a script (or a template) for free: a storyboard, then a proxy",
+        "description": "The body is POST /api/render's or POST /api/render/template's,"
+        " validated exactly as for a render. Nothing is charged; the plan's previews a"
+        " minute are counted (X-Preview-RateLimit-*). The preview is drawn on a queue of"
+        " its own; follow it with GET /api/previews/{preview_id}/progress.",
+        "operationId": "createPreview",
+        "tags": ["previews"],
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {"oneOf": [_ref("RenderRequest"), _ref("TemplateRenderRequest")]}
+                }
+            },
+        },
+        "responses": {
+            "201": {
+                **_json("Preview", "Queued: nothing drawn yet"),
+                "headers": {
+                    **PREVIEW_RATE_HEADERS,
+                    "Location": {
+                        "description": "The preview's address.",
+                        "schema": {"type": "string"},
+                    },
+                },
+            },
+            **_errors(
+                "INVALID_REQUEST",
+                "VALIDATION_ERROR",
+                "SCHEMA_VALIDATION_ERROR",
+                "TEMPLATE_NOT_FOUND",
+                body=True,
+                RATE_LIMIT_EXCEEDED="too many requests, or too many previews, this minute for"
+                " your plan (Retry-After)",
+            ),
+        },
+    },
+    ("get", "/api/previews/{preview_id}"): {
+        "summary": "One preview: its status, storyboard, proxy and viewer link",
+        "operationId": "getPreview",
+        "tags": ["previews"],
+        "parameters": [PREVIEW_ID],
+        "responses": {"200": _json("Preview", "The preview"), **_errors("NOT_FOUND")},
+    },
+    ("delete", "/api/previews/{preview_id}"): {
+        "summary": "Delete a preview and its files",
+        "operationId": "deletePreview",
+        "tags": ["previews"],
+        "parameters": [PREVIEW_ID],
+        "responses": {
+            "200": _json("DeletedPreview", "Deleted"),
+            **_errors("NOT_FOUND"),
+        },
+    },
+    ("post", "/api/previews/{preview_id}/render"): {
+        "summary": "Render a preview's script for real",
+        "description": "The same checks, charge and answer as POST /api/render; the job's"
+        " origin names the preview. The body is optional.",
+        "operationId": "renderPreview",
+        "tags": ["previews"],
+        "parameters": [PREVIEW_ID, IDEMPOTENCY_KEY, DRY_RUN],
+        "requestBody": {
+            "required": False,
+            "content": {"application/json": {"schema": _ref("PreviewRenderRequest")}},
+        },
+        "responses": {
+            "200": _json("Quote", DRY_RUN_ANSWER),
+            "202": _submitted("Queued; the estimate is charged"),
+            **_errors(
+                "INVALID_REQUEST",
+                "SCHEMA_VALIDATION_ERROR",
+                "INSUFFICIENT_CREDITS",
+                "NOT_FOUND",
+                "PREVIEW_EXPIRED",
+                "IDEMPOTENCY_KEY_REUSED",
+                "CONCURRENCY_LIMIT_EXCEEDED",
+                body=True,
+                SCHEMA_VALIDATION_ERROR="the webhook_uri breaks the render schema or leads to"
+                " an address we refuse",
+                INVALID_REQUEST=ERROR_CODES["INVALID_REQUEST"][1]
+                + ", or a malformed Idempotency-Key header",
+            ),
+        },
+    },
+    ("get", "/api/previews/{preview_id}/progress"): {
+        "summary": "One preview's progress, live (Server-Sent Events)",
+        "description": "As a job's stream: without Last-Event-ID, the events so far then"
+        " live ones; `storyboard` as soon as it is drawn; closes after `complete` or"
+        " `error`.",
+        "operationId": "previewProgress",
+        "tags": ["previews"],
+        "security": STREAM_SECURITY,
+        "parameters": [PREVIEW_ID, API_KEY_QUERY, LAST_EVENT_ID],
+        "responses": {
+            "200": _event_stream(
+                "The preview's events.",
+                {
+                    "progress": "ProgressEvent",
+                    "storyboard": "StoryboardEvent",
+                    "complete": "PreviewCompleteEvent",
+                    "error": "ErrorEvent",
+                },
+            ),
+            "204": {
+                "description": "Last-Event-ID is at or past the final event: there is nothing"
+                " more (an EventSource stops reconnecting)."
+            },
+            **_errors("INVALID_REQUEST", "NOT_FOUND", INVALID_REQUEST="a malformed Last-Event-ID"),
+        },
+    },
+    ("get", "/previews/{preview_id}/{token}"): {
+        "summary": "The preview's viewer page: the proxy and the storyboard, nothing else",
+        "operationId": "previewViewer",
+        "tags": ["previews"],
+        "security": [],
+        "parameters": [PREVIEW_ID, PREVIEW_TOKEN],
+        "responses": {
+            "200": PREVIEW_PAGE,
+            "404": {**PREVIEW_PAGE, "description": "No preview with this id and token"},
+            "410": {**PREVIEW_PAGE, "description": "The preview has expired"},
+        },
+    },
+    ("get", "/previews/{preview_id}/{token}/{name}"): {
+        "summary": "A preview's file: its proxy or a storyboard frame (Range requests work)",
+        "operationId": "previewFile",
+        "tags": ["previews"],
+        "security": [],
+        "parameters": [
+            PREVIEW_ID,
+            PREVIEW_TOKEN,
+            _path("name", "proxy.mp4 or storyboard-NN.jpg, as in the preview's URIs."),
+        ],
+        "responses": {
+            "200": {
+                "description": "The file",
+                "content": {
+                    "video/mp4": {"schema": {"type": "string", "contentMediaType": "video/mp4"}},
+                    "image/jpeg": {"schema": {"type": "string", "contentMediaType": "image/jpeg"}},
+                },
+            },
+            "206": {"description": "The part of the file asked for (Range)"},
+            **_errors("NOT_FOUND", "PREVIEW_EXPIRED", public=True),
+        },
+    },
+}
+
 # Every route the app serves: (method, path) -> operation. tests/test_openapi.py checks
 # that the app serves no route missing from here, and nothing here that it does not.
 OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
@@ -1040,6 +1318,7 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     **TEMPLATE_OPERATIONS,
     **KEY_OPERATIONS,
     **CREDIT_OPERATIONS,
+    **PREVIEW_OPERATIONS,
     **DASHBOARD_OPERATIONS,
 }
 
@@ -1050,6 +1329,7 @@ REQUEST_SCHEMAS: dict[str, type[Schema]] = {
     "NewTemplate": NewTemplateSchema,
     "TemplateChanges": TemplateChangesSchema,
     "NewKey": NewKeySchema,
+    "PreviewRenderRequest": PreviewRenderRequestSchema,
 }
 
 # Nested schemas come before the schemas that hold them, so they are referenced by
@@ -1092,6 +1372,13 @@ RESPONSE_SCHEMAS: dict[str, type[Schema]] = {
     "AccountCompleteEvent": AccountCompleteEventSchema,
     "AccountErrorEvent": AccountErrorEventSchema,
     "WebhookEvent": WebhookEventSchema,
+    "StoryboardFrame": StoryboardFrameSchema,
+    "PreviewProxy": PreviewProxySchema,
+    "Preview": PreviewSchema,
+    "DeletedPreview": DeletedPreviewSchema,
+    "StoryboardEventFrame": StoryboardEventFrameSchema,
+    "StoryboardEvent": StoryboardEventSchema,
+    "PreviewCompleteEvent": PreviewCompleteEventSchema,
 }
 
 

@@ -17,12 +17,13 @@ import asyncio
 import json
 from collections.abc import Callable
 from typing import Any
+from uuid import UUID
 
 from aiohttp import web
 from aiohttp.web_log import AccessLogger
 
 from phantomflow.api.errors import invalid_request, not_found
-from phantomflow.api.event_hub import EventHub, Watcher
+from phantomflow.api.event_hub import EventHub, Item, Watcher
 from phantomflow.api.requests import job_id_of, principal_of, public_base
 from phantomflow.api.services import REQUEST_ID, Services, services_of
 from phantomflow.domain.jobs import CANCELLED, COMPLETED, FAILED, RenderJob
@@ -190,28 +191,51 @@ async def follow(
 async def job_progress(request: web.Request) -> web.StreamResponse:
     principal = principal_of(request)
     job_id = job_id_of(request)
+    base = public_base(request)
+
+    def is_theirs(first: Item) -> bool:
+        submitted = first.event
+        return (
+            isinstance(submitted, RenderJob.Submitted)
+            and submitted.account_id == principal.account_id
+        )
+
+    return await one_stream(
+        request,
+        job_id,
+        is_theirs,
+        lambda event: progress_event(event, base),
+        f"No job {job_id}.",
+    )
+
+
+async def one_stream(
+    request: web.Request,
+    aggregate_id: UUID,
+    is_theirs: Callable[[Item], bool],
+    to_sse: Callable[[Any], tuple[str, dict[str, Any]] | None],
+    missing: str,
+) -> web.StreamResponse:
+    """The stream of one job (or preview) until its final event: its history so far
+    (from `Last-Event-ID`), then its live events. 404 with `missing` unless the first
+    event `is_theirs`."""
     after = last_event_id(request)
     services = services_of(request)
     hub = request.app[HUB]
-    base = public_base(request)
-    watcher = hub.watch_job(job_id)  # before reading the history: see the module doc
+    watcher = hub.watch_job(aggregate_id)  # before reading the history: see the module doc
     try:
-        history = await services.call(hub.job_history, job_id)
-        if (
-            not history
-            or not isinstance(history[0].event, RenderJob.Submitted)
-            or history[0].event.account_id != principal.account_id
-        ):
-            raise not_found(f"No job {job_id}.")
+        history = await services.call(hub.job_history, aggregate_id)
+        if not history or not is_theirs(history[0]):
+            raise not_found(missing)
         sent: list[tuple[int, str, dict[str, Any]]] = []
         for item in history:
-            mapped = progress_event(item.event, base)
+            mapped = to_sse(item.event)
             if mapped is not None:
                 sent.append((item.position, *mapped))
         final = next((e for e in sent if e[1] in FINAL_EVENTS), None)
         if after is None:
             if final is not None:
-                sent = [final]  # a job that has ended: its outcome, at once
+                sent = [final]  # it has ended: its outcome, at once
         elif final is not None and after >= final[0]:
             # The client has seen the end. 204 tells an EventSource to stop reconnecting.
             return web.Response(status=204)
@@ -223,14 +247,7 @@ async def job_progress(request: web.Request) -> web.StreamResponse:
             for event in sent:
                 await response.write(frame(*event))
             if final is None:
-                await follow(
-                    response,
-                    watcher,
-                    last,
-                    hub.heartbeat,
-                    lambda event: progress_event(event, base),
-                    closes=True,
-                )
+                await follow(response, watcher, last, hub.heartbeat, to_sse, closes=True)
         except ConnectionResetError:
             pass  # the client left
         return response

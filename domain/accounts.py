@@ -89,6 +89,7 @@ class CreditAccount(Aggregate):
         return PlanLimits(
             requests_per_minute=self.custom_requests_per_minute or default.requests_per_minute,
             concurrent_jobs=self.custom_concurrent_jobs or default.concurrent_jobs,
+            previews_per_minute=default.previews_per_minute,
         )
 
     def change_plan(

@@ -45,13 +45,7 @@ class PreviewUseCases:
         """A preview of a validated script, queued; it charges nothing. `webhook_uri`
         is the one its render will call, unless the render asks for another."""
         preview = Preview.create(
-            account_id,
-            script.to_dict(),
-            origin,
-            webhook_uri,
-            sandbox,
-            now=datetime.now(UTC),
-            lifetime=lifetime,
+            account_id, script.to_dict(), origin, webhook_uri, sandbox, lifetime
         )
         self.save(preview)
         return preview

@@ -98,7 +98,7 @@ class Preview(Aggregate):
         webhook_uri: str | None,
         sandbox: bool,
         viewer_token: str,
-        expires_at: datetime,
+        lifetime_seconds: float,
     ) -> None:
         self.account_id = account_id
         self.script = script
@@ -107,7 +107,7 @@ class Preview(Aggregate):
         self.webhook_uri = webhook_uri
         self.sandbox = sandbox
         self.viewer_token = viewer_token
-        self.expires_at = expires_at
+        self.expires_at = self.created_on + timedelta(seconds=lifetime_seconds)
         self.status = QUEUED
         self.progress = 0.0
         self.stage: str | None = None
@@ -129,9 +129,9 @@ class Preview(Aggregate):
         origin: dict[str, Any],
         webhook_uri: str | None,
         sandbox: bool,
-        now: datetime,
         lifetime: timedelta = LIFETIME,
     ) -> Preview:
+        """A new preview, which expires `lifetime` after it is created."""
         return cls(
             account_id=account_id,
             script=script,
@@ -139,7 +139,7 @@ class Preview(Aggregate):
             webhook_uri=webhook_uri,
             sandbox=sandbox,
             viewer_token=secrets.token_urlsafe(32),
-            expires_at=now + lifetime,
+            lifetime_seconds=lifetime.total_seconds(),
         )
 
     @property

@@ -9,7 +9,7 @@ handful of them, and its owner must see its storyboard the moment it is recorded
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from uuid import UUID
 
 from phantomflow.adapters.topics import topics_of
@@ -45,7 +45,7 @@ class PreviewExpiryProjection(Follower):
                 cursor.execute(
                     f"INSERT INTO {TABLE} (preview_id, expires_at, expired) VALUES (?, ?, 0)"
                     " ON CONFLICT (preview_id) DO NOTHING",
-                    (preview_id, iso(event.expires_at)),
+                    (preview_id, iso(event.timestamp + timedelta(seconds=event.lifetime_seconds))),
                 )
             else:
                 cursor.execute(

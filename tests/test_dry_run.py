@@ -112,7 +112,7 @@ async def test_the_account_route_tells_the_plan_its_limits_and_the_calling_key(c
     assert body["account_id"] == str(account.account_id)
     assert (body["plan"], body["limits"]) == (
         "starter",
-        {"requests_per_minute": 60, "concurrent_jobs": 5},
+        {"requests_per_minute": 60, "concurrent_jobs": 5, "previews_per_minute": 20},
     )
     assert (body["active_jobs"], body["credits"]) == (1, 39)
     assert body["key"] == {"prefix": body["key"]["prefix"], "mode": "live"}

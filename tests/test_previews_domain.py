@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
@@ -20,7 +20,6 @@ from phantomflow.domain.previews import (
 )
 from tests.conftest import TINY_SCRIPT
 
-NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 FRAMES = [{"scene": 0, "kind": "scene", "time": 0.5, "location": "previews/x/storyboard-01.jpg"}]
 
 
@@ -31,7 +30,6 @@ def new_preview() -> Preview:
         origin={"channel": "api"},
         webhook_uri=None,
         sandbox=False,
-        now=NOW,
     )
 
 
@@ -44,7 +42,7 @@ def drawn(preview: Preview) -> Preview:
 
 def test_a_preview_is_queued_for_seven_days_behind_an_unguessable_viewer_token():
     preview = new_preview()
-    assert (preview.status, preview.expires_at) == (QUEUED, NOW + LIFETIME)
+    assert (preview.status, preview.expires_at) == (QUEUED, preview.created_on + LIFETIME)
     assert timedelta(days=7) == LIFETIME
     assert len(preview.viewer_token) >= 43  # 256 bits, URL-safe
     assert new_preview().viewer_token != preview.viewer_token
@@ -110,10 +108,11 @@ def test_a_preview_whose_worker_went_quiet_is_taken_over_and_drawn_again():
 
 def test_expiry_ends_a_preview_by_the_clock_and_is_recorded_once_with_its_files():
     preview = drawn(new_preview())
-    assert preview.is_live(NOW + LIFETIME - timedelta(seconds=1))
-    assert not preview.is_live(NOW + LIFETIME)
+    created = preview.created_on
+    assert preview.is_live(created + LIFETIME - timedelta(seconds=1))
+    assert not preview.is_live(created + LIFETIME)
     preview.expire()
-    assert not preview.is_live(NOW)
+    assert not preview.is_live(created)
     expired = preview.collect_events()[-1]
     assert expired.files_deleted == ["previews/x/storyboard-01.jpg", "previews/x/proxy.mp4"]
     with pytest.raises(IllegalPreviewTransition):

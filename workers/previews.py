@@ -170,7 +170,8 @@ class PreviewProgress:
         except (RecordConflictError, IllegalPreviewTransition):
             # Written by someone else (the storyboard, a deletion): go on if still ours.
             self.preview = self.app.get_preview(self.preview.id)
-            if self.preview.status != "processing" or self.preview.worker != self.worker_name:
+            preview = self.preview
+            if preview.gone or preview.status != "processing" or preview.worker != self.worker_name:
                 raise PreviewAbandoned(str(self.preview.id)) from None
             self.app.report_preview_progress(self.preview, progress, stage)
 
