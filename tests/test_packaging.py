@@ -1,9 +1,13 @@
-"""The install: one `phantomflow` package, and events stored before it still read."""
+"""The install: one `phantomflow` package (with the SDK, `phantomflow_client`, from
+clients/python), the SDK's own distribution, and events stored before the move still read."""
 
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 import tomllib
+import zipfile
 from pathlib import Path
 
 from phantomflow.adapters.bootstrap import build_runtime
@@ -14,17 +18,36 @@ from phantomflow.projections.ledger import LedgerFilter
 
 ROOT = Path(__file__).resolve().parent.parent
 FOLDERS = ("domain", "adapters", "workers", "api", "projections")
+CLIENT_ROOT = ROOT / "clients" / "python"
+
+
+def setuptools_config(pyproject: Path) -> dict:
+    return tomllib.loads(pyproject.read_text())["tool"]["setuptools"]
+
+
+def client_packages() -> set[str]:
+    return {
+        ".".join(init.parent.relative_to(CLIENT_ROOT).parts)
+        for init in (CLIENT_ROOT / "phantomflow_client").rglob("__init__.py")
+    }
 
 
 def test_every_package_folder_is_installed_under_phantomflow():
-    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    config = setuptools_config(ROOT / "pyproject.toml")
     found = {
         "phantomflow." + ".".join(init.parent.relative_to(ROOT).parts)
         for folder in FOLDERS
         for init in (ROOT / folder).rglob("__init__.py")
     }
-    assert set(config["packages"]) == found
-    assert config["package-dir"] == {f"phantomflow.{folder}": folder for folder in FOLDERS}
+    assert set(config["packages"]) == found | client_packages()
+    assert config["package-dir"] == {
+        **{f"phantomflow.{folder}": folder for folder in FOLDERS},
+        "phantomflow_client": "clients/python/phantomflow_client",
+    }
+
+
+def test_the_client_distribution_installs_the_same_client_packages():
+    assert set(setuptools_config(CLIENT_ROOT / "pyproject.toml")["packages"]) == client_packages()
 
 
 def test_topics_of_names_both_spellings_of_a_domain_event():
@@ -54,3 +77,46 @@ def test_events_recorded_under_the_old_module_names_still_load_and_follow(tmp_pa
         assert [entry["amount"] for entry in found.entries] == [70]
     finally:
         runtime.close()
+
+
+def build_wheel(source: Path, out: Path) -> zipfile.ZipFile:
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out), str(source)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    (wheel,) = out.glob("*.whl")
+    return zipfile.ZipFile(wheel)
+
+
+def test_both_distributions_build_and_carry_the_client(tmp_path: Path):
+    client_wheel = build_wheel(CLIENT_ROOT, tmp_path / "client")
+    server_wheel = build_wheel(ROOT, tmp_path / "server")
+    sources = {
+        str(path.relative_to(CLIENT_ROOT))
+        for path in (CLIENT_ROOT / "phantomflow_client").rglob("*")
+        if path.suffix in (".py", ".typed")
+    }
+    metadata = next(n for n in client_wheel.namelist() if n.endswith(".dist-info/METADATA"))
+    requires = [
+        line.split(":", 1)[1].strip()
+        for line in client_wheel.read(metadata).decode().splitlines()
+        if line.startswith("Requires-Dist:") and "extra ==" not in line
+    ]
+
+    assert sources <= set(client_wheel.namelist())
+    assert sources <= set(server_wheel.namelist())
+    assert {"phantomflow/api/cli.py", "phantomflow/domain/jobs.py"} <= set(server_wheel.namelist())
+    assert requires == ["httpx>=0.27"]  # the SDK alone needs httpx, nothing of the server
+
+
+def test_the_sdk_imports_nothing_of_the_server_nor_of_its_commands():
+    # (rich may be loaded all the same: httpx imports it for its own CLI when installed)
+    probe = (
+        "import sys, phantomflow_client, phantomflow_client.webhooks;"
+        "heavy = [m for m in sys.modules if m.split('.')[0] in"
+        " ('phantomflow', 'mcp', 'aiohttp', 'eventsourcing') or m == 'phantomflow_client.cli'];"
+        "assert not heavy, heavy"
+    )
+    subprocess.run([sys.executable, "-c", probe], check=True, timeout=60)

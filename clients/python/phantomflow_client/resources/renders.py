@@ -1,0 +1,57 @@
+"""Renders: submit a movie script (`POST /api/render`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+from phantomflow_client._transport import Call
+from phantomflow_client.models import Submission
+from phantomflow_client.resources._base import AsyncResource, SyncResource, idempotency_headers
+
+
+def submission(response: httpx.Response) -> Submission:
+    replayed = response.headers.get("Idempotent-Replayed") == "true"
+    return Submission.from_dict({**response.json(), "replayed": replayed})
+
+
+def create_call(
+    script: Mapping[str, Any], webhook_uri: str | None, idempotency_key: str | None
+) -> Call[Submission]:
+    body = dict(script)
+    if webhook_uri is not None:
+        body["webhook_uri"] = webhook_uri
+    return Call(
+        "POST",
+        "/api/render",
+        submission,
+        json=body,
+        has_body=True,
+        headers=idempotency_headers(idempotency_key),
+    )
+
+
+class Renders(SyncResource):
+    def create(
+        self,
+        script: Mapping[str, Any],
+        *,
+        webhook_uri: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Submission:
+        """Queue a render of `script` and charge its estimate. Safe to retry: one
+        Idempotency-Key per call (generated unless given) makes retries charge once."""
+        return self._transport.send(create_call(script, webhook_uri, idempotency_key))
+
+
+class AsyncRenders(AsyncResource):
+    async def create(
+        self,
+        script: Mapping[str, Any],
+        *,
+        webhook_uri: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Submission:
+        return await self._transport.send(create_call(script, webhook_uri, idempotency_key))
