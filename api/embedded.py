@@ -19,7 +19,6 @@ from phantomflow.workers.dispatch import Dispatcher
 from phantomflow.workers.render import RenderService
 from phantomflow.workers.webhooks import (
     RETRY_DELAYS,
-    WEBHOOK_QUEUE,
     WebhookScheduler,
     WebhookService,
     declare_webhook_actor,
@@ -53,7 +52,13 @@ class EmbeddedSystem:
             allow_private=settings.allow_private_urls,
             retry_delays=settings.webhook_retry_delays or RETRY_DELAYS,
         )
-        self.webhook_actor = declare_webhook_actor(self.broker, lambda: self.webhook_service)
+        # A broker of their own for webhook POSTs (up to 10 s each), so they get threads
+        # of their own, never a render's; one broker with two workers would also give it
+        # each worker's middleware twice (Dramatiq warns about that).
+        self.webhook_broker = in_process_broker()
+        self.webhook_actor = declare_webhook_actor(
+            self.webhook_broker, lambda: self.webhook_service
+        )
         webhook_scheduler = FollowerRunner(
             self.runtime.app,
             self.runtime.views,
@@ -63,13 +68,8 @@ class EmbeddedSystem:
         # Everything here writes through this one application: each save wakes the
         # followers, so a submitted job reaches the worker without waiting for a poll.
         self.runtime.app.on_recorded(self.followers.wake)
-        # Webhook POSTs (up to 10 s each) get threads of their own, never a render's.
-        self.worker = dramatiq.Worker(
-            self.broker,
-            queues=set(self.broker.get_declared_queues()) - {WEBHOOK_QUEUE},
-            worker_threads=worker_threads,
-        )
-        self.webhook_worker = dramatiq.Worker(self.broker, queues={WEBHOOK_QUEUE}, worker_threads=2)
+        self.worker = dramatiq.Worker(self.broker, worker_threads=worker_threads)
+        self.webhook_worker = dramatiq.Worker(self.webhook_broker, worker_threads=2)
 
     def start(self) -> None:
         self.worker.start()
@@ -81,4 +81,5 @@ class EmbeddedSystem:
         self.worker.stop()
         self.webhook_worker.stop()
         self.broker.close()
+        self.webhook_broker.close()
         self.runtime.close()

@@ -11,6 +11,7 @@ an event stream after a number of events.
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -25,7 +26,7 @@ from phantomflow.api.app import create_app
 from phantomflow.api.embedded import EmbeddedSystem
 from phantomflow.api.services import Services
 from phantomflow.domain.application import OpenedAccount
-from tests.conftest import assert_credits_reconcile, free_port
+from tests.conftest import assert_credits_reconcile
 
 
 class _LoopThread:
@@ -47,7 +48,10 @@ class _LoopThread:
 
 class LiveServer:
     def __init__(self, data_dir: Path, rate_window_seconds: int | None = None) -> None:
-        self.port = free_port()
+        # Bound now and kept: a port picked and bound later could be taken meanwhile.
+        self.socket = socket.socket()
+        self.socket.bind(("127.0.0.1", 0))
+        self.port = self.socket.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         settings = Settings(data_dir=data_dir, allow_private_urls=True)
         self.system = EmbeddedSystem(settings, public_url=self.url)
@@ -63,7 +67,7 @@ class LiveServer:
         self._loop = _LoopThread("live-server")
         self._runner = web.AppRunner(self.app, handler_cancellation=True)
         self._loop.run(self._runner.setup())
-        self._loop.run(web.TCPSite(self._runner, "127.0.0.1", self.port).start())
+        self._loop.run(web.SockSite(self._runner, self.socket).start())
         return self
 
     def stop(self) -> None:
@@ -106,7 +110,7 @@ class Fault:
 @dataclass
 class FaultProxy:
     upstream_port: int
-    port: int = field(default_factory=free_port)
+    port: int = 0  # known once started
     faults: deque[Fault] = field(default_factory=deque)
     seen: list[Seen] = field(default_factory=list)
 
@@ -116,7 +120,8 @@ class FaultProxy:
 
     def start(self) -> FaultProxy:
         self._loop = _LoopThread("fault-proxy")
-        self._server = self._loop.run(asyncio.start_server(self._handle, "127.0.0.1", self.port))
+        self._server = self._loop.run(asyncio.start_server(self._handle, "127.0.0.1", 0))
+        self.port = self._server.sockets[0].getsockname()[1]
         return self
 
     def stop(self) -> None:

@@ -3,6 +3,7 @@ clients/python), the SDK's own distribution, and events stored before the move s
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -80,6 +81,16 @@ def test_events_recorded_under_the_old_module_names_still_load_and_follow(tmp_pa
 
 
 def build_wheel(source: Path, out: Path) -> zipfile.ZipFile:
+    """The wheel of a copy of `source` (setuptools builds in the source tree)."""
+    copy = out / "source"
+    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", "build", ".venv", "node_modules")
+    for name in SOURCES.get(source, ()):
+        if (source / name).is_dir():
+            shutil.copytree(source / name, copy / name, ignore=ignore)
+        else:
+            copy.mkdir(parents=True, exist_ok=True)
+            shutil.copy(source / name, copy / name)
+    source = copy
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out), str(source)],
         check=True,
@@ -88,6 +99,13 @@ def build_wheel(source: Path, out: Path) -> zipfile.ZipFile:
     )
     (wheel,) = out.glob("*.whl")
     return zipfile.ZipFile(wheel)
+
+
+# What each distribution is built from.
+SOURCES = {
+    CLIENT_ROOT: ("pyproject.toml", "README.md", "phantomflow_client"),
+    ROOT: ("pyproject.toml", "README.md", *FOLDERS, "clients/python/phantomflow_client"),
+}
 
 
 def test_both_distributions_build_and_carry_the_client(tmp_path: Path):

@@ -15,6 +15,7 @@ from phantomflow_client._transport import Call
 from phantomflow_client.errors import PhantomFlowError, WaitTimeoutError
 from phantomflow_client.models import (
     Cancellation,
+    CompleteEvent,
     Job,
     JobEvent,
     JobHistory,
@@ -62,6 +63,13 @@ def _output_of(job: Job) -> str:
     if job.status != "completed" or not job.output_uri:
         raise PhantomFlowError(f"job {job.job_id} has no video ({job.status})")
     return job.output_uri
+
+
+def _known_output(job: JobRef | CompleteEvent) -> str | None:
+    """The video's address if `job` already says it (a complete event, a completed Job)."""
+    if isinstance(job, CompleteEvent):
+        return job.output_uri
+    return job.output_uri if isinstance(job, Job) else None
 
 
 class _Seen:
@@ -127,10 +135,12 @@ class Jobs(SyncResource):
                 on_event(event)
         return self.get(job)
 
-    def download(self, job: JobRef, path: str | Path) -> Path:
-        """Save the job's MP4 at `path` (written whole, then renamed into place)."""
-        finished = job if isinstance(job, Job) and job.output_uri else self.get(job)
-        return self._transport.download(_output_of(finished), Path(path))
+    def download(self, job: JobRef | CompleteEvent, path: str | Path) -> Path:
+        """Save the job's MP4 at `path` (written whole, then renamed into place). `job`
+        may be its id, the Job, or its `complete` event."""
+        known = _known_output(job)
+        url = known if known is not None else _output_of(self.get(_id(job)))  # type: ignore[arg-type]
+        return self._transport.download(url, Path(path))
 
 
 class AsyncJobs(AsyncResource):
@@ -182,6 +192,7 @@ class AsyncJobs(AsyncResource):
             raise
         return await self.get(job)
 
-    async def download(self, job: JobRef, path: str | Path) -> Path:
-        finished = job if isinstance(job, Job) and job.output_uri else await self.get(job)
-        return await self._transport.download(_output_of(finished), Path(path))
+    async def download(self, job: JobRef | CompleteEvent, path: str | Path) -> Path:
+        known = _known_output(job)
+        url = known if known is not None else _output_of(await self.get(_id(job)))  # type: ignore[arg-type]
+        return await self._transport.download(url, Path(path))
