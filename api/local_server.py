@@ -9,18 +9,20 @@ SSE, download.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from aiohttp import web
 
 from phantomflow.adapters.settings import Settings
-from phantomflow.api.app import create_app
-from phantomflow.api.embedded import EmbeddedSystem
-from phantomflow.api.services import Services
+from phantomflow.api.bootstrap import Embedded
 from phantomflow_client.cli._common import UsageError
 
 DEMO_CREDITS = 1000
+
+# Set once an embedded server of this process has stopped (see api/cli.py's entry).
+embedded_stopped = threading.Event()
 
 
 def quiet_server_logs() -> None:
@@ -38,15 +40,15 @@ async def embedded_server() -> AsyncIterator[tuple[str, str]]:
             "or pass --url (or set PHANTOMFLOW_URL) to render on a running server"
         )
     quiet_server_logs()
-    system = EmbeddedSystem(settings)
-    system.start()
-    runner = web.AppRunner(create_app(Services(system.runtime)), handler_cancellation=True)
+    system = Embedded(settings)
+    # The app starts the worker and the followers with it, and stops them with it.
+    runner = web.AppRunner(system.http_app(), handler_cancellation=True)
+    await runner.setup()
     try:
-        await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", 0).start()
         port = runner.addresses[0][1]
         account = system.runtime.app.open_account(plan="free", credits=DEMO_CREDITS)
         yield f"http://127.0.0.1:{port}", account.api_key
     finally:
         await runner.cleanup()
-        system.stop()
+        embedded_stopped.set()

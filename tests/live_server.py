@@ -23,7 +23,7 @@ from aiohttp import web
 from phantomflow.adapters.ratelimit import MemoryRateLimiter
 from phantomflow.adapters.settings import Settings
 from phantomflow.api.app import create_app
-from phantomflow.api.embedded import EmbeddedSystem
+from phantomflow.api.bootstrap import Embedded
 from phantomflow.api.services import Services
 from phantomflow.domain.application import OpenedAccount
 from tests.conftest import assert_credits_reconcile
@@ -54,7 +54,7 @@ class LiveServer:
         self.port = self.socket.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         settings = Settings(data_dir=data_dir, allow_private_urls=True)
-        self.system = EmbeddedSystem(settings, public_url=self.url)
+        self.system = Embedded(settings, public_url=self.url)
         self.services = Services(self.system.runtime)
         if rate_window_seconds is not None:
             self.services.rate_limiter = MemoryRateLimiter(rate_window_seconds)
