@@ -16,7 +16,6 @@ from contextlib import asynccontextmanager
 from aiohttp import web
 
 from phantomflow.adapters.settings import Settings
-from phantomflow.api.bootstrap import Embedded
 from phantomflow_client.cli._common import UsageError
 
 DEMO_CREDITS = 1000
@@ -39,6 +38,8 @@ async def embedded_server() -> AsyncIterator[tuple[str, str]]:
             "without --url, render starts an embedded server: unset DATABASE_URL, "
             "or pass --url (or set PHANTOMFLOW_URL) to render on a running server"
         )
+    from phantomflow.api.bootstrap import Embedded  # the whole server: only when used
+
     quiet_server_logs()
     system = Embedded(settings)
     # The app starts the worker and the followers with it, and stops them with it.

@@ -88,7 +88,7 @@ async def _render_on(url: str, key: str, args: argparse.Namespace, script: dict)
         submission = await client.renders.create(script)
         if not args.json:
             out.print(
-                f"job {submission.job_id} queued: {submission.estimated_credits} credits "
+                f"job {submission.job_id} queued: {credits(submission.estimated_credits)} "
                 f"charged, {submission.credits_remaining} left"
             )
         outcome = await _follow(client, submission.job_id, args.timeout)
@@ -99,10 +99,9 @@ async def _render_on(url: str, key: str, args: argparse.Namespace, script: dict)
         if args.json:
             print_json(await client.jobs.get(submission.job_id))
         else:
-            credits = "credit" if outcome.credits_used == 1 else "credits"
             out.print(
-                f"rendered {outcome.duration_seconds:.2f} s for {outcome.credits_used} "
-                f"{credits} -> {saved.resolve()}"
+                f"rendered {outcome.duration_seconds:.2f} s for "
+                f"{credits(outcome.credits_used)} -> {saved.resolve()}"
             )
     return 0
 
@@ -122,6 +121,10 @@ async def _follow(client: AsyncClient, job_id: str, timeout: float) -> CompleteE
                 f"(phantomflow jobs watch {job_id})"
             ) from None
     raise PhantomFlowError(f"the event stream of job {job_id} ended without an outcome")
+
+
+def credits(amount: int) -> str:
+    return f"{amount} credit" if amount == 1 else f"{amount} credits"
 
 
 def _ended(event: ErrorEvent) -> str:
