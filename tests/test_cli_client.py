@@ -127,6 +127,18 @@ def test_render_of_a_job_cancelled_meanwhile_ends_at_once_saying_so(
     assert "was cancelled" in out and "cancelled" in err
 
 
+def test_a_dry_run_says_what_a_render_would_cost_and_renders_nothing(
+    account, tmp_path: Path, monkeypatch, capsys
+):
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run(capsys, "render", str(script_file(tmp_path, TINY_SCRIPT)), "--dry-run")
+    whose = run(capsys, "account", "--json")
+
+    assert code == 0 and out.strip() == "valid: 1 s of video for 1 credit, 1000 would be left"
+    assert not (tmp_path / "out.mp4").exists()
+    assert json.loads(whose[1])["active_jobs"] == 0 and json.loads(whose[1])["plan"] == "pro"
+
+
 def test_render_explains_a_bad_file_and_a_refused_script(account, tmp_path: Path, capsys):
     missing = run(capsys, "render", str(tmp_path / "nope.json"))
     not_json = run(capsys, "render", str(script_file(tmp_path, {}, "x.json")) + "x")

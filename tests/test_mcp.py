@@ -19,6 +19,7 @@ from tests.conftest import TINY_SCRIPT
 from tests.live_server import LiveServer
 
 TOOLS = {
+    "check_script",
     "render_script",
     "render_template",
     "get_job",
@@ -75,6 +76,7 @@ def test_an_agent_renders_a_script_end_to_end_by_tool_calls(server: LiveServer):
             tools = {tool.name for tool in (await session.list_tools()).tools}
             schema = result_of(await session.call_tool("get_script_schema", {}))
             before = result_of(await session.call_tool("get_credits", {}))
+            quote = result_of(await session.call_tool("check_script", {"script": TINY_SCRIPT}))
             job = result_of(
                 await session.call_tool(
                     "render_script", {"script": TINY_SCRIPT}, progress_callback=on_progress
@@ -88,6 +90,7 @@ def test_an_agent_renders_a_script_end_to_end_by_tool_calls(server: LiveServer):
                 "tools": tools,
                 "schema": schema,
                 "before": before,
+                "quote": quote,
                 "job": job,
                 "again": again,
                 "listed": listed,
@@ -103,6 +106,12 @@ def test_an_agent_renders_a_script_end_to_end_by_tool_calls(server: LiveServer):
     assert seen["again"]["job_id"] == seen["job"]["job_id"]
     assert seen["job"]["job_id"] in [job["job_id"] for job in seen["listed"]["jobs"]]
     assert (seen["before"]["credits"], seen["after"]["credits"]) == (100, 99)
+    assert seen["quote"] == {
+        "valid": True,
+        "estimated_credits": 1,
+        "credits_remaining": 99,
+        "duration_seconds": 1.0,
+    }
     assert progress and progress[-1][0] == 100 and progress[-1][2] == "complete"
     assert [done for done, _, _ in progress] == sorted(done for done, _, _ in progress)
     assert seen["refused"].is_error and "SCHEMA_VALIDATION_ERROR" in seen["refused"].content[0].text

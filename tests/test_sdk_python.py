@@ -149,6 +149,28 @@ def test_errors_carry_the_contracts_code_path_and_details(client: Client, server
         stranger.jobs.list()
 
 
+def test_a_dry_run_prices_a_script_and_records_nothing(client: Client):
+    quote = client.renders.quote(TINY_SCRIPT)
+    template = client.templates.create("Dry", TINY_SCRIPT)
+    template_quote = client.templates.quote(template.id, version=1)
+
+    assert (quote.valid, quote.estimated_credits, quote.credits_remaining) == (True, 1, 999)
+    assert quote.duration_seconds == 1 and template_quote.estimated_credits == 1
+    assert client.credits.balance().credits == 1000
+    assert client.credits.ledger().total == 1  # the opening grant alone
+    with pytest.raises(BadRequestError) as refused:
+        client.renders.quote({**TINY_SCRIPT, "fps": 0})
+    assert refused.value.path == "fps"
+
+
+def test_the_account_says_whose_key_it_is(sandbox: Client, account):
+    found = sandbox.account.get()
+
+    assert found.account_id == str(account.account_id)
+    assert (found.plan, found.credits, found.active_jobs) == ("pro", 1000, 0)
+    assert found.limits.requests_per_minute == 120 and found.key.mode == "test"
+
+
 # --- following over SSE -----------------------------------------------------------------
 
 

@@ -17,6 +17,7 @@ from phantomflow_client._transport import (
 )
 from phantomflow_client.errors import JobFailedError
 from phantomflow_client.models import Job, Submission
+from phantomflow_client.resources.account import Accounts, AsyncAccounts
 from phantomflow_client.resources.credits import AsyncCredits, Credits
 from phantomflow_client.resources.events import AsyncEvents, Events
 from phantomflow_client.resources.jobs import AsyncJobs, Jobs, OnEvent
@@ -63,6 +64,7 @@ class Client:
         self.events = Events(transport)
         self.templates = Templates(transport)
         self.keys = Keys(transport)
+        self.account = Accounts(transport)
         self.credits = Credits(transport)
         self.webhooks = Webhooks(transport)
         self.schema = Schema(transport)
@@ -141,6 +143,7 @@ class AsyncClient:
         self.events = AsyncEvents(transport)
         self.templates = AsyncTemplates(transport)
         self.keys = AsyncKeys(transport)
+        self.account = AsyncAccounts(transport)
         self.credits = AsyncCredits(transport)
         self.webhooks = AsyncWebhooks(transport)
         self.schema = AsyncSchema(transport)

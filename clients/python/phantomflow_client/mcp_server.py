@@ -1,6 +1,7 @@
 """`phantomflow mcp`: a Model Context Protocol server over stdio, so an agent can render.
 
-Tools: render a script, render a template with variables, get a job, wait for a job
+Tools: check a script (a dry run: valid? what would it cost?), render a script, render
+a template with variables, get a job, wait for a job
 (with progress notifications), cancel one, list jobs, list and read templates, get the
 script's JSON Schema, get the credit balance. Each calls the API with the async SDK at
 PHANTOMFLOW_URL with PHANTOMFLOW_API_KEY; results are the API's own JSON. An API error
@@ -28,8 +29,9 @@ INSTRUCTIONS = """PhantomFlow renders MP4 videos from JSON movie scripts (scenes
 images, video and audio). Call get_script_schema for the script's format, render_script
 to render one (it waits for the video by default and returns the job with its
 output_uri), or list_templates and render_template to fill a saved template's
-{{variables}}. Rendering spends credits (get_credits); jobs started with wait=false can
-be followed with wait_for_job."""
+{{variables}}. check_script validates a script and prices it without rendering.
+Rendering spends credits (get_credits); jobs started with wait=false can be followed
+with wait_for_job."""
 
 Variables = dict[str, str | int | float | bool]
 Tool = TypeVar("Tool", bound=Callable[..., Awaitable[Any]])
@@ -81,6 +83,14 @@ def build_server(client: AsyncClient) -> MCPServer:
         if not wait:
             return submission.to_dict()
         return await finished(submission.job_id, timeout_seconds, ctx)
+
+    @server.tool()
+    @explained
+    async def check_script(script: dict[str, Any]) -> dict[str, Any]:
+        """Check a movie script without rendering it: whether it is valid (a tool error
+        names the failing field otherwise), how long the video would be, what it would
+        cost and how many credits would be left. Nothing is charged or recorded."""
+        return (await client.renders.quote(script)).to_dict()
 
     @server.tool()
     @explained

@@ -82,6 +82,17 @@ class Submission(Model):
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
+class Quote(Model):
+    """A dry run's answer: the script is valid, and what its render would cost and leave.
+    Nothing is recorded or charged."""
+
+    valid: bool
+    estimated_credits: int
+    credits_remaining: int
+    duration_seconds: float
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class JobError(Model):
     code: str
     message: str
@@ -288,6 +299,30 @@ class NewApiKey(Model):
 class RevokedKey(Model):
     id: str
     revoked: bool
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Limits(Model):
+    requests_per_minute: int
+    concurrent_jobs: int
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class KeyIdentity(Model):
+    prefix: str
+    mode: str
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Account(Model):
+    """Who the key belongs to: the account, its plan and limits, and the key itself."""
+
+    account_id: str
+    plan: str
+    limits: Limits
+    active_jobs: int
+    credits: int
+    key: KeyIdentity
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

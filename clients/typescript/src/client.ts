@@ -2,6 +2,7 @@
 
 import { JobFailedError } from "./errors.js";
 import type { Job, JobEvent, Script, Submission } from "./models.js";
+import { Accounts } from "./resources/account.js";
 import { Credits } from "./resources/credits.js";
 import { Events } from "./resources/events.js";
 import { Jobs } from "./resources/jobs.js";
@@ -43,6 +44,7 @@ export class PhantomFlow {
   readonly events: Events;
   readonly templates: Templates;
   readonly keys: Keys;
+  readonly account: Accounts;
   readonly credits: Credits;
   readonly webhooks: Webhooks;
   readonly schema: Schema;
@@ -62,6 +64,7 @@ export class PhantomFlow {
     this.events = new Events(transport);
     this.templates = new Templates(transport);
     this.keys = new Keys(transport);
+    this.account = new Accounts(transport);
     this.credits = new Credits(transport);
     this.webhooks = new Webhooks(transport);
     this.schema = new Schema(transport);

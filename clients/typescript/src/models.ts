@@ -18,6 +18,14 @@ export interface Submission {
   replayed: boolean;
 }
 
+/** A dry run's answer: valid, and what the render would cost and leave; nothing recorded. */
+export interface Quote {
+  valid: boolean;
+  estimated_credits: number;
+  credits_remaining: number;
+  duration_seconds: number;
+}
+
 export interface JobError {
   code: string;
   message: string;
@@ -157,6 +165,16 @@ export interface NewApiKey {
   api_key: string;
   prefix: string;
   mode: "live" | "test";
+}
+
+/** Who the key belongs to: the account, its plan and limits, and the key itself. */
+export interface Account {
+  account_id: string;
+  plan: string;
+  limits: { requests_per_minute: number; concurrent_jobs: number };
+  active_jobs: number;
+  credits: number;
+  key: { prefix: string; mode: "live" | "test" };
 }
 
 export interface Balance {

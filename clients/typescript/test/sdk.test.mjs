@@ -90,6 +90,24 @@ test("errors carry the contract's code and path", async () => {
   await assert.rejects(new PhantomFlow({ apiKey: "ve_live_nope", baseUrl: URL_ }).jobs.list(), { status: 401 });
 });
 
+test("a dry run prices a script and records nothing; the account says whose key it is", async () => {
+  const a = account();
+  const client = live(a);
+  const quote = await client.renders.quote(TINY);
+  const template = await client.templates.create("Dry", TINY);
+  const templateQuote = await client.templates.quote(template.id, {}, { version: 1 });
+  const whose = await client.account.get();
+
+  assert.deepEqual(quote, { valid: true, estimated_credits: 1, credits_remaining: 999, duration_seconds: 1 });
+  assert.equal(templateQuote.estimated_credits, 1);
+  assert.equal((await client.credits.balance()).credits, 1000);
+  assert.equal((await client.jobs.list()).total, 0);
+  await assert.rejects(client.renders.quote({ ...TINY, fps: 0 }), { code: "SCHEMA_VALIDATION_ERROR", path: "fps" });
+  assert.equal(whose.plan, "pro");
+  assert.equal(whose.key.mode, "live");
+  assert.equal(whose.limits.concurrent_jobs, 10);
+});
+
 test("follow yields each progress event, then the outcome", async () => {
   const client = sandbox(account());
   const { job_id } = await client.renders.create(MANY_SCENES);

@@ -1,4 +1,5 @@
-"""The client commands, on the SDK: `render`, `jobs`, `templates`, `credits`, `ledger`, `mcp`.
+"""The client commands, on the SDK: `render`, `jobs`, `templates`, `credits`, `ledger`,
+`account`, `mcp`.
 
 `register` adds them to a command line: the server's `phantomflow` (api/cli.py), which
 passes an embedded server for `render` to use when no URL is given, and this
@@ -12,7 +13,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from phantomflow_client._version import __version__
-from phantomflow_client.cli.commands import add_credits, add_jobs, add_ledger, add_templates
+from phantomflow_client.cli.commands import (
+    add_account,
+    add_credits,
+    add_jobs,
+    add_ledger,
+    add_templates,
+)
 from phantomflow_client.cli.render import LocalServer, add_render
 
 
@@ -29,6 +36,7 @@ def register(
     add_templates(commands)
     credit_actions = add_credits(commands)
     add_ledger(commands)
+    add_account(commands)
     add_mcp(commands)
     return Registered(credit_actions=credit_actions)
 

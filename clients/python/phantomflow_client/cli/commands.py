@@ -274,6 +274,35 @@ def run_templates_render(args: argparse.Namespace) -> int:
 # --- credits and the ledger ---------------------------------------------------------------
 
 
+def add_account(commands: argparse._SubParsersAction) -> None:
+    account = commands.add_parser(
+        "account",
+        parents=[server_options()],
+        help="whose key it is: the account, its plan, limits, active jobs and credits",
+    )
+    account.set_defaults(run=run_account)
+
+
+@handles_errors
+def run_account(args: argparse.Namespace) -> int:
+    with client_of(args) as client:
+        found = client.account.get()
+    if args.json:
+        print_json(found)
+        return 0
+    fields(
+        [
+            ("account", found.account_id),
+            ("plan", found.plan),
+            ("requests a minute", found.limits.requests_per_minute),
+            ("concurrent jobs", f"{found.active_jobs} of {found.limits.concurrent_jobs}"),
+            ("credits", found.credits),
+            ("key", f"{found.key.prefix}… ({found.key.mode})"),
+        ]
+    )
+    return 0
+
+
 def add_credits(commands: argparse._SubParsersAction) -> argparse._SubParsersAction:
     """`credits`: the balance. Returns its actions, where the server adds `grant`."""
     credits = commands.add_parser(

@@ -61,6 +61,11 @@ def add_render(commands: argparse._SubParsersAction, local_server: LocalServer |
         default=600,
         help="stop waiting after this many seconds (default 600; the job goes on)",
     )
+    render.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="only check the script and say what it would cost; render nothing",
+    )
     render.set_defaults(run=functools.partial(run_render, local_server=local_server))
 
 
@@ -85,6 +90,16 @@ async def _render(args: argparse.Namespace, script: dict, local_server: LocalSer
 async def _render_on(url: str, key: str, args: argparse.Namespace, script: dict) -> int:
     out = console()
     async with AsyncClient(key, base_url=url) as client:
+        if args.dry_run:
+            quote = await client.renders.quote(script)
+            if args.json:
+                print_json(quote)
+            else:
+                out.print(
+                    f"valid: {quote.duration_seconds:g} s of video for "
+                    f"{credits(quote.estimated_credits)}, {quote.credits_remaining} would be left"
+                )
+            return 0
         submission = await client.renders.create(script)
         if not args.json:
             out.print(

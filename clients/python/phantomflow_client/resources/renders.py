@@ -8,8 +8,16 @@ from typing import Any
 import httpx
 
 from phantomflow_client._transport import Call
-from phantomflow_client.models import Submission
-from phantomflow_client.resources._base import AsyncResource, SyncResource, idempotency_headers
+from phantomflow_client.models import Quote, Submission
+from phantomflow_client.resources._base import (
+    AsyncResource,
+    SyncResource,
+    idempotency_headers,
+    model,
+)
+
+# A dry run records nothing, so a lost answer may be asked again.
+DRY_RUN = {"dry_run": "true"}
 
 
 def submission(response: httpx.Response) -> Submission:
@@ -33,6 +41,21 @@ def create_call(
     )
 
 
+def quote_call(script: Mapping[str, Any], webhook_uri: str | None) -> Call[Quote]:
+    body = dict(script)
+    if webhook_uri is not None:
+        body["webhook_uri"] = webhook_uri
+    return Call(
+        "POST",
+        "/api/render",
+        model(Quote),
+        params=DRY_RUN,
+        json=body,
+        has_body=True,
+        idempotent=True,
+    )
+
+
 class Renders(SyncResource):
     def create(
         self,
@@ -45,6 +68,11 @@ class Renders(SyncResource):
         Idempotency-Key per call (generated unless given) makes retries charge once."""
         return self._transport.send(create_call(script, webhook_uri, idempotency_key))
 
+    def quote(self, script: Mapping[str, Any], *, webhook_uri: str | None = None) -> Quote:
+        """A dry run: validate and price `script` against the account's credits and
+        limits now, recording nothing. Raises exactly as `create` would."""
+        return self._transport.send(quote_call(script, webhook_uri))
+
 
 class AsyncRenders(AsyncResource):
     async def create(
@@ -55,3 +83,6 @@ class AsyncRenders(AsyncResource):
         idempotency_key: str | None = None,
     ) -> Submission:
         return await self._transport.send(create_call(script, webhook_uri, idempotency_key))
+
+    async def quote(self, script: Mapping[str, Any], *, webhook_uri: str | None = None) -> Quote:
+        return await self._transport.send(quote_call(script, webhook_uri))

@@ -6,7 +6,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from phantomflow_client._transport import Call
-from phantomflow_client.models import Submission, Template, TemplateSummary, TemplateVersion
+from phantomflow_client.models import (
+    Quote,
+    Submission,
+    Template,
+    TemplateSummary,
+    TemplateVersion,
+)
 from phantomflow_client.resources._base import (
     AsyncResource,
     SyncResource,
@@ -15,7 +21,7 @@ from phantomflow_client.resources._base import (
     model,
     models,
 )
-from phantomflow_client.resources.renders import submission
+from phantomflow_client.resources.renders import DRY_RUN, submission
 
 Variables = Mapping[str, str | int | float | bool]
 
@@ -70,6 +76,29 @@ def delete_call(template_id: str) -> Call[Any]:
     return Call("DELETE", f"/api/templates/{template_id}", json_body)
 
 
+def render_body(
+    template_id: str, variables: Variables | None, version: int | None, webhook_uri: str | None
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"template_id": template_id, "variables": dict(variables or {})}
+    if version is not None:
+        body["template_version"] = version
+    if webhook_uri is not None:
+        body["webhook_uri"] = webhook_uri
+    return body
+
+
+def quote_call(template_id: str, variables: Variables | None, version: int | None) -> Call[Quote]:
+    return Call(
+        "POST",
+        "/api/render/template",
+        model(Quote),
+        params=DRY_RUN,
+        json=render_body(template_id, variables, version, None),
+        has_body=True,
+        idempotent=True,
+    )
+
+
 def render_call(
     template_id: str,
     variables: Variables | None,
@@ -77,11 +106,7 @@ def render_call(
     webhook_uri: str | None,
     idempotency_key: str | None,
 ) -> Call[Submission]:
-    body: dict[str, Any] = {"template_id": template_id, "variables": dict(variables or {})}
-    if version is not None:
-        body["template_version"] = version
-    if webhook_uri is not None:
-        body["webhook_uri"] = webhook_uri
+    body = render_body(template_id, variables, version, webhook_uri)
     return Call(
         "POST",
         "/api/render/template",
@@ -136,6 +161,12 @@ class Templates(SyncResource):
             render_call(template_id, variables, version, webhook_uri, idempotency_key)
         )
 
+    def quote(
+        self, template_id: str, variables: Variables | None = None, *, version: int | None = None
+    ) -> Quote:
+        """A dry run of `render`: substitute, validate and price, recording nothing."""
+        return self._transport.send(quote_call(template_id, variables, version))
+
 
 class AsyncTemplates(AsyncResource):
     async def create(
@@ -177,3 +208,8 @@ class AsyncTemplates(AsyncResource):
         return await self._transport.send(
             render_call(template_id, variables, version, webhook_uri, idempotency_key)
         )
+
+    async def quote(
+        self, template_id: str, variables: Variables | None = None, *, version: int | None = None
+    ) -> Quote:
+        return await self._transport.send(quote_call(template_id, variables, version))

@@ -1,6 +1,6 @@
 /** Renders: submit a movie script (`POST /api/render`). */
 
-import type { Script, Submission } from "../models.js";
+import type { Quote, Script, Submission } from "../models.js";
 import type { Call, Transport } from "../transport.js";
 import { Resource, idempotencyHeaders } from "./base.js";
 
@@ -9,6 +9,9 @@ export interface SubmitOptions {
   /** Defaults to a key generated for this call. */
   idempotencyKey?: string;
 }
+
+/** A dry run records nothing, so a lost answer may be asked again. */
+export const DRY_RUN = { dry_run: "true" };
 
 export async function submit(
   transport: Transport,
@@ -32,5 +35,14 @@ export class Renders extends Resource {
       body,
       headers: idempotencyHeaders(options.idempotencyKey),
     });
+  }
+
+  /**
+   * A dry run: validate and price `script` against the account's credits and limits
+   * now, recording nothing. Throws exactly as `create` would.
+   */
+  quote(script: Script, options: { webhookUri?: string } = {}): Promise<Quote> {
+    const body = options.webhookUri ? { ...script, webhook_uri: options.webhookUri } : script;
+    return this.transport.json({ method: "POST", path: "/api/render", query: DRY_RUN, body, idempotent: true });
   }
 }

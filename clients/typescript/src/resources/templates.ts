@@ -1,8 +1,8 @@
 /** Templates: scripts with `{{variable}}` placeholders, versioned, rendered with values. */
 
-import type { Script, Submission, Template, TemplateSummary, TemplateVersion, Variables } from "../models.js";
+import type { Quote, Script, Submission, Template, TemplateSummary, TemplateVersion, Variables } from "../models.js";
 import { Resource, encode, idempotencyHeaders } from "./base.js";
-import { submit } from "./renders.js";
+import { DRY_RUN, submit } from "./renders.js";
 
 export interface TemplateChanges {
   name?: string;
@@ -72,6 +72,19 @@ export class Templates extends Resource {
       path: "/api/render/template",
       body,
       headers: idempotencyHeaders(options.idempotencyKey),
+    });
+  }
+
+  /** A dry run of `render`: substitute, validate and price, recording nothing. */
+  quote(templateId: string, variables: Variables = {}, options: { version?: number } = {}): Promise<Quote> {
+    const body: Record<string, unknown> = { template_id: templateId, variables };
+    if (options.version !== undefined) body.template_version = options.version;
+    return this.transport.json({
+      method: "POST",
+      path: "/api/render/template",
+      query: DRY_RUN,
+      body,
+      idempotent: true,
     });
   }
 }
