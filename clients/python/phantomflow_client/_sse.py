@@ -69,6 +69,11 @@ class Resume:
             headers["Last-Event-ID"] = str(self.last_id)
         return headers
 
+    def line(self, decoder: Decoder, line: str, closes: bool) -> AccountEvent | None:
+        """The event that `line` completes, if it is one to hand on."""
+        message = decoder.line(line)
+        return self.accept(message, closes) if message is not None else None
+
     def accept(self, message: Message, closes: bool) -> AccountEvent | None:
         """The typed event to hand on, or None for one already handed on or unknown."""
         try:

@@ -18,7 +18,13 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 
 from phantomflow_client._sse import Decoder, Resume
-from phantomflow_client._transport import STREAM_TIMEOUT, AsyncTransport, Call, SyncTransport
+from phantomflow_client._transport import (
+    STREAM_TIMEOUT,
+    AsyncTransport,
+    Attempts,
+    Call,
+    SyncTransport,
+)
 from phantomflow_client.errors import APIConnectionError, WaitTimeoutError
 from phantomflow_client.models import AccountEvent
 
@@ -43,21 +49,19 @@ def follow_sync(
     job_id: str = "",
 ) -> Iterator[AccountEvent]:
     deadline = None if timeout is None else time.monotonic() + timeout
-    failures = 0
+    attempts = Attempts(transport.retry, _stream_call(path, resume), what=f"event stream {path}")
     while not resume.ended:
-        call = _stream_call(path, resume)
         try:
-            with transport.stream(call, timeout=_timeout(deadline)) as response:
+            with transport.stream(_stream_call(path, resume), _timeout(deadline)) as response:
                 if response.status_code == 204:
                     return  # the follower had already seen the final event
                 decoder = Decoder()
                 for line in response.iter_lines():
                     if deadline is not None and time.monotonic() > deadline:
                         raise WaitTimeoutError(job_id, timeout or 0)
-                    message = decoder.line(line)
-                    event = resume.accept(message, closes) if message else None
+                    event = resume.line(decoder, line, closes)
                     if event is not None:
-                        failures = 0
+                        attempts.succeeded()
                         yield event
                         if resume.ended:
                             return
@@ -66,20 +70,9 @@ def follow_sync(
                 raise WaitTimeoutError(job_id, timeout or 0) from error
             if isinstance(error, APIConnectionError):
                 raise  # the transport has already retried opening the stream
-            delay = transport.retry.delay(call, failures, error=error)
-            if delay is None:
-                raise APIConnectionError(f"event stream {path}: {error!r}") from error
-            transport.retry.announce(call, failures, delay, None, error)
-            time.sleep(delay)
-            failures += 1
+            time.sleep(attempts.after_error(error))
             continue
-        # The server closed the stream before the end (it is stopping, or this client
-        # fell too far behind): reconnect from the last event.
-        delay = transport.retry.backoff_delay(min(failures, 3)) if failures else 0.0
-        if failures > transport.retry.max_retries:
-            raise APIConnectionError(f"event stream {path} keeps closing")
-        time.sleep(delay)
-        failures += 1
+        time.sleep(attempts.after_close())
 
 
 async def follow_async(
@@ -88,32 +81,21 @@ async def follow_async(
     resume: Resume,
     closes: bool,
 ) -> AsyncIterator[AccountEvent]:
-    failures = 0
+    attempts = Attempts(transport.retry, _stream_call(path, resume), what=f"event stream {path}")
     while not resume.ended:
-        call = _stream_call(path, resume)
         try:
-            async with transport.stream(call) as response:
+            async with transport.stream(_stream_call(path, resume)) as response:
                 if response.status_code == 204:
                     return
                 decoder = Decoder()
                 async for line in response.aiter_lines():
-                    message = decoder.line(line)
-                    event = resume.accept(message, closes) if message else None
+                    event = resume.line(decoder, line, closes)
                     if event is not None:
-                        failures = 0
+                        attempts.succeeded()
                         yield event
                         if resume.ended:
                             return
         except httpx.TransportError as error:
-            delay = transport.retry.delay(call, failures, error=error)
-            if delay is None:
-                raise APIConnectionError(f"event stream {path}: {error!r}") from error
-            transport.retry.announce(call, failures, delay, None, error)
-            await asyncio.sleep(delay)
-            failures += 1
+            await asyncio.sleep(attempts.after_error(error))
             continue
-        delay = transport.retry.backoff_delay(min(failures, 3)) if failures else 0.0
-        if failures > transport.retry.max_retries:
-            raise APIConnectionError(f"event stream {path} keeps closing")
-        await asyncio.sleep(delay)
-        failures += 1
+        await asyncio.sleep(attempts.after_close())

@@ -175,9 +175,58 @@ def client_headers(api_key: str | None) -> dict[str, str]:
     return headers
 
 
-def _fail(response: httpx.Response) -> None:
-    if response.status_code >= 400:
-        raise error_from_response(response)
+@dataclass
+class Attempts:
+    """The retries of one call: after each failure, how long to wait, or the error."""
+
+    policy: RetryPolicy
+    call: Call[Any]
+    what: str = ""
+    count: int = 0
+
+    def after_error(self, error: BaseException) -> float:
+        """The wait before trying again after `error`; raises APIConnectionError instead
+        when the policy gives up."""
+        delay = self.policy.delay(self.call, self.count, error=error)
+        if delay is None:
+            what = self.what or f"{self.call.method} {self.call.path}"
+            raise APIConnectionError(f"{what}: {error!r}") from error
+        return self._next(delay, None, error)
+
+    def after_answer(self, response: httpx.Response) -> float:
+        """The wait before trying again after an error answer (its body read); raises the
+        answer's APIError instead when the policy gives up."""
+        delay = self.policy.delay(self.call, self.count, response=response)
+        if delay is None:
+            raise error_from_response(response)
+        return self._next(delay, response, None)
+
+    def after_close(self) -> float:
+        """The wait before reopening an event stream the server closed before its end
+        (it is stopping, or this client fell too far behind); raises when it keeps
+        happening."""
+        if self.count > self.policy.max_retries:
+            raise APIConnectionError(f"{self.what or self.call.path}: the stream keeps closing")
+        delay = self.policy.backoff_delay(min(self.count, 3)) if self.count else 0.0
+        self.count += 1
+        return delay
+
+    def succeeded(self) -> None:
+        """Progress was made (a stream delivered an event): the next failure is a first."""
+        self.count = 0
+
+    def _next(
+        self, delay: float, response: httpx.Response | None, error: BaseException | None
+    ) -> float:
+        self.policy.announce(self.call, self.count, delay, response, error)
+        self.count += 1
+        return delay
+
+
+def _with_timeout(request: httpx.Request, timeout: httpx.Timeout | None) -> httpx.Request:
+    if timeout is not None:
+        request.extensions["timeout"] = timeout.as_dict()
+    return request
 
 
 class SyncTransport:
@@ -198,39 +247,32 @@ class SyncTransport:
         with self.stream(call, timeout=None, read=True) as response:
             return call.parse(response)
 
+    def _attempt(
+        self, call: Call[Any], timeout: httpx.Timeout | None, read: bool
+    ) -> httpx.Response:
+        response = self.http.send(_with_timeout(call.request(self.http), timeout), stream=True)
+        if read or response.status_code >= 400:
+            try:
+                response.read()  # closes the response once read
+            except BaseException:
+                response.close()
+                raise
+        return response
+
     @contextmanager
     def stream(
         self, call: Call[Any], timeout: httpx.Timeout | None = STREAM_TIMEOUT, read: bool = False
     ) -> Iterator[httpx.Response]:
         """The answer to `call` after retries (with its body when `read`); errors raised."""
-        attempt = 0
+        attempts = Attempts(self.retry, call)
         while True:
-            request = call.request(self.http)
-            if timeout is not None:
-                request.extensions["timeout"] = timeout.as_dict()
             try:
-                response = self.http.send(request, stream=True)
-                if read or response.status_code >= 400:
-                    try:
-                        response.read()  # closes the response once read
-                    except BaseException:
-                        response.close()
-                        raise
+                response = self._attempt(call, timeout, read)
             except httpx.TransportError as error:
-                delay = self.retry.delay(call, attempt, error=error)
-                if delay is None:
-                    raise APIConnectionError(f"{call.method} {call.path}: {error!r}") from error
-                self.retry.announce(call, attempt, delay, None, error)
-                time.sleep(delay)
-                attempt += 1
+                time.sleep(attempts.after_error(error))
                 continue
             if response.status_code >= 400:
-                delay = self.retry.delay(call, attempt, response=response)
-                if delay is None:
-                    _fail(response)
-                self.retry.announce(call, attempt, delay, response, None)
-                time.sleep(delay)  # type: ignore[arg-type]
-                attempt += 1
+                time.sleep(attempts.after_answer(response))
                 continue
             try:
                 yield response
@@ -240,7 +282,8 @@ class SyncTransport:
 
     def download(self, url: str, path: Path) -> Path:
         """Stream `url` into `path`; a transfer cut short starts again (up to the retries)."""
-        call, part, attempt = download_call(url), partial_path(path), 0
+        call, part = download_call(url), partial_path(path)
+        attempts = Attempts(self.retry, call, what=f"download of {url}")
         while True:
             try:
                 with (
@@ -252,13 +295,8 @@ class SyncTransport:
                 part.replace(path)
                 return path
             except httpx.TransportError as error:
-                delay = self.retry.delay(call, attempt, error=error)
-                if delay is None:
-                    part.unlink(missing_ok=True)
-                    raise APIConnectionError(f"download of {url}: {error!r}") from error
-                self.retry.announce(call, attempt, delay, None, error)
-                time.sleep(delay)
-                attempt += 1
+                with _discarded_on_error(part):
+                    time.sleep(attempts.after_error(error))
 
     def close(self) -> None:
         self.http.close()
@@ -282,38 +320,32 @@ class AsyncTransport:
         async with self.stream(call, timeout=None, read=True) as response:
             return call.parse(response)
 
+    async def _attempt(
+        self, call: Call[Any], timeout: httpx.Timeout | None, read: bool
+    ) -> httpx.Response:
+        request = _with_timeout(call.request(self.http), timeout)
+        response = await self.http.send(request, stream=True)
+        if read or response.status_code >= 400:
+            try:
+                await response.aread()  # closes the response once read
+            except BaseException:
+                await response.aclose()
+                raise
+        return response
+
     @asynccontextmanager
     async def stream(
         self, call: Call[Any], timeout: httpx.Timeout | None = STREAM_TIMEOUT, read: bool = False
     ) -> AsyncIterator[httpx.Response]:
-        attempt = 0
+        attempts = Attempts(self.retry, call)
         while True:
-            request = call.request(self.http)
-            if timeout is not None:
-                request.extensions["timeout"] = timeout.as_dict()
             try:
-                response = await self.http.send(request, stream=True)
-                if read or response.status_code >= 400:
-                    try:
-                        await response.aread()  # closes the response once read
-                    except BaseException:
-                        await response.aclose()
-                        raise
+                response = await self._attempt(call, timeout, read)
             except httpx.TransportError as error:
-                delay = self.retry.delay(call, attempt, error=error)
-                if delay is None:
-                    raise APIConnectionError(f"{call.method} {call.path}: {error!r}") from error
-                self.retry.announce(call, attempt, delay, None, error)
-                await asyncio.sleep(delay)
-                attempt += 1
+                await asyncio.sleep(attempts.after_error(error))
                 continue
             if response.status_code >= 400:
-                delay = self.retry.delay(call, attempt, response=response)
-                if delay is None:
-                    _fail(response)
-                self.retry.announce(call, attempt, delay, response, None)
-                await asyncio.sleep(delay)  # type: ignore[arg-type]
-                attempt += 1
+                await asyncio.sleep(attempts.after_answer(response))
                 continue
             try:
                 yield response
@@ -322,7 +354,8 @@ class AsyncTransport:
             return
 
     async def download(self, url: str, path: Path) -> Path:
-        call, part, attempt = download_call(url), partial_path(path), 0
+        call, part = download_call(url), partial_path(path)
+        attempts = Attempts(self.retry, call, what=f"download of {url}")
         while True:
             try:
                 async with self.stream(call, timeout=DEFAULT_TIMEOUT) as response:
@@ -332,13 +365,18 @@ class AsyncTransport:
                 part.replace(path)
                 return path
             except httpx.TransportError as error:
-                delay = self.retry.delay(call, attempt, error=error)
-                if delay is None:
-                    part.unlink(missing_ok=True)
-                    raise APIConnectionError(f"download of {url}: {error!r}") from error
-                self.retry.announce(call, attempt, delay, None, error)
-                await asyncio.sleep(delay)
-                attempt += 1
+                with _discarded_on_error(part):
+                    await asyncio.sleep(attempts.after_error(error))
 
     async def close(self) -> None:
         await self.http.aclose()
+
+
+@contextmanager
+def _discarded_on_error(part: Path) -> Iterator[None]:
+    """A partial download is deleted when the download is given up."""
+    try:
+        yield
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise

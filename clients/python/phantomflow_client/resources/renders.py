@@ -25,32 +25,33 @@ def submission(response: httpx.Response) -> Submission:
     return Submission.from_dict({**response.json(), "replayed": replayed})
 
 
-def create_call(
-    script: Mapping[str, Any], webhook_uri: str | None, idempotency_key: str | None
-) -> Call[Submission]:
+def render_body(script: Mapping[str, Any], webhook_uri: str | None) -> dict[str, Any]:
     body = dict(script)
     if webhook_uri is not None:
         body["webhook_uri"] = webhook_uri
+    return body
+
+
+def create_call(
+    script: Mapping[str, Any], webhook_uri: str | None, idempotency_key: str | None
+) -> Call[Submission]:
     return Call(
         "POST",
         "/api/render",
         submission,
-        json=body,
+        json=render_body(script, webhook_uri),
         has_body=True,
         headers=idempotency_headers(idempotency_key),
     )
 
 
 def quote_call(script: Mapping[str, Any], webhook_uri: str | None) -> Call[Quote]:
-    body = dict(script)
-    if webhook_uri is not None:
-        body["webhook_uri"] = webhook_uri
     return Call(
         "POST",
         "/api/render",
         model(Quote),
         params=DRY_RUN,
-        json=body,
+        json=render_body(script, webhook_uri),
         has_body=True,
         idempotent=True,
     )
