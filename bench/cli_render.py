@@ -1,6 +1,6 @@
 """How long `phantomflow render` takes to give the shell back after the job completes.
 
-    python bench/cli_render.py [--runs 5]
+    python bench/cli_render.py [--runs 5] [--smoke]
 
 Runs `phantomflow render` (embedded server, a tiny script) `--runs` times on a fresh data
 directory, with its stderr piped: not a terminal, so it prints one line per stage. The
@@ -22,15 +22,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-SCRIPT = {
-    "width": 320,
-    "height": 240,
-    "fps": 15,
-    "quality": "low",
-    "scenes": [{"duration": 1, "background": "#FF0000", "elements": []}],
-}
+from harness import TINY_SCRIPT, BenchError, parse_args, report, run_main
 
 
 def one_render(work: Path) -> tuple[float, float]:
@@ -53,7 +49,7 @@ def one_render(work: Path) -> tuple[float, float]:
         if line.rstrip().endswith("complete 100%"):
             completed = time.monotonic()
     if process.wait() != 0 or completed is None:
-        raise SystemExit("the render failed")
+        raise BenchError("the render failed")
     ended = time.monotonic()
     return ended - started, ended - completed
 
@@ -64,34 +60,45 @@ def exit_time(code: str) -> float:
     return time.monotonic() - started
 
 
-def main() -> None:
-    options = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    options.add_argument("--runs", type=int, default=5, help="renders to time (default 5)")
-    runs = options.parse_args().runs
+def run(options: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-cli-") as scratch:
         work = Path(scratch)
-        (work / "script.json").write_text(json.dumps(SCRIPT))
-        timings = [one_render(work) for _ in range(runs)]
-    totals = [total for total, _ in timings]
+        (work / "script.json").write_text(json.dumps(TINY_SCRIPT))
+        timings = [one_render(work) for _ in range(options.runs)]
     tails = [tail for _, tail in timings]
-    bare = exit_time("pass")
-    imports = exit_time("import phantomflow.api.cli, phantomflow.api.bootstrap")
-    figures = {
-        "runs": runs,
-        "total_median_s": round(statistics.median(totals), 3),
+    return {
+        "smoke": options.smoke,
+        "runs": options.runs,
+        "total_median_s": round(statistics.median(total for total, _ in timings), 3),
         "complete_to_exit_median_s": round(statistics.median(tails), 3),
         "complete_to_exit_max_s": round(max(tails), 3),
-        "python_start_and_exit_s": round(bare, 3),
-        "cli_imports_start_and_exit_s": round(imports, 3),
+        "python_start_and_exit_s": round(exit_time("pass"), 3),
+        "cli_imports_start_and_exit_s": round(
+            exit_time("import phantomflow.api.cli, phantomflow.api.bootstrap"), 3
+        ),
     }
-    print(f"phantomflow render, {runs} runs of a 1 s 320x240 script")
-    print(f"  start to exit, median            {figures['total_median_s']:.3f} s")
-    print(f"  complete event to exit, median   {figures['complete_to_exit_median_s']:.3f} s")
-    print(f"  complete event to exit, max      {figures['complete_to_exit_max_s']:.3f} s")
-    print(f"  python -c pass                   {figures['python_start_and_exit_s']:.3f} s")
-    print(f"  importing the CLI, then exit     {figures['cli_imports_start_and_exit_s']:.3f} s")
-    print(json.dumps(figures))
+
+
+def print_report(f: dict[str, Any]) -> None:
+    report(
+        [
+            f"phantomflow render, {f['runs']} runs of a 1 s 320x240 script",
+            f"  start to exit, median            {f['total_median_s']:.3f} s",
+            f"  complete event to exit, median   {f['complete_to_exit_median_s']:.3f} s",
+            f"  complete event to exit, max      {f['complete_to_exit_max_s']:.3f} s",
+            f"  python -c pass                   {f['python_start_and_exit_s']:.3f} s",
+            f"  importing the CLI, then exit     {f['cli_imports_start_and_exit_s']:.3f} s",
+        ],
+        f,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5, help="renders to time (default 5)")
+    options = parse_args(parser, argv, runs=1)
+    return run_main("bench/cli_render.py", lambda: print_report(run(options)))
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -3,6 +3,7 @@ clients/python), the SDK's own distribution, and events stored before the move s
 
 from __future__ import annotations
 
+import ast
 import shutil
 import sqlite3
 import subprocess
@@ -127,6 +128,24 @@ def test_both_distributions_build_and_carry_the_client(tmp_path: Path):
     assert sources <= set(server_wheel.namelist())
     assert {"phantomflow/api/cli.py", "phantomflow/domain/jobs.py"} <= set(server_wheel.namelist())
     assert requires == ["httpx>=0.27"]  # the SDK alone needs httpx, nothing of the server
+
+
+def test_no_module_of_the_sdk_imports_the_server():
+    """The SDK is a client of the public API only: the other way round (the server's CLI
+    registering the SDK's commands) is the one link."""
+    breaches = [
+        f"{path.relative_to(ROOT)} imports {name}"
+        for path in (CLIENT_ROOT / "phantomflow_client").rglob("*.py")
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for name in (
+            [alias.name for alias in node.names]
+            if isinstance(node, ast.Import)
+            else [node.module or ""]
+        )
+        if name.split(".")[0] == "phantomflow"
+    ]
+    assert breaches == []
 
 
 def test_the_sdk_imports_nothing_of_the_server_nor_of_its_commands():
