@@ -57,7 +57,6 @@ from phantomflow.workers.actors import declare_render_actor, in_process_broker
 from phantomflow.workers.dispatch import Dispatcher
 from phantomflow.workers.preview_sweeper import PreviewSweeper
 from phantomflow.workers.previews import (
-    PREVIEW_QUEUE,
     PreviewDispatcher,
     PreviewService,
     declare_preview_actor,
@@ -65,7 +64,6 @@ from phantomflow.workers.previews import (
 from phantomflow.workers.render import RenderService
 from phantomflow.workers.webhooks import (
     RETRY_DELAYS,
-    WEBHOOK_QUEUE,
     WebhookScheduler,
     WebhookService,
     declare_webhook_actor,
@@ -76,7 +74,6 @@ log = logging.getLogger("phantomflow")
 
 # Previews drawn at once by the embedded process, beside (never instead of) its renders.
 PREVIEW_THREADS = 2
-WORKER_POLL_MS = 100
 
 T = TypeVar("T")
 
@@ -310,6 +307,9 @@ def stop_on_signals() -> threading.Event:
 # --- the embedded default -------------------------------------------------------------
 
 
+EMBEDDED_WORKER_TIMEOUT_MS = 50
+
+
 class Embedded:
     """API, render worker and followers in one process, on SQLite.
 
@@ -320,38 +320,41 @@ class Embedded:
         self, settings: Settings, worker_threads: int = 2, public_url: str | None = None
     ) -> None:
         self.runtime = build_runtime(settings)
-        self.broker = in_process_broker()
         renders = render_service(self.runtime)
         previews = preview_service(self.runtime)
         # `public_url` (the embedded server's own address) stands in for
         # PHANTOMFLOW_PUBLIC_URL in webhook payloads when that is not set.
         webhooks = webhook_service(self.runtime, settings.public_url or public_url)
-        self.actors = declare_actors(
-            self.broker, lambda: renders, lambda: webhooks, lambda: previews
+        # Webhook POSTs (up to 10 s each) get a broker and worker threads of their own,
+        # never a render's, and so do previews: a farm busy rendering still previews at
+        # once. (Two workers on one broker would also give it each worker's middleware
+        # twice, which Dramatiq warns about.)
+        self.broker = in_process_broker()
+        self.webhook_broker = in_process_broker()
+        self.preview_broker = in_process_broker()
+        self.actors = Actors(
+            render=declare_render_actor(self.broker, lambda: renders),
+            webhook=declare_webhook_actor(self.webhook_broker, lambda: webhooks),
+            preview=declare_preview_actor(self.preview_broker, lambda: previews),
         )
         self.followers = followers(self.runtime, self.actors)
         self.sweeper = preview_sweeper(self.runtime)
         # Everything here writes through this one application: each save wakes the
         # followers, so a submitted job reaches the worker without waiting for a poll.
         self.runtime.app.on_recorded(self.followers.wake)
-        # Webhook POSTs (up to 10 s each) get threads of their own, never a render's, and
-        # so do previews: a busy render queue never keeps a preview waiting.
-        # An in-process queue is looked at every WORKER_POLL_MS when idle: the workers
-        # then stop within that, not Dramatiq's default second each.
+        # Idle worker threads wake every EMBEDDED_WORKER_TIMEOUT_MS to see whether they
+        # should stop: Dramatiq's default (1 s) made each of the two workers take up to
+        # 2 s to stop, which `phantomflow render` added to every render.
         self.worker = dramatiq.Worker(
-            self.broker,
-            queues=set(self.broker.get_declared_queues()) - {WEBHOOK_QUEUE, PREVIEW_QUEUE},
-            worker_threads=worker_threads,
-            worker_timeout=WORKER_POLL_MS,
+            self.broker, worker_threads=worker_threads, worker_timeout=EMBEDDED_WORKER_TIMEOUT_MS
         )
         self.webhook_worker = dramatiq.Worker(
-            self.broker, queues={WEBHOOK_QUEUE}, worker_threads=2, worker_timeout=WORKER_POLL_MS
+            self.webhook_broker, worker_threads=2, worker_timeout=EMBEDDED_WORKER_TIMEOUT_MS
         )
         self.preview_worker = dramatiq.Worker(
-            self.broker,
-            queues={PREVIEW_QUEUE},
+            self.preview_broker,
             worker_threads=PREVIEW_THREADS,
-            worker_timeout=WORKER_POLL_MS,
+            worker_timeout=EMBEDDED_WORKER_TIMEOUT_MS,
         )
 
     def http_app(self) -> web.Application:
@@ -379,10 +382,19 @@ class Embedded:
     def stop(self) -> None:
         self.sweeper.stop()
         self.followers.stop()
+        # The workers wind down at once: each waits for its threads' next wake-up.
+        stopping = [
+            threading.Thread(target=worker.stop, name=f"{name}-worker-stop")
+            for name, worker in (("webhook", self.webhook_worker), ("preview", self.preview_worker))
+        ]
+        for thread in stopping:
+            thread.start()
         self.worker.stop()
-        self.webhook_worker.stop()
-        self.preview_worker.stop()
+        for thread in stopping:
+            thread.join()
         self.broker.close()
+        self.webhook_broker.close()
+        self.preview_broker.close()
         self.runtime.close()
 
 
