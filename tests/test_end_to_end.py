@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -197,3 +198,45 @@ def test_a_script_posted_over_http_becomes_an_mp4_and_the_ledger_adds_up(
         time.sleep(0.1)
         listed = request("GET", f"{system.base_url}/api/jobs?status=completed", key)
     assert [j["job_id"] for j in listed["jobs"]] == [submitted["job_id"]]
+
+
+def test_a_preview_is_drawn_and_its_viewer_page_plays_a_small_watermarked_video(
+    system: RunningSystem, tmp_path: Path
+):
+    system.wait_until_up()
+    account = system.cli("accounts", "create", "--plan", "pro", "--credits", "5")
+    key = account["api_key"]
+    script = {**TINY_SCRIPT, "width": 640, "height": 480, "scenes": [*TINY_SCRIPT["scenes"],
+              {"duration": 1, "background": "#0000FF"}]}  # fmt: skip
+    made = request("POST", f"{system.base_url}/api/previews", key, script)
+    assert made["status"] == "queued"
+
+    deadline = time.monotonic() + 90
+    preview: dict = {}
+    while time.monotonic() < deadline:
+        preview = request("GET", f"{system.base_url}/api/previews/{made['preview_id']}", key)
+        if preview["status"] in ("completed", "failed"):
+            break
+        time.sleep(0.2)
+    assert preview["status"] == "completed", f"{preview}\n{system.output()}"
+    assert len(preview["storyboard"]) == 2
+
+    # The viewer page, fetched without a key, and the video it plays.
+    with urllib.request.urlopen(preview["viewer_url"], timeout=30) as page:
+        html = page.read().decode()
+        assert "default-src 'none'" in page.headers["Content-Security-Policy"]
+    source = re.search(r'<source src="([^"]+)" type="video/mp4">', html)
+    assert source is not None, html
+    proxy = tmp_path / "proxy.mp4"
+    with urllib.request.urlopen(system.base_url + source.group(1), timeout=30) as video:
+        proxy.write_bytes(video.read())
+    probe = ffprobe(proxy)
+    video_stream = next(s for s in probe["streams"] if s["codec_type"] == "video")
+    assert (video_stream["codec_name"], video_stream["width"], video_stream["height"]) == (
+        "h264",
+        512,
+        384,
+    )
+    assert abs(float(probe["format"]["duration"]) - 2.0) < 0.15
+    # Nothing was charged for it.
+    assert request("GET", f"{system.base_url}/api/credits", key)["credits"] == 5
