@@ -34,6 +34,7 @@ from phantomflow.adapters.viewstore import Cursor
 from phantomflow.domain.application import PhantomFlow
 from phantomflow.domain.jobs import RenderJob
 from phantomflow.domain.previews import Preview
+from phantomflow.projections.job_view import metadata_of
 from phantomflow.projections.runner import Follower, FollowerRunner, FollowerThreads, Tracked
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,7 @@ PREVIEW_TOPICS = every_event_of(Preview)
 SUBMITTED_TOPICS = topics_of(RenderJob.Submitted)
 # The first event of each: it names the account.
 FIRST_EVENTS = (RenderJob.Submitted, Preview.Created)
+JOB_ENDINGS = (RenderJob.Completed, RenderJob.Failed, RenderJob.Cancelled)
 
 HEARTBEAT_SECONDS = 15.0
 # A stream whose client reads slower than its events arrive is ended once this many
@@ -71,12 +73,15 @@ OWNER_CACHE_SIZE = 100_000
 
 @dataclass(frozen=True, slots=True)
 class Item:
-    """A job event and its position, as the hub hands it to streams."""
+    """A job event and its position, as the hub hands it to streams. On an account
+    stream, a job's ending also carries the job's metadata (the job's own stream reads it
+    from the job's history)."""
 
     position: int
     job_id: UUID
     account_id: UUID | None
     event: Any
+    metadata: dict[str, Any] | None = None
 
 
 class Watcher:
@@ -236,6 +241,7 @@ class EventHub(Follower):
                 if wanted_by_account
                 else None,
                 tracked.event,
+                self._metadata(tracked.event) if wanted_by_account else None,
             )
             for tracked in events
         ]
@@ -293,5 +299,13 @@ class EventHub(Follower):
                 continue
             if event is None:
                 event = self.app.mapper.to_domain_event(notification)
-            items.append(Item(notification.id, job_id, account_id, event))
+            items.append(Item(notification.id, job_id, account_id, event, self._metadata(event)))
         return items, (batch[-1].id if batch else head)
+
+    def _metadata(self, event: Any) -> dict[str, Any] | None:
+        """The job's metadata, for an event that ends a job (one indexed read of its
+        Submitted event); None for any other event."""
+        if not isinstance(event, JOB_ENDINGS):
+            return None
+        submitted = next(iter(self.app.events.get(event.originator_id, lte=1)), None)
+        return metadata_of(submitted)

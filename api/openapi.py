@@ -34,11 +34,13 @@ from phantomflow.api.schemas import (
     COLOUR_PATTERN,
     CROSS_FIELD_RULES,
     ELEMENT_SCHEMAS,
+    END,
     Background,
     Boolean,
     Element,
     Integer,
     MediaBackgroundSchema,
+    Metadata,
     MultipleOf,
     Number,
     RenderRequestSchema,
@@ -49,6 +51,7 @@ from phantomflow.api.template_schemas import (
     TemplateRenderRequestSchema,
     VariableValues,
 )
+from phantomflow.domain import metadata as job_metadata
 from phantomflow.domain.idempotency import MAX_KEY_LENGTH
 from phantomflow.domain.jobs import CANCELLED, STATUSES, WEBHOOK_TRIGGERS
 from phantomflow.domain.keys import PREFIXES
@@ -87,6 +90,12 @@ def _strict_fields(converter: OpenAPIConverter, field: fields.Field, **kwargs: A
                 converter.resolve_nested_schema(MediaBackgroundSchema),
             ]
         }
+    if isinstance(field, Metadata):
+        return {
+            "maxProperties": job_metadata.MAX_KEYS,
+            "propertyNames": {"pattern": f"^{job_metadata.KEY_PATTERN}{END}"},
+            "additionalProperties": {"maxLength": job_metadata.MAX_STRING},
+        }
     extra: dict[str, Any] = {}
     for validator in field.validators:
         if isinstance(validator, MultipleOf):
@@ -122,6 +131,7 @@ def _spec() -> tuple[APISpec, MarshmallowPlugin]:
     converter.map_to_openapi_type(Boolean, "boolean", None)
     converter.map_to_openapi_type(Element, "object", None)
     converter.map_to_openapi_type(Background, None, None)
+    converter.map_to_openapi_type(Metadata, "object", None)
     converter.add_attribute_function(_strict_fields)
     return spec, plugin
 
@@ -240,6 +250,10 @@ class JobSchema(ResponseSchema):
     credits_used = fields.Integer(allow_none=True)
     error = fields.Nested(JobErrorSchema, allow_none=True)
     webhook_uri = fields.String(allow_none=True)
+    metadata = fields.Dict(
+        required=True,
+        metadata={"description": "The metadata the job was submitted with ({} if none)."},
+    )
     sandbox = fields.Boolean(
         metadata={"description": "Submitted with a ve_test_ key: not rendered, not charged."}
     )
@@ -553,6 +567,9 @@ class PreviewSchema(ResponseSchema):
         metadata={"description": "What rendering it would cost (the preview is free)."},
     )
     error = fields.Nested(JobErrorSchema, required=True, allow_none=True)
+    metadata = fields.Dict(
+        required=True, metadata={"description": "What its render's job will carry."}
+    )
     sandbox = fields.Boolean(required=True)
     origin = fields.Dict(
         required=True,
@@ -589,6 +606,7 @@ class CompleteEventSchema(ResponseSchema):
     creditsUsed = fields.Integer(required=True)
     durationSeconds = fields.Float(required=True)
     fileSizeBytes = fields.Integer(required=True)
+    metadata = fields.Dict(required=True, metadata={"description": "The job's metadata."})
 
 
 class ErrorEventSchema(ResponseSchema):
@@ -596,6 +614,9 @@ class ErrorEventSchema(ResponseSchema):
         required=True, metadata={"description": "CANCELLED when the job was cancelled."}
     )
     message = fields.String(required=True)
+    metadata = fields.Dict(
+        metadata={"description": "A job's metadata (on a job's streams, not a preview's)."}
+    )
 
 
 class StoryboardEventFrameSchema(ResponseSchema):
@@ -884,6 +905,10 @@ RENDER_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
 JOB_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("get", "/api/jobs"): {
         "summary": "List your render jobs, newest first",
+        "description": "`metadata.<key>=<value>` (one at most) lists only the jobs whose"
+        " metadata has that top-level key with that value: a string as it is, a number or"
+        " boolean as JSON writes it (`42`, `true`). A malformed key, or a second one:"
+        " INVALID_REQUEST.",
         "parameters": [
             PAGE,
             _query("limit", "integer", "Items per page.", minimum=1, maximum=100, default=20),

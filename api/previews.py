@@ -31,7 +31,7 @@ from phantomflow.api.event_hub import Item
 from phantomflow.api.requests import principal_of, public_base, read_json
 from phantomflow.api.schemas import StrictSchema, first_error, load_render_request
 from phantomflow.api.services import REQUEST_ID, Services, services_of
-from phantomflow.api.sse import one_stream
+from phantomflow.api.sse import ToSse, one_stream
 from phantomflow.api.submissions import check_webhook_address, submit
 from phantomflow.api.template_schemas import RENDER_REQUEST_PROPERTY, load_body
 from phantomflow.api.templates import template_origin, template_script
@@ -98,6 +98,7 @@ def preview_view(preview: Preview, base: str, now: datetime) -> dict[str, Any]:
         "duration_seconds": script.duration,
         "estimated_credits": pricing.estimate(script),
         "error": preview.error,
+        "metadata": preview.metadata,
         "sandbox": preview.sandbox,
         "origin": {
             key: value
@@ -117,11 +118,11 @@ async def create_preview(request: web.Request) -> web.Response:
     principal = principal_of(request)
     body = await read_json(request)
     if isinstance(body, dict) and "template_id" in body:
-        template, script, webhook_uri = await template_script(request, body)
+        template, script, webhook_uri, metadata = await template_script(request, body)
         origin = template_origin(template)
     else:
         try:
-            script, webhook_uri = load_render_request(body)
+            script, webhook_uri, metadata = load_render_request(body)
         except ValidationError as error:
             path, message = first_error(error.messages)
             raise schema_error(path, message) from None
@@ -136,6 +137,7 @@ async def create_preview(request: web.Request) -> web.Response:
         {**origin, "request_id": request[REQUEST_ID], "key_prefix": principal.key_prefix},
         webhook_uri,
         principal.is_sandbox,
+        metadata=metadata,
     )
     view = preview_view(preview, public_base(request), datetime.now(UTC))
     headers["Location"] = f"/api/previews/{preview.ref}"
@@ -233,19 +235,19 @@ async def render_preview(request: web.Request) -> web.Response:
     if (await request.read()).strip():
         body = await read_json(request)
     wanted = load_body(PreviewRenderRequestSchema(), body)
-    webhook_uri = render_webhook(wanted, preview)
+    webhook_uri, metadata = render_options(wanted, preview)
     origin = {
         **{key: value for key, value in preview.origin.items() if key.startswith("template")},
         "channel": "preview",
         "preview_id": preview.ref,
     }
-    return await submit(request, body, preview.script, webhook_uri, origin)
+    return await submit(request, body, preview.script, webhook_uri, origin, metadata)
 
 
 class PreviewRenderRequestSchema(StrictSchema):
     """The body of POST /api/previews/{preview_id}/render (optional)."""
 
-    # Judged by the render schema's own rule for it (SCHEMA_VALIDATION_ERROR).
+    # Both judged by the render schema's own rules for them (SCHEMA_VALIDATION_ERROR).
     webhook_uri = fields.Raw(
         allow_none=True,
         metadata={
@@ -254,20 +256,26 @@ class PreviewRenderRequestSchema(StrictSchema):
             " made with (null: none).",
         },
     )
+    metadata = fields.Raw(
+        metadata={
+            "allOf": [{"$ref": RENDER_REQUEST_PROPERTY + "metadata"}],
+            "description": "The job's metadata, instead of the one the preview was made with.",
+        },
+    )
 
 
-def render_webhook(wanted: dict[str, Any], preview: Preview) -> str | None:
-    """The render request's own webhook_uri (null included), else the preview's."""
-    if "webhook_uri" not in wanted:
-        return preview.webhook_uri
+def render_options(wanted: dict[str, Any], preview: Preview) -> tuple[str | None, dict[str, Any]]:
+    """The render's webhook_uri and metadata: the request's own, else the preview's."""
+    given = {key: wanted[key] for key in ("webhook_uri", "metadata") if key in wanted}
     try:
-        _, webhook_uri = load_render_request(
-            {"scenes": [{"duration": 1}], "webhook_uri": wanted["webhook_uri"]}
-        )
+        _, webhook_uri, metadata = load_render_request({"scenes": [{"duration": 1}], **given})
     except ValidationError as error:
         path, message = first_error(error.messages)
         raise schema_error(path, message) from None
-    return webhook_uri
+    return (
+        webhook_uri if "webhook_uri" in given else preview.webhook_uri,
+        metadata if "metadata" in given else preview.metadata,
+    )
 
 
 # --- live progress --------------------------------------------------------------------
@@ -280,16 +288,12 @@ async def preview_progress(request: web.Request) -> web.StreamResponse:
     preview = await load(request)
     base = public_base(request)
 
-    def is_theirs(first: Item) -> bool:
-        return isinstance(first.event, Preview.Created)
+    def to_sse_for(first: Item) -> ToSse | None:
+        if not isinstance(first.event, Preview.Created):
+            return None
+        return lambda item: preview_event(item.event, preview, base)
 
-    return await one_stream(
-        request,
-        preview.id,
-        is_theirs,
-        lambda event: preview_event(event, preview, base),
-        f"No preview {preview.ref}.",
-    )
+    return await one_stream(request, preview.id, to_sse_for, f"No preview {preview.ref}.")
 
 
 def preview_event(event: Any, preview: Preview, base: str) -> tuple[str, dict[str, Any]] | None:

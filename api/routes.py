@@ -16,6 +16,7 @@ from phantomflow.api.submissions import submit
 from phantomflow.domain.application import PhantomFlow
 from phantomflow.domain.errors import IllegalJobTransition
 from phantomflow.domain.jobs import STATUSES
+from phantomflow.domain.metadata import is_key as is_metadata_key
 from phantomflow.projections.job_view import history_entry, public_view
 
 routes = web.RouteTableDef()
@@ -25,11 +26,11 @@ routes = web.RouteTableDef()
 async def submit_render(request: web.Request) -> web.Response:
     body = await read_json(request)
     try:
-        script, webhook_uri = load_render_request(body)
+        script, webhook_uri, metadata = load_render_request(body)
     except ValidationError as error:
         path, message = first_error(error.messages)
         raise schema_error(path, message) from None
-    return await submit(request, body, script, webhook_uri, {"channel": "api"})
+    return await submit(request, body, script, webhook_uri, {"channel": "api"}, metadata)
 
 
 @routes.get("/api/jobs")
@@ -48,6 +49,7 @@ async def list_jobs(request: web.Request) -> web.Response:
         page,
         limit,
         principal.is_sandbox,
+        metadata_filter(request),
     )
     base = public_base(request)
     return web.json_response(
@@ -58,6 +60,20 @@ async def list_jobs(request: web.Request) -> web.Response:
             "limit": limit,
         }
     )
+
+
+def metadata_filter(request: web.Request) -> tuple[str, str] | None:
+    """(key, value) of a `metadata.<key>=<value>` query parameter: one at most."""
+    given = [(name, value) for name, value in request.query.items() if name.startswith("metadata.")]
+    if not given:
+        return None
+    if len(given) > 1:
+        raise invalid_request("Filter on one metadata key at a time", path=given[1][0])
+    name, value = given[0]
+    key = name.removeprefix("metadata.")
+    if not is_metadata_key(key):
+        raise invalid_request("Metadata keys are 1 to 64 letters, digits, _ or -", path=name)
+    return key, value
 
 
 async def own_job(request: web.Request) -> tuple[UUID, dict[str, Any]]:

@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from phantomflow.domain import metadata as job_metadata
 from phantomflow.domain.script import (
     ALIGNMENTS,
     BACKGROUND_MEDIA,
@@ -136,6 +137,24 @@ class Nested(fields.Nested):
         if not isinstance(value, dict):
             raise ValidationError(f"Expected object, received {json_type(value)}")
         return super()._deserialize(value, attr, data, **kwargs)
+
+
+class Metadata(fields.Field):
+    """The client's own JSON object, within domain/metadata.py's limits. Errors about one
+    top-level key are reported at `metadata.<key>`."""
+
+    default_error_messages: ClassVar[dict[str, str]] = _typed_messages("object")
+
+    def _deserialize(
+        self, value: Any, attr: str | None, data: Any, **kwargs: Any
+    ) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise ValidationError(f"Expected object, received {json_type(value)}")
+        found = job_metadata.problems(value)
+        if found:
+            key, message = found[0]
+            raise ValidationError({key: [message]} if key else message)
+        return value
 
 
 class StrictSchema(Schema):
@@ -473,6 +492,7 @@ CROSS_FIELD_RULES: tuple[str, ...] = (
     f" {LIMITS.max_total_duration:g} s.",
     "trim_end, when given, is more than trim_start.",
     f"At most {LIMITS.max_media_sources} different media URLs in one script.",
+    f"metadata is at most {job_metadata.MAX_BYTES} bytes as compact UTF-8 JSON.",
 )
 
 
@@ -501,6 +521,13 @@ def _nest(path: str, message: str) -> dict[str, Any]:
 
 class RenderRequestSchema(MovieScriptSchema):
     webhook_uri = _url(load_default=None, allow_none=True)
+    metadata = Metadata(
+        load_default=dict,
+        metadata={
+            "description": "Your own JSON object, kept with the job and returned with it"
+            " (reads, live progress, webhooks)."
+        },
+    )
     exports = List(
         fields.Raw(),
         load_default=list,
@@ -523,8 +550,14 @@ def first_error(messages: Any, prefix: str = "") -> tuple[str, str]:
     return prefix, str(messages)
 
 
-def load_render_request(body: Any) -> tuple[dict[str, Any], str | None]:
-    """Validate a render request; return (normalised script, webhook_uri).
+class RenderRequest(NamedTuple):
+    script: dict[str, Any]  # normalised
+    webhook_uri: str | None
+    metadata: dict[str, Any]
+
+
+def load_render_request(body: Any) -> RenderRequest:
+    """Validate a render request; return (normalised script, webhook_uri, metadata).
 
     Raises ValidationError; `first_error(error.messages)` names the failing path.
     """
@@ -532,5 +565,6 @@ def load_render_request(body: Any) -> tuple[dict[str, Any], str | None]:
         raise ValidationError({"": [f"Expected object, received {json_type(body)}"]})
     loaded = _instance(RenderRequestSchema).load(body)
     webhook_uri = loaded.pop("webhook_uri")
+    given = loaded.pop("metadata")
     loaded.pop("exports")
-    return loaded, webhook_uri
+    return RenderRequest(loaded, webhook_uri, given)

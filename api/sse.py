@@ -27,13 +27,16 @@ from phantomflow.api.event_hub import EventHub, Item, Watcher
 from phantomflow.api.requests import job_id_of, principal_of, public_base
 from phantomflow.api.services import REQUEST_ID, Services, services_of
 from phantomflow.domain.jobs import CANCELLED, COMPLETED, FAILED, RenderJob
-from phantomflow.projections.job_view import attempt_view, changes, output_url
+from phantomflow.projections.job_view import attempt_view, changes, metadata_of, output_url
 from phantomflow.projections.timestamps import iso
 
 routes = web.RouteTableDef()
 
 # Events that end a job's stream.
 FINAL_EVENTS = ("complete", "error")
+
+# What a stream sends for one of its events (name, data), if anything.
+ToSse = Callable[[Item], tuple[str, dict[str, Any]] | None]
 
 
 HUB = web.AppKey("event_hub", EventHub)
@@ -72,9 +75,12 @@ def install(app: web.Application, services: Services) -> EventHub:
 # --- the events as clients see them ---------------------------------------------------
 
 
-def progress_event(event: Any, base: str) -> tuple[str, dict[str, Any]] | None:
+def progress_event(
+    event: Any, base: str, metadata: dict[str, Any] | None
+) -> tuple[str, dict[str, Any]] | None:
     """A job event as the contract's SSE event (name, data), or None if it has none:
-    what the event changes in the job's public document (`projections/job_view.py`)."""
+    what the event changes in the job's public document (`projections/job_view.py`).
+    The final event carries the job's `metadata` too."""
     change = changes(event)
     if change is None:
         return None
@@ -85,9 +91,10 @@ def progress_event(event: Any, base: str) -> tuple[str, dict[str, Any]] | None:
             "creditsUsed": change["credits_used"],
             "durationSeconds": change["duration_seconds"],
             "fileSizeBytes": change["file_size_bytes"],
+            "metadata": metadata or {},
         }
     if status in (FAILED, CANCELLED):
-        return "error", dict(change["error"])
+        return "error", {**change["error"], "metadata": metadata or {}}
     # A queued job has no stage yet: the stream names its status instead.
     return "progress", {
         "progress": change["progress"],
@@ -96,9 +103,10 @@ def progress_event(event: Any, base: str) -> tuple[str, dict[str, Any]] | None:
     }
 
 
-def account_event(event: Any, base: str) -> tuple[str, dict[str, Any]] | None:
+def account_event(item: Item, base: str) -> tuple[str, dict[str, Any]] | None:
     """A job event on the account stream: the same events with `jobId` and `timestamp`,
     and `webhook` for each delivery attempt."""
+    event = item.event
     job_id = str(event.originator_id)
     if isinstance(event, RenderJob.WebhookAttempted):
         attempt = attempt_view(event)
@@ -112,7 +120,7 @@ def account_event(event: Any, base: str) -> tuple[str, dict[str, Any]] | None:
             "delivered": attempt["delivered"],
             "timestamp": attempt["attempted_at"],
         }
-    mapped = progress_event(event, base)
+    mapped = progress_event(event, base, item.metadata)
     if mapped is None:
         return None
     name, data = mapped
@@ -163,7 +171,7 @@ async def follow(
     watcher: Watcher,
     last: int,
     heartbeat: float,
-    to_sse: Callable[[Any], tuple[str, dict[str, Any]] | None],
+    to_sse: ToSse,
     closes: bool,
 ) -> None:
     """Send live events past position `last` until a final event (if `closes`), the
@@ -177,7 +185,7 @@ async def follow(
             if item.position <= last:
                 continue
             last = item.position
-            mapped = to_sse(item.event)
+            mapped = to_sse(item)
             if mapped is None:
                 continue
             await response.write(frame(item.position, *mapped))
@@ -193,43 +201,40 @@ async def job_progress(request: web.Request) -> web.StreamResponse:
     job_id = job_id_of(request)
     base = public_base(request)
 
-    def is_theirs(first: Item) -> bool:
+    def to_sse_for(first: Item) -> ToSse | None:
         submitted = first.event
-        return (
-            isinstance(submitted, RenderJob.Submitted)
-            and submitted.account_id == principal.account_id
-        )
+        if (
+            not isinstance(submitted, RenderJob.Submitted)
+            or submitted.account_id != principal.account_id
+        ):
+            return None
+        metadata = metadata_of(submitted)
+        return lambda item: progress_event(item.event, base, metadata)
 
-    return await one_stream(
-        request,
-        job_id,
-        is_theirs,
-        lambda event: progress_event(event, base),
-        f"No job {job_id}.",
-    )
+    return await one_stream(request, job_id, to_sse_for, f"No job {job_id}.")
 
 
 async def one_stream(
     request: web.Request,
     aggregate_id: UUID,
-    is_theirs: Callable[[Item], bool],
-    to_sse: Callable[[Any], tuple[str, dict[str, Any]] | None],
+    to_sse_for: Callable[[Item], ToSse | None],
     missing: str,
 ) -> web.StreamResponse:
     """The stream of one job (or preview) until its final event: its history so far
-    (from `Last-Event-ID`), then its live events. 404 with `missing` unless the first
-    event `is_theirs`."""
+    (from `Last-Event-ID`), then its live events. `to_sse_for(first event)` maps its
+    events to stream events, or is None when it is not the caller's: 404 `missing`."""
     after = last_event_id(request)
     services = services_of(request)
     hub = request.app[HUB]
     watcher = hub.watch_job(aggregate_id)  # before reading the history: see the module doc
     try:
         history = await services.call(hub.job_history, aggregate_id)
-        if not history or not is_theirs(history[0]):
+        to_sse = to_sse_for(history[0]) if history else None
+        if to_sse is None:
             raise not_found(missing)
         sent: list[tuple[int, str, dict[str, Any]]] = []
         for item in history:
-            mapped = to_sse(item.event)
+            mapped = to_sse(item)
             if mapped is not None:
                 sent.append((item.position, *mapped))
         final = next((e for e in sent if e[1] in FINAL_EVENTS), None)
@@ -278,7 +283,7 @@ async def account_events(request: web.Request) -> web.StreamResponse:
                         hub.account_backlog, account_id, position, head
                     )
                     for item in items:
-                        mapped = account_event(item.event, base)
+                        mapped = account_event(item, base)
                         if mapped is not None:
                             await response.write(frame(item.position, *mapped))
                 last = max(after, head)
@@ -289,7 +294,7 @@ async def account_events(request: web.Request) -> web.StreamResponse:
                 watcher,
                 last,
                 hub.heartbeat,
-                lambda event: account_event(event, base),
+                lambda item: account_event(item, base),
                 closes=False,
             )
         except ConnectionResetError:

@@ -28,10 +28,12 @@ async def submit(
     script: dict[str, Any],
     webhook_uri: str | None,
     origin: dict[str, Any],
+    metadata: dict[str, Any] | None = None,
 ) -> web.Response:
-    """Submit a validated `script` (from the request's `body`); `origin` says where it
-    came from, besides the request id and the key's prefix, which are added here.
-    With `?dry_run=true`, the same checks and price, and nothing recorded."""
+    """Submit a validated `script` (from the request's `body`) with the client's
+    validated `metadata`; `origin` says where it came from, besides the request id and
+    the key's prefix, which are added here. With `?dry_run=true`, the same checks and
+    price, and nothing recorded."""
     principal = principal_of(request)
     check_webhook_address(request, webhook_uri)
     idempotency = idempotency_of(request, body)
@@ -47,6 +49,7 @@ async def submit(
         origin,
         idempotency,
         principal.is_sandbox,
+        metadata,
     )
     return submission_response(submission)
 

@@ -164,6 +164,14 @@ class TemplateRenderRequestSchema(StrictSchema):
             "description": "Overrides a webhook_uri in the template's script.",
         },
     )
+    metadata = fields.Raw(
+        load_default=None,
+        allow_none=True,
+        metadata={
+            "allOf": [{"$ref": RENDER_REQUEST_PROPERTY + "metadata"}],
+            "description": "The job's metadata; replaces a metadata in the template's script.",
+        },
+    )
 
 
 # --- loading a body ----------------------------------------------------------------------
@@ -230,6 +238,7 @@ class TemplateRenderRequest:
     variables: dict[str, Value]
     template_version: int | None
     webhook_uri: Any
+    metadata: Any  # None: the template's own, if its script has any
 
 
 def parse_template_changes(body: Any) -> TemplateFields:
@@ -256,6 +265,7 @@ def parse_render_request(body: Any) -> TemplateRenderRequest:
         variables=given["variables"],
         template_version=given.get("template_version"),  # not given: the latest
         webhook_uri=given["webhook_uri"],
+        metadata=given["metadata"],
     )
 
 

@@ -241,8 +241,8 @@ async def render_template(request: web.Request) -> web.Response:
     """Substitute the variables into the template's script and submit it exactly as
     `POST /api/render` would: same validation, same price, same response."""
     body = await read_json(request)
-    template, normalised, webhook_uri = await template_script(request, body)
-    return await submit(request, body, normalised, webhook_uri, template_origin(template))
+    template, normalised, webhook_uri, metadata = await template_script(request, body)
+    return await submit(request, body, normalised, webhook_uri, template_origin(template), metadata)
 
 
 def template_origin(template: Template) -> dict[str, Any]:
@@ -256,10 +256,10 @@ def template_origin(template: Template) -> dict[str, Any]:
 
 async def template_script(
     request: web.Request, body: Any
-) -> tuple[Template, dict[str, Any], str | None]:
+) -> tuple[Template, dict[str, Any], str | None, dict[str, Any]]:
     """A template render request's script: (the template, the validated script with its
-    variables substituted, its webhook_uri), or the error `POST /api/render/template`
-    answers."""
+    variables substituted, its webhook_uri, its metadata), or the error
+    `POST /api/render/template` answers."""
     principal = principal_of(request)
     wanted = parse_render_request(body)
     template_id = parse_template_ref(wanted.template_id)
@@ -279,8 +279,10 @@ async def template_script(
         raise validation_error(str(error), path="variables", missing=error.names) from None
     if wanted.webhook_uri is not None:
         script["webhook_uri"] = wanted.webhook_uri
+    if wanted.metadata is not None:
+        script["metadata"] = wanted.metadata
     try:
-        normalised, webhook_uri = load_render_request(script)
+        normalised, webhook_uri, metadata = load_render_request(script)
     except ValidationError as error:
         path, message = first_error(error.messages)
         raise ApiError(
@@ -290,4 +292,4 @@ async def template_script(
             " after substituting the variables)",
             path=path,
         ) from None
-    return template, normalised, webhook_uri
+    return template, normalised, webhook_uri, metadata

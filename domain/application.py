@@ -259,6 +259,7 @@ class PhantomFlow(PreviewUseCases, Application[UUID]):
         origin: dict[str, Any],
         idempotency: tuple[str, str] | None = None,
         sandbox: bool = False,
+        metadata: dict[str, Any] | None = None,
     ) -> Submission:
         """Charge the estimate and queue the job, atomically.
 
@@ -268,7 +269,8 @@ class PhantomFlow(PreviewUseCases, Application[UUID]):
         repeat of the same request within 24 h returns the first submission
         (`replayed=True`) and charges nothing; IdempotencyKeyReused if the key came
         with a different request. A `sandbox` job is validated and priced the same
-        but charges nothing and counts against no limit.
+        but charges nothing and counts against no limit. `metadata` is the client's own
+        object (domain/metadata.py), kept with the job.
         """
         recorded = script.to_dict()
         estimated = pricing.estimate(script)
@@ -291,6 +293,7 @@ class PhantomFlow(PreviewUseCases, Application[UUID]):
                 webhook_uri=webhook_uri,
                 origin=origin,
                 sandbox=sandbox,
+                metadata=metadata or {},
             )
             if not sandbox:
                 account.charge(job.id, estimated)

@@ -64,6 +64,7 @@ class RenderJob(Aggregate):
         webhook_uri: str | None,
         origin: dict[str, Any],
         sandbox: bool = False,
+        metadata: dict[str, Any] | None = None,  # absent from events recorded before it
     ) -> None:
         self.account_id = account_id
         # A sandbox job (submitted with a ve_test_ key) costs nothing and is not rendered.
@@ -73,6 +74,8 @@ class RenderJob(Aggregate):
         self.quality = quality
         self.webhook_uri = webhook_uri
         self.origin = origin
+        # The client's own object, handed back with the job everywhere (domain/metadata.py).
+        self.metadata = metadata or {}
         self.status = QUEUED
         self.progress = 0.0
         self.stage: str | None = None

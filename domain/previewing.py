@@ -41,11 +41,12 @@ class PreviewUseCases:
         webhook_uri: str | None = None,
         sandbox: bool = False,
         lifetime: timedelta = LIFETIME,
+        metadata: dict[str, Any] | None = None,
     ) -> Preview:
         """A preview of a validated script, queued; it charges nothing. `webhook_uri`
-        is the one its render will call, unless the render asks for another."""
+        and `metadata` are its render's, unless the render asks for others."""
         preview = Preview.create(
-            account_id, script.to_dict(), origin, webhook_uri, sandbox, lifetime
+            account_id, script.to_dict(), origin, webhook_uri, sandbox, lifetime, metadata
         )
         self.save(preview)
         return preview

@@ -99,12 +99,14 @@ class Preview(Aggregate):
         sandbox: bool,
         viewer_token: str,
         lifetime_seconds: float,
+        metadata: dict[str, Any] | None = None,
     ) -> None:
         self.account_id = account_id
         self.script = script
         self.origin = origin
-        # The webhook its render calls (unless the render asks for another).
+        # The webhook and metadata of its render (unless the render asks for others).
         self.webhook_uri = webhook_uri
+        self.metadata = metadata or {}
         self.sandbox = sandbox
         self.viewer_token = viewer_token
         self.expires_at = self.created_on + timedelta(seconds=lifetime_seconds)
@@ -130,6 +132,7 @@ class Preview(Aggregate):
         webhook_uri: str | None,
         sandbox: bool,
         lifetime: timedelta = LIFETIME,
+        metadata: dict[str, Any] | None = None,
     ) -> Preview:
         """A new preview, which expires `lifetime` after it is created."""
         return cls(
@@ -140,6 +143,7 @@ class Preview(Aggregate):
             sandbox=sandbox,
             viewer_token=secrets.token_urlsafe(32),
             lifetime_seconds=lifetime.total_seconds(),
+            metadata=metadata or {},
         )
 
     @property

@@ -48,12 +48,18 @@ def submitted(event: Any) -> dict[str, Any]:
         "credits_used": None,
         "error": None,
         "webhook_uri": event.webhook_uri,
+        "metadata": metadata_of(event),
         "sandbox": bool(getattr(event, "sandbox", False)),
         "created_at": at,
         "started_at": None,
         "completed_at": None,
         "updated_at": at,
     }
+
+
+def metadata_of(submitted: Any) -> dict[str, Any]:
+    """The client's metadata, from a job's Submitted event (older events have none)."""
+    return dict(getattr(submitted, "metadata", None) or {})
 
 
 def changes(event: Any) -> dict[str, Any] | None:
@@ -144,6 +150,7 @@ def webhook_body(doc: dict[str, Any], public_url: str | None) -> dict[str, Any]:
         "credits_used": doc["credits_used"],
         "duration_seconds": doc["duration_seconds"],
         "error": doc["error"],
+        "metadata": doc.get("metadata") or {},
         # The ending's time: nothing after it changes the document.
         "timestamp": doc["updated_at"],
     }

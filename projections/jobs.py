@@ -1,8 +1,10 @@
 """The jobs read model: what `GET /api/jobs` and `GET /api/jobs/{job_id}` answer from.
 
 One row per job: the columns the list filters and sorts on, and the job's public
-document (`projections/job_view.py`) as JSON. Timestamps are the events' own, so a
-rebuild from zero writes the same rows byte for byte.
+document (`projections/job_view.py`) as JSON; and one row per top-level metadata key a
+job can be found by (`GET /api/jobs?metadata.<key>=<value>`, domain/metadata.py).
+Timestamps are the events' own, so a rebuild from zero writes the same rows byte for
+byte.
 """
 
 from __future__ import annotations
@@ -19,16 +21,18 @@ from eventsourcing.persistence import AggregateRecorder
 from phantomflow.adapters.topics import topics_of
 from phantomflow.adapters.viewstore import Cursor, ViewStore
 from phantomflow.domain.jobs import FINAL_STATUSES, RenderJob
+from phantomflow.domain.metadata import filter_values
 from phantomflow.projections import job_view
 from phantomflow.projections.runner import Follower, Tracked
 
 # The read model's name carries its version: a change of shape gets a new table and a
 # new tracked position, so it is built from zero beside the old one.
-TABLE = "jobs_view_v3"
+TABLE = "jobs_view_v4"
+METADATA_TABLE = "jobs_metadata_v4"
 
 
 class JobsProjection(Follower):
-    name = "jobs_v3"
+    name = "jobs_v4"
     topics = topics_of(
         RenderJob.Submitted,
         RenderJob.Started,
@@ -55,17 +59,35 @@ class JobsProjection(Follower):
         cursor.execute(
             f"CREATE INDEX IF NOT EXISTS {TABLE}_by_status ON {TABLE} (account_id, status, seq)"
         )
+        cursor.execute(
+            f"CREATE TABLE IF NOT EXISTS {METADATA_TABLE} ("
+            " job_id TEXT NOT NULL,"
+            " account_id TEXT NOT NULL,"
+            " name TEXT NOT NULL,"
+            " value TEXT NOT NULL,"
+            " PRIMARY KEY (job_id, name))"
+        )
+        cursor.execute(
+            f"CREATE INDEX IF NOT EXISTS {METADATA_TABLE}_by_value"
+            f" ON {METADATA_TABLE} (account_id, name, value)"
+        )
 
     def drop_tables(self, cursor: Cursor) -> None:
         cursor.execute(f"DROP TABLE IF EXISTS {TABLE}")
+        cursor.execute(f"DROP TABLE IF EXISTS {METADATA_TABLE}")
 
     def handle(self, cursor: Cursor, events: Sequence[Tracked]) -> int:
         # Apply the batch in memory, then write each touched job once.
         rows: dict[str, dict[str, Any]] = {}
+        found_by: list[tuple[str, str, str, str]] = []
         for tracked in events:
             job_id = str(tracked.event.originator_id)
             if isinstance(tracked.event, RenderJob.Submitted):
                 rows[job_id] = submitted_row(tracked)
+                found_by.extend(
+                    (job_id, rows[job_id]["account_id"], name, value)
+                    for name, value in filter_values(rows[job_id]["doc"]["metadata"]).items()
+                )
                 continue
             row = rows.get(job_id) or load_row(cursor, job_id)
             if row is None:
@@ -90,6 +112,12 @@ class JobsProjection(Follower):
                     )
                     for job_id, row in rows.items()
                 ],
+            )
+        if found_by:
+            cursor.executemany(
+                f"INSERT INTO {METADATA_TABLE} (job_id, account_id, name, value)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT (job_id, name) DO NOTHING",
+                found_by,
             )
         return len(events)
 
@@ -205,12 +233,26 @@ class JobsQueries:
         return (json.loads(found[0]), int(found[1])) if found else None
 
     def page(
-        self, account_id: str, status: str | None, page: int, limit: int, sandbox: bool = False
+        self,
+        account_id: str,
+        status: str | None,
+        page: int,
+        limit: int,
+        sandbox: bool = False,
+        metadata: tuple[str, str] | None = None,
     ) -> JobPage:
+        """A page of the account's jobs, newest first; with `status`, in that status;
+        with `metadata` = (key, value), those whose metadata has it (domain/metadata.py)."""
         where, params = "account_id = ? AND sandbox = ?", [account_id, int(sandbox)]
         if status:
             where += " AND status = ?"
             params.append(status)
+        if metadata is not None:
+            where += (
+                f" AND job_id IN (SELECT job_id FROM {METADATA_TABLE}"
+                " WHERE account_id = ? AND name = ? AND value = ?)"
+            )
+            params.extend([account_id, *metadata])
         with self.store.read() as cursor:
             cursor.execute(f"SELECT COUNT(*) FROM {TABLE} WHERE {where}", params)
             count_row = cursor.fetchone()

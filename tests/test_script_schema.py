@@ -331,7 +331,7 @@ def test_the_api_and_the_published_json_schema_agree_on_every_script(script):
         )
     if accepted:
         # What the API accepts, the domain can build and price.
-        normalised, _ = load_render_request(script)
+        normalised = load_render_request(script).script
         assert MovieScript.from_dict(normalised).to_dict() == normalised
         assert estimate(MovieScript.from_dict(normalised)) >= 1
 
@@ -398,7 +398,7 @@ def test_every_limit_and_choice_the_schema_states_is_the_apis_own():
 
 
 def test_the_normalised_script_is_itself_a_valid_request():
-    full, _ = load_render_request(
+    full, _, _ = load_render_request(
         {
             "scenes": [
                 {
@@ -452,7 +452,7 @@ def test_each_cross_field_rule_names_the_field_it_is_about(script, path, message
 
 
 def test_transitions_overlap_scenes_so_the_movie_and_its_price_are_shorter():
-    script, _ = load_render_request(
+    script, _, _ = load_render_request(
         {
             "width": 1920,
             "height": 1080,

@@ -148,6 +148,7 @@ async def test_a_real_render_streams_rising_progress_then_complete_and_a_resumed
         "creditsUsed": job.credits_used,
         "durationSeconds": job.duration_seconds,
         "fileSizeBytes": job.file_size_bytes,
+        "metadata": {},
     }
     assert any(name == "progress" for _, name, _ in after)  # it really was cut off midway
     assert before + after == seen
@@ -165,7 +166,7 @@ async def test_a_client_that_connects_after_the_end_gets_the_final_event_at_once
 
     events = await read_events(url, timeout=5)
     assert [(name, data) for _, name, data in events] == [
-        ("error", {"code": "RENDER_FAILED", "message": "the font is missing"})
+        ("error", {"code": "RENDER_FAILED", "message": "the font is missing", "metadata": {}})
     ]
     # Having seen the end, an EventSource that reconnects is told to stop (204).
     response = await live.client.get(

@@ -164,10 +164,16 @@ async def api(runtime) -> AsyncIterator[TestClient]:
         yield client
 
 
-def ended_job(runtime: Runtime, account_id: UUID, webhook_uri: str | None, end: str = "complete"):
+def ended_job(
+    runtime: Runtime,
+    account_id: UUID,
+    webhook_uri: str | None,
+    end: str = "complete",
+    metadata: dict[str, Any] | None = None,
+):
     app = runtime.app
     job_id = app.submit_render(
-        account_id, MovieScript.from_dict(TINY_SCRIPT), webhook_uri, {}
+        account_id, MovieScript.from_dict(TINY_SCRIPT), webhook_uri, {}, metadata=metadata
     ).job_id
     app.start_job(app.get_job(job_id), "worker", lease_seconds=60)
     if end == "fail":
@@ -221,6 +227,7 @@ async def test_a_failing_receiver_is_retried_until_it_accepts_and_the_log_shows_
         "credits_used": job.credits_used,
         "duration_seconds": 1.0,
         "error": None,
+        "metadata": {},
         "timestamp": completed.timestamp.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
     }
 
@@ -262,6 +269,16 @@ async def test_a_job_that_fails_or_is_cancelled_is_reported_with_its_error(
     assert (body["job_id"], body["status"], body["output_uri"]) == (str(job_id), status, None)
     assert body["credits_used"] == runtime.app.get_job(job_id).credits_used
     assert body["error"] == {"code": code, "message": "the font is missing"}
+
+
+async def test_the_payload_carries_the_jobs_metadata(runtime, receive, deliveries):
+    receiver = await receive(204)
+    account = runtime.app.open_account(plan="pro", credits=10)
+    metadata = {"order": "A-1042", "lines": [{"sku": "x", "qty": 2}]}
+    ended_job(runtime, account.account_id, receiver.url, metadata=metadata)
+    deliveries()
+    await wait_for(lambda: len(receiver.requests) == 1)
+    assert json.loads(receiver.requests[0][1])["metadata"] == metadata
 
 
 async def test_retries_end_with_the_schedule_and_the_delivery_is_marked_failed(
