@@ -66,6 +66,16 @@ FIGURES: dict[str, tuple[str, ...]] = {
         "complete_to_exit_median_s",
         "complete_to_exit_max_s",
     ),
+    "preview.py": (
+        "storyboard_seconds_10s_1080p",
+        "proxy_seconds_10s_1080p",
+        "render_seconds_10s_1080p",
+        "proxy_to_render_10s_1080p",
+        "storyboard_seconds_30s_720p",
+        "proxy_seconds_30s_720p",
+        "render_seconds_30s_720p",
+        "proxy_to_render_30s_720p",
+    ),
     "render.py": (
         "system_seconds",
         "bare_seconds",
@@ -78,7 +88,7 @@ FIGURES: dict[str, tuple[str, ...]] = {
 }
 # What each needs besides Python: PostgreSQL, and Redis for the API process.
 NEEDS_REDIS = {"submit.py", "job_reads.py", "sse.py", "template_render.py"}
-EMBEDDED = {"render.py", "cli_render.py"}  # the embedded system: SQLite, no services
+EMBEDDED = {"render.py", "cli_render.py", "preview.py"}  # the embedded system: SQLite
 
 
 def run_smoke(name: str, redis_url: str | None) -> dict[str, Any]:
