@@ -14,7 +14,7 @@ from PIL import Image
 
 from phantomflow.adapters.render import FFmpegRenderer
 from phantomflow.adapters.render.look import preview_fps, preview_look
-from phantomflow.adapters.render.renderer import ProxyResult, Still
+from phantomflow.adapters.render.preview import ProxyResult, Still
 from phantomflow.domain.previews import SCENE, TRANSITION, storyboard_moments
 from phantomflow.domain.script import MovieScript
 from tests.media import Recorder, ffprobe, frame_rgb
@@ -44,23 +44,25 @@ def movie(*scenes: dict, width: int = 320, height: int = 240, fps: float = 15) -
     )
 
 
+HANDED_OVER = "(the storyboard handed over)"
+
+
 def preview(
     script: MovieScript, tmp_path: Path, renderer: FFmpegRenderer | None = None
-) -> tuple[list[Still], ProxyResult, Recorder, list[bool]]:
-    """The preview's stills, its proxy, its progress, and whether the proxy existed yet
-    when the storyboard was handed over (it must not)."""
+) -> tuple[list[Still], ProxyResult, Recorder]:
+    """The preview's stills, its proxy, and its progress, in which HANDED_OVER marks when
+    the storyboard was handed over."""
     stills: list[Still] = []
-    proxy_existed: list[bool] = []
     progress = Recorder()
 
     def on_storyboard(drawn: list[Still]) -> None:
         stills.extend(drawn)
-        proxy_existed.append((tmp_path / "out" / "proxy.mp4").exists())
+        progress.calls.append((-1, HANDED_OVER))
 
     result = (renderer or FFmpegRenderer()).preview(
         script, tmp_path / "out", progress, on_storyboard, tmp_path / "work"
     )
-    return stills, result, progress, proxy_existed
+    return stills, result, progress
 
 
 # --- sizes, rates and moments --------------------------------------------------------
@@ -142,7 +144,7 @@ def test_each_still_shows_what_the_render_shows_at_its_moment(
         },
     )  # fmt: skip
     renderer = local_renderer()
-    stills, proxy, _, _ = preview(script, tmp_path / "preview", renderer)
+    stills, proxy, _ = preview(script, tmp_path / "preview", renderer)
     rendered = renderer.render(script, tmp_path / "render.mp4", Recorder(), tmp_path / "render")
 
     assert [(s.moment.kind, s.moment.time) for s in stills] == [
@@ -168,14 +170,13 @@ def test_each_still_shows_what_the_render_shows_at_its_moment(
     assert proxy.duration_seconds == pytest.approx(rendered.duration_seconds, abs=0.1)
 
 
-def test_the_storyboard_is_handed_over_before_the_proxy_is_drawn(tmp_path: Path):
+def test_the_storyboard_is_handed_over_before_the_proxy_is_reported_or_answered(tmp_path: Path):
     script = movie(
         {"duration": 1, "background": "#FF0000", "transition": {"type": "fade", "duration": 0.5}},
         {"duration": 1, "background": "#0000FF"},
     )
-    stills, proxy, progress, proxy_existed = preview(script, tmp_path)
+    stills, proxy, progress = preview(script, tmp_path)
 
-    assert proxy_existed == [False]
     assert [s.path.name for s in stills] == [
         "storyboard-01.jpg",
         "storyboard-02.jpg",
@@ -185,9 +186,11 @@ def test_the_storyboard_is_handed_over_before_the_proxy_is_drawn(tmp_path: Path)
     assert close_to(pixel(stills[1].path, 10, 10), (128, 0, 128)), "half way through"
     assert close_to(pixel(stills[2].path, 10, 10), (0, 0, 255))
     stages = list(dict.fromkeys(stage for _, stage in progress.calls))
-    # The proxy's stages are a render's (those its progress reports happened to see).
-    assert stages[:2] == ["storyboard", "rendering_scene_1"] and stages[-1] == "encoding"
-    values = [value for value, _ in progress.calls]
+    # The proxy is drawn meanwhile, but its stages (a render's: those its progress
+    # reports happened to see) come after the storyboard is out.
+    assert stages[:2] == ["storyboard", HANDED_OVER] and stages[-1] == "encoding"
+    assert set(stages[2:]) <= {"rendering_scene_1", "stitching", "rendering_scene_2", "encoding"}
+    values = [value for value, stage in progress.calls if stage != HANDED_OVER]
     assert values == sorted(values) and values[-1] < 1
     assert proxy.path.stat().st_size == proxy.file_size_bytes
 
@@ -200,7 +203,7 @@ def test_the_proxy_is_the_whole_movie_small_slow_fast_to_encode_and_watermarked(
                        "color": "#FFFFFF", "background_color": "#FFFFFF"}]},
         width=1280, height=720, fps=30,
     )  # fmt: skip
-    _, proxy, _, _ = preview(script, tmp_path)
+    _, proxy, _ = preview(script, tmp_path)
 
     probe = ffprobe(proxy.path)
     video = next(s for s in probe["streams"] if s["codec_type"] == "video")

@@ -70,6 +70,7 @@ async def api(settings: Settings) -> AsyncIterator[Api]:
     system = Embedded(settings)
     async with TestClient(TestServer(system.http_app())) as client:
         yield Api(client, system.runtime)
+        system.followers.stop()  # the check follows the ledger itself
         assert_credits_reconcile(system.runtime)
 
 

@@ -31,7 +31,7 @@ from eventsourcing.persistence import RecordConflictError
 
 from phantomflow.adapters.preview_files import PreviewFiles
 from phantomflow.adapters.render import FFmpegRenderer, RenderFailed
-from phantomflow.adapters.render.renderer import Still
+from phantomflow.adapters.render.preview import Still
 from phantomflow.adapters.topics import topics_of
 from phantomflow.domain.application import PhantomFlow
 from phantomflow.domain.previews import IllegalPreviewTransition, Preview, PreviewNotFound

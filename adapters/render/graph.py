@@ -137,13 +137,15 @@ class GraphBuilder:
     """The one FFmpeg command for a script: inputs, the filter graph, two outputs.
 
     `look` is the frame drawn: the script's own (a render), or a smaller and slower one
-    (a preview, look.py)."""
+    (a preview, look.py). `decoding` are decoder options for every media input (a
+    preview's shortcuts, preview.py; a render decodes exactly)."""
 
     script: MovieScript
     fonts: dict[tuple[str, str], Path]
     media: dict[str, MediaInfo]
     work_dir: Path
     look: Look | None = None
+    decoding: dict[str, str] = field(default_factory=dict)
     sounds: list[Stream] = field(default_factory=list)
     _texts: int = 0
     _loops: int = 0
@@ -462,6 +464,7 @@ class GraphBuilder:
             # a graph of overlays and an xfade about one run in four (measured: 10 of
             # 40 hung at 64; 0 of 85 at 1024).
             thread_queue_size=self._next_input(),
+            **self.decoding,
             **options,
         )
 
@@ -503,6 +506,7 @@ class GraphBuilder:
             safe=1,
             protocol_whitelist="file",
             format_whitelist=f"concat,{MEDIA_FORMATS}",
+            **self.decoding,
         )
 
 

@@ -3,22 +3,54 @@
 The proxy is the whole movie in the preview look (look.py: at most 512 px, 12 to 15
 fps) with its sound, encoded for speed rather than size: x264 `ultrafast`, CRF 30, AAC
 64 kb/s, a keyframe every 2 s (so a player seeks quickly), `+faststart`. A large
-translucent "PREVIEW" across its middle keeps it from standing in for the render. The
-storyboard's stills (stills.py) are drawn at the same size and carry a small "PREVIEW"
-in a corner, so what the frame shows stays readable.
+translucent "PREVIEW" across its middle keeps it from standing in for the render.
+
+The storyboard's stills (stills.py) are drawn at the same size on the render's own
+frame grid, and carry a small "PREVIEW" in a corner, so what they show stays readable.
+
+Decoding the client's videos is most of a preview's cost, so both decode them with
+shortcuts (PREVIEW_DECODING): no deblocking (invisible at this size) and none of the
+frames no other frame refers to (about a third of them, in a video with B-frames). So
+motion inside a video may step a little in the proxy, and a still may show a video's
+frame one or two frames before the instant (a render decodes every frame exactly).
+
+`PreviewDrawing.draw` draws the stills two at a time, and begins the proxy as soon as the
+last still has begun: the proxy's FFmpeg takes the CPU the last stills leave, without
+slowing the storyboard before that. (Begun with the first still, the proxy finished
+sooner but the storyboard of six scenes took twice as long; docs/performance.md.) The
+storyboard is handed over the moment its stills are drawn; the proxy's progress is
+reported from then on, and the proxy is answered only after the storyboard (so it is
+always recorded second).
 """
 
 from __future__ import annotations
 
+import concurrent.futures
+import itertools
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import ffmpeg
 
 from phantomflow.adapters.render.graph import AUDIO_RATE, EncoderSettings, GraphBuilder, Stream
-from phantomflow.adapters.render.process import COMMON_ARGS
+from phantomflow.adapters.render.look import Look, preview_look
+from phantomflow.adapters.render.probe import MediaInfo, measure_duration
+from phantomflow.adapters.render.process import COMMON_ARGS, Deadline, run_checked
+from phantomflow.adapters.render.progress import FRAMES_END, ProgressReporter, frame_progress
+from phantomflow.adapters.render.stills import StillBuilder
+from phantomflow.domain.previews import Moment, storyboard_moments
+from phantomflow.domain.script import MovieScript
 
 PROXY_ENCODER = EncoderSettings(preset="ultrafast", crf=30, audio_bitrate="64k")
+# Decoder options of every media input (`:v`: video streams only).
+PREVIEW_DECODING = {"skip_loop_filter:v": "all", "skip_frame:v": "noref"}
+# Storyboard stills drawn at once (each is one short FFmpeg run), beside the proxy's.
+STILL_CONCURRENCY = 2
+# A preview's progress: its storyboard is drawn up to here, then its proxy's frames.
+STORYBOARD_END = 0.2
 KEYFRAME_SECONDS = 2
 WATERMARK_TEXT = "PREVIEW"
 # Sizes as a share of the frame's height: across the proxy, in a storyboard's corner.
@@ -86,3 +118,126 @@ def still_command(picture: Stream, font: Path, height: int, output_path: Path) -
         .global_args(*COMMON_ARGS)
         .overwrite_output()
     )
+
+
+@dataclass(frozen=True)
+class Still:
+    """One storyboard frame, drawn."""
+
+    moment: Moment
+    path: Path
+
+
+@dataclass(frozen=True)
+class ProxyResult:
+    path: Path
+    duration_seconds: float  # read from the file
+    width: int
+    height: int
+    fps: float
+    file_size_bytes: int
+
+
+# Told the storyboard as soon as it is drawn.
+StoryboardCallback = Callable[[list[Still]], None]
+
+
+class StopProxy(Exception):
+    """The storyboard failed or was refused: the proxy's FFmpeg is stopped."""
+
+
+@dataclass
+class PreviewDrawing:
+    """One preview's FFmpeg runs, on media already downloaded and probed."""
+
+    ffmpeg_exe: str
+    script: MovieScript
+    fonts: dict[tuple[str, str], Path]
+    watermark_font: Path
+    media: dict[str, MediaInfo]
+    work_dir: Path
+    output_dir: Path
+    deadline: Deadline
+    stall_seconds: float
+
+    def __post_init__(self) -> None:
+        self.look = preview_look(self.script)
+
+    def draw(
+        self, progress: ProgressReporter, start: float, on_storyboard: StoryboardCallback
+    ) -> ProxyResult:
+        progress.start_stage("storyboard", start)
+        moments = storyboard_moments(self.script)
+        last_still_begun = threading.Event()
+        storyboard_out = threading.Event()
+        stop = threading.Event()
+        begun = itertools.count(1)
+
+        def still(number: int, moment: Moment) -> Still:
+            if next(begun) == len(moments):
+                last_still_begun.set()
+            return self._still(number, moment)
+
+        def proxy() -> ProxyResult:
+            last_still_begun.wait()
+            if stop.is_set():
+                raise StopProxy
+            return self._proxy(on_out_time)
+
+        # The proxy's progress is reported once the storyboard is out (in its thread only).
+        reporting: list[Callable[[float], None]] = []
+
+        def on_out_time(seconds: float) -> None:
+            if stop.is_set():
+                raise StopProxy
+            if storyboard_out.is_set():
+                if not reporting:
+                    reporting.append(frame_progress(progress, self.script, STORYBOARD_END))
+                reporting[0](seconds)
+
+        with concurrent.futures.ThreadPoolExecutor(1 + STILL_CONCURRENCY) as pool:
+            drawn = pool.submit(proxy)
+            try:
+                stills = list(pool.map(still, range(len(moments)), moments))
+                on_storyboard(stills)
+            except BaseException:
+                stop.set()
+                last_still_begun.set()
+                raise
+            storyboard_out.set()
+            result = drawn.result()
+        progress.start_stage("encoding", FRAMES_END)
+        return result
+
+    def _still(self, number: int, moment: Moment) -> Still:
+        folder = self.work_dir / f"still-{number:02d}"
+        folder.mkdir(exist_ok=True)
+        # On the render's own frame grid (the script's fps), at the preview's size.
+        look = Look(self.look.width, self.look.height, self.script.fps, self.look.scale)
+        builder = StillBuilder(self.script, self.fonts, self.media, folder, look, PREVIEW_DECODING)
+        path = self.output_dir / f"storyboard-{number + 1:02d}.jpg"
+        command = still_command(builder.moment(moment), self.watermark_font, look.height, path)
+        run_checked(command.compile(cmd=self.ffmpeg_exe), self.deadline, _ignore, folder)
+        return Still(moment, path)
+
+    def _proxy(self, on_out_time: Callable[[float], None]) -> ProxyResult:
+        folder = self.work_dir / "proxy"
+        folder.mkdir(exist_ok=True)
+        path = self.output_dir / "proxy.mp4"
+        builder = GraphBuilder(
+            self.script, self.fonts, self.media, folder, self.look, PREVIEW_DECODING
+        )
+        command = proxy_command(builder, self.watermark_font, path).compile(cmd=self.ffmpeg_exe)
+        run_checked(command, self.deadline, on_out_time, folder, self.stall_seconds)
+        return ProxyResult(
+            path=path,
+            duration_seconds=measure_duration(path),
+            width=self.look.width,
+            height=self.look.height,
+            fps=self.look.fps,
+            file_size_bytes=path.stat().st_size,
+        )
+
+
+def _ignore(_done: float) -> None:
+    """The progress of a run too short to report."""

@@ -13,8 +13,6 @@ fontconfig finds.
 
 from __future__ import annotations
 
-import concurrent.futures
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,8 +21,7 @@ import imageio_ffmpeg
 from phantomflow.adapters.media import FetchLimits, MediaFetcher, MediaFetchFailed
 from phantomflow.adapters.render.failure import RenderFailed
 from phantomflow.adapters.render.graph import GraphBuilder, poster_command, poster_time
-from phantomflow.adapters.render.look import Look, preview_look
-from phantomflow.adapters.render.preview import proxy_command, still_command
+from phantomflow.adapters.render.preview import PreviewDrawing, ProxyResult, StoryboardCallback
 from phantomflow.adapters.render.probe import MediaInfo, measure_duration, probe_sources
 from phantomflow.adapters.render.process import STALL_SECONDS, Deadline, run_checked
 from phantomflow.adapters.render.progress import (
@@ -34,9 +31,7 @@ from phantomflow.adapters.render.progress import (
     ProgressReporter,
     frame_progress,
 )
-from phantomflow.adapters.render.stills import StillBuilder
 from phantomflow.adapters.settings import Settings
-from phantomflow.domain.previews import Moment, storyboard_moments
 from phantomflow.domain.script import MovieScript, TextElement
 
 FONTS_DIR = Path(__file__).parent / "fonts"
@@ -57,10 +52,6 @@ FONT_SIGNATURES = (b"\x00\x01\x00\x00", b"OTTO", b"true", b"ttcf")
 
 # The font of the "PREVIEW" watermark.
 WATERMARK_FONT = ("DejaVu Sans", "bold")
-# Storyboard stills drawn at once (each is one short FFmpeg run).
-STILL_CONCURRENCY = 2
-# A preview's progress: its storyboard is drawn up to here, then its proxy's frames.
-STORYBOARD_END = 0.2
 # A preview that takes longer than this has failed (a render may take an hour).
 PREVIEW_TIMEOUT_SECONDS = 600.0
 
@@ -71,28 +62,6 @@ class RenderResult:
     duration_seconds: float  # read from the real output file, not from the script
     file_size_bytes: int
     poster_path: Path | None = None  # a JPEG frame of the video, beside it
-
-
-@dataclass(frozen=True)
-class Still:
-    """One storyboard frame, drawn."""
-
-    moment: Moment
-    path: Path
-
-
-@dataclass(frozen=True)
-class ProxyResult:
-    path: Path
-    duration_seconds: float  # read from the file
-    width: int
-    height: int
-    fps: float
-    file_size_bytes: int
-
-
-# Told the storyboard as soon as it is drawn, before the proxy is begun.
-StoryboardCallback = Callable[[list[Still]], None]
 
 
 class FFmpegRenderer:
@@ -161,9 +130,10 @@ class FFmpegRenderer:
         on_storyboard: StoryboardCallback,
         work_dir: Path,
     ) -> ProxyResult:
-        """Draw the preview of `script` into `output_dir`: its storyboard stills
-        (`storyboard-NN.jpg`, handed to `on_storyboard` as soon as they are all drawn),
-        then its proxy (`proxy.mp4`). Fails as `render` does."""
+        """Draw the preview of `script` into `output_dir` (preview.py): its storyboard
+        stills (`storyboard-NN.jpg`, handed to `on_storyboard` as soon as they are all
+        drawn) and its proxy (`proxy.mp4`, drawn meanwhile, returned once the storyboard
+        has been handed over). Fails as `render` does."""
         deadline = Deadline(min(self.timeout_seconds, PREVIEW_TIMEOUT_SECONDS))
         progress = ProgressReporter(on_progress)
         work_dir = work_dir.resolve()
@@ -173,43 +143,19 @@ class FFmpegRenderer:
         fonts = self._checked_fonts(script)
         watermark_font = _checked_font(self._font_file(WATERMARK_FONT))
         media = self._download(script, work_dir, progress, deadline)
-        look = preview_look(script)
 
-        progress.start_stage("storyboard", DOWNLOAD_END if media else 0.0)
-        # Stills are drawn on the render's own frame grid (the script's fps), at the
-        # preview's size.
-        still_look = Look(look.width, look.height, script.fps, look.scale)
-
-        def draw(number: int, moment: Moment) -> Still:
-            folder = work_dir / f"still-{number:02d}"
-            folder.mkdir(exist_ok=True)
-            picture = StillBuilder(script, fonts, media, folder, still_look).moment(moment)
-            path = output_dir / f"storyboard-{number + 1:02d}.jpg"
-            command = still_command(picture, watermark_font, look.height, path)
-            run_checked(command.compile(cmd=self.ffmpeg_exe), deadline, _ignore, folder)
-            return Still(moment, path)
-
-        moments = storyboard_moments(script)
-        with concurrent.futures.ThreadPoolExecutor(STILL_CONCURRENCY) as pool:
-            stills = list(pool.map(draw, range(len(moments)), moments))
-        on_storyboard(stills)
-
-        proxy_path = output_dir / "proxy.mp4"
-        proxy_dir = work_dir / "proxy"
-        proxy_dir.mkdir(exist_ok=True)
-        builder = GraphBuilder(script, fonts, media, proxy_dir, look)
-        on_out_time = frame_progress(progress, script, STORYBOARD_END)
-        command = proxy_command(builder, watermark_font, proxy_path).compile(cmd=self.ffmpeg_exe)
-        run_checked(command, deadline, on_out_time, work_dir, self.stall_seconds)
-        progress.start_stage("encoding", FRAMES_END)
-        return ProxyResult(
-            path=proxy_path,
-            duration_seconds=measure_duration(proxy_path),
-            width=look.width,
-            height=look.height,
-            fps=look.fps,
-            file_size_bytes=proxy_path.stat().st_size,
+        drawing = PreviewDrawing(
+            ffmpeg_exe=self.ffmpeg_exe,
+            script=script,
+            fonts=fonts,
+            watermark_font=watermark_font,
+            media=media,
+            work_dir=work_dir,
+            output_dir=output_dir,
+            deadline=deadline,
+            stall_seconds=self.stall_seconds,
         )
+        return drawing.draw(progress, DOWNLOAD_END if media else 0.0, on_storyboard)
 
     def _checked_fonts(self, script: MovieScript) -> dict[tuple[str, str], Path]:
         return {key: _checked_font(path) for key, path in self._fonts(script).items()}
