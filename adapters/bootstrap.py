@@ -13,7 +13,7 @@ from phantomflow.adapters.persistence import (
 )
 from phantomflow.adapters.pg_locks import AdvisoryAccountLocks
 from phantomflow.adapters.settings import Settings
-from phantomflow.adapters.storage import OutputStorage
+from phantomflow.adapters.storage import Storage, storage_for
 from phantomflow.adapters.topics import register_legacy_topics
 from phantomflow.adapters.viewstore import PostgresViewStore, SQLiteViewStore, ViewStore
 from phantomflow.domain.application import PhantomFlow
@@ -29,7 +29,7 @@ class Runtime:
     settings: Settings
     app: PhantomFlow
     views: ViewStore
-    storage: OutputStorage
+    storage: Storage
     jobs_runner: FollowerRunner = field(init=False)
     jobs: JobsQueries = field(init=False)
     ledger_runner: FollowerRunner = field(init=False)
@@ -72,6 +72,7 @@ class Runtime:
         return row["doc"]
 
     def close(self) -> None:
+        self.storage.close()
         self.views.close()
         if isinstance(self.app.shared_account_lock, AdvisoryAccountLocks):
             self.app.shared_account_lock.close()
@@ -90,5 +91,5 @@ def build_runtime(settings: Settings) -> Runtime:
             views = PostgresViewStore(postgres_conninfo(settings))
             app.shared_account_lock = AdvisoryAccountLocks(postgres_conninfo(settings))
         return Runtime(
-            settings=settings, app=app, views=views, storage=OutputStorage(settings.outputs)
+            settings=settings, app=app, views=views, storage=storage_for(settings.storage)
         )

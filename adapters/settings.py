@@ -23,6 +23,9 @@ class Settings:
     # Dramatiq's own "dramatiq" and the rate counts "phantomflow".
     redis_namespace: str | None = None
     output_dir: Path | None = None
+    # Where outputs are kept (adapters/storage): file:///path or s3://bucket/prefix.
+    # Unset: the folder `outputs` (PHANTOMFLOW_OUTPUT_DIR or under the data directory).
+    storage_url: str | None = None
     public_url: str | None = None
     # A worker that has not reported for this long is presumed dead; its job may be
     # taken over by another worker.
@@ -55,6 +58,11 @@ class Settings:
     def outputs(self) -> Path:
         return self.output_dir or self.data_dir / "outputs"
 
+    @property
+    def storage(self) -> str:
+        """The storage URL in force: PHANTOMFLOW_STORAGE_URL, or the outputs folder."""
+        return self.storage_url or self.outputs.as_uri()
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
@@ -66,6 +74,7 @@ class Settings:
             redis_url=env.get("REDIS_URL") or None,
             redis_namespace=env.get("PHANTOMFLOW_REDIS_NAMESPACE") or None,
             output_dir=Path(output_dir).resolve() if output_dir else None,
+            storage_url=env.get("PHANTOMFLOW_STORAGE_URL") or None,
             public_url=(env.get("PHANTOMFLOW_PUBLIC_URL") or "").rstrip("/") or None,
             render_lease_seconds=float(env.get("PHANTOMFLOW_RENDER_LEASE_SECONDS", "300")),
             allow_private_urls=env.get("PHANTOMFLOW_ALLOW_PRIVATE_URLS", "")

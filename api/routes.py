@@ -222,7 +222,7 @@ def _job_id(request: web.Request) -> str:
 @routes.get("/outputs/{name}")
 async def download_output(request: web.Request) -> web.StreamResponse:
     services = services_of(request)
-    path = services.runtime.storage.path_of(request.match_info["name"])
+    path = services.runtime.storage.local_path(request.match_info["name"])
     if path is None:
         raise not_found("No such output.")
     content_type = "image/jpeg" if path.suffix == ".jpg" else "video/mp4"
