@@ -38,6 +38,7 @@ from phantomflow.domain.accounts import (
     mint_webhook_secret,
 )
 from phantomflow.domain.errors import AccountNotFound, JobNotFound
+from phantomflow.domain.export_commands import ExportCommands
 from phantomflow.domain.idempotency import IdempotencyRecord
 from phantomflow.domain.jobs import RenderJob, WebhookAttempt
 from phantomflow.domain.keys import LIVE, TEST, ApiKey, hash_key, mint, mode_of
@@ -132,7 +133,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-class PhantomFlow(Application[UUID]):
+class PhantomFlow(ExportCommands, Application[UUID]):
     name = "PhantomFlow"
 
     # Keep recently used aggregates in memory; each read still fast-forwards from the
@@ -291,6 +292,7 @@ class PhantomFlow(Application[UUID]):
         origin: dict[str, Any],
         idempotency: tuple[str, str] | None = None,
         sandbox: bool = False,
+        exports: list[dict[str, Any]] | None = None,
     ) -> Submission:
         """Charge the estimate and queue the job, atomically.
 
@@ -300,11 +302,15 @@ class PhantomFlow(Application[UUID]):
         repeat of the same request within 24 h returns the first submission
         (`replayed=True`) and charges nothing; IdempotencyKeyReused if the key came
         with a different request. A `sandbox` job is validated and priced the same
-        but charges nothing and counts against no limit.
+        but charges nothing and counts against no limit. `exports` are the
+        validated export targets; each must name a usable integration of its type
+        (else ExportTargetInvalid, and nothing is recorded).
         """
         model = MovieScript.from_dict(script)
         normalised = model.to_dict()
         estimated = pricing.estimate(model)
+        if exports:
+            self.check_export_targets(account_id, sandbox, exports)
 
         def submit() -> Submission:
             with self._account_lock(account_id):
@@ -324,6 +330,7 @@ class PhantomFlow(Application[UUID]):
                 webhook_uri=webhook_uri,
                 origin=origin,
                 sandbox=sandbox,
+                exports=exports or None,
             )
             if not sandbox:
                 account.charge(job.id, estimated)
