@@ -139,4 +139,8 @@ def assert_credits_reconcile(runtime: Runtime) -> None:
 
 
 # Real servers of the protocols PhantomFlow talks to, started once per session.
+from tests.servers.ftp import ftp_server, ftps_server  # noqa: E402, F401
 from tests.servers.s3 import s3_bucket, s3_server  # noqa: E402, F401
+from tests.servers.sftp import sftp_server  # noqa: E402, F401
+from tests.servers.smtp import smtp_server  # noqa: E402, F401
+from tests.servers.youtube import youtube_server  # noqa: E402, F401
