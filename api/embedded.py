@@ -11,7 +11,7 @@ import logging
 import dramatiq
 
 from phantomflow.adapters.bootstrap import Runtime, build_runtime
-from phantomflow.adapters.renderer import renderer_for
+from phantomflow.adapters.render import renderer_for
 from phantomflow.adapters.settings import Settings
 from phantomflow.projections.runner import FollowerRunner, FollowerThreads
 from phantomflow.workers.actors import declare_render_actor, in_process_broker

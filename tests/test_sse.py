@@ -89,7 +89,7 @@ def render_in_another_process(settings: Settings, job_id: UUID) -> subprocess.Po
     code = (
         "import sys, uuid\n"
         "from phantomflow.adapters.bootstrap import build_runtime\n"
-        "from phantomflow.adapters.renderer import FFmpegRenderer\n"
+        "from phantomflow.adapters.render import FFmpegRenderer\n"
         "from phantomflow.adapters.settings import Settings\n"
         "from phantomflow.workers.render import RenderService\n"
         "runtime = build_runtime(Settings.from_env())\n"
@@ -133,7 +133,7 @@ async def test_a_real_render_streams_rising_progress_then_complete_and_a_resumed
     progress = [data["progress"] for _, name, data in seen if name == "progress"]
     assert progress == sorted(progress) and progress[0] == 0
     assert [data["stage"] for _, _, data in seen[:2]] == ["queued", "starting"]
-    # The renderer's own stages (see adapters/renderer.py), both scenes among them.
+    # The renderer's own stages (see adapters/render/progress.py), both scenes among them.
     assert {"rendering_scene_1", "rendering_scene_2"} <= {data.get("stage") for _, _, data in seen}
     ids = [int(event_id) for event_id, _, _ in seen]
     assert ids == sorted(set(ids))  # store positions: rising, no repeats

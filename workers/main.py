@@ -15,7 +15,7 @@ import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 
 from phantomflow.adapters.bootstrap import Runtime, build_runtime
-from phantomflow.adapters.renderer import renderer_for
+from phantomflow.adapters.render import renderer_for
 from phantomflow.adapters.settings import Settings
 from phantomflow.workers.actors import declare_render_actor
 from phantomflow.workers.render import RenderService
