@@ -59,7 +59,7 @@ async def submit_render(request: web.Request) -> web.Response:
     principal = principal_of(request)
     body = await read_json(request)
     try:
-        script, webhook_uri = load_render_request(body)
+        script, webhook_uri, exports = load_render_request(body)
     except ValidationError as error:
         path, message = first_error(error.messages)
         raise schema_error(path, message) from None
@@ -80,6 +80,7 @@ async def submit_render(request: web.Request) -> web.Response:
         origin,
         idempotency_of(request, body),
         principal.is_sandbox,
+        exports,
     )
     return submission_response(submission)
 
@@ -219,16 +220,6 @@ def _job_id(request: web.Request) -> str:
         raise not_found(f"No job {raw}.") from None
 
 
-@routes.get("/outputs/{name}")
-async def download_output(request: web.Request) -> web.StreamResponse:
-    services = services_of(request)
-    path = services.runtime.storage.local_path(request.match_info["name"])
-    if path is None:
-        raise not_found("No such output.")
-    content_type = "image/jpeg" if path.suffix == ".jpg" else "video/mp4"
-    return web.FileResponse(path, headers={"Content-Type": content_type})
-
-
 def public_base(request: web.Request) -> str:
     configured = services_of(request).runtime.settings.public_url
     return configured or str(request.url.origin())
@@ -236,10 +227,13 @@ def public_base(request: web.Request) -> str:
 
 def job_view(doc: dict[str, Any], base: str) -> dict[str, Any]:
     """The public shape of a job, from its read-model document."""
-    hidden = ("output_location", "poster_location")
+    hidden = ("output_location", "poster_location", "output_deleted_at")
     view = {key: value for key, value in doc.items() if key not in hidden}
     location = doc.get("output_location")
     view["output_uri"] = f"{base}/outputs/{location}" if location else None
     poster = doc.get("poster_location")
     view["poster_uri"] = f"{base}/outputs/{poster}" if poster else None
+    # Absent from rows built before exports: every job has the list.
+    view["exports"] = doc.get("exports", [])
+    view["output_deleted_at"] = doc.get("output_deleted_at")
     return view

@@ -265,8 +265,10 @@ async def render_template(request: web.Request) -> web.Response:
         raise validation_error(str(error), path="variables", missing=error.names) from None
     if wanted.webhook_uri is not None:
         script["webhook_uri"] = wanted.webhook_uri
+    if wanted.exports is not None:
+        script["exports"] = wanted.exports
     try:
-        normalised, webhook_uri = load_render_request(script)
+        normalised, webhook_uri, exports = load_render_request(script)
     except ValidationError as error:
         path, message = first_error(error.messages)
         raise ApiError(
@@ -293,5 +295,6 @@ async def render_template(request: web.Request) -> web.Response:
         origin,
         idempotency_of(request, body),
         principal.is_sandbox,
+        exports,
     )
     return submission_response(submission)

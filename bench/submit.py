@@ -527,7 +527,7 @@ def in_process(
     extra_env: dict[str, str],
 ) -> InProcessResult:
     """`requests` submissions from `concurrency` threads; thread i uses account i mod len."""
-    script, webhook_uri = load_render_request(dict(TINY_SCRIPT))
+    script, webhook_uri, _ = load_render_request(dict(TINY_SCRIPT))
     origin = {"channel": "bench", "request_id": "bench", "key_prefix": "bench"}
     lock = threading.Lock()
     issued = [0]

@@ -24,7 +24,7 @@ from phantomflow.projections.runner import Follower, Tracked
 
 # The read model's name carries its version: a change of shape gets a new table and a
 # new tracked position, so it is built from zero beside the old one.
-TABLE = "jobs_view_v3"
+TABLE = "jobs_view_v4"
 
 
 def iso(moment: datetime) -> str:
@@ -33,7 +33,7 @@ def iso(moment: datetime) -> str:
 
 
 class JobsProjection(Follower):
-    name = "jobs_v3"
+    name = "jobs_v4"
     topics = topics_of(
         RenderJob.Submitted,
         RenderJob.Started,
@@ -41,6 +41,11 @@ class JobsProjection(Follower):
         RenderJob.Completed,
         RenderJob.Failed,
         RenderJob.Cancelled,
+        RenderJob.ExportStarted,
+        RenderJob.ExportSucceeded,
+        RenderJob.ExportFailed,
+        RenderJob.ExportSkipped,
+        RenderJob.OutputDeleted,
     )
 
     def create_tables(self, cursor: Cursor) -> None:
@@ -115,6 +120,8 @@ def submitted_row(tracked: Tracked) -> dict[str, Any]:
         "error": None,
         "webhook_uri": event.webhook_uri,
         "sandbox": bool(getattr(event, "sandbox", False)),
+        "exports": [export_entry(target) for target in getattr(event, "exports", None) or []],
+        "output_deleted_at": None,
         "created_at": iso(event.timestamp),
         "started_at": None,
         "completed_at": None,
@@ -128,6 +135,19 @@ def submitted_row(tracked: Tracked) -> dict[str, Any]:
         # the event store holds something newer (see `followed_events_after`).
         "version": event.originator_version,
         "doc": doc,
+    }
+
+
+def export_entry(target: dict[str, Any]) -> dict[str, Any]:
+    """One export as a job's page shows it, before anything ran."""
+    return {
+        "type": target["type"],
+        "integration_id": target["integration_id"],
+        "status": "pending",
+        "location": None,
+        "attempts": 0,
+        "error": None,
+        "next_attempt_at": None,
     }
 
 
@@ -204,6 +224,7 @@ def apply(doc: dict[str, Any], event: Any) -> None:
             credits_used=0,
             error={"code": event.code, "message": event.message},
         )
+        _skip_exports(doc, "the render failed")
     elif isinstance(event, RenderJob.Cancelled):
         doc.update(
             status="cancelled",
@@ -211,6 +232,44 @@ def apply(doc: dict[str, Any], event: Any) -> None:
             credits_used=event.credits_used,
             error={"code": "CANCELLED", "message": event.reason},
         )
+        _skip_exports(doc, "the job was cancelled")
+    else:
+        apply_export(doc, event)
+
+
+def _skip_exports(doc: dict[str, Any], why: str) -> None:
+    """A job that did not complete runs none of its exports."""
+    for entry in doc.get("exports", ()):
+        entry.update(status="skipped", error={"code": "NOT_RENDERED", "message": why})
+
+
+def apply_export(doc: dict[str, Any], event: Any) -> None:
+    """The export events and the output's deletion, on a job's document."""
+    if isinstance(event, RenderJob.OutputDeleted):
+        doc["output_deleted_at"] = doc["updated_at"]
+        for index in event.abandoned_exports:
+            doc["exports"][index].update(
+                status="failed",
+                next_attempt_at=None,
+                error={
+                    "code": "OUTPUT_DELETED",
+                    "message": "the job's output was deleted before this export finished",
+                },
+            )
+        return
+    entry = doc["exports"][event.index]
+    if isinstance(event, RenderJob.ExportStarted):
+        entry.update(status="running", attempts=event.attempt, next_attempt_at=None)
+    elif isinstance(event, RenderJob.ExportSucceeded):
+        entry.update(status="succeeded", location=event.location, error=None)
+    elif isinstance(event, RenderJob.ExportFailed):
+        entry.update(
+            status="failed" if event.final else "pending",
+            error={"code": event.code, "message": event.message},
+            next_attempt_at=iso(event.next_attempt_at) if event.next_attempt_at else None,
+        )
+    elif isinstance(event, RenderJob.ExportSkipped):
+        entry.update(status="skipped", error={"code": event.code, "message": event.message})
 
 
 @dataclass(frozen=True)
