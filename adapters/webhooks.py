@@ -54,11 +54,13 @@ def payload(
     error: dict[str, str] | None,
     ended_at: datetime,
     public_url: str | None,
+    exports: list[dict[str, Any]] | None = None,
 ) -> bytes:
     """The body, as bytes: signed and sent exactly as built here.
 
     `output_uri` needs the public address of the API (`PHANTOMFLOW_PUBLIC_URL`); a
-    worker that does not know it sends null, and the receiver can GET the job."""
+    worker that does not know it sends null, and the receiver can GET the job.
+    `exports` is the job's exports, all settled (the webhook waits for them)."""
     output_uri = (
         f"{public_url}/outputs/{output_location}" if public_url and output_location else None
     )
@@ -69,6 +71,7 @@ def payload(
         "credits_used": credits_used,
         "duration_seconds": duration_seconds,
         "error": error,
+        "exports": exports or [],
         "timestamp": ended_at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
     }
     return json.dumps(body, separators=(",", ":")).encode()

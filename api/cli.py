@@ -226,6 +226,7 @@ def run_projections(args: argparse.Namespace) -> int:
     from phantomflow.projections.runner import FollowerRunner, FollowerThreads
     from phantomflow.workers.actors import declare_render_actor
     from phantomflow.workers.dispatch import Dispatcher
+    from phantomflow.workers.exports import ExportScheduler, declare_export_actor, export_sender
     from phantomflow.workers.webhooks import WebhookScheduler, declare_webhook_actor, sender
 
     settings = _production_settings()
@@ -242,10 +243,16 @@ def run_projections(args: argparse.Namespace) -> int:
     webhooks = FollowerRunner(
         runtime.app, runtime.views, WebhookScheduler(runtime.app, send=sender(webhook_actor))
     )
-    followers = FollowerThreads([*runtime.read_models, dispatcher, webhooks])
+    export_actor = declare_export_actor(broker, no_local_rendering)  # type: ignore[arg-type]
+    exports = FollowerRunner(
+        runtime.app,
+        runtime.views,
+        ExportScheduler(runtime.app, send=export_sender(export_actor)),
+    )
+    followers = FollowerThreads([*runtime.read_models, dispatcher, webhooks, exports])
     stop = _stop_on_signals()
     followers.start()
-    log.info("following the event store: jobs read model and dispatcher")
+    log.info("following the event store: read models, dispatcher, webhooks and exports")
     stop.wait()
     followers.stop()
     runtime.close()

@@ -13,9 +13,18 @@ import dramatiq
 from phantomflow.adapters.bootstrap import Runtime, build_runtime
 from phantomflow.adapters.render import renderer_for
 from phantomflow.adapters.settings import Settings
+from phantomflow.domain import exports as ex
 from phantomflow.projections.runner import FollowerRunner, FollowerThreads
 from phantomflow.workers.actors import declare_render_actor, in_process_broker
 from phantomflow.workers.dispatch import Dispatcher
+from phantomflow.workers.exports import (
+    EXPORT_QUEUE,
+    ExportScheduler,
+    ExportService,
+    declare_export_actor,
+    export_options,
+    export_sender,
+)
 from phantomflow.workers.render import RenderService
 from phantomflow.workers.webhooks import (
     RETRY_DELAYS,
@@ -59,26 +68,46 @@ class EmbeddedSystem:
             self.runtime.views,
             WebhookScheduler(self.runtime.app, send=sender(self.webhook_actor)),
         )
-        self.followers = FollowerThreads([*self.runtime.read_models, dispatcher, webhook_scheduler])
+        self.export_service = ExportService(
+            app=self.runtime.app,
+            storage=self.runtime.storage,
+            vault=self.runtime.vault,
+            options=export_options(settings),
+            public_url=settings.public_url or public_url,
+            retry_delays=settings.export_retry_delays or ex.RETRY_DELAYS,
+        )
+        self.export_actor = declare_export_actor(self.broker, lambda: self.export_service)
+        export_scheduler = FollowerRunner(
+            self.runtime.app,
+            self.runtime.views,
+            ExportScheduler(self.runtime.app, send=export_sender(self.export_actor)),
+        )
+        self.followers = FollowerThreads(
+            [*self.runtime.read_models, dispatcher, webhook_scheduler, export_scheduler]
+        )
         # Everything here writes through this one application: each save wakes the
         # followers, so a submitted job reaches the worker without waiting for a poll.
         self.runtime.app.on_recorded(self.followers.wake)
         # Webhook POSTs (up to 10 s each) get threads of their own, never a render's.
+        # Exports (network transfers, minutes for a large file) likewise.
         self.worker = dramatiq.Worker(
             self.broker,
-            queues=set(self.broker.get_declared_queues()) - {WEBHOOK_QUEUE},
+            queues=set(self.broker.get_declared_queues()) - {WEBHOOK_QUEUE, EXPORT_QUEUE},
             worker_threads=worker_threads,
         )
         self.webhook_worker = dramatiq.Worker(self.broker, queues={WEBHOOK_QUEUE}, worker_threads=2)
+        self.export_worker = dramatiq.Worker(self.broker, queues={EXPORT_QUEUE}, worker_threads=2)
 
     def start(self) -> None:
         self.worker.start()
         self.webhook_worker.start()
+        self.export_worker.start()
         self.followers.start()
 
     def stop(self) -> None:
         self.followers.stop()
         self.worker.stop()
         self.webhook_worker.stop()
+        self.export_worker.stop()
         self.broker.close()
         self.runtime.close()

@@ -224,7 +224,7 @@ def apply(doc: dict[str, Any], event: Any) -> None:
             credits_used=0,
             error={"code": event.code, "message": event.message},
         )
-        _skip_exports(doc, "the render failed")
+        _skip_exports(doc, "the job failed")
     elif isinstance(event, RenderJob.Cancelled):
         doc.update(
             status="cancelled",
@@ -232,7 +232,7 @@ def apply(doc: dict[str, Any], event: Any) -> None:
             credits_used=event.credits_used,
             error={"code": "CANCELLED", "message": event.reason},
         )
-        _skip_exports(doc, "the job was cancelled")
+        _skip_exports(doc, "the job cancelled")
     else:
         apply_export(doc, event)
 

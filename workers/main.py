@@ -17,7 +17,13 @@ from dramatiq.brokers.redis import RedisBroker
 from phantomflow.adapters.bootstrap import Runtime, build_runtime
 from phantomflow.adapters.render import renderer_for
 from phantomflow.adapters.settings import Settings
+from phantomflow.domain import exports as ex
 from phantomflow.workers.actors import declare_render_actor
+from phantomflow.workers.exports import (
+    ExportService,
+    declare_export_actor,
+    export_options,
+)
 from phantomflow.workers.render import RenderService
 from phantomflow.workers.webhooks import RETRY_DELAYS, WebhookService, declare_webhook_actor
 
@@ -80,3 +86,24 @@ def webhook_service() -> WebhookService:
 
 
 deliver_webhook = declare_webhook_actor(broker, webhook_service)
+
+
+@functools.cache
+def _build_export_service() -> ExportService:
+    runtime = _runtime()
+    return ExportService(
+        app=runtime.app,
+        storage=runtime.storage,
+        vault=runtime.vault,
+        options=export_options(settings),
+        public_url=settings.public_url,
+        retry_delays=settings.export_retry_delays or ex.RETRY_DELAYS,
+    )
+
+
+def export_service() -> ExportService:
+    with _lock:
+        return _build_export_service()
+
+
+export_job = declare_export_actor(broker, export_service)
