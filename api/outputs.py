@@ -163,7 +163,7 @@ async def delete_output(request: web.Request) -> web.Response:
     services = services_of(request)
     runtime = services.runtime
     doc = await services.call(
-        runtime.job_document, str(principal.account_id), job_id, principal.is_sandbox
+        runtime.jobs.current, str(principal.account_id), job_id, principal.is_sandbox
     )
     if doc is None:
         raise not_found(f"No job {job_id}.")

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from phantomflow.adapters.bootstrap import build_runtime
 from phantomflow.adapters.settings import Settings
+from phantomflow.api.bootstrap import build_runtime
 from tests.conftest import POSTGRES_URL, TINY_SCRIPT, free_port
 from tests.media import ffprobe
 

@@ -23,7 +23,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from phantomflow.adapters.secrets import SecretsUnavailable
 from phantomflow.adapters.settings import Settings
 from phantomflow.api.app import create_app
-from phantomflow.api.embedded import EmbeddedSystem
+from phantomflow.api.bootstrap import Embedded
 from phantomflow.api.services import Services
 from phantomflow.domain.integrations import Integration
 from tests.conftest import TINY_SCRIPT, free_port
@@ -34,7 +34,7 @@ from tests.servers.s3 import ACCESS_KEY, REGION, SECRET_KEY, S3Bucket
 @dataclasses.dataclass
 class Api:
     client: TestClient
-    system: EmbeddedSystem
+    system: Embedded
     hooks: list[bytes]
     hook_url: str
 
@@ -96,7 +96,7 @@ async def api(tmp_path: Path, youtube_server) -> AsyncIterator[Api]:
         google_token_url=youtube_server.token_url,
         youtube_upload_url=youtube_server.upload_url,
     )
-    system = EmbeddedSystem(settings)
+    system = Embedded(settings)
     system.start()
     server = TestServer(create_app(Services(system.runtime)), host="127.0.0.1", port=port)
     async with TestClient(server) as client:
@@ -356,7 +356,7 @@ async def test_integrations_keep_secrets_sealed_and_deleting_one_shreds_its_secr
     ],
 )  # fmt: skip
 async def test_bad_integrations_are_refused_at_their_path(tmp_path: Path, body, status, code, path):
-    system = EmbeddedSystem(Settings(data_dir=tmp_path / "data"))  # the address policy in force
+    system = Embedded(Settings(data_dir=tmp_path / "data"))  # the address policy in force
     account = system.runtime.app.open_account("pro", 0)
     async with TestClient(TestServer(create_app(Services(system.runtime)))) as client:
         response = await client.post(
@@ -371,7 +371,7 @@ async def test_bad_integrations_are_refused_at_their_path(tmp_path: Path, body, 
 async def test_production_without_a_secrets_key_refuses_to_store_integrations(
     postgres_settings: Settings,
 ):
-    from phantomflow.adapters.bootstrap import build_runtime
+    from phantomflow.api.bootstrap import build_runtime
 
     runtime = build_runtime(postgres_settings)
     account = runtime.app.open_account("pro", 0)

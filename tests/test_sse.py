@@ -21,8 +21,9 @@ from aiohttp_sse_client2 import client as sse_client
 
 from phantomflow.adapters.settings import Settings
 from phantomflow.api.app import create_app
+from phantomflow.api.event_hub import EventHub
 from phantomflow.api.services import Services
-from phantomflow.api.sse import HUB, EventHub, RedactingAccessLogger
+from phantomflow.api.sse import HUB, RedactingAccessLogger
 from tests.conftest import TINY_SCRIPT
 
 REPO = Path(__file__).resolve().parent.parent
@@ -88,7 +89,7 @@ def render_in_another_process(settings: Settings, job_id: UUID) -> subprocess.Po
         env["PHANTOMFLOW_DB_SCHEMA"] = settings.database_schema or ""
     code = (
         "import sys, uuid\n"
-        "from phantomflow.adapters.bootstrap import build_runtime\n"
+        "from phantomflow.api.bootstrap import build_runtime\n"
         "from phantomflow.adapters.render import FFmpegRenderer\n"
         "from phantomflow.adapters.settings import Settings\n"
         "from phantomflow.workers.render import RenderService\n"
@@ -290,7 +291,7 @@ async def test_streams_of_many_jobs_share_one_follower_of_the_event_store(live, 
         await response.content.readuntil(b"\n\n")
     assert live.hub.streams == 5
     threads = [thread.name for thread in threading.enumerate()]
-    assert threads.count("sse-hub") == 1
+    assert threads.count("follower-sse-hub") == 1
 
     for job in jobs:
         app.start_job(app.get_job(job), "w", lease_seconds=60)
