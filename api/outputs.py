@@ -123,9 +123,12 @@ def _range(request: web.Request, found: StoredObject) -> tuple[int, int] | None:
     return start, stop - 1
 
 
-def _unsatisfiable(found: StoredObject) -> web.HTTPException:
-    return web.HTTPRequestRangeNotSatisfiable(
-        headers={"Content-Range": f"bytes */{found.size}", **_headers(found)}
+def _unsatisfiable(found: StoredObject) -> ApiError:
+    return ApiError(
+        416,
+        "RANGE_NOT_SATISFIABLE",
+        f"The file has {found.size} bytes; ask for one range within them.",
+        headers={"Content-Range": f"bytes */{found.size}", **_headers(found)},
     )
 
 
