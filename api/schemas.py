@@ -319,10 +319,13 @@ def _instance(schema: type[Schema]) -> Schema:
     return schema()
 
 
-class Element(fields.Field):
-    """One scene element, validated by the schema its `type` names."""
+class TypedObject(fields.Field):
+    """An object validated by the schema its `type` names, from `schemas` (a table that
+    may be filled after the class is made)."""
 
     default_error_messages: ClassVar[dict[str, str]] = _typed_messages("object")
+    schemas: ClassVar[dict[str, type[Schema]]] = {}
+    noun: ClassVar[str] = "object"
 
     def _deserialize(
         self, value: Any, attr: str | None, data: Any, **kwargs: Any
@@ -332,13 +335,20 @@ class Element(fields.Field):
         kind = value.get("type")
         if kind is None:
             raise ValidationError({"type": ["Required field is missing"]})
-        schema = ELEMENT_SCHEMAS.get(kind) if isinstance(kind, str) else None
+        schema = self.schemas.get(kind) if isinstance(kind, str) else None
         if schema is None:
-            supported = ", ".join(ELEMENT_SCHEMAS)
-            raise ValidationError(
-                {"type": [f"Unsupported element type; expected one of: {supported}"]}
-            )
-        return _instance(schema).load(value)
+            supported = ", ".join(self.schemas)
+            message = f"Unsupported {self.noun} type; expected one of: {supported}"
+            raise ValidationError({"type": [message]})
+        loaded: dict[str, Any] = _instance(schema).load(value)
+        return loaded
+
+
+class Element(TypedObject):
+    """One scene element, validated by the schema its `type` names."""
+
+    schemas = ELEMENT_SCHEMAS
+    noun = "element"
 
 
 class MediaBackgroundSchema(StrictSchema):
@@ -505,26 +515,11 @@ def _nest(path: str, message: str) -> dict[str, Any]:
 EXPORT_TARGET_SCHEMAS: dict[str, type[Schema]] = {}
 
 
-class ExportTarget(fields.Field):
+class ExportTarget(TypedObject):
     """One export target, validated by the schema its `type` names."""
 
-    default_error_messages: ClassVar[dict[str, str]] = _typed_messages("object")
-
-    def _deserialize(
-        self, value: Any, attr: str | None, data: Any, **kwargs: Any
-    ) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            raise ValidationError(f"Expected object, received {json_type(value)}")
-        kind = value.get("type")
-        if kind is None:
-            raise ValidationError({"type": ["Required field is missing"]})
-        schema = EXPORT_TARGET_SCHEMAS.get(kind) if isinstance(kind, str) else None
-        if schema is None:
-            supported = ", ".join(EXPORT_TARGET_SCHEMAS)
-            message = f"Unsupported export type; expected one of: {supported}"
-            raise ValidationError({"type": [message]})
-        loaded: dict[str, Any] = _instance(schema).load(value)
-        return loaded
+    schemas = EXPORT_TARGET_SCHEMAS
+    noun = "export"
 
 
 def exports_field() -> List:

@@ -60,6 +60,20 @@ def _missing(error: ClientError) -> bool:
     return code in ("404", "NoSuchKey", "NotFound")
 
 
+@contextlib.contextmanager
+def _reading(key: str, url: str) -> Iterator[None]:
+    """boto3's errors of a read as ours: FileNotFoundError for a missing object,
+    StorageError for anything else."""
+    try:
+        yield
+    except ClientError as error:
+        if _missing(error):
+            raise FileNotFoundError(key) from None
+        raise StorageError(f"cannot read {key} in {url}: {error}") from error
+    except BotoCoreError as error:
+        raise StorageError(f"cannot read {key} in {url}: {error}") from error
+
+
 class _FullReads:
     """A stream whose `read(n)` returns n bytes until the end: boto3 takes a short read
     for the end of the stream, and network streams return what has arrived so far."""
@@ -132,14 +146,8 @@ class S3Storage(Storage):
             return None
 
     def _head(self, key: str) -> StoredObject:
-        try:
+        with _reading(key, self.url):
             found = self.client.head_object(Bucket=self.bucket, Key=self._object_key(key))
-        except ClientError as error:
-            if _missing(error):
-                raise FileNotFoundError(key) from None
-            raise StorageError(f"cannot read {key} in {self.url}: {error}") from error
-        except BotoCoreError as error:
-            raise StorageError(f"cannot read {key} in {self.url}: {error}") from error
         return StoredObject(
             key=key,
             size=int(found["ContentLength"]),
@@ -150,16 +158,10 @@ class S3Storage(Storage):
 
     def read(self, key: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
         ranged = f"bytes={start}-{'' if end is None else end}"
-        try:
+        with _reading(key, self.url):
             found = self.client.get_object(
                 Bucket=self.bucket, Key=self._object_key(key), Range=ranged
             )
-        except ClientError as error:
-            if _missing(error):
-                raise FileNotFoundError(key) from None
-            raise StorageError(f"cannot read {key} in {self.url}: {error}") from error
-        except BotoCoreError as error:
-            raise StorageError(f"cannot read {key} in {self.url}: {error}") from error
         return self._chunks(found["Body"])
 
     @staticmethod
@@ -174,16 +176,10 @@ class S3Storage(Storage):
         scratch.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=scratch, prefix="s3-copy-") as folder:
             target = Path(folder) / Path(key).name
-            try:
+            with _reading(key, self.url):
                 self.client.download_file(
                     self.bucket, self._object_key(key), str(target), Config=TRANSFER
                 )
-            except ClientError as error:
-                if _missing(error):
-                    raise FileNotFoundError(key) from None
-                raise StorageError(f"cannot read {key} in {self.url}: {error}") from error
-            except BotoCoreError as error:
-                raise StorageError(f"cannot read {key} in {self.url}: {error}") from error
             yield target
 
     def delete(self, key: str) -> None:
