@@ -17,7 +17,7 @@ from aiohttp import web
 from phantomflow.adapters.secrets import hint
 from phantomflow.api.errors import ApiError, not_found
 from phantomflow.api.integration_schemas import parse_new_integration
-from phantomflow.api.routes import principal_of, read_json
+from phantomflow.api.requests import principal_of, read_json
 from phantomflow.api.services import Services, services_of
 from phantomflow.domain.integrations import IntegrationNotFound
 from phantomflow.projections.integrations import view_of

@@ -34,7 +34,7 @@ from phantomflow.adapters.storage import (
     render_key,
 )
 from phantomflow.api.errors import ApiError, not_found
-from phantomflow.api.routes import _job_id, principal_of
+from phantomflow.api.requests import job_id_of, principal_of
 from phantomflow.api.services import Services, services_of
 from phantomflow.domain.errors import IllegalJobTransition, JobNotFound
 from phantomflow.domain.jobs import RenderJob
@@ -162,7 +162,7 @@ async def _proxy(
 async def delete_output(request: web.Request) -> web.Response:
     """Delete a finished job's MP4 and poster; the job, its ledger and history stay."""
     principal = principal_of(request)
-    job_id = _job_id(request)
+    job_id = str(job_id_of(request))
     services = services_of(request)
     runtime = services.runtime
     doc = await services.call(

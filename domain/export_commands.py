@@ -14,6 +14,7 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError
 
 from phantomflow.domain import exports as ex
+from phantomflow.domain.concurrency import ConflictRetries
 from phantomflow.domain.integrations import (
     Integration,
     IntegrationNotFound,
@@ -30,7 +31,7 @@ class ExportCommands:
     repository: Any
     save: Callable[..., Any]
     get_job: Callable[[UUID], RenderJob]
-    _retry_on_conflict: Callable[..., Any]
+    retries: ConflictRetries
 
     # --- integrations -----------------------------------------------------------------
 
@@ -93,7 +94,7 @@ class ExportCommands:
             recordings = self.save(integration)
             return max((r.notification.id for r in recordings), default=None)
 
-        result: int | None = self._retry_on_conflict(delete)
+        result: int | None = self.retries.run(delete)
         return result
 
     def check_export_targets(
@@ -133,7 +134,7 @@ class ExportCommands:
             self.save(job)
             return job
 
-        job: RenderJob = self._retry_on_conflict(start)
+        job: RenderJob = self.retries.run(start)
         return job
 
     def finish_export(
@@ -164,7 +165,7 @@ class ExportCommands:
             self.save(job)
             return job
 
-        job: RenderJob = self._retry_on_conflict(finish)
+        job: RenderJob = self.retries.run(finish)
         return job
 
     def skip_export(self, job_id: UUID, index: int, code: str, message: str) -> RenderJob:
@@ -174,7 +175,7 @@ class ExportCommands:
             self.save(job)
             return job
 
-        job: RenderJob = self._retry_on_conflict(skip)
+        job: RenderJob = self.retries.run(skip)
         return job
 
     # --- deleting outputs -------------------------------------------------------------
@@ -189,5 +190,5 @@ class ExportCommands:
             self.save(job)
             return job
 
-        job: RenderJob = self._retry_on_conflict(delete)
+        job: RenderJob = self.retries.run(delete)
         return job

@@ -106,28 +106,3 @@ def lease_expired(started_at: str | None, now: datetime, lease: timedelta) -> bo
 
 def export_message_id(job_id: UUID, index: int, attempt: int) -> str:
     return f"{job_id}:{index}:{attempt}"
-
-
-def public_view(
-    targets: list[dict[str, Any]], states: list[dict[str, Any]], job_status: str
-) -> list[dict[str, Any]]:
-    """The exports as a job's page and its webhook show them. A job that did not
-    complete runs none: its exports read as skipped (NOT_RENDERED)."""
-    entries = []
-    for target, state in zip(targets, states, strict=True):
-        status, error = state["status"], state["error"]
-        if job_status in ("failed", "cancelled") and status == PENDING:
-            status = SKIPPED
-            error = {"code": "NOT_RENDERED", "message": f"the job {job_status}"}
-        entries.append(
-            {
-                "type": target["type"],
-                "integration_id": target["integration_id"],
-                "status": status,
-                "location": state["location"],
-                "attempts": state["attempts"],
-                "error": error,
-                "next_attempt_at": state["next_attempt_at"],
-            }
-        )
-    return entries

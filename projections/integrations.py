@@ -15,7 +15,7 @@ from typing import Any
 from phantomflow.adapters.topics import topics_of
 from phantomflow.adapters.viewstore import Cursor, ViewStore
 from phantomflow.domain.integrations import Integration, integration_ref
-from phantomflow.projections.jobs import iso
+from phantomflow.projections.timestamps import iso
 from phantomflow.projections.runner import Follower, Tracked
 
 TABLE = "integrations_view_v1"

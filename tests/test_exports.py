@@ -24,6 +24,7 @@ from phantomflow.adapters.secrets import SecretsUnavailable
 from phantomflow.adapters.settings import Settings
 from phantomflow.api.app import create_app
 from phantomflow.api.bootstrap import Embedded
+from phantomflow.api.routes import job_history
 from phantomflow.api.services import Services
 from phantomflow.domain.integrations import Integration
 from tests.conftest import TINY_SCRIPT, free_port
@@ -218,7 +219,7 @@ async def test_a_failing_export_is_retried_then_fails_without_touching_the_rende
     balance = api.runtime.app.get_account(account.account_id).balance
     assert balance == 100 - job["credits_used"]
     assert (await api.client.get(f"/outputs/{submitted['job_id']}.mp4")).status == 200
-    history = api.runtime.app.job_history(uuid.UUID(submitted["job_id"]))
+    history = job_history(api.runtime.app, uuid.UUID(submitted["job_id"]))
     failed = [e["data"] for e in history if e["type"] == "ExportFailed"]
     assert [(f["index"], f["attempt"], f["final"]) for f in failed if f["index"] == 0] == [
         (0, 1, False), (0, 2, False), (0, 3, True),

@@ -17,7 +17,9 @@ from phantomflow.adapters.settings import Settings
 from phantomflow.adapters.storage import poster_key, render_key
 from phantomflow.api.app import create_app
 from phantomflow.api.bootstrap import Runtime, build_runtime
+from phantomflow.api.routes import job_history
 from phantomflow.api.services import Services
+from phantomflow.domain.script import MovieScript
 from tests.conftest import TINY_SCRIPT
 from tests.servers.s3 import S3Bucket
 
@@ -54,7 +56,9 @@ async def served(
     runtime = build_runtime(settings)
     app = runtime.app
     account = app.open_account(plan="pro", credits=100)
-    job_id = app.submit_render(account.account_id, TINY_SCRIPT, None, {}).job_id
+    job_id = app.submit_render(
+        account.account_id, MovieScript.from_dict(TINY_SCRIPT), None, {}
+    ).job_id
     app.start_job(app.get_job(job_id), "w", lease_seconds=60)
     source = tmp_path / "render.mp4"
     source.write_bytes(DATA)
@@ -155,7 +159,7 @@ async def test_deleting_the_output_keeps_the_job_and_its_ledger_and_answers_410(
     assert job["output_uri"].endswith(served.url)
     account_id = runtime.app.get_job(served.job_id).account_id
     assert runtime.app.get_account(account_id).balance == balance
-    history = runtime.app.job_history(served.job_id)
+    history = job_history(runtime.app, served.job_id)
     assert history[-1]["type"] == "OutputDeleted"
     again = await served.client.delete(f"/api/jobs/{served.job_id}/output", headers=headers)
     assert (again.status, (await again.json())["output_deleted_at"]) == (
@@ -167,7 +171,7 @@ async def test_deleting_the_output_keeps_the_job_and_its_ledger_and_answers_410(
 async def test_only_a_completed_job_of_ones_own_has_an_output_to_delete(served: Served):
     app = served.runtime.app
     owner = app.get_job(served.job_id).account_id
-    queued = app.submit_render(owner, TINY_SCRIPT, None, {}).job_id
+    queued = app.submit_render(owner, MovieScript.from_dict(TINY_SCRIPT), None, {}).job_id
     headers = {"x-api-key": served.key}
     response = await served.client.delete(f"/api/jobs/{queued}/output", headers=headers)
     assert response.status == 409
