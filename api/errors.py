@@ -16,6 +16,7 @@ from aiohttp import web
 
 from phantomflow.api.services import REQUEST_ID
 from phantomflow.domain.errors import ConcurrencyLimitExceeded, InsufficientCredits
+from phantomflow.domain.exports import ExportTargetInvalid
 from phantomflow.domain.idempotency import IdempotencyKeyReused
 
 log = logging.getLogger(__name__)
@@ -118,6 +119,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         response = error.response()
     except (InsufficientCredits, ConcurrencyLimitExceeded, IdempotencyKeyReused) as refused:
         response = from_domain(refused).response()
+    except ExportTargetInvalid as invalid:
+        response = schema_error(invalid.path, invalid.message).response()
     except web.HTTPException as http_error:
         if http_error.status < 400:
             raise

@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from phantomflow.api.errors import not_found
+from phantomflow.api.outputs import serve_object
 from phantomflow.api.previews import preview_expired, viewer_path
 from phantomflow.api.services import Services, services_of
 from phantomflow.domain.previews import (
@@ -43,8 +44,6 @@ from phantomflow.projections.timestamps import iso
 routes = web.RouteTableDef()
 
 FILE_NAME = re.compile(r"storyboard-\d{2,3}\.jpg|proxy\.mp4")
-# The files never change once written; they are the account's, so not in shared caches.
-FILE_CACHE = "private, max-age=3600"
 REFRESH_SECONDS = 2
 
 STYLE = """
@@ -119,20 +118,12 @@ async def preview_file(request: web.Request) -> web.StreamResponse:
     if not preview.is_live(datetime.now(UTC)):
         raise preview_expired(preview)
     key = next((k for k in preview.locations if k.rsplit("/", 1)[-1] == name), None)
-    services = services_of(request)
-    path = services.runtime.preview_files.path_of(key) if key else None
-    if path is None:
+    served = await serve_object(request, key) if key else None
+    if served is None:
         raise not_found("No such file.")
-    content_type = "video/mp4" if name.endswith(".mp4") else "image/jpeg"
-    return web.FileResponse(
-        path,
-        headers={
-            "Content-Type": content_type,
-            "Cache-Control": FILE_CACHE,
-            "X-Content-Type-Options": "nosniff",
-            "X-Robots-Tag": "noindex, nofollow",
-        },
-    )
+    served.headers["X-Content-Type-Options"] = "nosniff"
+    served.headers["X-Robots-Tag"] = "noindex, nofollow"
+    return served
 
 
 def body_of(preview: Preview) -> str:

@@ -31,7 +31,7 @@ from phantomflow.api.event_hub import Item
 from phantomflow.api.requests import principal_of, public_base, read_json
 from phantomflow.api.schemas import StrictSchema, first_error, load_render_request
 from phantomflow.api.services import REQUEST_ID, Services, services_of
-from phantomflow.api.sse import ToSse, one_stream
+from phantomflow.api.sse import StreamOf, one_stream
 from phantomflow.api.submissions import check_webhook_address, submit
 from phantomflow.api.template_schemas import RENDER_REQUEST_PROPERTY, load_body
 from phantomflow.api.templates import template_origin, template_script
@@ -118,11 +118,13 @@ async def create_preview(request: web.Request) -> web.Response:
     principal = principal_of(request)
     body = await read_json(request)
     if isinstance(body, dict) and "template_id" in body:
-        template, script, webhook_uri, metadata = await template_script(request, body)
-        origin = template_origin(template)
+        found = await template_script(request, body)
+        script, webhook_uri = found.script, found.webhook_uri
+        exports, metadata = found.exports, found.metadata
+        origin = template_origin(found.template)
     else:
         try:
-            script, webhook_uri, metadata = load_render_request(body)
+            script, webhook_uri, exports, metadata = load_render_request(body)
         except ValidationError as error:
             path, message = first_error(error.messages)
             raise schema_error(path, message) from None
@@ -138,6 +140,7 @@ async def create_preview(request: web.Request) -> web.Response:
         webhook_uri,
         principal.is_sandbox,
         metadata=metadata,
+        exports=exports,
     )
     view = preview_view(preview, public_base(request), datetime.now(UTC))
     headers["Location"] = f"/api/previews/{preview.ref}"
@@ -235,13 +238,13 @@ async def render_preview(request: web.Request) -> web.Response:
     if (await request.read()).strip():
         body = await read_json(request)
     wanted = load_body(PreviewRenderRequestSchema(), body)
-    webhook_uri, metadata = render_options(wanted, preview)
+    webhook_uri, exports, metadata = render_options(wanted, preview)
     origin = {
         **{key: value for key, value in preview.origin.items() if key.startswith("template")},
         "channel": "preview",
         "preview_id": preview.ref,
     }
-    return await submit(request, body, preview.script, webhook_uri, origin, metadata)
+    return await submit(request, body, preview.script, webhook_uri, origin, exports, metadata)
 
 
 class PreviewRenderRequestSchema(StrictSchema):
@@ -262,18 +265,33 @@ class PreviewRenderRequestSchema(StrictSchema):
             "description": "The job's metadata, instead of the one the preview was made with.",
         },
     )
+    exports = fields.Raw(
+        metadata={
+            "allOf": [{"$ref": RENDER_REQUEST_PROPERTY + "exports"}],
+            "description": "The job's exports, instead of the ones the preview was made with.",
+        },
+    )
 
 
-def render_options(wanted: dict[str, Any], preview: Preview) -> tuple[str | None, dict[str, Any]]:
-    """The render's webhook_uri and metadata: the request's own, else the preview's."""
-    given = {key: wanted[key] for key in ("webhook_uri", "metadata") if key in wanted}
+RENDER_OPTIONS = ("webhook_uri", "exports", "metadata")
+
+
+def render_options(
+    wanted: dict[str, Any], preview: Preview
+) -> tuple[str | None, list[dict[str, Any]], dict[str, Any]]:
+    """The render's webhook_uri, exports and metadata: the request's own, else the
+    preview's."""
+    given = {key: wanted[key] for key in RENDER_OPTIONS if key in wanted}
     try:
-        _, webhook_uri, metadata = load_render_request({"scenes": [{"duration": 1}], **given})
+        _, webhook_uri, exports, metadata = load_render_request(
+            {"scenes": [{"duration": 1}], **given}
+        )
     except ValidationError as error:
         path, message = first_error(error.messages)
         raise schema_error(path, message) from None
     return (
         webhook_uri if "webhook_uri" in given else preview.webhook_uri,
+        exports if "exports" in given else preview.exports,
         metadata if "metadata" in given else preview.metadata,
     )
 
@@ -288,12 +306,20 @@ async def preview_progress(request: web.Request) -> web.StreamResponse:
     preview = await load(request)
     base = public_base(request)
 
-    def to_sse_for(first: Item) -> ToSse | None:
+    def stream_of(first: Item) -> StreamOf | None:
         if not isinstance(first.event, Preview.Created):
             return None
-        return lambda item: preview_event(item.event, preview, base)
+        return StreamOf(lambda item: preview_event(item.event, preview, base), ends_preview)
 
-    return await one_stream(request, preview.id, to_sse_for, f"No preview {preview.ref}.")
+    return await one_stream(request, preview.id, stream_of, f"No preview {preview.ref}.")
+
+
+def ends_preview(event: Any) -> bool:
+    """Whether a preview's stream closes after this event: its proxy, its failure, or
+    its end."""
+    return isinstance(
+        event, Preview.ProxyReady | Preview.Failed | Preview.Deleted | Preview.Expired
+    )
 
 
 def preview_event(event: Any, preview: Preview, base: str) -> tuple[str, dict[str, Any]] | None:

@@ -22,6 +22,7 @@ from typing import Any, ClassVar, NamedTuple
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from phantomflow.domain import metadata as job_metadata
+from phantomflow.domain.exports import MAX_EXPORTS
 from phantomflow.domain.script import (
     ALIGNMENTS,
     BACKGROUND_MEDIA,
@@ -337,10 +338,13 @@ def _instance(schema: type[Schema]) -> Schema:
     return schema()
 
 
-class Element(fields.Field):
-    """One scene element, validated by the schema its `type` names."""
+class TypedObject(fields.Field):
+    """An object validated by the schema its `type` names, from `schemas` (a table that
+    may be filled after the class is made)."""
 
     default_error_messages: ClassVar[dict[str, str]] = _typed_messages("object")
+    schemas: ClassVar[dict[str, type[Schema]]] = {}
+    noun: ClassVar[str] = "object"
 
     def _deserialize(
         self, value: Any, attr: str | None, data: Any, **kwargs: Any
@@ -350,13 +354,20 @@ class Element(fields.Field):
         kind = value.get("type")
         if kind is None:
             raise ValidationError({"type": ["Required field is missing"]})
-        schema = ELEMENT_SCHEMAS.get(kind) if isinstance(kind, str) else None
+        schema = self.schemas.get(kind) if isinstance(kind, str) else None
         if schema is None:
-            supported = ", ".join(ELEMENT_SCHEMAS)
-            raise ValidationError(
-                {"type": [f"Unsupported element type; expected one of: {supported}"]}
-            )
-        return _instance(schema).load(value)
+            supported = ", ".join(self.schemas)
+            message = f"Unsupported {self.noun} type; expected one of: {supported}"
+            raise ValidationError({"type": [message]})
+        loaded: dict[str, Any] = _instance(schema).load(value)
+        return loaded
+
+
+class Element(TypedObject):
+    """One scene element, validated by the schema its `type` names."""
+
+    schemas = ELEMENT_SCHEMAS
+    noun = "element"
 
 
 class MediaBackgroundSchema(StrictSchema):
@@ -519,6 +530,30 @@ def _nest(path: str, message: str) -> dict[str, Any]:
     return nested
 
 
+# Export targets: each `type`'s schema is in api/export_schemas.py, which fills this
+# table when it loads (at the end of this module).
+EXPORT_TARGET_SCHEMAS: dict[str, type[Schema]] = {}
+
+
+class ExportTarget(TypedObject):
+    """One export target, validated by the schema its `type` names."""
+
+    schemas = EXPORT_TARGET_SCHEMAS
+    noun = "export"
+
+
+def exports_field() -> List:
+    return List(
+        ExportTarget(),
+        load_default=list,
+        validate=validate.Length(max=MAX_EXPORTS, error=f"At most {MAX_EXPORTS} export targets"),
+        metadata={
+            "description": "Where the finished MP4 is delivered besides output_uri: one "
+            "target per entry, each naming an integration of its type (docs/api.md)."
+        },
+    )
+
+
 class RenderRequestSchema(MovieScriptSchema):
     webhook_uri = _url(load_default=None, allow_none=True)
     metadata = Metadata(
@@ -528,13 +563,7 @@ class RenderRequestSchema(MovieScriptSchema):
             " (reads, live progress, webhooks)."
         },
     )
-    exports = List(
-        fields.Raw(),
-        load_default=list,
-        validate=validate.Length(
-            max=0, error="Export targets are not supported by this server yet"
-        ),
-    )
+    exports = exports_field()
 
 
 def first_error(messages: Any, prefix: str = "") -> tuple[str, str]:
@@ -553,11 +582,13 @@ def first_error(messages: Any, prefix: str = "") -> tuple[str, str]:
 class RenderRequest(NamedTuple):
     script: dict[str, Any]  # normalised
     webhook_uri: str | None
+    exports: list[dict[str, Any]]
     metadata: dict[str, Any]
 
 
 def load_render_request(body: Any) -> RenderRequest:
-    """Validate a render request; return (normalised script, webhook_uri, metadata).
+    """Validate a render request; return (normalised script, webhook_uri, exports,
+    metadata).
 
     Raises ValidationError; `first_error(error.messages)` names the failing path.
     """
@@ -565,6 +596,10 @@ def load_render_request(body: Any) -> RenderRequest:
         raise ValidationError({"": [f"Expected object, received {json_type(body)}"]})
     loaded = _instance(RenderRequestSchema).load(body)
     webhook_uri = loaded.pop("webhook_uri")
+    exports = loaded.pop("exports")
     given = loaded.pop("metadata")
-    loaded.pop("exports")
-    return RenderRequest(loaded, webhook_uri, given)
+    return RenderRequest(loaded, webhook_uri, exports, given)
+
+
+# Fills EXPORT_TARGET_SCHEMAS; last, because it imports from this module.
+from phantomflow.api import export_schemas as _export_schemas  # noqa: E402, F401

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -79,8 +80,11 @@ def progress_event(
     event: Any, base: str, metadata: dict[str, Any] | None
 ) -> tuple[str, dict[str, Any]] | None:
     """A job event as the contract's SSE event (name, data), or None if it has none:
-    what the event changes in the job's public document (`projections/job_view.py`).
-    The final event carries the job's `metadata` too."""
+    what the event changes in the job's public document (`projections/job_view.py`),
+    or an export's change. `complete` and `error` carry the job's `metadata` too."""
+    exported = export_event(event)
+    if exported is not None:
+        return exported
     change = changes(event)
     if change is None:
         return None
@@ -101,6 +105,44 @@ def progress_event(
         "stage": change["stage"] or status,
         "timestamp": change["updated_at"],
     }
+
+
+def export_event(event: Any) -> tuple[str, dict[str, Any]] | None:
+    """An export's change as an `export` event; `index` is its place in the job's
+    `exports`."""
+    data: dict[str, Any]
+    if isinstance(event, RenderJob.ExportStarted):
+        data = {"status": "running", "attempt": event.attempt}
+    elif isinstance(event, RenderJob.ExportSucceeded):
+        data = {
+            "status": "succeeded",
+            "attempt": event.attempt,
+            "location": event.location,
+            "bytes": event.bytes,
+            "durationMs": event.duration_ms,
+        }
+    elif isinstance(event, RenderJob.ExportFailed):
+        next_at = event.next_attempt_at
+        data = {
+            "status": "failed" if event.final else "pending",
+            "attempt": event.attempt,
+            "error": {"code": event.code, "message": event.message},
+            "final": event.final,
+            "nextAttemptAt": iso(next_at) if next_at else None,
+        }
+    elif isinstance(event, RenderJob.ExportSkipped):
+        data = {"status": "skipped", "error": {"code": event.code, "message": event.message}}
+    else:
+        return None
+    return "export", {"index": event.index, **data, "timestamp": iso(event.timestamp)}
+
+
+def ends_stream(event: Any, has_exports: bool) -> bool:
+    """Whether a job's stream closes after this event: its failure or cancellation, its
+    completion, or, for a job with exports, the settling of the last export."""
+    if isinstance(event, RenderJob.Failed | RenderJob.Cancelled | RenderJob.ExportsSettled):
+        return True
+    return isinstance(event, RenderJob.Completed) and not has_exports
 
 
 def account_event(item: Item, base: str) -> tuple[str, dict[str, Any]] | None:
@@ -172,9 +214,9 @@ async def follow(
     last: int,
     heartbeat: float,
     to_sse: ToSse,
-    closes: bool,
+    ends: Callable[[Any], bool] | None,
 ) -> None:
-    """Send live events past position `last` until a final event (if `closes`), the
+    """Send live events past position `last` until one that `ends` the stream, the
     client leaves (the write fails or the handler is cancelled), or the server stops."""
     while True:
         items = await watcher.next(heartbeat)
@@ -186,13 +228,21 @@ async def follow(
                 continue
             last = item.position
             mapped = to_sse(item)
-            if mapped is None:
-                continue
-            await response.write(frame(item.position, *mapped))
-            if closes and mapped[0] in FINAL_EVENTS:
+            if mapped is not None:
+                await response.write(frame(item.position, *mapped))
+            if ends is not None and ends(item.event):
                 return
         if watcher.closed or watcher.overflowed:
             return
+
+
+@dataclass(frozen=True)
+class StreamOf:
+    """How one job's (or preview's) events are streamed: what each becomes, and which
+    one ends the stream."""
+
+    to_sse: ToSse
+    ends: Callable[[Any], bool]
 
 
 @routes.get("/api/jobs/{job_id}/progress")
@@ -201,47 +251,53 @@ async def job_progress(request: web.Request) -> web.StreamResponse:
     job_id = job_id_of(request)
     base = public_base(request)
 
-    def to_sse_for(first: Item) -> ToSse | None:
+    def stream_of(first: Item) -> StreamOf | None:
         submitted = first.event
         if (
             not isinstance(submitted, RenderJob.Submitted)
             or submitted.account_id != principal.account_id
         ):
             return None
+        has_exports = bool(getattr(submitted, "exports", None))
         metadata = metadata_of(submitted)
-        return lambda item: progress_event(item.event, base, metadata)
+        return StreamOf(
+            lambda item: progress_event(item.event, base, metadata),
+            lambda event: ends_stream(event, has_exports),
+        )
 
-    return await one_stream(request, job_id, to_sse_for, f"No job {job_id}.")
+    return await one_stream(request, job_id, stream_of, f"No job {job_id}.")
 
 
 async def one_stream(
     request: web.Request,
     aggregate_id: UUID,
-    to_sse_for: Callable[[Item], ToSse | None],
+    stream_of: Callable[[Item], StreamOf | None],
     missing: str,
 ) -> web.StreamResponse:
-    """The stream of one job (or preview) until its final event: its history so far
-    (from `Last-Event-ID`), then its live events. `to_sse_for(first event)` maps its
-    events to stream events, or is None when it is not the caller's: 404 `missing`."""
+    """The stream of one job (or preview) until the event that ends it: its history so
+    far (from `Last-Event-ID`), then its live events. `stream_of(its first event)` says
+    how, or is None when it is not the caller's: 404 `missing`."""
     after = last_event_id(request)
     services = services_of(request)
     hub = request.app[HUB]
     watcher = hub.watch_job(aggregate_id)  # before reading the history: see the module doc
     try:
         history = await services.call(hub.job_history, aggregate_id)
-        to_sse = to_sse_for(history[0]) if history else None
-        if to_sse is None:
+        stream = stream_of(history[0]) if history else None
+        if stream is None:
             raise not_found(missing)
         sent: list[tuple[int, str, dict[str, Any]]] = []
+        ended = False
         for item in history:
-            mapped = to_sse(item)
+            mapped = stream.to_sse(item)
             if mapped is not None:
                 sent.append((item.position, *mapped))
-        final = next((e for e in sent if e[1] in FINAL_EVENTS), None)
+            ended = ended or stream.ends(item.event)
         if after is None:
-            if final is not None:
-                sent = [final]  # it has ended: its outcome, at once
-        elif final is not None and after >= final[0]:
+            if ended:
+                # It has ended: its outcome (and its exports'), at once.
+                sent = [e for e in sent if e[1] in (*FINAL_EVENTS, "export")]
+        elif ended and after >= sent[-1][0]:
             # The client has seen the end. 204 tells an EventSource to stop reconnecting.
             return web.Response(status=204)
         else:
@@ -251,8 +307,8 @@ async def one_stream(
         try:
             for event in sent:
                 await response.write(frame(*event))
-            if final is None:
-                await follow(response, watcher, last, hub.heartbeat, to_sse, closes=True)
+            if not ended:
+                await follow(response, watcher, last, hub.heartbeat, stream.to_sse, stream.ends)
         except ConnectionResetError:
             pass  # the client left
         return response
@@ -295,7 +351,7 @@ async def account_events(request: web.Request) -> web.StreamResponse:
                 last,
                 hub.heartbeat,
                 lambda item: account_event(item, base),
-                closes=False,
+                None,
             )
         except ConnectionResetError:
             pass

@@ -13,7 +13,7 @@ caller can already read the template).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from aiohttp import web
@@ -241,8 +241,16 @@ async def render_template(request: web.Request) -> web.Response:
     """Substitute the variables into the template's script and submit it exactly as
     `POST /api/render` would: same validation, same price, same response."""
     body = await read_json(request)
-    template, normalised, webhook_uri, metadata = await template_script(request, body)
-    return await submit(request, body, normalised, webhook_uri, template_origin(template), metadata)
+    found = await template_script(request, body)
+    return await submit(
+        request,
+        body,
+        found.script,
+        found.webhook_uri,
+        template_origin(found.template),
+        found.exports,
+        found.metadata,
+    )
 
 
 def template_origin(template: Template) -> dict[str, Any]:
@@ -254,11 +262,18 @@ def template_origin(template: Template) -> dict[str, Any]:
     }
 
 
-async def template_script(
-    request: web.Request, body: Any
-) -> tuple[Template, dict[str, Any], str | None, dict[str, Any]]:
-    """A template render request's script: (the template, the validated script with its
-    variables substituted, its webhook_uri, its metadata), or the error
+class Resolved(NamedTuple):
+    """A template render request, resolved: what `POST /api/render` would be given."""
+
+    template: Template
+    script: dict[str, Any]  # validated, with the variables substituted
+    webhook_uri: str | None
+    exports: list[dict[str, Any]]
+    metadata: dict[str, Any]
+
+
+async def template_script(request: web.Request, body: Any) -> Resolved:
+    """A template render request's script and the rest, or the error
     `POST /api/render/template` answers."""
     principal = principal_of(request)
     wanted = parse_render_request(body)
@@ -279,10 +294,12 @@ async def template_script(
         raise validation_error(str(error), path="variables", missing=error.names) from None
     if wanted.webhook_uri is not None:
         script["webhook_uri"] = wanted.webhook_uri
+    if wanted.exports is not None:
+        script["exports"] = wanted.exports
     if wanted.metadata is not None:
         script["metadata"] = wanted.metadata
     try:
-        normalised, webhook_uri, metadata = load_render_request(script)
+        normalised, webhook_uri, exports, metadata = load_render_request(script)
     except ValidationError as error:
         path, message = first_error(error.messages)
         raise ApiError(
@@ -292,4 +309,4 @@ async def template_script(
             " after substituting the variables)",
             path=path,
         ) from None
-    return template, normalised, webhook_uri, metadata
+    return Resolved(template, normalised, webhook_uri, exports, metadata)

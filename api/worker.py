@@ -1,7 +1,7 @@
 """Entry module for `dramatiq phantomflow.api.worker` (what `phantomflow worker` runs).
 
-Declares the render, preview and webhook actors on the Redis broker named by REDIS_URL (see
-`api/bootstrap.py`); each worker process builds its runtime on its first message.
+Declares the render, preview, webhook and export actors on the Redis broker named by
+REDIS_URL (see `api/bootstrap.py`); each worker process builds its runtime on its first message.
 """
 
 from __future__ import annotations
@@ -16,3 +16,4 @@ actors = worker_actors(production_settings())
 render_job = actors.render
 deliver_webhook = actors.webhook
 draw_preview = actors.preview
+export_job = actors.export

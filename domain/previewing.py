@@ -42,11 +42,19 @@ class PreviewUseCases:
         sandbox: bool = False,
         lifetime: timedelta = LIFETIME,
         metadata: dict[str, Any] | None = None,
+        exports: list[dict[str, Any]] | None = None,
     ) -> Preview:
-        """A preview of a validated script, queued; it charges nothing. `webhook_uri`
-        and `metadata` are its render's, unless the render asks for others."""
+        """A preview of a validated script, queued; it charges nothing. `webhook_uri`,
+        `metadata` and `exports` are its render's, unless the render asks for others."""
         preview = Preview.create(
-            account_id, script.to_dict(), origin, webhook_uri, sandbox, lifetime, metadata
+            account_id,
+            script.to_dict(),
+            origin,
+            webhook_uri,
+            sandbox,
+            lifetime,
+            metadata,
+            exports,
         )
         self.save(preview)
         return preview

@@ -100,13 +100,15 @@ class Preview(Aggregate):
         viewer_token: str,
         lifetime_seconds: float,
         metadata: dict[str, Any] | None = None,
+        exports: list[dict[str, Any]] | None = None,
     ) -> None:
         self.account_id = account_id
         self.script = script
         self.origin = origin
-        # The webhook and metadata of its render (unless the render asks for others).
+        # The webhook, metadata and exports of its render (unless it asks for others).
         self.webhook_uri = webhook_uri
         self.metadata = metadata or {}
+        self.exports = exports or []
         self.sandbox = sandbox
         self.viewer_token = viewer_token
         self.expires_at = self.created_on + timedelta(seconds=lifetime_seconds)
@@ -133,6 +135,7 @@ class Preview(Aggregate):
         sandbox: bool,
         lifetime: timedelta = LIFETIME,
         metadata: dict[str, Any] | None = None,
+        exports: list[dict[str, Any]] | None = None,
     ) -> Preview:
         """A new preview, which expires `lifetime` after it is created."""
         return cls(
@@ -144,6 +147,7 @@ class Preview(Aggregate):
             viewer_token=secrets.token_urlsafe(32),
             lifetime_seconds=lifetime.total_seconds(),
             metadata=metadata or {},
+            exports=exports or [],
         )
 
     @property

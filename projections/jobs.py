@@ -27,12 +27,12 @@ from phantomflow.projections.runner import Follower, Tracked
 
 # The read model's name carries its version: a change of shape gets a new table and a
 # new tracked position, so it is built from zero beside the old one.
-TABLE = "jobs_view_v4"
-METADATA_TABLE = "jobs_metadata_v4"
+TABLE = "jobs_view_v5"
+METADATA_TABLE = "jobs_metadata_v5"
 
 
 class JobsProjection(Follower):
-    name = "jobs_v4"
+    name = "jobs_v5"
     topics = topics_of(
         RenderJob.Submitted,
         RenderJob.Started,
@@ -40,6 +40,7 @@ class JobsProjection(Follower):
         RenderJob.Completed,
         RenderJob.Failed,
         RenderJob.Cancelled,
+        *job_view.EXPORT_EVENTS,
     )
 
     def create_tables(self, cursor: Cursor) -> None:

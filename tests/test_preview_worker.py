@@ -35,9 +35,10 @@ def test_a_preview_is_drawn_once_storyboard_then_proxy(runtime: Runtime):
     names = [type(event).__name__ for event in runtime.app.events.get(preview.id)]
     assert names.index("StoryboardReady") < names.index("ProxyReady")
     assert names.count("Started") == 1
+    assert drawn.locations
     for key in drawn.locations:
-        path = runtime.preview_files.path_of(key)
-        assert path is not None and path.stat().st_size > 0
+        found = runtime.storage.stat(key)
+        assert found is not None and found.size > 0
 
 
 def test_a_preview_that_cannot_be_drawn_fails_with_the_reason(runtime: Runtime):
@@ -78,5 +79,5 @@ def test_a_preview_deleted_while_it_is_drawn_is_abandoned_and_its_files_deleted(
 
     gone = app.get_preview(preview.id)
     assert gone.deleted and gone.storyboard and gone.proxy is None
-    assert all(runtime.preview_files.path_of(key) is None for key in gone.locations)
-    assert not (runtime.preview_files.root / "previews" / preview.id.hex).exists()
+    assert gone.locations
+    assert not any(runtime.preview_files.exists(key) for key in gone.locations)

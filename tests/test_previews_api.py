@@ -352,8 +352,8 @@ async def test_a_deleted_preview_is_gone_with_its_files(api: Api):
     files.append(api.path(done["proxy_uri"]))
     preview_id = parse_preview_ref(made["preview_id"])
     assert preview_id is not None
-    on_disk = api.runtime.preview_files.root / "previews" / preview_id.hex
-    assert on_disk.is_dir()
+    stored = api.runtime.app.get_preview(preview_id).locations
+    assert stored and all(api.runtime.preview_files.exists(key) for key in stored)
 
     path = f"/api/previews/{made['preview_id']}"
     deleted = await api.client.delete(path, headers=headers)
@@ -361,7 +361,7 @@ async def test_a_deleted_preview_is_gone_with_its_files(api: Api):
         "preview_id": made["preview_id"],
         "deleted": True,
     }
-    assert not on_disk.exists()
+    assert not any(api.runtime.preview_files.exists(key) for key in stored)
     assert (await api.client.get(path, headers=headers)).status == 404
     assert (await api.client.delete(path, headers=headers)).status == 404
     assert (await api.client.post(path + "/render", headers=headers)).status == 404
@@ -377,11 +377,8 @@ async def test_an_expired_preview_answers_expired_and_the_sweeper_deletes_its_fi
     done = await api.wait(made["preview_id"], headers)
     preview_id = parse_preview_ref(made["preview_id"])
     assert preview_id is not None
-    on_disk = [
-        api.runtime.preview_files.path_of(key)
-        for key in api.runtime.app.get_preview(preview_id).locations
-    ]
-    assert all(path is not None and path.is_file() for path in on_disk)
+    stored = api.runtime.app.get_preview(preview_id).locations
+    assert stored and all(api.runtime.preview_files.exists(key) for key in stored)
 
     # Eight days on, by the sweeper's clock.
     caught_up(api.runtime)
@@ -389,7 +386,7 @@ async def test_an_expired_preview_answers_expired_and_the_sweeper_deletes_its_fi
     assert sweeper.sweep() == 0  # not due yet
     sweeper.clock = lambda: datetime.now(UTC) + timedelta(days=8)
     assert sweeper.sweep() == 1
-    assert all(not path.exists() for path in on_disk if path is not None)
+    assert not any(api.runtime.preview_files.exists(key) for key in stored)
     expired = api.runtime.app.get_preview(preview_id)
     last = list(api.runtime.app.events.get(preview_id))[-1]
     assert isinstance(last, Preview.Expired)
