@@ -327,7 +327,8 @@ def follow_until(stop: threading.Event) -> None:
     settings = production_settings()
     runtime = build_runtime(settings)
     # Actors declared only to send to: `phantomflow worker` runs them.
-    actors = declare_actors(redis_broker(settings), _sends_only, _sends_only, _sends_only)
+    only_send = (_sends_only,) * 4
+    actors = declare_actors(redis_broker(settings), *only_send)
     threads = followers(runtime, actors)
     sweeper = preview_sweeper(runtime)
     threads.start()

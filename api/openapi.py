@@ -969,6 +969,15 @@ RENDER_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     },
 }
 
+# The 200 of a route that serves an MP4 or a JPEG.
+MEDIA_FILE = {
+    "description": "The file",
+    "content": {
+        "video/mp4": {"schema": {"type": "string", "contentMediaType": "video/mp4"}},
+        "image/jpeg": {"schema": {"type": "string", "contentMediaType": "image/jpeg"}},
+    },
+}
+
 JOB_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("get", "/api/jobs"): {
         "summary": "List your render jobs, newest first",
@@ -1011,13 +1020,7 @@ JOB_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         "security": [],
         "parameters": [_path("name", "The file name in the job's output_uri or poster_uri.")],
         "responses": {
-            "200": {
-                "description": "The file",
-                "content": {
-                    "video/mp4": {"schema": {"type": "string", "contentMediaType": "video/mp4"}},
-                    "image/jpeg": {"schema": {"type": "string", "contentMediaType": "image/jpeg"}},
-                },
-            },
+            "200": MEDIA_FILE,
             "206": {"description": "The bytes of a single Range (Content-Range)"},
             "302": {
                 "description": "With S3 storage (PHANTOMFLOW_S3_SERVE=redirect): to a"
@@ -1436,13 +1439,7 @@ PREVIEW_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
             _path("name", "proxy.mp4 or storyboard-NN.jpg, as in the preview's URIs."),
         ],
         "responses": {
-            "200": {
-                "description": "The file",
-                "content": {
-                    "video/mp4": {"schema": {"type": "string", "contentMediaType": "video/mp4"}},
-                    "image/jpeg": {"schema": {"type": "string", "contentMediaType": "image/jpeg"}},
-                },
-            },
+            "200": MEDIA_FILE,
             "206": {"description": "The part of the file asked for (Range)"},
             **_errors("NOT_FOUND", "PREVIEW_EXPIRED", public=True),
         },
