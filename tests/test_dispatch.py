@@ -2,67 +2,16 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import threading
-import time
 import uuid
-from collections.abc import Iterator
 
 import dramatiq
-import pytest
 from dramatiq.brokers.redis import RedisBroker
 
 from phantomflow.projections.runner import FollowerRunner
 from phantomflow.workers.actors import declare_render_actor
 from phantomflow.workers.dispatch import Dispatcher
-from tests.conftest import IN_CI, TINY_SCRIPT, free_port
-
-
-class PrivateRedis:
-    """A real redis-server of the test's own, so the test can stop and start it."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no"],
-            stdout=subprocess.DEVNULL,
-        )  # fmt: skip
-        deadline = time.monotonic() + 10
-        import redis
-
-        while time.monotonic() < deadline:
-            try:
-                redis.Redis(port=self.port).ping()
-                return
-            except redis.ConnectionError:
-                time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
-
-    def stop(self) -> None:
-        if self.process:
-            self.process.terminate()
-            self.process.wait(10)
-            self.process = None
-
-
-@pytest.fixture
-def private_redis() -> Iterator[PrivateRedis]:
-    if shutil.which("redis-server") is None:
-        if IN_CI:
-            pytest.fail("redis-server is required in CI")
-        pytest.skip("redis-server is not installed")
-    server = PrivateRedis()
-    yield server
-    server.stop()
+from tests.conftest import TINY_SCRIPT
 
 
 class Received:

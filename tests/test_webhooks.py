@@ -38,7 +38,6 @@ from phantomflow.workers.webhooks import (
     sender,
 )
 from tests.conftest import TINY_SCRIPT, assert_credits_reconcile
-from tests.test_dispatch import private_redis  # noqa: F401 - a fixture
 
 PUBLIC_URL = "https://cdn.phantomflow.test"
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "webhooks.md"
@@ -402,7 +401,7 @@ async def test_without_the_private_url_setting_loopback_webhooks_are_refused(
 async def test_a_job_that_ends_while_redis_is_down_is_delivered_and_retried_once_it_is_back(
     runtime,
     receive,
-    private_redis,  # noqa: F811 - the fixture
+    private_redis,
 ):
     receiver = await receive(502, 200)
     account = runtime.app.open_account(plan="pro", credits=10)
