@@ -557,6 +557,7 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
 # Every route behind the API key can answer these.
 AUTHENTICATED = ("UNAUTHORIZED", "RATE_LIMIT_EXCEEDED", "INTERNAL_ERROR")
 TOO_LARGE = "INVALID_REQUEST: the body is larger than 2 MiB"
+LIVE_ONLY = "a sandbox (ve_test_) key: the ledger is read with a live key"
 BAD_QUERY = "a query parameter is malformed, unknown or out of range (`path` names it)"
 RETRY_AFTER = {
     "Retry-After": {
@@ -897,7 +898,12 @@ KEY_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         "requestBody": _body("NewKey"),
         "responses": {
             "201": _json("CreatedKey", "The new key, with its secret"),
-            **_errors("INVALID_REQUEST", body=True),
+            **_errors(
+                "INVALID_REQUEST",
+                "FORBIDDEN",
+                body=True,
+                FORBIDDEN="a sandbox (ve_test_) key asked for a live key",
+            ),
         },
     },
     ("delete", "/api/keys/{key_id}"): {
@@ -950,7 +956,9 @@ CREDIT_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         "parameters": [{**_query("at", "string", "ISO 8601 instant."), "required": True}],
         "responses": {
             "200": _json("BalanceAt", "The balance then"),
-            **_errors("INVALID_REQUEST", INVALID_REQUEST=BAD_QUERY),
+            **_errors(
+                "INVALID_REQUEST", "FORBIDDEN", INVALID_REQUEST=BAD_QUERY, FORBIDDEN=LIVE_ONLY
+            ),
         },
     },
     ("get", "/api/credits/ledger"): {
@@ -972,7 +980,9 @@ CREDIT_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
                     "text/csv": {"schema": {"type": "string"}},
                 },
             },
-            **_errors("INVALID_REQUEST", INVALID_REQUEST=BAD_QUERY),
+            **_errors(
+                "INVALID_REQUEST", "FORBIDDEN", INVALID_REQUEST=BAD_QUERY, FORBIDDEN=LIVE_ONLY
+            ),
         },
     },
 }

@@ -174,7 +174,11 @@ async def job_events(request: web.Request) -> web.Response:
     job_id = _job_id(request)
     services = services_of(request)
     history = await services.call(services.runtime.app.job_history, UUID(job_id))
-    if not history or history[0]["data"].get("account_id") != str(principal.account_id):
+    if (
+        not history
+        or history[0]["data"].get("account_id") != str(principal.account_id)
+        or bool(history[0]["data"].get("sandbox")) != principal.is_sandbox
+    ):
         raise not_found(f"No job {job_id}.")
     return web.json_response({"job_id": job_id, "events": history})
 

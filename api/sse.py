@@ -83,16 +83,20 @@ class Item:
     job_id: UUID
     account_id: UUID | None
     event: Any
+    sandbox: bool = False  # known when account_id is
 
 
 class Watcher:
     """One stream's mailbox in the hub: events arrive here from the event loop."""
 
-    __slots__ = ("_items", "_waiter", "closed", "key", "kind", "overflowed")
+    __slots__ = ("_items", "_waiter", "closed", "key", "kind", "overflowed", "sandbox")
 
-    def __init__(self, kind: str, key: UUID) -> None:
+    def __init__(self, kind: str, key: UUID, sandbox: bool = False) -> None:
         self.kind = kind
         self.key = key
+        # An account stream of a sandbox key gets the account's sandbox jobs only, and
+        # one of a live key its live jobs only.
+        self.sandbox = sandbox
         self._items: list[Item] = []
         self._waiter: asyncio.Future[None] | None = None
         self.overflowed = False
@@ -149,7 +153,7 @@ class EventHub:
         self._jobs: dict[UUID, set[Watcher]] = {}
         self._accounts: dict[UUID, set[Watcher]] = {}
         self._account_watchers = 0
-        self._owners: OrderedDict[UUID, UUID] = OrderedDict()
+        self._owners: OrderedDict[UUID, tuple[UUID, bool]] = OrderedDict()
         self._owners_lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop = threading.Event()
@@ -201,8 +205,8 @@ class EventHub:
         self._wake.set()
         return watcher
 
-    def watch_account(self, account_id: UUID) -> Watcher:
-        watcher = Watcher("account", account_id)
+    def watch_account(self, account_id: UUID, sandbox: bool = False) -> Watcher:
+        watcher = Watcher("account", account_id, sandbox)
         self._accounts.setdefault(account_id, set()).add(watcher)
         self._account_watchers += 1
         self._registered.set()
@@ -227,7 +231,8 @@ class EventHub:
                 watcher.push(item)
             if item.account_id is not None:
                 for watcher in self._accounts.get(item.account_id, ()):
-                    watcher.push(item)
+                    if watcher.sandbox == item.sandbox:
+                        watcher.push(item)
 
     # --- reading the store (threads) ------------------------------------------------
 
@@ -293,8 +298,11 @@ class EventHub:
             if job_id not in self._jobs and not wanted_by_account:
                 continue
             event = self.app.mapper.to_domain_event(notification)
-            account_id = self._owner(job_id, event) if wanted_by_account else None
-            items.append(Item(notification.id, job_id, account_id, event))
+            owner = self._owner(job_id, event) if wanted_by_account else None
+            if owner is None:
+                items.append(Item(notification.id, job_id, None, event))
+            else:
+                items.append(Item(notification.id, job_id, owner[0], event, owner[1]))
         return items
 
     def _listen(self) -> None:
@@ -314,10 +322,11 @@ class EventHub:
                 log.warning("the event hub lost its LISTEN connection; reconnecting", exc_info=True)
                 self._stop.wait(1.0)
 
-    def _owner(self, job_id: UUID, event: Any | None = None) -> UUID | None:
-        """The account a job belongs to (from its Submitted event), remembered."""
+    def _owner(self, job_id: UUID, event: Any | None = None) -> tuple[UUID, bool] | None:
+        """The account a job belongs to and whether it is a sandbox job (from its
+        Submitted event), remembered."""
         if isinstance(event, RenderJob.Submitted):
-            owner: UUID | None = event.account_id
+            owner: tuple[UUID, bool] | None = (event.account_id, event.sandbox)
         else:
             with self._owners_lock:
                 owner = self._owners.get(job_id)
@@ -325,7 +334,7 @@ class EventHub:
                 submitted = next(iter(self.app.events.get(job_id, lte=1)), None)
                 if not isinstance(submitted, RenderJob.Submitted):
                     return None
-                owner = submitted.account_id
+                owner = (submitted.account_id, submitted.sandbox)
         assert owner is not None
         with self._owners_lock:
             self._owners[job_id] = owner
@@ -342,9 +351,11 @@ class EventHub:
             items.append(Item(notification.id, job_id, None, event))
         return items
 
-    def account_backlog(self, account_id: UUID, after: int, head: int) -> tuple[list[Item], int]:
-        """One batch of the account's job events in (after, head]; and where it ended
-        (blocking: call it in a thread)."""
+    def account_backlog(
+        self, account_id: UUID, sandbox: bool, after: int, head: int
+    ) -> tuple[list[Item], int]:
+        """One batch of the account's live or sandbox job events in (after, head]; and
+        where it ended (blocking: call it in a thread)."""
         batch = self.recorder.select_notifications(
             start=after, limit=self.batch_size, stop=head, topics=JOB_TOPICS,
             inclusive_of_start=False,
@@ -356,11 +367,11 @@ class EventHub:
             event = None
             if notification.topic in SUBMITTED_TOPICS:
                 event = self.app.mapper.to_domain_event(notification)
-            if self._owner(job_id, event) != account_id:
+            if self._owner(job_id, event) != (account_id, sandbox):
                 continue
             if event is None:
                 event = self.app.mapper.to_domain_event(notification)
-            items.append(Item(notification.id, job_id, account_id, event))
+            items.append(Item(notification.id, job_id, account_id, event, sandbox))
         return items, (batch[-1].id if batch else head)
 
 
@@ -535,6 +546,7 @@ async def job_progress(request: web.Request) -> web.StreamResponse:
             not history
             or not isinstance(history[0].event, RenderJob.Submitted)
             or history[0].event.account_id != principal.account_id
+            or history[0].event.sandbox != principal.is_sandbox
         ):
             raise not_found(f"No job {job_id}.")
         sent: list[tuple[int, str, dict[str, Any]]] = []
@@ -580,7 +592,7 @@ async def account_events(request: web.Request) -> web.StreamResponse:
     hub = request.app[HUB]
     base = public_base(request)
     account_id = principal.account_id
-    watcher = hub.watch_account(account_id)
+    watcher = hub.watch_account(account_id, principal.is_sandbox)
     try:
         response = await open_stream(request)
         last = 0
@@ -592,7 +604,7 @@ async def account_events(request: web.Request) -> web.StreamResponse:
                 position = after
                 while position < head:
                     items, position = await services.call(
-                        hub.account_backlog, account_id, position, head
+                        hub.account_backlog, account_id, principal.is_sandbox, position, head
                     )
                     for item in items:
                         mapped = account_event(item.event, base)

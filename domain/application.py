@@ -459,34 +459,39 @@ class PhantomFlow(Application[UUID]):
 
     # --- webhooks -----------------------------------------------------------------
 
-    def webhook_secret(self, account_id: UUID) -> str:
-        """The account's webhook signing secret, created (as an event) on first use."""
-        return self._ensure_webhook_secret(account_id).webhook_secret or ""
+    def webhook_secret(self, account_id: UUID, mode: str = LIVE) -> str:
+        """The account's webhook signing secret for live or sandbox jobs, created (as an
+        event) on first use."""
+        return self._ensure_webhook_secret(account_id, mode).current_webhook_secret(mode) or ""
 
-    def webhook_signing_secrets(self, account_id: UUID, now: datetime) -> list[str]:
+    def webhook_signing_secrets(
+        self, account_id: UUID, now: datetime, mode: str = LIVE
+    ) -> list[str]:
         """What a webhook sent at `now` is signed with: the secret, and the previous one
         while its grace period after a rotation lasts."""
-        return self._ensure_webhook_secret(account_id).webhook_signing_secrets(now)
+        return self._ensure_webhook_secret(account_id, mode).webhook_signing_secrets(now, mode)
 
     def rotate_webhook_secret(
-        self, account_id: UUID, grace: timedelta = WEBHOOK_SECRET_GRACE
+        self, account_id: UUID, grace: timedelta = WEBHOOK_SECRET_GRACE, mode: str = LIVE
     ) -> tuple[str, datetime]:
         """Replace the secret; return it and when the previous one stops signing."""
 
         def rotate() -> tuple[str, datetime]:
-            account = self._ensure_webhook_secret(account_id)
+            account = self._ensure_webhook_secret(account_id, mode)
             expires = datetime.now(UTC) + grace
-            account.rotate_webhook_secret(mint_webhook_secret(), previous_expires=expires)
+            account.rotate_webhook_secret(
+                mint_webhook_secret(), previous_expires=expires, mode=mode
+            )
             self.save(account)
-            return account.webhook_secret or "", expires
+            return account.current_webhook_secret(mode) or "", expires
 
         return self._retry_on_conflict(rotate)
 
-    def _ensure_webhook_secret(self, account_id: UUID) -> CreditAccount:
+    def _ensure_webhook_secret(self, account_id: UUID, mode: str) -> CreditAccount:
         def ensure() -> CreditAccount:
             account = self.get_account(account_id)
-            if account.webhook_secret is None:
-                account.create_webhook_secret(mint_webhook_secret())
+            if account.current_webhook_secret(mode) is None:
+                account.create_webhook_secret(mint_webhook_secret(), mode)
                 self.save(account)
             return account
 
