@@ -14,6 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
+from phantomflow.adapters.pg_health import UNAVAILABLE_ERRORS
 from phantomflow.api.services import REQUEST_ID
 from phantomflow.domain.errors import ConcurrencyLimitExceeded, InsufficientCredits
 from phantomflow.domain.idempotency import IdempotencyKeyReused
@@ -89,6 +90,22 @@ def concurrency_limit_exceeded(limit: int) -> ApiError:
     )
 
 
+# What a client should wait before trying again while the database is unreachable: the
+# health probe looks five times a second (adapters/pg_health.py).
+UNAVAILABLE_RETRY_AFTER_SECONDS = 2
+
+
+def service_unavailable() -> ApiError:
+    return ApiError(
+        503,
+        "SERVICE_UNAVAILABLE",
+        "The database is unreachable for a moment; try again in "
+        f"{UNAVAILABLE_RETRY_AFTER_SECONDS} seconds. A submission that got this answer may "
+        "have been recorded: repeat it with the same Idempotency-Key to be charged once.",
+        headers={"Retry-After": str(UNAVAILABLE_RETRY_AFTER_SECONDS)},
+    )
+
+
 def from_domain(
     refused: InsufficientCredits | ConcurrencyLimitExceeded | IdempotencyKeyReused,
 ) -> ApiError:
@@ -118,6 +135,15 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         response = error.response()
     except (InsufficientCredits, ConcurrencyLimitExceeded, IdempotencyKeyReused) as refused:
         response = from_domain(refused).response()
+    except UNAVAILABLE_ERRORS:
+        log.warning(
+            "database unavailable in %s %s (request %s)",
+            request.method,
+            request.path,
+            request_id,
+            exc_info=True,
+        )
+        response = service_unavailable().response()
     except web.HTTPException as http_error:
         if http_error.status < 400:
             raise

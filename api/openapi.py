@@ -553,15 +553,24 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "RATE_LIMIT_EXCEEDED": (429, "too many requests this minute for your plan (Retry-After)"),
     "CONCURRENCY_LIMIT_EXCEEDED": (429, "your plan's queued and processing jobs (`limit`)"),
     "INTERNAL_ERROR": (500, "unexpected failure (`request_id`, also in X-Request-Id)"),
+    "SERVICE_UNAVAILABLE": (503, "the database is unreachable for a moment (Retry-After)"),
 }
 # Every route behind the API key can answer these.
-AUTHENTICATED = ("UNAUTHORIZED", "RATE_LIMIT_EXCEEDED", "INTERNAL_ERROR")
+AUTHENTICATED = ("UNAUTHORIZED", "RATE_LIMIT_EXCEEDED", "INTERNAL_ERROR", "SERVICE_UNAVAILABLE")
 TOO_LARGE = "INVALID_REQUEST: the body is larger than 2 MiB"
 LIVE_ONLY = "a sandbox (ve_test_) key: the ledger is read with a live key"
 BAD_QUERY = "a query parameter is malformed, unknown or out of range (`path` names it)"
 RETRY_AFTER = {
     "Retry-After": {
         "description": "RATE_LIMIT_EXCEEDED: seconds until the window resets.",
+        "schema": {"type": "integer"},
+    }
+}
+
+
+UNAVAILABLE_RETRY_AFTER = {
+    "Retry-After": {
+        "description": "SERVICE_UNAVAILABLE: seconds to wait before trying again.",
         "schema": {"type": "integer"},
     }
 }
@@ -585,6 +594,8 @@ def _errors(
     }
     if "429" in responses and "RATE_LIMIT_EXCEEDED" in answered:
         responses["429"]["headers"] = RETRY_AFTER
+    if "503" in responses:
+        responses["503"]["headers"] = UNAVAILABLE_RETRY_AFTER
     return responses
 
 

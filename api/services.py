@@ -17,6 +17,7 @@ from uuid import UUID
 from aiohttp import web
 
 from phantomflow.adapters.bootstrap import Runtime
+from phantomflow.adapters.pg_health import DatabaseUnavailable
 from phantomflow.adapters.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from phantomflow.domain.application import Principal
 from phantomflow.domain.plans import PlanLimits
@@ -60,6 +61,10 @@ class Services:
         self.limits = PlanLimitsCache()
 
     async def call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        health = self.runtime.views.health
+        if health is not None and health.down:
+            # Known to be down: refuse now (503) rather than tie up a thread finding out.
+            raise DatabaseUnavailable("PostgreSQL is unreachable")
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.executor, functools.partial(fn, *args, **kwargs))
 
