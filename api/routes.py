@@ -160,7 +160,7 @@ async def get_job(request: web.Request) -> web.Response:
     services = services_of(request)
     runtime = services.runtime
     doc = await services.call(
-        runtime.job_document, str(principal.account_id), job_id, principal.is_sandbox
+        runtime.jobs.current, str(principal.account_id), job_id, principal.is_sandbox
     )
     if doc is None:
         raise not_found(f"No job {job_id}.")
@@ -192,7 +192,7 @@ async def cancel_job(request: web.Request) -> web.Response:
     runtime = services.runtime
     if (
         await services.call(
-            runtime.job_document, str(principal.account_id), job_id, principal.is_sandbox
+            runtime.jobs.current, str(principal.account_id), job_id, principal.is_sandbox
         )
         is None
     ):

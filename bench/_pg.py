@@ -11,8 +11,8 @@ from pathlib import Path
 
 import psycopg
 
-from phantomflow.adapters.bootstrap import Runtime, build_runtime
 from phantomflow.adapters.settings import Settings
+from phantomflow.api.bootstrap import Runtime, build_runtime
 
 DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 

@@ -44,8 +44,10 @@ from aiohttp import web
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from phantomflow.adapters.media import FetchedMedia  # noqa: E402
-from phantomflow.adapters.renderer import FFmpegRenderer, GraphBuilder, _Deadline  # noqa: E402
+from phantomflow.adapters.render import FFmpegRenderer  # noqa: E402
+from phantomflow.adapters.render.graph import GraphBuilder  # noqa: E402
+from phantomflow.adapters.render.probe import probe  # noqa: E402
+from phantomflow.adapters.render.process import Deadline  # noqa: E402
 from phantomflow.domain.script import MovieScript  # noqa: E402
 
 FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
@@ -210,12 +212,11 @@ def through_the_system(work: Path, script: dict) -> tuple[float, dict, dict[str,
 def bare_ffmpeg(work: Path, media: Path, base: str, script: dict) -> float:
     movie = MovieScript.from_dict(script)
     renderer = FFmpegRenderer()
-    deadline = _Deadline(600)
+    deadline = Deadline(600)
     infos = {}
     for source in movie.media_sources():
         path = media / source.url.rsplit("/", 1)[1]
-        fetched = FetchedMedia(source.url, path, "", path.stat().st_size)
-        infos[source.url] = renderer._probe(fetched, source.path, deadline)
+        infos[source.url] = probe(renderer.ffmpeg_exe, path, source.path, deadline)
     fonts = {key: path.resolve() for key, path in renderer._fonts(movie).items()}
     work.mkdir(parents=True, exist_ok=True)
     plan = GraphBuilder(movie, fonts, infos, work).build(work / "bare.mp4")

@@ -50,8 +50,8 @@ from submit import (  # noqa: E402 - bench/submit.py, beside this file
     wait_until_answering,
 )
 
-from phantomflow.adapters.bootstrap import build_runtime  # noqa: E402
 from phantomflow.adapters.settings import Settings  # noqa: E402
+from phantomflow.api.bootstrap import build_runtime  # noqa: E402
 
 P99_TARGET_MS = 100.0
 MEMORY_TARGET_BYTES = 1024**3

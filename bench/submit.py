@@ -61,8 +61,8 @@ sys.path[:] = [str(REPO_ROOT)] + [
     entry for entry in sys.path if entry not in (str(REPO_ROOT), _BENCH_DIR)
 ]
 
-from phantomflow.adapters.bootstrap import Runtime, build_runtime  # noqa: E402
 from phantomflow.adapters.settings import Settings  # noqa: E402
+from phantomflow.api.bootstrap import Runtime, build_runtime  # noqa: E402
 from phantomflow.api.schemas import load_render_request  # noqa: E402
 from phantomflow.domain.jobs import RenderJob  # noqa: E402
 

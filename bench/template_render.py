@@ -50,8 +50,8 @@ from submit import (  # noqa: E402  (bench/submit.py: the API process and the sc
     wait_until_answering,
 )
 
-from phantomflow.adapters.bootstrap import build_runtime  # noqa: E402
 from phantomflow.adapters.settings import Settings  # noqa: E402
+from phantomflow.api.bootstrap import build_runtime  # noqa: E402
 from phantomflow.api.schemas import load_render_request  # noqa: E402
 from phantomflow.domain.substitution import substitute  # noqa: E402
 

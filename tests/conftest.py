@@ -17,8 +17,8 @@ import psycopg
 import pytest
 import redis
 
-from phantomflow.adapters.bootstrap import Runtime, build_runtime
 from phantomflow.adapters.settings import Settings
+from phantomflow.api.bootstrap import Runtime, build_runtime
 from phantomflow.projections.audit import reconcile, report
 from tests.services import PrivatePostgres, PrivateRedis, postgres_bin
 from tests.services import free_port as free_port  # used by many tests from here

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from phantomflow.adapters.bootstrap import build_runtime
 from phantomflow.adapters.settings import Settings
+from phantomflow.api.bootstrap import build_runtime
 from tests.conftest import TINY_SCRIPT
 from tests.media import ffprobe
 from tests.processes import RunningSystem, base_env, request, start_embedded, start_production

@@ -15,8 +15,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate as validate_openapi
 
-from phantomflow.adapters.bootstrap import build_runtime
 from phantomflow.api.app import create_app
+from phantomflow.api.bootstrap import build_runtime
 from phantomflow.api.openapi import OPERATIONS, openapi_document, render_json_schema
 from phantomflow.api.services import Services
 from phantomflow.domain.jobs import WebhookAttempt

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from phantomflow.adapters.bootstrap import Runtime, build_runtime
 from phantomflow.adapters.settings import Settings
 from phantomflow.api.app import create_app
+from phantomflow.api.bootstrap import Runtime, build_runtime
 from phantomflow.api.services import Services
 from tests.conftest import TINY_SCRIPT
 from tests.services import PrivatePostgres
