@@ -226,7 +226,11 @@ def followers(runtime: Runtime, actors: Actors) -> FollowerThreads:
     """Every tracked follower of the event store: the read models, the dispatcher (to the
     render queue) and the webhook scheduler (to the webhook queue)."""
     app, views = runtime.app, runtime.views
-    dispatcher = FollowerRunner(app, views, Dispatcher(send=actors.render.send))
+    dispatcher = FollowerRunner(
+        app,
+        views,
+        Dispatcher(send=actors.render.send, lease_seconds=runtime.settings.render_lease_seconds),
+    )
     webhooks = FollowerRunner(app, views, WebhookScheduler(app, send=sender(actors.webhook)))
     return FollowerThreads([*runtime.read_models, dispatcher, webhooks])
 

@@ -374,7 +374,8 @@ class PhantomFlow(Application[UUID]):
         return [describe(domain_event) for domain_event in self.events.get(job_id)]
 
     def start_job(self, job: RenderJob, worker: str, lease_seconds: float) -> None:
-        """Record that `worker` renders the job now.
+        """Record that `worker` renders the job now, holding a lease of `lease_seconds`
+        (it shows a sign of life at least that often; see `renew_lease`).
 
         Raises IllegalJobTransition if the job has ended or another worker holds it,
         and RecordConflictError if another worker started it at the same moment.
@@ -382,11 +383,17 @@ class PhantomFlow(Application[UUID]):
         if job.status == "processing":
             job.take_over(worker, now=datetime.now(UTC), lease_seconds=lease_seconds)
         else:
-            job.start(worker)
+            job.start(worker, lease_seconds)
         self.save(job)
 
     def report_progress(self, job: RenderJob, progress: float, stage: str) -> None:
         job.report_progress(progress, stage)
+        self.save(job)
+
+    def renew_lease(self, job: RenderJob, worker: str, attempt: int) -> None:
+        """A sign of life from the attempt rendering `job`. Raises IllegalJobTransition
+        if it is no longer the job's attempt, RecordConflictError if `job` is stale."""
+        job.renew_lease(worker, attempt)
         self.save(job)
 
     def complete_job(
@@ -396,8 +403,11 @@ class PhantomFlow(Application[UUID]):
         duration_seconds: float,
         file_size_bytes: int,
         poster_location: str | None = None,
+        attempt: int | None = None,
     ) -> RenderJob:
-        """Record the finished render and refund what the estimate over-charged."""
+        """Record the finished render and refund what the estimate over-charged. With
+        `attempt`, only while that attempt is the job's current one (IllegalJobTransition
+        otherwise): an attempt that was taken over never completes or settles the job."""
 
         def complete() -> RenderJob:
             job = self.get_job(job_id)
@@ -411,6 +421,7 @@ class PhantomFlow(Application[UUID]):
                 file_size_bytes=file_size_bytes,
                 credits_used=used,
                 poster_location=poster_location,
+                attempt=attempt,
             )
             self._save_with_refund(job, SETTLEMENT, reason="rendered duration below estimate")
             return job
@@ -436,12 +447,15 @@ class PhantomFlow(Application[UUID]):
 
         return self._retry_on_conflict(cancel)
 
-    def fail_job(self, job_id: UUID, code: str, message: str) -> RenderJob:
-        """Record the failure and refund the whole charge, atomically."""
+    def fail_job(
+        self, job_id: UUID, code: str, message: str, attempt: int | None = None
+    ) -> RenderJob:
+        """Record the failure and refund the whole charge, atomically; with `attempt`,
+        only while that attempt is the job's current one."""
 
         def fail() -> RenderJob:
             job = self.get_job(job_id)
-            job.fail(code, message)
+            job.fail(code, message, attempt)
             self._save_with_refund(job, FAILURE, reason=f"render failed: {code}")
             return job
 

@@ -57,6 +57,16 @@ class RunningSystem:
             os.killpg(process.pid, signal.SIGKILL)
         process.wait(10)
 
+    def kill_process_of(self, pid: int) -> str:
+        """`kill -9` whichever started process `pid` belongs to (a Dramatiq worker
+        process is the child of a `phantomflow worker`); return its name."""
+        group = os.getpgid(pid)
+        for name, process in self.named.items():
+            if process.pid == group:
+                self.kill(name)
+                return name
+        raise LookupError(f"process {pid} was not started by this system")
+
     def cli(self, *args: str) -> Any:
         done = subprocess.run(
             [*PHANTOMFLOW, *args], env=self.env, capture_output=True, check=True, timeout=60
