@@ -50,6 +50,10 @@ class RunningSystem:
         self.named[log.name] = process
         return process
 
+    def start_worker(self, log: Path) -> subprocess.Popen[bytes]:
+        """A `phantomflow worker` of one process and one thread."""
+        return self.start("worker", "--processes", "1", "--threads", "1", log=log)
+
     def kill(self, name: str) -> None:
         """`kill -9` the process started with log `name`, and everything it started."""
         process = self.named[name]
@@ -66,6 +70,13 @@ class RunningSystem:
                 self.kill(name)
                 return name
         raise LookupError(f"process {pid} was not started by this system")
+
+    def kill_all(self) -> None:
+        """`kill -9` every process (a drill's end: nothing left to shut down cleanly)."""
+        for name, process in self.named.items():
+            if process.poll() is None:
+                self.kill(name)
+        self.stop()
 
     def cli(self, *args: str) -> Any:
         done = subprocess.run(
@@ -128,6 +139,28 @@ def request(
         return json.loads(response.read())
 
 
+def call(
+    method: str, url: str, api_key: str, body: Any = None, timeout: float = 30
+) -> tuple[int, Any, dict[str, str]]:
+    """(status, JSON body or None, headers) of any answer, errors included; status 0
+    when no answer came (refused, reset, timed out)."""
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method)
+    req.add_header("x-api-key", api_key)
+    req.add_header("content-type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as response:
+            raw, status, headers = response.read(), response.status, dict(response.headers)
+    except urllib.error.HTTPError as error:
+        raw, status, headers = error.read(), error.code, dict(error.headers)
+    except OSError:
+        return 0, None, {}
+    try:
+        return status, json.loads(raw) if raw else None, headers
+    except ValueError:
+        return status, raw.decode(errors="replace"), headers
+
+
 def base_env(tmp_path: Path) -> dict[str, str]:
     env = {
         key: value
@@ -177,18 +210,20 @@ def start_production(
     redis_namespace: str,
     database_url: str = POSTGRES_URL,
     workers: int = 1,
+    apis: int = 1,
 ) -> RunningSystem:
-    """`phantomflow api`, `projections` and `worker` on PostgreSQL and Redis. The logs
-    (and the names `kill` takes) are api.log, projections.log, worker.log (worker-2.log,
-    … with more than one worker)."""
+    """`phantomflow api` (several share one port), `projections` and `worker` on
+    PostgreSQL and Redis. The logs (and the names `kill` takes) are api.log,
+    projections.log, worker.log (api-2.log, worker-2.log, … for more than one)."""
     port = free_port()
     env = production_env(
         tmp_path, env, postgres_schema, redis_url, redis_namespace, port, database_url
     )
     system = RunningSystem(env=env, base_url=f"http://127.0.0.1:{port}")
-    system.start("api", "--host", "127.0.0.1", "--port", str(port), log=tmp_path / "api.log")
+    for number in range(1, apis + 1):
+        name = "api.log" if number == 1 else f"api-{number}.log"
+        system.start("api", "--host", "127.0.0.1", "--port", str(port), log=tmp_path / name)
     system.start("projections", log=tmp_path / "projections.log")
     for number in range(1, workers + 1):
-        name = "worker.log" if number == 1 else f"worker-{number}.log"
-        system.start("worker", "--processes", "1", "--threads", "1", log=tmp_path / name)
+        system.start_worker(tmp_path / ("worker.log" if number == 1 else f"worker-{number}.log"))
     return system
