@@ -1,8 +1,9 @@
-"""Credit routes: the balance, the ledger (JSON or CSV), and the balance at any instant.
+"""Credit routes: the balance, the account's plan and limits, the ledger (JSON or CSV), and
+the balance at any instant.
 
 The ledger and the balance history are the account's live financial record: a sandbox
-key reads the balance (which its submissions report as `credits_remaining` anyway) but
-not them (403).
+key reads the balance and the account (which its submissions report as
+`credits_remaining` anyway) but not them (403).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from phantomflow.api.errors import forbidden, invalid_request
-from phantomflow.api.routes import principal_of, query_int
+from phantomflow.api.requests import principal_of, query_int
 from phantomflow.api.services import services_of
 from phantomflow.domain.application import Principal
 from phantomflow.projections.ledger import COLUMNS, ENTRY_TYPES, LedgerFilter
@@ -29,6 +30,29 @@ async def balance(request: web.Request) -> web.Response:
         services.runtime.app.get_account, principal_of(request).account_id
     )
     return web.json_response({"credits": account.balance, "currency": "credits"})
+
+
+@routes.get("/api/account")
+async def account(request: web.Request) -> web.Response:
+    """Who the key belongs to, its plan and the plan's limits, read from the account
+    itself (exact at once, like the balance)."""
+    principal = principal_of(request)
+    services = services_of(request)
+    found = await services.call(services.runtime.app.get_account, principal.account_id)
+    limits = found.limits
+    return web.json_response(
+        {
+            "account_id": str(principal.account_id),
+            "plan": found.plan,
+            "limits": {
+                "requests_per_minute": limits.requests_per_minute,
+                "concurrent_jobs": limits.concurrent_jobs,
+            },
+            "active_jobs": len(found.active_jobs),
+            "credits": found.balance,
+            "key": {"prefix": principal.key_prefix, "mode": principal.mode},
+        }
+    )
 
 
 def live_only(principal: Principal) -> None:

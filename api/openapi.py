@@ -26,6 +26,7 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from apispec.ext.marshmallow.openapi import OpenAPIConverter
 from marshmallow import Schema, fields, validate
 
+from phantomflow.api.dashboard import OPERATIONS as DASHBOARD_OPERATIONS
 from phantomflow.api.keys import NewKeySchema
 from phantomflow.api.schemas import (
     COLOUR_PATTERN,
@@ -49,6 +50,7 @@ from phantomflow.api.template_schemas import (
 from phantomflow.domain.idempotency import MAX_KEY_LENGTH
 from phantomflow.domain.jobs import CANCELLED, STATUSES, WEBHOOK_TRIGGERS
 from phantomflow.domain.keys import PREFIXES
+from phantomflow.domain.plans import PLANS
 from phantomflow.domain.templates import FIELDS as TEMPLATE_FIELDS
 
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -270,6 +272,42 @@ class CancelledSchema(ResponseSchema):
 class CreditsSchema(ResponseSchema):
     credits = fields.Integer(required=True)
     currency = fields.String(required=True, metadata={"enum": ["credits"]})
+
+
+class PlanLimitsSchema(ResponseSchema):
+    requests_per_minute = fields.Integer(required=True)
+    concurrent_jobs = fields.Integer(
+        required=True, metadata={"description": "Queued and processing jobs at once."}
+    )
+
+
+class CallingKeySchema(ResponseSchema):
+    prefix = fields.String(required=True)
+    mode = fields.String(required=True, metadata={"enum": list(PREFIXES)})
+
+
+class AccountSchema(ResponseSchema):
+    account_id = fields.UUID(required=True)
+    plan = fields.String(required=True, metadata={"enum": list(PLANS)})
+    limits = fields.Nested(PlanLimitsSchema, required=True)
+    active_jobs = fields.Integer(
+        required=True, metadata={"description": "Live jobs counting against the limit now."}
+    )
+    credits = fields.Integer(required=True)
+    key = fields.Nested(
+        CallingKeySchema, required=True, metadata={"description": "The key of this request."}
+    )
+
+
+class QuoteSchema(ResponseSchema):
+    valid = fields.Boolean(required=True, metadata={"enum": [True]})
+    estimated_credits = fields.Integer(required=True)
+    credits_remaining = fields.Integer(
+        required=True, metadata={"description": "The balance the submission would leave."}
+    )
+    duration_seconds = fields.Float(
+        required=True, metadata={"description": "The movie's length (transitions overlap)."}
+    )
 
 
 class BalanceAtSchema(CreditsSchema):
@@ -644,6 +682,15 @@ IDEMPOTENCY_KEY = {
     " and charges once; with another body, IDEMPOTENCY_KEY_REUSED.",
     "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH},
 }
+DRY_RUN = _query(
+    "dry_run",
+    "string",
+    "true: validate, price and check the limits exactly as a submission would, and answer"
+    " 200 with the quote (or the same error); nothing is recorded or charged.",
+    enum=["true", "false"],
+    default="false",
+)
+DRY_RUN_ANSWER = "dry_run=true: the submission would be accepted at this price"
 LAST_EVENT_ID = {
     "in": "header",
     "name": "Last-Event-ID",
@@ -664,9 +711,10 @@ STREAM_SECURITY = [{"ApiKey": []}, {"ApiKeyQuery": []}]
 RENDER_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("post", "/api/render"): {
         "summary": "Submit a render job with a full movie script",
-        "parameters": [IDEMPOTENCY_KEY],
+        "parameters": [IDEMPOTENCY_KEY, DRY_RUN],
         "requestBody": _body("RenderRequest"),
         "responses": {
+            "200": _json("Quote", DRY_RUN_ANSWER),
             "202": _submitted("Queued; the estimate is charged"),
             **_errors(
                 "SCHEMA_VALIDATION_ERROR",
@@ -685,9 +733,10 @@ RENDER_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         "summary": "Render a saved template with values for its {{variables}}",
         "description": "The variables are substituted, then the script is validated and"
         " priced exactly as by POST /api/render, and answered the same way.",
-        "parameters": [IDEMPOTENCY_KEY],
+        "parameters": [IDEMPOTENCY_KEY, DRY_RUN],
         "requestBody": _body("TemplateRenderRequest"),
         "responses": {
+            "200": _json("Quote", DRY_RUN_ANSWER),
             "202": _submitted("Queued; the estimate is charged"),
             **_errors(
                 "INVALID_REQUEST",
@@ -962,6 +1011,10 @@ CREDIT_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         "summary": "Your credit balance",
         "responses": {"200": _json("Credits", "The balance"), **_errors()},
     },
+    ("get", "/api/account"): {
+        "summary": "Your account: plan, its limits, active jobs, balance and the calling key",
+        "responses": {"200": _json("Account", "The account"), **_errors()},
+    },
     ("get", "/api/credits/balance"): {
         "summary": "Your credit balance at an instant",
         "parameters": [{**_query("at", "string", "ISO 8601 instant."), "required": True}],
@@ -1008,6 +1061,7 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     **TEMPLATE_OPERATIONS,
     **KEY_OPERATIONS,
     **CREDIT_OPERATIONS,
+    **DASHBOARD_OPERATIONS,
 }
 
 # The request bodies: the very schemas the handlers validate with.
@@ -1029,6 +1083,10 @@ RESPONSE_SCHEMAS: dict[str, type[Schema]] = {
     "JobEvents": JobEventsSchema,
     "Cancelled": CancelledSchema,
     "Credits": CreditsSchema,
+    "PlanLimits": PlanLimitsSchema,
+    "CallingKey": CallingKeySchema,
+    "Account": AccountSchema,
+    "Quote": QuoteSchema,
     "BalanceAt": BalanceAtSchema,
     "Ledger": LedgerSchema,
     "Key": KeySchema,

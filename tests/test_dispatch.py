@@ -9,6 +9,7 @@ import uuid
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 
+from phantomflow.domain.script import MovieScript
 from phantomflow.projections.runner import FollowerRunner
 from phantomflow.workers.actors import declare_render_actor
 from phantomflow.workers.dispatch import Dispatcher
@@ -38,7 +39,7 @@ def test_a_job_submitted_while_redis_is_down_is_dispatched_once_redis_is_back(
 
     account = runtime.app.open_account(plan="pro", credits=10)
     job_id = runtime.app.submit_render(
-        account.account_id, TINY_SCRIPT, None, {"channel": "test"}
+        account.account_id, MovieScript.from_dict(TINY_SCRIPT), None, {"channel": "test"}
     ).job_id  # Redis is down: the submission still succeeds
 
     assert dispatcher.run_once() == 0
@@ -70,9 +71,13 @@ def test_dispatcher_sends_each_job_once_across_restarts(runtime, private_redis):
         sent.append(job_id)
 
     account = runtime.app.open_account(plan="pro", credits=10)
-    first = runtime.app.submit_render(account.account_id, TINY_SCRIPT, None, {}).job_id
+    first = runtime.app.submit_render(
+        account.account_id, MovieScript.from_dict(TINY_SCRIPT), None, {}
+    ).job_id
     FollowerRunner(runtime.app, runtime.views, Dispatcher(send=send)).catch_up()
-    second = runtime.app.submit_render(account.account_id, TINY_SCRIPT, None, {}).job_id
+    second = runtime.app.submit_render(
+        account.account_id, MovieScript.from_dict(TINY_SCRIPT), None, {}
+    ).job_id
     # A new dispatcher process starts from the stored position, not from zero.
     FollowerRunner(runtime.app, runtime.views, Dispatcher(send=send)).catch_up()
     broker.close()
@@ -93,7 +98,9 @@ def test_a_processing_job_silent_past_its_lease_is_dispatched_again(runtime):
     )
     app = runtime.app
     account = app.open_account(plan="pro", credits=10)
-    job_id = app.submit_render(account.account_id, TINY_SCRIPT, None, {}).job_id
+    job_id = app.submit_render(
+        account.account_id, MovieScript.from_dict(TINY_SCRIPT), None, {}
+    ).job_id
     app.start_job(app.get_job(job_id), "worker-a", lease_seconds=5)
     dispatcher.catch_up()
     assert sent == [str(job_id)]
@@ -119,7 +126,9 @@ def test_a_sign_of_life_moves_the_lease_on(runtime):
     dispatcher = FollowerRunner(runtime.app, runtime.views, Dispatcher(sent, clock=lambda: now[0]))
     app = runtime.app
     account = app.open_account(plan="pro", credits=10)
-    job_id = app.submit_render(account.account_id, TINY_SCRIPT, None, {}).job_id
+    job_id = app.submit_render(
+        account.account_id, MovieScript.from_dict(TINY_SCRIPT), None, {}
+    ).job_id
     app.start_job(app.get_job(job_id), "worker-a", lease_seconds=5)
     started = app.get_job(job_id).modified_on.timestamp()
     time.sleep(0.3)
@@ -138,7 +147,9 @@ def test_a_queued_job_not_started_is_dispatched_again_at_doubling_intervals(runt
         runtime.app, runtime.views, Dispatcher(sent, lease_seconds=10, clock=lambda: now[0])
     )
     account = runtime.app.open_account(plan="pro", credits=10)
-    job_id = runtime.app.submit_render(account.account_id, TINY_SCRIPT, None, {}).job_id
+    job_id = runtime.app.submit_render(
+        account.account_id, MovieScript.from_dict(TINY_SCRIPT), None, {}
+    ).job_id
     dispatcher.catch_up()
     resent_at = []
     for moment in range(1000, 1200):
@@ -163,7 +174,7 @@ def test_a_resend_the_broker_refuses_is_tried_again_at_the_next_look(runtime):
         runtime.app, runtime.views, Dispatcher(send, lease_seconds=10, clock=lambda: now[0])
     )
     account = runtime.app.open_account(plan="pro", credits=10)
-    runtime.app.submit_render(account.account_id, TINY_SCRIPT, None, {})
+    runtime.app.submit_render(account.account_id, MovieScript.from_dict(TINY_SCRIPT), None, {})
     dispatcher.catch_up()
     now[0] = 11.0
     broker_up[0] = False

@@ -90,5 +90,10 @@ def test_a_script_posted_over_http_becomes_an_mp4_and_the_ledger_adds_up(
         runtime.close()
     assert balance == 50 - job["credits_used"]
 
+    # The list is the read model, which follows the event store a moment behind.
+    deadline = time.monotonic() + 10
     listed = request("GET", f"{system.base_url}/api/jobs?status=completed", key)
+    while not listed["jobs"] and time.monotonic() < deadline:
+        time.sleep(0.1)
+        listed = request("GET", f"{system.base_url}/api/jobs?status=completed", key)
     assert [j["job_id"] for j in listed["jobs"]] == [submitted["job_id"]]

@@ -20,6 +20,7 @@ from phantomflow.api.bootstrap import build_runtime
 from phantomflow.api.openapi import OPERATIONS, openapi_document, render_json_schema
 from phantomflow.api.services import Services
 from phantomflow.domain.jobs import WebhookAttempt
+from phantomflow.domain.script import MovieScript
 from phantomflow.projections.runner import FollowerThreads
 from tests.conftest import TINY_SCRIPT
 
@@ -201,7 +202,9 @@ async def test_the_key_and_webhook_routes_answer_as_documented(client, sqlite_ru
     redeliver = "/api/jobs/{job_id}/webhooks/redeliver"
     queued = await client.post(f"/api/jobs/{job_id}/webhooks/redeliver", headers=headers)
     assert (await documented(queued, "post", redeliver, 202))["redelivery"] == 1
-    running = app.submit_render(account.account_id, TINY_SCRIPT, None, {}).job_id
+    running = app.submit_render(
+        account.account_id, MovieScript.from_dict(TINY_SCRIPT), None, {}
+    ).job_id
     nothing = await client.post(f"/api/jobs/{running}/webhooks/redeliver", headers=headers)
     # Nothing to redeliver yet: the job has not ended.
     assert (await documented(nothing, "post", redeliver, 400))["error"]["code"] == "INVALID_REQUEST"
@@ -209,7 +212,9 @@ async def test_the_key_and_webhook_routes_answer_as_documented(client, sqlite_ru
 
 def ended_job_with_a_failed_webhook(app, account_id: UUID) -> UUID:
     """A completed job whose webhook's first delivery failed and will be retried."""
-    job_id = app.submit_render(account_id, TINY_SCRIPT, "https://example.test/hook", {}).job_id
+    job_id = app.submit_render(
+        account_id, MovieScript.from_dict(TINY_SCRIPT), "https://example.test/hook", {}
+    ).job_id
     app.start_job(app.get_job(job_id), "w", lease_seconds=60)
     app.report_progress(app.get_job(job_id), 0.5, "rendering_scene_1")
     app.complete_job(job_id, f"{job_id}.mp4", 1.0, 1234)
@@ -267,7 +272,9 @@ async def test_the_event_streams_send_the_documented_events(client, sqlite_runti
     account = app.open_account(plan="pro", credits=10)
     headers = {"x-api-key": account.api_key}
     completed = ended_job_with_a_failed_webhook(app, account.account_id)
-    cancelled = app.submit_render(account.account_id, TINY_SCRIPT, None, {}).job_id
+    cancelled = app.submit_render(
+        account.account_id, MovieScript.from_dict(TINY_SCRIPT), None, {}
+    ).job_id
     app.cancel_job(cancelled)
     progress = "/api/jobs/{job_id}/progress"
 

@@ -19,6 +19,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from phantomflow.api.app import create_app
 from phantomflow.api.services import Services
 from phantomflow.domain.keys import LIVE, TEST
+from phantomflow.domain.script import MovieScript
 from tests import test_webhooks
 from tests.conftest import TINY_SCRIPT
 from tests.test_webhooks import ended_job, verify, wait_for
@@ -36,7 +37,9 @@ async def api(runtime) -> AsyncIterator[TestClient]:
 
 def ended_sandbox_job(runtime, account_id: UUID, webhook_uri: str | None) -> UUID:
     app = runtime.app
-    job_id = app.submit_render(account_id, TINY_SCRIPT, webhook_uri, {}, sandbox=True).job_id
+    job_id = app.submit_render(
+        account_id, MovieScript.from_dict(TINY_SCRIPT), webhook_uri, {}, sandbox=True
+    ).job_id
     app.start_job(app.get_job(job_id), "worker", lease_seconds=60)
     app.complete_job(job_id, f"{job_id}.mp4", 1.0, 2048)
     return job_id

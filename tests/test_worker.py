@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 
 from phantomflow.adapters.render import FFmpegRenderer
+from phantomflow.api.bootstrap import build_runtime
 from phantomflow.domain.accounts import CreditAccount
 from phantomflow.domain.errors import IllegalJobTransition
 from phantomflow.domain.jobs import RenderJob
+from phantomflow.domain.script import MovieScript
 from phantomflow.workers.render import JobAbandoned, JobBusy, RenderAttempt, RenderService
 from tests.conftest import TINY_SCRIPT
 
@@ -35,7 +37,9 @@ def service(runtime, renderer: FFmpegRenderer | None = None, **kwargs) -> Render
 
 def submitted(runtime, script=TINY_SCRIPT, credits=100):
     account = runtime.app.open_account(plan="pro", credits=credits)
-    job_id = runtime.app.submit_render(account.account_id, script, None, {}).job_id
+    job_id = runtime.app.submit_render(
+        account.account_id, MovieScript.from_dict(script), None, {}
+    ).job_id
     return account.account_id, job_id
 
 
@@ -196,3 +200,29 @@ def test_a_live_worker_keeps_its_lease_through_a_long_quiet_stretch(runtime):
     history = events_of(runtime, job_id)
     assert sum(isinstance(e, RenderJob.LeaseRenewed) for e in history) >= 2
     assert sum(isinstance(e, RenderJob.Started) for e in history) == 1
+
+
+def count_script_parses(monkeypatch) -> list[dict]:
+    """Every MovieScript.from_dict call from now on, by the dict it parsed."""
+    parsed: list[dict] = []
+    parse = MovieScript.from_dict.__func__
+
+    def counting(cls, data):
+        parsed.append(data)
+        return parse(cls, data)
+
+    monkeypatch.setattr(MovieScript, "from_dict", classmethod(counting))
+    return parsed
+
+
+def test_a_worker_parses_a_script_once_to_render_it_and_to_price_it(runtime, settings, monkeypatch):
+    _, job_id = submitted(runtime, TWO_SCENES)
+    worker = build_runtime(settings)  # another process: nothing of the submission cached
+    try:
+        parsed = count_script_parses(monkeypatch)
+        assert service(worker).run(job_id) == "completed"
+        job = worker.app.get_job(job_id)
+        assert 0 < job.credits_used <= job.estimated_credits  # priced from the parsed script
+        assert parsed == [job.script]
+    finally:
+        worker.close()

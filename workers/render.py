@@ -39,7 +39,6 @@ from phantomflow.adapters.storage import OutputStorage
 from phantomflow.domain.application import PhantomFlow
 from phantomflow.domain.errors import IllegalJobTransition, JobNotFound
 from phantomflow.domain.jobs import CANCELLED, FAILED, PROCESSING, RenderJob
-from phantomflow.domain.script import MovieScript
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +129,7 @@ class RenderService:
             work_dir = Path(scratch)
             try:
                 result = self.renderer.render(
-                    MovieScript.from_dict(job.script),
+                    self.app.script_of(job),
                     work_dir / "output.mp4",
                     attempt,
                     work_dir,
