@@ -596,6 +596,7 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
 # Every route behind the API key can answer these.
 AUTHENTICATED = ("UNAUTHORIZED", "RATE_LIMIT_EXCEEDED", "INTERNAL_ERROR", "SERVICE_UNAVAILABLE")
 TOO_LARGE = "INVALID_REQUEST: the body is larger than 2 MiB"
+NOT_JSON = "INVALID_REQUEST: the body is not sent as application/json (`path`: Content-Type)"
 LIVE_ONLY = "a sandbox (ve_test_) key: the ledger is read with a live key"
 BAD_QUERY = "a query parameter is malformed, unknown or out of range (`path` names it)"
 RETRY_AFTER = {
@@ -627,6 +628,7 @@ def _errors(
         by_status.setdefault(status, []).append(f"{code}: {meanings.get(code, meaning)}")
     if body:
         by_status[413] = [TOO_LARGE]
+        by_status[415] = [NOT_JSON]
     responses = {
         str(status): _json("Error", "; ".join(by_status[status])) for status in sorted(by_status)
     }

@@ -9,7 +9,16 @@ from aiohttp import web
 from marshmallow import ValidationError
 
 from phantomflow.api.errors import ApiError, invalid_request, not_found, schema_error
-from phantomflow.api.requests import job_id_of, principal_of, public_base, query_int, read_json
+from phantomflow.api.large_bodies import LARGE_BODIES
+from phantomflow.api.requests import (
+    INLINE_BODY_BYTES,
+    job_id_of,
+    parse_json,
+    principal_of,
+    public_base,
+    query_int,
+    read_body,
+)
 from phantomflow.api.schemas import first_error, load_render_request
 from phantomflow.api.services import services_of
 from phantomflow.api.submissions import submit
@@ -23,12 +32,17 @@ routes = web.RouteTableDef()
 
 @routes.post("/api/render")
 async def submit_render(request: web.Request) -> web.Response:
-    body = await read_json(request)
-    try:
-        script, webhook_uri = load_render_request(body)
-    except ValidationError as error:
-        path, message = first_error(error.messages)
-        raise schema_error(path, message) from None
+    raw = await read_body(request)
+    if len(raw) > INLINE_BODY_BYTES:  # parsed and checked in another process
+        checked = await request.app[LARGE_BODIES].check_render_request(raw)
+        body, script, webhook_uri = checked
+    else:
+        body = parse_json(raw)
+        try:
+            script, webhook_uri = load_render_request(body)
+        except ValidationError as error:
+            path, message = first_error(error.messages)
+            raise schema_error(path, message) from None
     return await submit(request, body, script, webhook_uri, {"channel": "api"})
 
 
