@@ -91,17 +91,24 @@ class Sent(list[str]):
         self.append(job_id)
 
 
+def processing_job(runtime, lease_seconds: float) -> uuid.UUID:
+    """A job started by "worker-a", holding a lease of `lease_seconds`."""
+    app = runtime.app
+    account = app.open_account(plan="pro", credits=10)
+    job_id = app.submit_render(
+        account.account_id, MovieScript.from_dict(TINY_SCRIPT), None, {}
+    ).job_id
+    app.start_job(app.get_job(job_id), "worker-a", lease_seconds=lease_seconds)
+    return job_id
+
+
 def test_a_processing_job_silent_past_its_lease_is_dispatched_again(runtime):
     sent, now = Sent(), [0.0]
     dispatcher = FollowerRunner(
         runtime.app, runtime.views, Dispatcher(sent, lease_seconds=300, clock=lambda: now[0])
     )
     app = runtime.app
-    account = app.open_account(plan="pro", credits=10)
-    job_id = app.submit_render(
-        account.account_id, MovieScript.from_dict(TINY_SCRIPT), None, {}
-    ).job_id
-    app.start_job(app.get_job(job_id), "worker-a", lease_seconds=5)
+    job_id = processing_job(runtime, lease_seconds=5)
     dispatcher.catch_up()
     assert sent == [str(job_id)]
     started = app.get_job(job_id).modified_on.timestamp()
@@ -125,11 +132,7 @@ def test_a_sign_of_life_moves_the_lease_on(runtime):
     sent, now = Sent(), [0.0]
     dispatcher = FollowerRunner(runtime.app, runtime.views, Dispatcher(sent, clock=lambda: now[0]))
     app = runtime.app
-    account = app.open_account(plan="pro", credits=10)
-    job_id = app.submit_render(
-        account.account_id, MovieScript.from_dict(TINY_SCRIPT), None, {}
-    ).job_id
-    app.start_job(app.get_job(job_id), "worker-a", lease_seconds=5)
+    job_id = processing_job(runtime, lease_seconds=5)
     started = app.get_job(job_id).modified_on.timestamp()
     time.sleep(0.3)
     job = app.get_job(job_id)

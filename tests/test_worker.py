@@ -6,6 +6,7 @@ import threading
 import time
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from phantomflow.adapters.render import FFmpegRenderer
@@ -226,3 +227,28 @@ def test_a_worker_parses_a_script_once_to_render_it_and_to_price_it(runtime, set
         assert parsed == [job.script]
     finally:
         worker.close()
+
+
+def test_a_progress_report_lost_to_a_database_error_leaves_no_gap_in_the_jobs_history(
+    runtime, monkeypatch
+):
+    """The progress event is made on the job in hand before it is saved; if the save
+    fails, the next report must not be saved as the version after the lost one."""
+    _, job_id = submitted(runtime)
+    app = runtime.app
+    app.start_job(app.get_job(job_id), "worker-a", lease_seconds=30)
+    attempt = RenderAttempt(app, app.get_job(job_id), "worker-a", lease_seconds=30)
+    insert = app.recorder.insert_events
+    failures = [psycopg.OperationalError("the server closed the connection")]
+
+    def insert_failing_once(*args, **kwargs):
+        if failures:  # after the application has taken the events from the job
+            raise failures.pop()
+        return insert(*args, **kwargs)
+
+    monkeypatch.setattr(app.recorder, "insert_events", insert_failing_once)
+    attempt(0.3, "rendering_scene_1")  # not recorded: the render goes on
+    attempt(0.6, "rendering_scene_1")
+    versions = [event.originator_version for event in app.events.get(job_id)]
+    assert versions == list(range(1, len(versions) + 1))
+    assert app.get_job(job_id).progress == 0.6

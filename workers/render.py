@@ -217,6 +217,7 @@ class RenderAttempt:
         self.number = job.attempts
         self.lease_seconds = lease_seconds
         self.lost = False  # taken over, cancelled or failed: stop at the next report
+        self._unsure = False  # the last write failed: reload the job before the next
         self._lock = threading.Lock()
         self._signalled_at = time.monotonic()
 
@@ -249,16 +250,31 @@ class RenderAttempt:
         return self.lease_seconds * RENEW_SHARE
 
     def _write(self, write: Callable[[], None]) -> None:
-        try:
-            write()
-        except (RecordConflictError, IllegalJobTransition):
-            # Someone else wrote to the job: carry on only if it is still ours.
+        if self._unsure:
+            # The last write failed: the job in hand holds its event, which may or may
+            # not be stored. Writing on from it could store the next version without
+            # that one, a gap that makes the job's history unreadable: start again
+            # from the store.
             self.job = self.app.get_job(self.job.id)
-            if not self.job.holds(self.worker_name, self.number):
-                self.lost = True
-                raise JobAbandoned(str(self.job.id)) from None
-            write()
+            self._unsure = False
+            self._check_still_ours()
+        try:
+            try:
+                write()
+            except (RecordConflictError, IllegalJobTransition):
+                # Someone else wrote to the job: carry on only if it is still ours.
+                self.job = self.app.get_job(self.job.id)
+                self._check_still_ours()
+                write()
+        except UNAVAILABLE_ERRORS:
+            self._unsure = True
+            raise
         self._signalled_at = time.monotonic()
+
+    def _check_still_ours(self) -> None:
+        if not self.job.holds(self.worker_name, self.number):
+            self.lost = True
+            raise JobAbandoned(str(self.job.id))
 
     def is_current(self) -> bool:
         """Whether this attempt still holds the job (read from the event store)."""
