@@ -18,6 +18,7 @@ from aiohttp import web
 from phantomflow.adapters.pg_health import UNAVAILABLE_ERRORS
 from phantomflow.api.services import REQUEST_ID
 from phantomflow.domain.errors import ConcurrencyLimitExceeded, InsufficientCredits
+from phantomflow.domain.exports import ExportTargetInvalid
 from phantomflow.domain.idempotency import IdempotencyKeyReused
 
 log = logging.getLogger(__name__)
@@ -178,6 +179,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         response = error.response()
     except (InsufficientCredits, ConcurrencyLimitExceeded, IdempotencyKeyReused) as refused:
         response = from_domain(refused).response()
+    except ExportTargetInvalid as invalid:
+        response = schema_error(invalid.path, invalid.message).response()
     except UNAVAILABLE_ERRORS:
         log.warning(
             "database unavailable in %s %s (request %s)",

@@ -53,9 +53,11 @@ class LargeBodies:
             )
         return self._pool
 
-    async def check_render_request(self, raw: bytes) -> tuple[Any, dict[str, Any], str | None]:
-        """(body, normalised script, webhook_uri) of a render request; the ApiError its
-        body earns (INVALID_JSON, SCHEMA_VALIDATION_ERROR) otherwise."""
+    async def check_render_request(
+        self, raw: bytes
+    ) -> tuple[Any, dict[str, Any], str | None, list[dict[str, Any]]]:
+        """(body, normalised script, webhook_uri, exports) of a render request; the
+        ApiError its body earns (INVALID_JSON, SCHEMA_VALIDATION_ERROR) otherwise."""
         loop = asyncio.get_running_loop()
         verdict, found = await loop.run_in_executor(self._executor(), checked_render_request, raw)
         if verdict == "error":
@@ -72,17 +74,17 @@ class LargeBodies:
 
 
 def checked_render_request(raw: bytes) -> tuple[str, Any]:
-    """In the pool: ("ok", (body, script, webhook_uri)), ("error", an ApiError's parts)
+    """In the pool: ("ok", (body, script, webhook_uri, exports)), ("error", an ApiError's parts)
     or ("invalid", (path, message)). Plain tuples: they cross the process boundary."""
     try:
         body = parse_json(raw)
     except ApiError as error:
         return "error", (error.status, error.code, error.message, error.details)
     try:
-        script, webhook_uri = load_render_request(body)
+        script, webhook_uri, exports = load_render_request(body)
     except ValidationError as error:
         return "invalid", first_error(error.messages)
-    return "ok", (body, script, webhook_uri)
+    return "ok", (body, script, webhook_uri, exports)
 
 
 LARGE_BODIES = web.AppKey("large_bodies", LargeBodies)

@@ -27,14 +27,17 @@ from apispec.ext.marshmallow.openapi import OpenAPIConverter
 from marshmallow import Schema, fields, validate
 
 from phantomflow.api.dashboard import OPERATIONS as DASHBOARD_OPERATIONS
+from phantomflow.api.integration_schemas import NewIntegrationSchema
 from phantomflow.api.keys import NewKeySchema
 from phantomflow.api.schemas import (
     COLOUR_PATTERN,
     CROSS_FIELD_RULES,
     ELEMENT_SCHEMAS,
+    EXPORT_TARGET_SCHEMAS,
     Background,
     Boolean,
     Element,
+    ExportTarget,
     Integer,
     MediaBackgroundSchema,
     MultipleOf,
@@ -73,6 +76,13 @@ def _strict_fields(converter: OpenAPIConverter, field: fields.Field, **kwargs: A
         return {
             "oneOf": [
                 converter.resolve_nested_schema(schema) for schema in ELEMENT_SCHEMAS.values()
+            ]
+        }
+    if isinstance(field, ExportTarget):
+        ret.pop("type", None)
+        return {
+            "oneOf": [
+                converter.resolve_nested_schema(schema) for schema in EXPORT_TARGET_SCHEMAS.values()
             ]
         }
     if isinstance(field, Background):
@@ -117,6 +127,7 @@ def _spec() -> tuple[APISpec, MarshmallowPlugin]:
     converter.map_to_openapi_type(Integer, "integer", None)
     converter.map_to_openapi_type(Boolean, "boolean", None)
     converter.map_to_openapi_type(Element, "object", None)
+    converter.map_to_openapi_type(ExportTarget, "object", None)
     converter.map_to_openapi_type(Background, None, None)
     converter.add_attribute_function(_strict_fields)
     return spec, plugin
@@ -215,6 +226,21 @@ class JobErrorSchema(ResponseSchema):
     message = fields.String(required=True)
 
 
+class JobExportSchema(ResponseSchema):
+    type = fields.String(required=True, metadata={"enum": list(EXPORT_TARGET_SCHEMAS)})
+    integration_id = fields.String(required=True)
+    status = fields.String(
+        required=True,
+        metadata={"enum": ["pending", "running", "succeeded", "failed", "skipped"]},
+    )
+    location = fields.String(
+        allow_none=True, metadata={"description": "Where the file landed (s3://…, sftp://…)."}
+    )
+    attempts = fields.Integer(required=True)
+    error = fields.Nested(JobErrorSchema, allow_none=True)
+    next_attempt_at = _instant(allow_none=True)
+
+
 class JobSchema(ResponseSchema):
     job_id = fields.UUID(required=True)
     status = fields.String(required=True, metadata={"enum": list(STATUSES)})
@@ -236,6 +262,10 @@ class JobSchema(ResponseSchema):
     credits_used = fields.Integer(allow_none=True)
     error = fields.Nested(JobErrorSchema, allow_none=True)
     webhook_uri = fields.String(allow_none=True)
+    exports = fields.List(
+        fields.Nested(JobExportSchema), required=True, metadata={"description": "docs/api.md"}
+    )
+    output_deleted_at = _instant("When DELETE …/output deleted the files.", allow_none=True)
     sandbox = fields.Boolean(
         metadata={"description": "Submitted with a ve_test_ key: not rendered, not charged."}
     )
@@ -398,6 +428,39 @@ class TemplateSchema(TemplateSummarySchema):
 
 class ChangedTemplateSchema(_TemplateHeadSchema):
     updated_at = _instant(required=True)
+
+
+class IntegrationSecretSchema(ResponseSchema):
+    set = fields.Boolean(required=True, metadata={"enum": [True]})
+    last4 = fields.String(
+        allow_none=True, metadata={"description": "Shown for secrets of 12 characters or more."}
+    )
+
+
+class IntegrationSchema(ResponseSchema):
+    id = fields.String(required=True, metadata={"pattern": "^int_[0-9a-f]{32}$"})
+    type = fields.String(required=True, metadata={"enum": list(EXPORT_TARGET_SCHEMAS)})
+    name = fields.String(required=True)
+    settings = fields.Dict(required=True)
+    secrets = fields.Dict(
+        keys=fields.String(), values=fields.Nested(IntegrationSecretSchema), required=True
+    )
+    created_at = _instant(required=True)
+
+
+class IntegrationListSchema(ResponseSchema):
+    integrations = fields.List(fields.Nested(IntegrationSchema), required=True)
+
+
+class DeletedIntegrationSchema(ResponseSchema):
+    id = fields.String(required=True)
+    deleted = fields.Boolean(required=True, metadata={"enum": [True]})
+
+
+class DeletedOutputSchema(ResponseSchema):
+    job_id = fields.UUID(required=True)
+    deleted = fields.Boolean(required=True, metadata={"enum": [True]})
+    output_deleted_at = _instant(required=True)
 
 
 class DeletedTemplateSchema(ResponseSchema):
@@ -587,6 +650,10 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "NOT_FOUND": (404, "no such resource for you (unknown, malformed or another account's)"),
     "TEMPLATE_NOT_FOUND": (404, "no such template (or version) that you may render"),
     "JOB_ALREADY_FINISHED": (409, "the job has already ended"),
+    "JOB_NOT_COMPLETED": (409, "the job has no output (it has not completed)"),
+    "OUTPUT_DELETED": (410, "the job's output was deleted (DELETE /api/jobs/{job_id}/output)"),
+    "RANGE_NOT_SATISFIABLE": (416, "the Range starts past the end of the file"),
+    "SECRETS_KEY_MISSING": (503, "the server has no PHANTOMFLOW_SECRETS_KEY to seal secrets"),
     "IDEMPOTENCY_KEY_REUSED": (422, "this Idempotency-Key came with a different request"),
     "RATE_LIMIT_EXCEEDED": (429, "too many requests this minute for your plan (Retry-After)"),
     "CONCURRENCY_LIMIT_EXCEEDED": (429, "your plan's queued and processing jobs (`limit`)"),
@@ -825,7 +892,56 @@ JOB_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
                     "image/jpeg": {"schema": {"type": "string", "contentMediaType": "image/jpeg"}},
                 },
             },
-            **_errors("NOT_FOUND", public=True),
+            "206": {"description": "The bytes of a single Range (Content-Range)"},
+            "302": {
+                "description": "With S3 storage (PHANTOMFLOW_S3_SERVE=redirect): to a"
+                " presigned URL of the object, valid for an hour"
+            },
+            "304": {"description": "If-None-Match or If-Modified-Since: unchanged"},
+            **_errors("NOT_FOUND", "OUTPUT_DELETED", "RANGE_NOT_SATISFIABLE", public=True),
+        },
+    },
+    ("delete", "/api/jobs/{job_id}/output"): {
+        "summary": "Delete a finished job's files (MP4 and poster); the job and its"
+        " ledger stay, and its output_uri then answers 410",
+        "description": "Exports not yet settled fail with OUTPUT_DELETED. Deleting again"
+        " answers the same (the files are removed again if any are left).",
+        "parameters": [JOB_ID],
+        "responses": {
+            "200": _json("DeletedOutput", "Deleted"),
+            **_errors("NOT_FOUND", "JOB_NOT_COMPLETED"),
+        },
+    },
+}
+
+INTEGRATION_ID = _path("integration_id", "int_ and 32 hex digits.", pattern="^int_[0-9a-f]{32}$")
+
+INTEGRATION_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
+    ("post", "/api/integrations"): {
+        "summary": "Store credentials for an export destination (secrets are sealed and"
+        " never shown again)",
+        "requestBody": _body("NewIntegration"),
+        "responses": {
+            "201": _json("Integration", "Stored"),
+            **_errors("INVALID_REQUEST", "VALIDATION_ERROR", "SECRETS_KEY_MISSING", body=True),
+        },
+    },
+    ("get", "/api/integrations"): {
+        "summary": "Your integrations (of this key's mode), newest first",
+        "responses": {"200": _json("IntegrationList", "Your integrations"), **_errors()},
+    },
+    ("get", "/api/integrations/{integration_id}"): {
+        "summary": "One integration",
+        "parameters": [INTEGRATION_ID],
+        "responses": {"200": _json("Integration", "The integration"), **_errors("NOT_FOUND")},
+    },
+    ("delete", "/api/integrations/{integration_id}"): {
+        "summary": "Delete an integration: its secret's key is destroyed, so the secret"
+        " can never be recovered",
+        "parameters": [INTEGRATION_ID],
+        "responses": {
+            "200": _json("DeletedIntegration", "Deleted"),
+            **_errors("NOT_FOUND"),
         },
     },
 }
@@ -1063,6 +1179,7 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     **TEMPLATE_OPERATIONS,
     **KEY_OPERATIONS,
     **CREDIT_OPERATIONS,
+    **INTEGRATION_OPERATIONS,
     **DASHBOARD_OPERATIONS,
 }
 
@@ -1073,6 +1190,7 @@ REQUEST_SCHEMAS: dict[str, type[Schema]] = {
     "NewTemplate": NewTemplateSchema,
     "TemplateChanges": TemplateChangesSchema,
     "NewKey": NewKeySchema,
+    "NewIntegration": NewIntegrationSchema,
 }
 
 # Nested schemas come before the schemas that hold them, so they are referenced by
@@ -1080,6 +1198,7 @@ REQUEST_SCHEMAS: dict[str, type[Schema]] = {
 RESPONSE_SCHEMAS: dict[str, type[Schema]] = {
     "Error": ErrorSchema,
     "Submitted": SubmittedSchema,
+    "JobExport": JobExportSchema,
     "Job": JobSchema,
     "JobList": JobListSchema,
     "JobEvents": JobEventsSchema,
@@ -1101,6 +1220,11 @@ RESPONSE_SCHEMAS: dict[str, type[Schema]] = {
     "Template": TemplateSchema,
     "ChangedTemplate": ChangedTemplateSchema,
     "DeletedTemplate": DeletedTemplateSchema,
+    "IntegrationSecret": IntegrationSecretSchema,
+    "Integration": IntegrationSchema,
+    "IntegrationList": IntegrationListSchema,
+    "DeletedIntegration": DeletedIntegrationSchema,
+    "DeletedOutput": DeletedOutputSchema,
     "TemplateVersion": TemplateVersionSchema,
     "TemplateVersions": TemplateVersionsSchema,
     "WebhookAttempt": WebhookAttemptSchema,

@@ -35,15 +35,15 @@ async def submit_render(request: web.Request) -> web.Response:
     raw = await read_body(request)
     if len(raw) > INLINE_BODY_BYTES:  # parsed and checked in another process
         checked = await request.app[LARGE_BODIES].check_render_request(raw)
-        body, script, webhook_uri = checked
+        body, script, webhook_uri, exports = checked
     else:
         body = parse_json(raw)
         try:
-            script, webhook_uri = load_render_request(body)
+            script, webhook_uri, exports = load_render_request(body)
         except ValidationError as error:
             path, message = first_error(error.messages)
             raise schema_error(path, message) from None
-    return await submit(request, body, script, webhook_uri, {"channel": "api"})
+    return await submit(request, body, script, webhook_uri, {"channel": "api"}, exports)
 
 
 @routes.get("/api/jobs")
@@ -136,13 +136,3 @@ async def cancel_job(request: web.Request) -> web.Response:
             "credits_refunded": job.estimated_credits - (job.credits_used or 0),
         }
     )
-
-
-@routes.get("/outputs/{name}")
-async def download_output(request: web.Request) -> web.StreamResponse:
-    services = services_of(request)
-    path = services.runtime.storage.path_of(request.match_info["name"])
-    if path is None:
-        raise not_found("No such output.")
-    content_type = "image/jpeg" if path.suffix == ".jpg" else "video/mp4"
-    return web.FileResponse(path, headers={"Content-Type": content_type})

@@ -34,14 +34,13 @@ class RunningSystem:
     # The processes started under a name (the name of their log file), latest first.
     named: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
-    def start(
-        self, *args: str, log: Path, env: dict[str, str] | None = None
-    ) -> subprocess.Popen[bytes]:
+    def start(self, *args: str, log: Path, **env: str) -> subprocess.Popen[bytes]:
+        """Start one process; `env` adds to the system's environment for it alone."""
         handle = open(log, "ab")  # noqa: SIM115 - closed with the process
         self.logs.append(log)
         process = subprocess.Popen(
             [*PHANTOMFLOW, *args],
-            env={**self.env, **(env or {})},
+            env={**self.env, **env},
             stdout=handle,
             stderr=handle,
             start_new_session=True,  # its own process group: see kill()

@@ -8,7 +8,10 @@ webhooks and nothing else; it sees sandbox jobs only, on every job route and str
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import base64
+import os
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -16,17 +19,30 @@ from uuid import UUID
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from phantomflow.adapters.settings import Settings
 from phantomflow.api.app import create_app
+from phantomflow.api.bootstrap import Runtime, build_runtime
 from phantomflow.api.services import Services
 from phantomflow.domain.keys import LIVE, TEST
 from phantomflow.domain.script import MovieScript
 from tests import test_webhooks
-from tests.conftest import TINY_SCRIPT
+from tests.conftest import TINY_SCRIPT, assert_credits_reconcile
 from tests.test_webhooks import ended_job, verify, wait_for
 
 # Fixtures of the webhook tests: local receivers and the delivery pipeline.
 receive = test_webhooks.receive
 deliveries = test_webhooks.deliveries
+
+
+@pytest.fixture
+def runtime(settings: Settings) -> Iterator[Runtime]:
+    """With a secrets key, so that production (PostgreSQL) may store integrations."""
+    built = build_runtime(replace(settings, secrets_key=base64.b64encode(os.urandom(32)).decode()))
+    yield built
+    try:
+        assert_credits_reconcile(built)
+    finally:
+        built.close()
 
 
 @pytest.fixture
@@ -205,6 +221,16 @@ SANDBOX_RULES = {
     ("POST", "/api/webhooks/secret/rotate"): "rotates the sandbox secret",
     ("GET", "/api/jobs/{job_id}/webhooks"): "sandbox jobs only",
     ("POST", "/api/jobs/{job_id}/webhooks/redeliver"): "sandbox jobs only",
+    ("GET", "/api/integrations"): "its sandbox integrations only",
+    ("POST", "/api/integrations"): "makes sandbox integrations",
+    ("GET", "/api/integrations/{integration_id}"): "sandbox integrations only (live: 404)",
+    ("DELETE", "/api/integrations/{integration_id}"): "sandbox integrations only (live: 404)",
+}
+LIVE_INTEGRATION = {
+    "type": "ftp",
+    "name": "the live archive",
+    "settings": {"host": "ftp.example.com", "port": 21, "username": "archive", "tls": False},
+    "secrets": {"password": "not-a-real-one"},
 }
 GUARDED_PREFIXES = ("/api/keys", "/api/webhooks", "/api/integrations")
 
@@ -228,9 +254,18 @@ async def test_every_key_webhook_and_integration_route_has_a_sandbox_rule_that_h
     live_job = ended_job(runtime, account.account_id, "https://example.com/hook")
     live_keys = dict(runtime.app.get_account(account.account_id).api_keys)
     live_secret = runtime.app.webhook_secret(account.account_id, LIVE)
+    created = await api.post(
+        "/api/integrations",
+        json=LIVE_INTEGRATION,
+        headers={"x-api-key": account.api_key},
+    )
+    assert created.status == 201, await created.text()
+    live_integration = (await created.json())["id"]
     sandbox = {"x-api-key": account.test_api_key}
     for method, path in SANDBOX_RULES:
-        concrete = path.format(key_id=next(iter(live_keys)), job_id=live_job)
+        concrete = path.format(
+            key_id=next(iter(live_keys)), job_id=live_job, integration_id=live_integration
+        )
         body = {"mode": "live"} if method == "POST" and path == "/api/keys" else None
         response = await api.request(method, concrete, json=body, headers=sandbox)
         assert response.status < 500, (method, path)
@@ -242,6 +277,10 @@ async def test_every_key_webhook_and_integration_route_has_a_sandbox_rule_that_h
     }
     assert after.webhook_signing_secrets(datetime.now(UTC), LIVE) == [live_secret]
     assert runtime.app.get_job(live_job).webhook_redeliveries == 0
+    still = await api.get(
+        f"/api/integrations/{live_integration}", headers={"x-api-key": account.api_key}
+    )
+    assert still.status == 200  # a sandbox key cannot delete a live integration
 
 
 async def test_a_sandbox_key_reads_the_balance_but_not_the_ledger_or_its_history(api, runtime):
