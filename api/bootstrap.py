@@ -315,7 +315,11 @@ def followers(runtime: Runtime, actors: Actors) -> FollowerThreads:
     render and preview queues), the webhook scheduler (to the webhook queue) and the
     export scheduler (to the export queue)."""
     app, views = runtime.app, runtime.views
-    dispatcher = FollowerRunner(app, views, Dispatcher(send=actors.render.send))
+    dispatcher = FollowerRunner(
+        app,
+        views,
+        Dispatcher(send=actors.render.send, lease_seconds=runtime.settings.render_lease_seconds),
+    )
     previews = FollowerRunner(app, views, PreviewDispatcher(send=actors.preview.send))
     webhooks = FollowerRunner(app, views, WebhookScheduler(app, send=sender(actors.webhook)))
     exports = FollowerRunner(app, views, ExportScheduler(app, send=export_sender(actors.export)))

@@ -1,5 +1,10 @@
 """Credit routes: the balance, the account's plan and limits, the ledger (JSON or CSV), and
-the balance at any instant."""
+the balance at any instant.
+
+The ledger and the balance history are the account's live financial record: a sandbox
+key reads the balance and the account (which its submissions report as
+`credits_remaining` anyway) but not them (403).
+"""
 
 from __future__ import annotations
 
@@ -9,9 +14,10 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from phantomflow.api.errors import invalid_request
+from phantomflow.api.errors import forbidden, invalid_request
 from phantomflow.api.requests import principal_of, query_int
 from phantomflow.api.services import services_of
+from phantomflow.domain.application import Principal
 from phantomflow.projections.ledger import COLUMNS, ENTRY_TYPES, LedgerFilter
 
 routes = web.RouteTableDef()
@@ -50,8 +56,17 @@ async def account(request: web.Request) -> web.Response:
     )
 
 
+def live_only(principal: Principal) -> None:
+    if principal.is_sandbox:
+        raise forbidden(
+            "The ledger is the account's live financial record: read it with a live key. "
+            "Sandbox jobs move no credits."
+        )
+
+
 @routes.get("/api/credits/balance")
 async def balance_at(request: web.Request) -> web.Response:
+    live_only(principal_of(request))
     raw = request.query.get("at")
     if raw is None:
         raise invalid_request(
@@ -70,6 +85,7 @@ async def balance_at(request: web.Request) -> web.Response:
 @routes.get("/api/credits/ledger")
 async def ledger(request: web.Request) -> web.StreamResponse:
     principal = principal_of(request)
+    live_only(principal)
     entry_type = request.query.get("type")
     if entry_type is not None and entry_type not in ENTRY_TYPES:
         raise invalid_request(f"type must be one of: {', '.join(ENTRY_TYPES)}", "type")

@@ -58,10 +58,10 @@ def every_event_of(aggregate: type) -> tuple[str, ...]:
 # The hub follows every event of jobs and of previews (whose streams are a job's, too).
 JOB_TOPICS = every_event_of(RenderJob)
 PREVIEW_TOPICS = every_event_of(Preview)
-SUBMITTED_TOPICS = topics_of(RenderJob.Submitted)
-# The first event of each: it names the account.
+# The first event of each: it names the account, and whether it is the sandbox's.
 FIRST_EVENTS = (RenderJob.Submitted, Preview.Created)
 JOB_ENDINGS = (RenderJob.Completed, RenderJob.Failed, RenderJob.Cancelled)
+SUBMITTED_TOPICS = topics_of(RenderJob.Submitted)
 
 HEARTBEAT_SECONDS = 15.0
 # A stream whose client reads slower than its events arrive is ended once this many
@@ -81,17 +81,21 @@ class Item:
     job_id: UUID
     account_id: UUID | None
     event: Any
+    sandbox: bool = False  # known when account_id is
     metadata: dict[str, Any] | None = None
 
 
 class Watcher:
     """One stream's mailbox: the hub pushes, the stream takes (both on the event loop)."""
 
-    __slots__ = ("_items", "_waiter", "closed", "key", "kind", "overflowed")
+    __slots__ = ("_items", "_waiter", "closed", "key", "kind", "overflowed", "sandbox")
 
-    def __init__(self, kind: str, key: UUID) -> None:
+    def __init__(self, kind: str, key: UUID, sandbox: bool = False) -> None:
         self.kind = kind
         self.key = key
+        # An account stream of a sandbox key gets the account's sandbox jobs only, and
+        # one of a live key its live jobs only.
+        self.sandbox = sandbox
         self._items: list[Item] = []
         self._waiter: asyncio.Future[None] | None = None
         self.overflowed = False
@@ -155,7 +159,7 @@ class EventHub(Follower):
         self._jobs: dict[UUID, set[Watcher]] = {}
         self._accounts: dict[UUID, set[Watcher]] = {}
         self._account_watchers = 0
-        self._owners: OrderedDict[UUID, UUID] = OrderedDict()
+        self._owners: OrderedDict[UUID, tuple[UUID, bool]] = OrderedDict()
         self._owners_lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._threads: FollowerThreads | None = None
@@ -193,8 +197,8 @@ class EventHub(Follower):
         self.runner.want()
         return watcher
 
-    def watch_account(self, account_id: UUID) -> Watcher:
-        watcher = Watcher("account", account_id)
+    def watch_account(self, account_id: UUID, sandbox: bool = False) -> Watcher:
+        watcher = Watcher("account", account_id, sandbox)
         self._accounts.setdefault(account_id, set()).add(watcher)
         self._account_watchers += 1
         self.runner.want()
@@ -217,7 +221,8 @@ class EventHub(Follower):
                 watcher.push(item)
             if item.account_id is not None:
                 for watcher in self._accounts.get(item.account_id, ()):
-                    watcher.push(item)
+                    if watcher.sandbox == item.sandbox:
+                        watcher.push(item)
 
     # --- following (the runner's thread) ----------------------------------------------
     # Reading the watcher indexes from this thread is safe (single dict lookups); a
@@ -233,18 +238,17 @@ class EventHub(Follower):
 
     def handle(self, cursor: Cursor, events: Sequence[Tracked]) -> int:
         wanted_by_account = self._account_watchers > 0
-        items = [
-            Item(
-                tracked.position,
-                tracked.event.originator_id,
-                self._owner(tracked.event.originator_id, tracked.event)
-                if wanted_by_account
-                else None,
-                tracked.event,
-                self._metadata(tracked.event) if wanted_by_account else None,
-            )
-            for tracked in events
-        ]
+        items = []
+        for tracked in events:
+            job_id = tracked.event.originator_id
+            owner = self._owner(job_id, tracked.event) if wanted_by_account else None
+            if owner is None:
+                items.append(Item(tracked.position, job_id, None, tracked.event))
+            else:
+                metadata = self._metadata(tracked.event)
+                items.append(
+                    Item(tracked.position, job_id, owner[0], tracked.event, owner[1], metadata)
+                )
         assert self._loop is not None
         try:
             self._loop.call_soon_threadsafe(self._dispatch, items)
@@ -252,10 +256,11 @@ class EventHub(Follower):
             return 0
         return len(events)
 
-    def _owner(self, job_id: UUID, event: Any | None = None) -> UUID | None:
-        """The account a job (or preview) belongs to (from its first event), remembered."""
+    def _owner(self, job_id: UUID, event: Any | None = None) -> tuple[UUID, bool] | None:
+        """The account a job (or preview) belongs to and whether it is the sandbox's (from
+        its first event), remembered."""
         if isinstance(event, FIRST_EVENTS):
-            owner: UUID | None = event.account_id
+            owner: tuple[UUID, bool] | None = (event.account_id, event.sandbox)
         else:
             with self._owners_lock:
                 owner = self._owners.get(job_id)
@@ -263,7 +268,7 @@ class EventHub(Follower):
                 first = next(iter(self.app.events.get(job_id, lte=1)), None)
                 if not isinstance(first, FIRST_EVENTS):
                     return None
-                owner = first.account_id
+                owner = (first.account_id, first.sandbox)
         assert owner is not None
         with self._owners_lock:
             self._owners[job_id] = owner
@@ -282,8 +287,11 @@ class EventHub(Follower):
             items.append(Item(notification.id, job_id, None, event))
         return items
 
-    def account_backlog(self, account_id: UUID, after: int, head: int) -> tuple[list[Item], int]:
-        """One batch of the account's job events in (after, head]; and where it ended."""
+    def account_backlog(
+        self, account_id: UUID, sandbox: bool, after: int, head: int
+    ) -> tuple[list[Item], int]:
+        """One batch of the account's live or sandbox job events in (after, head]; and
+        where it ended."""
         batch = self.recorder.select_notifications(
             start=after, limit=self.runner.batch_size, stop=head, topics=JOB_TOPICS,
             inclusive_of_start=False,
@@ -295,11 +303,13 @@ class EventHub(Follower):
             event = None
             if notification.topic in SUBMITTED_TOPICS:
                 event = self.app.mapper.to_domain_event(notification)
-            if self._owner(job_id, event) != account_id:
+            if self._owner(job_id, event) != (account_id, sandbox):
                 continue
             if event is None:
                 event = self.app.mapper.to_domain_event(notification)
-            items.append(Item(notification.id, job_id, account_id, event, self._metadata(event)))
+            items.append(
+                Item(notification.id, job_id, account_id, event, sandbox, self._metadata(event))
+            )
         return items, (batch[-1].id if batch else head)
 
     def _metadata(self, event: Any) -> dict[str, Any] | None:

@@ -794,14 +794,25 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "CONCURRENCY_LIMIT_EXCEEDED": (429, "your plan's queued and processing jobs (`limit`)"),
     "PREVIEW_EXPIRED": (410, "the preview has expired and its files are deleted"),
     "INTERNAL_ERROR": (500, "unexpected failure (`request_id`, also in X-Request-Id)"),
+    "SERVICE_UNAVAILABLE": (503, "the database is unreachable for a moment (Retry-After)"),
 }
 # Every route behind the API key can answer these.
-AUTHENTICATED = ("UNAUTHORIZED", "RATE_LIMIT_EXCEEDED", "INTERNAL_ERROR")
+AUTHENTICATED = ("UNAUTHORIZED", "RATE_LIMIT_EXCEEDED", "INTERNAL_ERROR", "SERVICE_UNAVAILABLE")
 TOO_LARGE = "INVALID_REQUEST: the body is larger than 2 MiB"
+NOT_JSON = "INVALID_REQUEST: the body is not sent as application/json (`path`: Content-Type)"
+LIVE_ONLY = "a sandbox (ve_test_) key: the ledger is read with a live key"
 BAD_QUERY = "a query parameter is malformed, unknown or out of range (`path` names it)"
 RETRY_AFTER = {
     "Retry-After": {
         "description": "RATE_LIMIT_EXCEEDED: seconds until the window resets.",
+        "schema": {"type": "integer"},
+    }
+}
+
+
+UNAVAILABLE_RETRY_AFTER = {
+    "Retry-After": {
+        "description": "SERVICE_UNAVAILABLE: seconds to wait before trying again.",
         "schema": {"type": "integer"},
     }
 }
@@ -820,11 +831,14 @@ def _errors(
         by_status.setdefault(status, []).append(f"{code}: {meanings.get(code, meaning)}")
     if body:
         by_status[413] = [TOO_LARGE]
+        by_status[415] = [NOT_JSON]
     responses = {
         str(status): _json("Error", "; ".join(by_status[status])) for status in sorted(by_status)
     }
     if "429" in responses and "RATE_LIMIT_EXCEEDED" in answered:
         responses["429"]["headers"] = RETRY_AFTER
+    if "503" in responses:
+        responses["503"]["headers"] = UNAVAILABLE_RETRY_AFTER
     return responses
 
 
@@ -1205,7 +1219,12 @@ KEY_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         "requestBody": _body("NewKey"),
         "responses": {
             "201": _json("CreatedKey", "The new key, with its secret"),
-            **_errors("INVALID_REQUEST", body=True),
+            **_errors(
+                "INVALID_REQUEST",
+                "FORBIDDEN",
+                body=True,
+                FORBIDDEN="a sandbox (ve_test_) key asked for a live key",
+            ),
         },
     },
     ("delete", "/api/keys/{key_id}"): {
@@ -1262,7 +1281,9 @@ CREDIT_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         "parameters": [{**_query("at", "string", "ISO 8601 instant."), "required": True}],
         "responses": {
             "200": _json("BalanceAt", "The balance then"),
-            **_errors("INVALID_REQUEST", INVALID_REQUEST=BAD_QUERY),
+            **_errors(
+                "INVALID_REQUEST", "FORBIDDEN", INVALID_REQUEST=BAD_QUERY, FORBIDDEN=LIVE_ONLY
+            ),
         },
     },
     ("get", "/api/credits/ledger"): {
@@ -1284,7 +1305,9 @@ CREDIT_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
                     "text/csv": {"schema": {"type": "string"}},
                 },
             },
-            **_errors("INVALID_REQUEST", INVALID_REQUEST=BAD_QUERY),
+            **_errors(
+                "INVALID_REQUEST", "FORBIDDEN", INVALID_REQUEST=BAD_QUERY, FORBIDDEN=LIVE_ONLY
+            ),
         },
     },
 }

@@ -256,6 +256,7 @@ async def job_progress(request: web.Request) -> web.StreamResponse:
         if (
             not isinstance(submitted, RenderJob.Submitted)
             or submitted.account_id != principal.account_id
+            or submitted.sandbox != principal.is_sandbox
         ):
             return None
         has_exports = bool(getattr(submitted, "exports", None))
@@ -324,7 +325,7 @@ async def account_events(request: web.Request) -> web.StreamResponse:
     hub = request.app[HUB]
     base = public_base(request)
     account_id = principal.account_id
-    watcher = hub.watch_account(account_id)
+    watcher = hub.watch_account(account_id, principal.is_sandbox)
     try:
         response = await open_stream(request)
         last = 0
@@ -336,7 +337,7 @@ async def account_events(request: web.Request) -> web.StreamResponse:
                 position = after
                 while position < head:
                     items, position = await services.call(
-                        hub.account_backlog, account_id, position, head
+                        hub.account_backlog, account_id, principal.is_sandbox, position, head
                     )
                     for item in items:
                         mapped = account_event(item, base)
