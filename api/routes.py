@@ -196,8 +196,7 @@ async def cancel_job(request: web.Request) -> web.Response:
     try:
         job = await services.call(runtime.app.cancel_job, UUID(job_id))
     except IllegalJobTransition:
-        raise ApiError(
-            409,
+        raise ApiError.of(
             "JOB_ALREADY_FINISHED",
             f"Job {job_id} has already finished; it cannot be cancelled.",
         ) from None

@@ -9,7 +9,7 @@ Errors are reported as the first failing path in the contract's dotted form
 (`scenes.0.duration`), see `first_error`.
 
 The published JSON Schema (`GET /api/render/schema`) is generated from these same
-classes (`api/openapi.py`); the few rules that relate two fields to each other, which
+classes (`api/openapi/converter.py`); the few rules that relate two fields to each other, which
 JSON Schema cannot say, are listed in `CROSS_FIELD_RULES` and published with it.
 """
 

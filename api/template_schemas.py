@@ -2,7 +2,7 @@
 
 The bodies are marshmallow schemas (`NewTemplateSchema`, `TemplateChangesSchema`,
 `TemplateRenderRequestSchema`): they validate the requests and are what the OpenAPI
-document publishes (`api/openapi.py`), so the two cannot drift.
+document publishes (`api/openapi/`), so the two cannot drift.
 
 Error codes (see docs/api.md, "Templates"):
 
@@ -43,12 +43,12 @@ from phantomflow.domain.templates import MAX_NAME_LENGTH
 
 Path = tuple[str | int, ...]
 
-# Where the render request's own rule for a field is published (api/openapi.py).
+# Where the render request's own rule for a field is published (api/openapi/).
 RENDER_REQUEST_PROPERTY = "#/components/schemas/RenderRequest/properties/"
 
 
 def validation_error(message: str, path: str, **details: Any) -> ApiError:
-    return ApiError(400, "VALIDATION_ERROR", message, path=path, **details)
+    return ApiError.of("VALIDATION_ERROR", message, path=path, **details)
 
 
 # --- fields --------------------------------------------------------------------------

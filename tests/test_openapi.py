@@ -70,7 +70,9 @@ async def test_every_route_the_app_serves_is_in_the_openapi_document(client):
         if route.method not in ("HEAD", "*") and route.resource is not None
     }
     missing = served - set(OPERATIONS)
-    assert not missing, f"describe these routes in api/openapi.py OPERATIONS: {sorted(missing)}"
+    assert not missing, (
+        f"describe these routes in api/openapi/operations.py OPERATIONS: {sorted(missing)}"
+    )
     stale = set(OPERATIONS) - served
     assert not stale, f"OPERATIONS describes routes the app does not serve: {sorted(stale)}"
     paths = openapi_document()["paths"]

@@ -1,0 +1,506 @@
+"""The operations: every route the app serves, with its parameters, body and answers.
+
+`OPERATIONS` maps (method, path) to its OpenAPI operation; tests/test_openapi.py checks
+that the app serves exactly these routes. Request bodies are the marshmallow schemas
+the handlers validate with (`REQUEST_SCHEMAS`); answers are named components of
+api/openapi/responses.py; error answers come from the error table (api/errors.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import Schema
+
+from phantomflow.api.errors import ERROR_CODES
+from phantomflow.api.keys import NewKeySchema
+from phantomflow.api.openapi.converter import COMPONENTS
+from phantomflow.api.schemas import RenderRequestSchema
+from phantomflow.api.template_schemas import (
+    NewTemplateSchema,
+    TemplateChangesSchema,
+    TemplateRenderRequestSchema,
+)
+from phantomflow.domain.idempotency import MAX_KEY_LENGTH
+from phantomflow.domain.jobs import STATUSES
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": COMPONENTS + name}
+
+
+def _query(name: str, kind: str, description: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "in": "query",
+        "name": name,
+        "required": False,
+        "description": description,
+        "schema": {"type": kind, **extra},
+    }
+
+
+def _path(name: str, description: str, **schema: Any) -> dict[str, Any]:
+    return {
+        "in": "path",
+        "name": name,
+        "required": True,
+        "description": description,
+        "schema": {"type": "string", **schema},
+    }
+
+
+def _json(schema: str | dict[str, Any], description: str) -> dict[str, Any]:
+    body = _ref(schema) if isinstance(schema, str) else schema
+    return {"description": description, "content": {"application/json": {"schema": body}}}
+
+
+def _body(schema: str) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {"schema": _ref(schema)}}}
+
+
+# A route names the error codes it can answer (ERROR_CODES, in api/errors.py, gives
+# each its status and meaning); `_errors` groups them by status, each status with the
+# shared Error schema.
+# Every route behind the API key can answer these.
+AUTHENTICATED = ("UNAUTHORIZED", "RATE_LIMIT_EXCEEDED", "INTERNAL_ERROR")
+TOO_LARGE = "INVALID_REQUEST: the body is larger than 2 MiB"
+BAD_QUERY = "a query parameter is malformed, unknown or out of range (`path` names it)"
+RETRY_AFTER = {
+    "Retry-After": {
+        "description": "RATE_LIMIT_EXCEEDED: seconds until the window resets.",
+        "schema": {"type": "integer"},
+    }
+}
+
+
+def _errors(
+    *codes: str, public: bool = False, body: bool = False, **meanings: str
+) -> dict[str, Any]:
+    """The error responses of a route that answers `codes` (besides AUTHENTICATED's,
+    unless `public`; and a body's INVALID_JSON and 413, if it takes a `body`).
+    `meanings` says what a code means on this route, where the general text is vague."""
+    answered = [*(("INVALID_JSON",) if body else ()), *codes, *(() if public else AUTHENTICATED)]
+    by_status: dict[int, list[str]] = {}
+    for code in dict.fromkeys(answered):  # in order, once each
+        status, meaning = ERROR_CODES[code]
+        by_status.setdefault(status, []).append(f"{code}: {meanings.get(code, meaning)}")
+    if body:
+        by_status[413] = [TOO_LARGE]
+    responses = {
+        str(status): _json("Error", "; ".join(by_status[status])) for status in sorted(by_status)
+    }
+    if "429" in responses and "RATE_LIMIT_EXCEEDED" in answered:
+        responses["429"]["headers"] = RETRY_AFTER
+    return responses
+
+
+def _submitted(description: str) -> dict[str, Any]:
+    """The 202 of a submission, replayed as it was for a repeated Idempotency-Key."""
+    return {
+        **_json("Submitted", description),
+        "headers": {
+            "Idempotent-Replayed": {
+                "description": "true when this answers a repeat of an earlier request.",
+                "schema": {"type": "string", "enum": ["true"]},
+            }
+        },
+    }
+
+
+def _event_stream(description: str, events: dict[str, str]) -> dict[str, Any]:
+    """The 200 of a Server-Sent Events route. OpenAPI 3.1 has no way to type the events
+    of a stream, so each event name's `data` schema is listed in `x-phantomflow-events`
+    (and in the description)."""
+    listed = ", ".join(f"`{name}` ({schema})" for name, schema in events.items())
+    return {
+        "description": f"{description} Events, with their data's schema: {listed}.",
+        "content": {
+            "text/event-stream": {
+                "schema": {
+                    "type": "string",
+                    "description": "Frames of `id: <position>`, `event: <name>` and `data:"
+                    " <JSON>`, and `: keep-alive` comments every 15 s.",
+                },
+                "x-phantomflow-events": {name: _ref(schema) for name, schema in events.items()},
+            }
+        },
+    }
+
+
+JOB_ID = _path("job_id", "The job's UUID.", format="uuid")
+TEMPLATE_ID = _path("template_id", "`tpl_` and 32 hex digits; anything else is NOT_FOUND.")
+KEY_ID = _path("key_id", "The key's id (from GET /api/keys).", format="uuid")
+PAGE = _query("page", "integer", "Page number, 1-based.", minimum=1, default=1)
+IDEMPOTENCY_KEY = {
+    "in": "header",
+    "name": "Idempotency-Key",
+    "required": False,
+    "description": "The same key with the same body within 24 h answers the first response"
+    " and charges once; with another body, IDEMPOTENCY_KEY_REUSED.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH},
+}
+LAST_EVENT_ID = {
+    "in": "header",
+    "name": "Last-Event-ID",
+    "required": False,
+    "description": "The `id` of the last event received: the stream resumes after it,"
+    " with every event missed. Not a non-negative integer: INVALID_REQUEST.",
+    "schema": {"type": "string", "pattern": r"^\s*[0-9]+\s*$"},
+}
+API_KEY_QUERY = _query(
+    "apiKey",
+    "string",
+    "The API key, for browsers' EventSource, which cannot send the x-api-key header."
+    " Accepted on the two event streams only.",
+)
+# The event streams take the key in the header or in `apiKey` (the ApiKeyQuery scheme).
+STREAM_SECURITY = [{"ApiKey": []}, {"ApiKeyQuery": []}]
+
+RENDER_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
+    ("post", "/api/render"): {
+        "summary": "Submit a render job with a full movie script",
+        "parameters": [IDEMPOTENCY_KEY],
+        "requestBody": _body("RenderRequest"),
+        "responses": {
+            "202": _submitted("Queued; the estimate is charged"),
+            **_errors(
+                "SCHEMA_VALIDATION_ERROR",
+                "INVALID_REQUEST",
+                "INSUFFICIENT_CREDITS",
+                "IDEMPOTENCY_KEY_REUSED",
+                "CONCURRENCY_LIMIT_EXCEEDED",
+                body=True,
+                SCHEMA_VALIDATION_ERROR="the body breaks the render schema, or its webhook_uri"
+                " leads to an address we refuse (`path` names the field)",
+                INVALID_REQUEST="a malformed Idempotency-Key header",
+            ),
+        },
+    },
+    ("post", "/api/render/template"): {
+        "summary": "Render a saved template with values for its {{variables}}",
+        "description": "The variables are substituted, then the script is validated and"
+        " priced exactly as by POST /api/render, and answered the same way.",
+        "parameters": [IDEMPOTENCY_KEY],
+        "requestBody": _body("TemplateRenderRequest"),
+        "responses": {
+            "202": _submitted("Queued; the estimate is charged"),
+            **_errors(
+                "INVALID_REQUEST",
+                "VALIDATION_ERROR",
+                "SCHEMA_VALIDATION_ERROR",
+                "INSUFFICIENT_CREDITS",
+                "TEMPLATE_NOT_FOUND",
+                "IDEMPOTENCY_KEY_REUSED",
+                "CONCURRENCY_LIMIT_EXCEEDED",
+                body=True,
+                INVALID_REQUEST=ERROR_CODES["INVALID_REQUEST"].meaning
+                + ", or a malformed Idempotency-Key header",
+                VALIDATION_ERROR="a variable's value is not a string, number or boolean"
+                " (`variables.<name>`), variables are missing (`missing`), or template_version"
+                " is below 1",
+                SCHEMA_VALIDATION_ERROR="the substituted script breaks the render schema"
+                " (`path` into the script)",
+            ),
+        },
+    },
+    ("get", "/api/render/schema"): {
+        "summary": "The JSON Schema (draft 2020-12) of the render request body",
+        "security": [],
+        "responses": {
+            "200": {
+                "description": "JSON Schema",
+                "content": {"application/schema+json": {"schema": {"type": "object"}}},
+            },
+            **_errors(public=True),
+        },
+    },
+    ("get", "/api/openapi.json"): {
+        "summary": "This OpenAPI document",
+        "security": [],
+        "responses": {
+            "200": _json({"type": "object"}, "OpenAPI 3.1 document"),
+            **_errors(public=True),
+        },
+    },
+}
+
+JOB_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
+    ("get", "/api/jobs"): {
+        "summary": "List your render jobs, newest first",
+        "parameters": [
+            PAGE,
+            _query("limit", "integer", "Items per page.", minimum=1, maximum=100, default=20),
+            _query("status", "string", "Only jobs in this status.", enum=list(STATUSES)),
+        ],
+        "responses": {
+            "200": _json("JobList", "A page of jobs"),
+            **_errors("INVALID_REQUEST", INVALID_REQUEST=BAD_QUERY),
+        },
+    },
+    ("get", "/api/jobs/{job_id}"): {
+        "summary": "One job's status",
+        "parameters": [JOB_ID],
+        "responses": {"200": _json("Job", "The job"), **_errors("NOT_FOUND")},
+    },
+    ("get", "/api/jobs/{job_id}/events"): {
+        "summary": "One job's whole event history, as stored",
+        "parameters": [JOB_ID],
+        "responses": {"200": _json("JobEvents", "The events"), **_errors("NOT_FOUND")},
+    },
+    ("post", "/api/jobs/{job_id}/cancel"): {
+        "summary": "Cancel a queued or processing job",
+        "description": "A queued job is refunded in full; a processing one is charged for"
+        " the share rendered so far. No request body.",
+        "parameters": [JOB_ID],
+        "responses": {
+            "200": _json("Cancelled", "Cancelled, and refunded"),
+            **_errors("NOT_FOUND", "JOB_ALREADY_FINISHED"),
+        },
+    },
+    ("get", "/outputs/{name}"): {
+        "summary": "A rendered MP4 or its JPEG poster (no key: the name is unguessable)",
+        "security": [],
+        "parameters": [_path("name", "The file name in the job's output_uri or poster_uri.")],
+        "responses": {
+            "200": {
+                "description": "The file",
+                "content": {
+                    "video/mp4": {"schema": {"type": "string", "contentMediaType": "video/mp4"}},
+                    "image/jpeg": {"schema": {"type": "string", "contentMediaType": "image/jpeg"}},
+                },
+            },
+            **_errors("NOT_FOUND", public=True),
+        },
+    },
+}
+
+STREAM_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
+    ("get", "/api/jobs/{job_id}/progress"): {
+        "summary": "One job's progress, live (Server-Sent Events)",
+        "description": "Without Last-Event-ID: the job's events so far, then live ones; a"
+        " job that has ended answers its final event alone. The stream closes after"
+        " `complete` or `error` (a cancelled job ends with `error`, code CANCELLED).",
+        "security": STREAM_SECURITY,
+        "parameters": [JOB_ID, API_KEY_QUERY, LAST_EVENT_ID],
+        "responses": {
+            "200": _event_stream(
+                "The job's events.",
+                {"progress": "ProgressEvent", "complete": "CompleteEvent", "error": "ErrorEvent"},
+            ),
+            "204": {
+                "description": "Last-Event-ID is at or past the final event: there is nothing"
+                " more (an EventSource stops reconnecting)."
+            },
+            **_errors("INVALID_REQUEST", "NOT_FOUND", INVALID_REQUEST="a malformed Last-Event-ID"),
+        },
+    },
+    ("get", "/api/events"): {
+        "summary": "Every job event of your account, live (Server-Sent Events)",
+        "description": "Stays open. Without Last-Event-ID it starts from now; with it,"
+        " every event after that position comes first.",
+        "security": STREAM_SECURITY,
+        "parameters": [API_KEY_QUERY, LAST_EVENT_ID],
+        "responses": {
+            "200": _event_stream(
+                "Your jobs' events, each with its jobId and timestamp.",
+                {
+                    "progress": "AccountProgressEvent",
+                    "complete": "AccountCompleteEvent",
+                    "error": "AccountErrorEvent",
+                    "webhook": "WebhookEvent",
+                },
+            ),
+            **_errors("INVALID_REQUEST", INVALID_REQUEST="a malformed Last-Event-ID"),
+        },
+    },
+}
+
+
+def _template_change(summary: str) -> dict[str, Any]:
+    """PUT and PATCH are the same: only the fields given change."""
+    return {
+        "summary": summary,
+        "description": "Only the owner may change a template. A request that changes"
+        " nothing records nothing and keeps the version.",
+        "parameters": [TEMPLATE_ID],
+        "requestBody": _body("TemplateChanges"),
+        "responses": {
+            "200": _json("ChangedTemplate", "The template as changed"),
+            **_errors(
+                "INVALID_REQUEST",
+                "VALIDATION_ERROR",
+                "SCHEMA_VALIDATION_ERROR",
+                "FORBIDDEN",
+                "NOT_FOUND",
+                body=True,
+                FORBIDDEN="a public template of another account",
+                SCHEMA_VALIDATION_ERROR="the script breaks the render schema where no"
+                " placeholder excuses it (`path`: `script.…`)",
+            ),
+        },
+    }
+
+
+TEMPLATE_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
+    ("post", "/api/templates"): {
+        "summary": "Save a movie script with {{variable}} placeholders as a template",
+        "requestBody": _body("NewTemplate"),
+        "responses": {
+            "201": _json("CreatedTemplate", "Created, as version 1"),
+            **_errors(
+                "INVALID_REQUEST",
+                "VALIDATION_ERROR",
+                "SCHEMA_VALIDATION_ERROR",
+                body=True,
+                SCHEMA_VALIDATION_ERROR="the script breaks the render schema where no"
+                " placeholder excuses it (`path`: `script.…`)",
+            ),
+        },
+    },
+    ("get", "/api/templates"): {
+        "summary": "List your templates, newest first",
+        "responses": {"200": _json("TemplateList", "Your templates"), **_errors()},
+    },
+    ("get", "/api/templates/{template_id}"): {
+        "summary": "One template, script included (yours, or a public one)",
+        "parameters": [
+            TEMPLATE_ID,
+            _query("version", "integer", "This version rather than the latest.", minimum=1),
+        ],
+        "responses": {
+            "200": _json("Template", "The template"),
+            **_errors(
+                "INVALID_REQUEST", "NOT_FOUND", INVALID_REQUEST="version is not a positive integer"
+            ),
+        },
+    },
+    ("put", "/api/templates/{template_id}"): _template_change("Change a template"),
+    ("patch", "/api/templates/{template_id}"): _template_change("Change a template (same as PUT)"),
+    ("delete", "/api/templates/{template_id}"): {
+        "summary": "Delete a template, all its versions with it",
+        "parameters": [TEMPLATE_ID],
+        "responses": {
+            "200": _json("DeletedTemplate", "Deleted"),
+            **_errors("FORBIDDEN", "NOT_FOUND", FORBIDDEN="a public template of another account"),
+        },
+    },
+    ("get", "/api/templates/{template_id}/versions"): {
+        "summary": "A template's versions, newest first",
+        "parameters": [TEMPLATE_ID],
+        "responses": {
+            "200": _json("TemplateVersions", "The versions"),
+            **_errors("NOT_FOUND"),
+        },
+    },
+}
+
+KEY_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
+    ("get", "/api/keys"): {
+        "summary": "Your account's API keys (prefixes only)",
+        "responses": {"200": _json("KeyList", "The keys"), **_errors()},
+    },
+    ("post", "/api/keys"): {
+        "summary": "Mint an API key; its secret is in this answer only",
+        "requestBody": _body("NewKey"),
+        "responses": {
+            "201": _json("CreatedKey", "The new key, with its secret"),
+            **_errors("INVALID_REQUEST", body=True),
+        },
+    },
+    ("delete", "/api/keys/{key_id}"): {
+        "summary": "Revoke an API key, at once on every API process",
+        "parameters": [KEY_ID],
+        "responses": {
+            "200": _json("RevokedKey", "Revoked"),
+            **_errors("NOT_FOUND", NOT_FOUND="no active key of your account with this id"),
+        },
+    },
+}
+
+WEBHOOK_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
+    ("get", "/api/jobs/{job_id}/webhooks"): {
+        "summary": "A job's webhook and every attempt to deliver it",
+        "parameters": [JOB_ID],
+        "responses": {"200": _json("WebhookLog", "The delivery log"), **_errors("NOT_FOUND")},
+    },
+    ("post", "/api/jobs/{job_id}/webhooks/redeliver"): {
+        "summary": "Send an ended job's webhook once more (same payload and webhook-id)",
+        "description": "No request body.",
+        "parameters": [JOB_ID],
+        "responses": {
+            "202": _json("Redelivery", "Queued for delivery"),
+            **_errors(
+                "INVALID_REQUEST",
+                "NOT_FOUND",
+                INVALID_REQUEST="nothing to redeliver: the job has not ended or has no webhook_uri",
+            ),
+        },
+    },
+    ("get", "/api/webhooks/secret"): {
+        "summary": "The secret your webhooks are signed with (created on first use)",
+        "responses": {"200": _json("WebhookSecret", "The secret"), **_errors()},
+    },
+    ("post", "/api/webhooks/secret/rotate"): {
+        "summary": "A new signing secret; the previous one keeps signing for 24 hours",
+        "description": "No request body.",
+        "responses": {"200": _json("RotatedWebhookSecret", "The new secret"), **_errors()},
+    },
+}
+
+CREDIT_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
+    ("get", "/api/credits"): {
+        "summary": "Your credit balance",
+        "responses": {"200": _json("Credits", "The balance"), **_errors()},
+    },
+    ("get", "/api/credits/balance"): {
+        "summary": "Your credit balance at an instant",
+        "parameters": [{**_query("at", "string", "ISO 8601 instant."), "required": True}],
+        "responses": {
+            "200": _json("BalanceAt", "The balance then"),
+            **_errors("INVALID_REQUEST", INVALID_REQUEST=BAD_QUERY),
+        },
+    },
+    ("get", "/api/credits/ledger"): {
+        "summary": "Your credit ledger (JSON pages or a CSV download)",
+        "parameters": [
+            _query("from", "string", "ISO 8601 instant, inclusive."),
+            _query("to", "string", "ISO 8601 instant."),
+            _query("job_id", "string", "Only entries for this job."),
+            _query("type", "string", "Only entries of this type."),
+            _query("format", "string", "json (default) or csv.", enum=["json", "csv"]),
+            PAGE,
+            _query("limit", "integer", "Items per page.", minimum=1, maximum=1000, default=50),
+        ],
+        "responses": {
+            "200": {
+                "description": "Ledger entries",
+                "content": {
+                    "application/json": {"schema": _ref("Ledger")},
+                    "text/csv": {"schema": {"type": "string"}},
+                },
+            },
+            **_errors("INVALID_REQUEST", INVALID_REQUEST=BAD_QUERY),
+        },
+    },
+}
+
+# Every route the app serves: (method, path) -> operation. tests/test_openapi.py checks
+# that the app serves no route missing from here, and nothing here that it does not.
+OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
+    **RENDER_OPERATIONS,
+    **JOB_OPERATIONS,
+    **STREAM_OPERATIONS,
+    **WEBHOOK_OPERATIONS,
+    **TEMPLATE_OPERATIONS,
+    **KEY_OPERATIONS,
+    **CREDIT_OPERATIONS,
+}
+
+# The request bodies: the very schemas the handlers validate with.
+REQUEST_SCHEMAS: dict[str, type[Schema]] = {
+    "RenderRequest": RenderRequestSchema,
+    "TemplateRenderRequest": TemplateRenderRequestSchema,
+    "NewTemplate": NewTemplateSchema,
+    "TemplateChanges": TemplateChangesSchema,
+    "NewKey": NewKeySchema,
+}

@@ -1,0 +1,388 @@
+"""The answer schemas: what each route answers, for the OpenAPI document.
+
+No handler uses these schemas: the handlers build their answers, and the tests check
+the API's real answers against these (tests/test_openapi.py). Each is published as a
+named component (`RESPONSE_SCHEMAS`), so that client generators make one type of each.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import marshmallow
+from marshmallow import Schema, fields
+
+from phantomflow.domain.jobs import CANCELLED, STATUSES, WEBHOOK_TRIGGERS
+from phantomflow.domain.keys import PREFIXES
+from phantomflow.domain.templates import FIELDS as TEMPLATE_FIELDS
+
+
+class ResponseSchema(Schema):
+    """Responses may gain fields; clients should ignore the ones they do not know."""
+
+    class Meta:
+        unknown = marshmallow.INCLUDE
+
+
+def _instant(description: str | None = None, **kwargs: Any) -> fields.String:
+    """An ISO 8601 instant, as the API writes them (UTC, with a Z)."""
+    metadata = {"format": "date-time"} | ({"description": description} if description else {})
+    return fields.String(metadata=metadata, **kwargs)
+
+
+# --- errors
+
+
+class ErrorDetailSchema(ResponseSchema):
+    code = fields.String(required=True, metadata={"example": "NOT_FOUND"})
+    message = fields.String(required=True)
+    path = fields.String(metadata={"description": "The failing field or parameter, dotted."})
+    required = fields.Integer(metadata={"description": "INSUFFICIENT_CREDITS"})
+    balance = fields.Integer(metadata={"description": "INSUFFICIENT_CREDITS"})
+    limit = fields.Integer(metadata={"description": "CONCURRENCY_LIMIT_EXCEEDED"})
+    missing = fields.List(
+        fields.String(),
+        metadata={"description": "VALIDATION_ERROR: the variables a template needs and lacks"},
+    )
+    request_id = fields.String(metadata={"description": "INTERNAL_ERROR"})
+
+
+class ErrorSchema(ResponseSchema):
+    error = fields.Nested(ErrorDetailSchema, required=True)
+
+
+# --- renders and jobs
+
+
+class SubmittedSchema(ResponseSchema):
+    job_id = fields.UUID(required=True)
+    status = fields.String(required=True, metadata={"enum": ["queued"]})
+    estimated_credits = fields.Integer(required=True)
+    credits_remaining = fields.Integer(required=True)
+
+
+class JobErrorSchema(ResponseSchema):
+    code = fields.String(required=True)
+    message = fields.String(required=True)
+
+
+class JobSchema(ResponseSchema):
+    job_id = fields.UUID(required=True)
+    status = fields.String(required=True, metadata={"enum": list(STATUSES)})
+    progress = fields.Float(required=True, metadata={"minimum": 0, "maximum": 1})
+    stage = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "starting, downloading, rendering_scene_N, stitching, encoding,"
+            " complete or failed"
+        },
+    )
+    output_uri = fields.String(allow_none=True)
+    poster_uri = fields.String(
+        allow_none=True, metadata={"description": "A JPEG frame of the video."}
+    )
+    duration_seconds = fields.Float(allow_none=True)
+    file_size_bytes = fields.Integer(allow_none=True)
+    estimated_credits = fields.Integer(required=True)
+    credits_used = fields.Integer(allow_none=True)
+    error = fields.Nested(JobErrorSchema, allow_none=True)
+    webhook_uri = fields.String(allow_none=True)
+    sandbox = fields.Boolean(
+        metadata={"description": "Submitted with a ve_test_ key: not rendered, not charged."}
+    )
+    created_at = _instant(required=True)
+    started_at = _instant(allow_none=True)
+    updated_at = _instant(allow_none=True)
+    completed_at = _instant(allow_none=True)
+
+
+class JobListSchema(ResponseSchema):
+    jobs = fields.List(fields.Nested(JobSchema), required=True)
+    total = fields.Integer(required=True)
+    page = fields.Integer(required=True)
+    limit = fields.Integer(required=True)
+
+
+class JobEventsSchema(ResponseSchema):
+    job_id = fields.UUID(required=True)
+    events = fields.List(fields.Dict(), required=True, metadata={"description": "As stored."})
+
+
+class CancelledSchema(ResponseSchema):
+    job_id = fields.UUID(required=True)
+    status = fields.String(required=True, metadata={"enum": [CANCELLED]})
+    credits_used = fields.Integer(
+        required=True, metadata={"description": "The share of the video rendered so far."}
+    )
+    credits_refunded = fields.Integer(required=True)
+
+
+# --- credits
+
+
+class CreditsSchema(ResponseSchema):
+    credits = fields.Integer(required=True)
+    currency = fields.String(required=True, metadata={"enum": ["credits"]})
+
+
+class BalanceAtSchema(CreditsSchema):
+    at = fields.String(required=True)
+    account_version = fields.Integer(required=True)
+
+
+class LedgerSchema(ResponseSchema):
+    entries = fields.List(fields.Dict(), required=True)
+    totals = fields.Dict(required=True)
+    total = fields.Integer(required=True)
+    page = fields.Integer(required=True)
+    limit = fields.Integer(required=True)
+
+
+# --- API keys
+
+KEY_MODES = list(PREFIXES)
+
+
+class KeySchema(ResponseSchema):
+    id = fields.UUID(required=True)
+    prefix = fields.String(
+        required=True, metadata={"description": "The key's first characters, to recognise it."}
+    )
+    mode = fields.String(required=True, metadata={"enum": KEY_MODES})
+    revoked = fields.Boolean(required=True)
+
+
+class KeyListSchema(ResponseSchema):
+    keys = fields.List(fields.Nested(KeySchema), required=True)
+
+
+class CreatedKeySchema(ResponseSchema):
+    id = fields.UUID(required=True)
+    api_key = fields.String(
+        required=True, metadata={"description": "The secret: shown in this answer only, ever."}
+    )
+    prefix = fields.String(required=True)
+    mode = fields.String(required=True, metadata={"enum": KEY_MODES})
+
+
+class RevokedKeySchema(ResponseSchema):
+    id = fields.UUID(required=True)
+    revoked = fields.Boolean(required=True, metadata={"enum": [True]})
+
+
+# --- templates
+
+
+def _template_id(**kwargs: Any) -> fields.String:
+    return fields.String(metadata={"description": "`tpl_` and 32 hex digits."}, **kwargs)
+
+
+class _TemplateHeadSchema(ResponseSchema):
+    """What every answer about one template starts with."""
+
+    id = _template_id(required=True)
+    name = fields.String(required=True)
+    is_public = fields.Boolean(required=True)
+    version = fields.Integer(required=True, metadata={"minimum": 1})
+
+
+class CreatedTemplateSchema(_TemplateHeadSchema):
+    created_at = _instant(required=True)
+
+
+class TemplateSummarySchema(CreatedTemplateSchema):
+    updated_at = _instant(required=True)
+
+
+class TemplateListSchema(ResponseSchema):
+    templates = fields.List(
+        fields.Nested(TemplateSummarySchema),
+        required=True,
+        metadata={"description": "Your own templates, newest first, without their scripts."},
+    )
+
+
+class TemplateSchema(TemplateSummarySchema):
+    script = fields.Dict(required=True, metadata={"description": "With its {{placeholders}}."})
+    variables = fields.List(
+        fields.String(),
+        required=True,
+        metadata={"description": "The placeholders' names, in order of first use."},
+    )
+
+
+class ChangedTemplateSchema(_TemplateHeadSchema):
+    updated_at = _instant(required=True)
+
+
+class DeletedTemplateSchema(ResponseSchema):
+    deleted = fields.Boolean(required=True, metadata={"enum": [True]})
+
+
+class TemplateVersionSchema(ResponseSchema):
+    version = fields.Integer(required=True, metadata={"minimum": 1})
+    name = fields.String(required=True)
+    is_public = fields.Boolean(required=True)
+    changed = fields.List(
+        fields.String(metadata={"enum": list(TEMPLATE_FIELDS)}),
+        required=True,
+        metadata={"description": "The fields this version set."},
+    )
+    created_at = _instant(required=True)
+
+
+class TemplateVersionsSchema(ResponseSchema):
+    id = _template_id(required=True)
+    versions = fields.List(
+        fields.Nested(TemplateVersionSchema),
+        required=True,
+        metadata={"description": "Newest first."},
+    )
+
+
+# --- webhooks
+
+
+class WebhookAttemptSchema(ResponseSchema):
+    attempt = fields.Integer(required=True)
+    trigger = fields.String(required=True, metadata={"enum": list(WEBHOOK_TRIGGERS)})
+    url = fields.String(required=True)
+    status_code = fields.Integer(required=True, allow_none=True)
+    error = fields.String(required=True, allow_none=True)
+    duration_ms = fields.Integer(required=True)
+    delivered = fields.Boolean(required=True)
+    response_excerpt = fields.String(required=True)
+    attempted_at = _instant(required=True)
+    next_attempt_at = _instant(
+        "When the next automatic retry is due, if one is.", required=True, allow_none=True
+    )
+
+
+class WebhookLogSchema(ResponseSchema):
+    job_id = fields.UUID(required=True)
+    webhook_uri = fields.String(required=True, allow_none=True)
+    webhook_id = fields.String(
+        required=True, metadata={"description": "The webhook-id header of every delivery."}
+    )
+    status = fields.String(
+        required=True,
+        metadata={
+            "enum": ["none", "waiting_for_job", "pending", "retrying", "delivered", "failed"],
+            "description": "none: the job has no webhook_uri; waiting_for_job: it has not"
+            " ended yet.",
+        },
+    )
+    attempts = fields.List(fields.Nested(WebhookAttemptSchema), required=True)
+
+
+class RedeliverySchema(ResponseSchema):
+    job_id = fields.UUID(required=True)
+    redelivery = fields.Integer(
+        required=True, metadata={"description": "This request's number, from 1."}
+    )
+    status = fields.String(required=True, metadata={"enum": ["queued"]})
+
+
+class WebhookSecretSchema(ResponseSchema):
+    secret = fields.String(required=True)
+
+
+class RotatedWebhookSecretSchema(WebhookSecretSchema):
+    previous_secret_expires_at = _instant(
+        "Until then, deliveries are signed with both secrets.", required=True
+    )
+
+
+# --- Server-Sent Events: the `data` of each event
+
+
+class ProgressEventSchema(ResponseSchema):
+    progress = fields.Float(required=True, metadata={"minimum": 0, "maximum": 1})
+    stage = fields.String(
+        required=True,
+        metadata={
+            "description": "queued, starting, downloading, rendering_scene_N, stitching, encoding"
+        },
+    )
+    timestamp = _instant(required=True)
+
+
+class CompleteEventSchema(ResponseSchema):
+    outputUri = fields.String(required=True)
+    creditsUsed = fields.Integer(required=True)
+    durationSeconds = fields.Float(required=True)
+    fileSizeBytes = fields.Integer(required=True)
+
+
+class ErrorEventSchema(ResponseSchema):
+    code = fields.String(
+        required=True, metadata={"description": "CANCELLED when the job was cancelled."}
+    )
+    message = fields.String(required=True)
+
+
+class _OnTheAccountStream(ResponseSchema):
+    """What GET /api/events adds to each job event."""
+
+    jobId = fields.UUID(required=True)
+    timestamp = _instant(required=True)
+
+
+class AccountProgressEventSchema(ProgressEventSchema, _OnTheAccountStream):
+    pass
+
+
+class AccountCompleteEventSchema(CompleteEventSchema, _OnTheAccountStream):
+    pass
+
+
+class AccountErrorEventSchema(ErrorEventSchema, _OnTheAccountStream):
+    pass
+
+
+class WebhookEventSchema(_OnTheAccountStream):
+    attempt = fields.Integer(required=True)
+    trigger = fields.String(required=True, metadata={"enum": list(WEBHOOK_TRIGGERS)})
+    statusCode = fields.Integer(required=True, allow_none=True)
+    error = fields.String(required=True, allow_none=True)
+    durationMs = fields.Integer(required=True)
+    delivered = fields.Boolean(required=True)
+
+
+# Nested schemas come before the schemas that hold them, so they are referenced by
+# these names.
+RESPONSE_SCHEMAS: dict[str, type[Schema]] = {
+    "Error": ErrorSchema,
+    "Submitted": SubmittedSchema,
+    "Job": JobSchema,
+    "JobList": JobListSchema,
+    "JobEvents": JobEventsSchema,
+    "Cancelled": CancelledSchema,
+    "Credits": CreditsSchema,
+    "BalanceAt": BalanceAtSchema,
+    "Ledger": LedgerSchema,
+    "Key": KeySchema,
+    "KeyList": KeyListSchema,
+    "CreatedKey": CreatedKeySchema,
+    "RevokedKey": RevokedKeySchema,
+    "CreatedTemplate": CreatedTemplateSchema,
+    "TemplateSummary": TemplateSummarySchema,
+    "TemplateList": TemplateListSchema,
+    "Template": TemplateSchema,
+    "ChangedTemplate": ChangedTemplateSchema,
+    "DeletedTemplate": DeletedTemplateSchema,
+    "TemplateVersion": TemplateVersionSchema,
+    "TemplateVersions": TemplateVersionsSchema,
+    "WebhookAttempt": WebhookAttemptSchema,
+    "WebhookLog": WebhookLogSchema,
+    "Redelivery": RedeliverySchema,
+    "WebhookSecret": WebhookSecretSchema,
+    "RotatedWebhookSecret": RotatedWebhookSecretSchema,
+    "ProgressEvent": ProgressEventSchema,
+    "CompleteEvent": CompleteEventSchema,
+    "ErrorEvent": ErrorEventSchema,
+    "AccountProgressEvent": AccountProgressEventSchema,
+    "AccountCompleteEvent": AccountCompleteEventSchema,
+    "AccountErrorEvent": AccountErrorEventSchema,
+    "WebhookEvent": WebhookEventSchema,
+}
