@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
 
 from phantomflow.api.errors import invalid_request
-from phantomflow.api.routes import principal_of, query_int
+from phantomflow.api.routes import MAX_PAGE, principal_of, query_int
 from phantomflow.api.services import services_of
 from phantomflow.projections.ledger import COLUMNS, ENTRY_TYPES, LedgerFilter
 
@@ -63,7 +63,7 @@ async def ledger(request: web.Request) -> web.StreamResponse:
         # A download is the whole period, not a page of it.
         found = await services.call(services.runtime.ledger.page, selection, 1, None)
         return csv_response(found.entries)
-    page = query_int(request, "page", 1, 1, 1_000_000)
+    page = query_int(request, "page", 1, 1, MAX_PAGE)
     limit = query_int(request, "limit", 50, 1, 1000)
     found = await services.call(services.runtime.ledger.page, selection, page, limit)
     return web.json_response(
@@ -86,8 +86,15 @@ def parse_instant(raw: str, name: str) -> datetime:
             f"{name} must be an ISO 8601 instant, e.g. 2026-01-15T10:30:00Z", name
         ) from None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+        return moment.replace(tzinfo=UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        # Before the year 1 or after 9999 in UTC (0001-01-01T00:00:00+01:00): before
+        # or after every event, like the first or last instant Python can hold.
+        offset = moment.utcoffset()
+        early = offset is not None and offset > timedelta(0)
+        return (datetime.min if early else datetime.max).replace(tzinfo=UTC)
 
 
 def csv_response(entries: list[dict[str, object]]) -> web.Response:

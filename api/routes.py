@@ -112,6 +112,10 @@ def submission_response(submission: Submission) -> web.Response:
     )
 
 
+# The highest `page` of a list (the OpenAPI document publishes it as the maximum).
+MAX_PAGE = 1_000_000
+
+
 def query_int(request: web.Request, name: str, default: int, low: int, high: int) -> int:
     raw = request.query.get(name)
     if raw is None:
@@ -128,7 +132,7 @@ def query_int(request: web.Request, name: str, default: int, low: int, high: int
 @routes.get("/api/jobs")
 async def list_jobs(request: web.Request) -> web.Response:
     principal = principal_of(request)
-    page = query_int(request, "page", 1, 1, 1_000_000)
+    page = query_int(request, "page", 1, 1, MAX_PAGE)
     limit = query_int(request, "limit", 20, 1, 100)
     status = request.query.get("status")
     if status is not None and status not in STATUSES:

@@ -12,7 +12,7 @@ from uuid import UUID
 import pytest
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient, TestServer
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, FormatChecker
 from openapi_spec_validator import validate as validate_openapi
 
 from phantomflow.adapters.bootstrap import build_runtime
@@ -299,3 +299,74 @@ async def test_the_event_streams_send_the_documented_events(client, sqlite_runti
         "webhook",
     ]
     check_events(everything, "/api/events")
+
+
+# --- where the document and the server used to disagree (issue 11, defect 8) -----------
+
+
+def parameter_schema(route: str, name: str, method: str = "get") -> dict[str, Any]:
+    for parameter in openapi_document()["paths"][route][method]["parameters"]:
+        if parameter["name"] == name:
+            return parameter["schema"]
+    raise AssertionError(f"{method} {route} has no parameter {name}")
+
+
+def allowed(value: Any, schema: dict[str, Any]) -> bool:
+    """Whether the document allows `value` for a parameter of `schema`, formats included."""
+    return Draft202012Validator(schema, format_checker=FormatChecker()).is_valid(value)
+
+
+@pytest.mark.parametrize("route", ["/api/jobs", "/api/credits/ledger"])
+async def test_the_last_page_the_server_serves_is_the_documented_maximum(
+    client, sqlite_runtime, route
+):
+    headers = {"x-api-key": sqlite_runtime.app.open_account(plan="pro", credits=0).api_key}
+    page = parameter_schema(route, "page")
+    last = page["maximum"]
+    served = await client.get(route, params={"page": str(last)}, headers=headers)
+    assert (await documented(served, "get", route, 200))["page"] == last
+    beyond = await client.get(route, params={"page": str(last + 1)}, headers=headers)
+    assert not allowed(last + 1, page)
+    assert (await documented(beyond, "get", route, 400))["error"]["path"] == "page"
+
+
+@pytest.mark.parametrize(
+    ("route", "name"),
+    [
+        ("/api/credits/balance", "at"),
+        ("/api/credits/ledger", "from"),
+        ("/api/credits/ledger", "to"),
+    ],
+)
+async def test_an_empty_instant_is_refused_by_the_document_and_the_server(
+    client, sqlite_runtime, route, name
+):
+    headers = {"x-api-key": sqlite_runtime.app.open_account(plan="pro", credits=0).api_key}
+    schema = parameter_schema(route, name)
+    assert not allowed("", schema)
+    refused = await client.get(route, params={name: ""}, headers=headers)
+    assert (await documented(refused, "get", route, 400))["error"]["path"] == name
+
+
+@pytest.mark.parametrize(
+    "instant",
+    [
+        "2026-01-15T10:30:00Z",
+        "2026-01-15T10:30:00.5+02:00",
+        # Before the year 1 and after 9999 once moved to UTC: valid RFC 3339 all the same.
+        "0001-01-01T00:00:00+23:59",
+        "9999-12-31T23:59:59-23:59",
+    ],
+)
+async def test_every_documented_instant_is_accepted(client, sqlite_runtime, instant):
+    account = sqlite_runtime.app.open_account(plan="pro", credits=7)
+    headers = {"x-api-key": account.api_key}
+    assert allowed(instant, parameter_schema("/api/credits/balance", "at"))
+    balance = await client.get("/api/credits/balance", params={"at": instant}, headers=headers)
+    # The account was opened (with its 7 credits) after every instant but the last.
+    expected = 7 if instant.startswith("9999") else 0
+    assert (await documented(balance, "get", "/api/credits/balance", 200))["credits"] == expected
+    ledger = await client.get(
+        "/api/credits/ledger", params={"from": instant, "to": instant}, headers=headers
+    )
+    assert (await documented(ledger, "get", "/api/credits/ledger", 200))["entries"] == []

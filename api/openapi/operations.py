@@ -15,6 +15,7 @@ from marshmallow import Schema
 from phantomflow.api.errors import ERROR_CODES
 from phantomflow.api.keys import NewKeySchema
 from phantomflow.api.openapi.converter import COMPONENTS
+from phantomflow.api.routes import MAX_PAGE
 from phantomflow.api.schemas import RenderRequestSchema
 from phantomflow.api.template_schemas import (
     NewTemplateSchema,
@@ -37,6 +38,19 @@ def _query(name: str, kind: str, description: str, **extra: Any) -> dict[str, An
         "description": description,
         "schema": {"type": kind, **extra},
     }
+
+
+def _instant_query(name: str, description: str) -> dict[str, Any]:
+    """An instant in the query string: RFC 3339 (`format: date-time`), which is what
+    clients should send. The server is more lenient, as its description says."""
+    return _query(
+        name,
+        "string",
+        f"{description} An RFC 3339 date-time, e.g. 2026-01-15T10:30:00Z. Also accepted:"
+        " any ISO 8601 form Python's datetime.fromisoformat reads, such as a date alone or"
+        " a date-time without an offset, both taken as UTC.",
+        format="date-time",
+    )
 
 
 def _path(name: str, description: str, **schema: Any) -> dict[str, Any]:
@@ -130,7 +144,7 @@ def _event_stream(description: str, events: dict[str, str]) -> dict[str, Any]:
 JOB_ID = _path("job_id", "The job's UUID.", format="uuid")
 TEMPLATE_ID = _path("template_id", "`tpl_` and 32 hex digits; anything else is NOT_FOUND.")
 KEY_ID = _path("key_id", "The key's id (from GET /api/keys).", format="uuid")
-PAGE = _query("page", "integer", "Page number, 1-based.", minimum=1, default=1)
+PAGE = _query("page", "integer", "Page number, 1-based.", minimum=1, maximum=MAX_PAGE, default=1)
 IDEMPOTENCY_KEY = {
     "in": "header",
     "name": "Idempotency-Key",
@@ -454,7 +468,7 @@ CREDIT_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     },
     ("get", "/api/credits/balance"): {
         "summary": "Your credit balance at an instant",
-        "parameters": [{**_query("at", "string", "ISO 8601 instant."), "required": True}],
+        "parameters": [{**_instant_query("at", "The instant."), "required": True}],
         "responses": {
             "200": _json("BalanceAt", "The balance then"),
             **_errors("INVALID_REQUEST", INVALID_REQUEST=BAD_QUERY),
@@ -463,8 +477,8 @@ CREDIT_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("get", "/api/credits/ledger"): {
         "summary": "Your credit ledger (JSON pages or a CSV download)",
         "parameters": [
-            _query("from", "string", "ISO 8601 instant, inclusive."),
-            _query("to", "string", "ISO 8601 instant."),
+            _instant_query("from", "From this instant, inclusive."),
+            _instant_query("to", "Up to this instant, exclusive."),
             _query("job_id", "string", "Only entries for this job."),
             _query("type", "string", "Only entries of this type."),
             _query("format", "string", "json (default) or csv.", enum=["json", "csv"]),
