@@ -51,6 +51,9 @@ ERROR_CODES: dict[str, ErrorCode] = {
     ),
     "TEMPLATE_NOT_FOUND": ErrorCode(404, "no such template (or version) that you may render"),
     "JOB_ALREADY_FINISHED": ErrorCode(409, "the job has already ended"),
+    "NOTHING_TO_REDELIVER": ErrorCode(
+        409, "the job has not ended yet, or has no webhook_uri: there is no webhook to send"
+    ),
     "IDEMPOTENCY_KEY_REUSED": ErrorCode(422, "this Idempotency-Key came with a different request"),
     "RATE_LIMIT_EXCEEDED": ErrorCode(
         429, "too many requests this minute for your plan (Retry-After)"

@@ -13,7 +13,7 @@ from uuid import UUID
 from aiohttp import web
 
 from phantomflow.adapters.webhooks import describe_attempt, message_id
-from phantomflow.api.errors import invalid_request, not_found
+from phantomflow.api.errors import ApiError, not_found
 from phantomflow.api.services import PRINCIPAL, services_of
 from phantomflow.domain.application import PhantomFlow
 from phantomflow.domain.errors import IllegalJobTransition
@@ -87,7 +87,7 @@ async def redeliver_webhook(request: web.Request) -> web.Response:
     try:
         request_number = await services.call(app.request_webhook_redelivery, job_id)
     except IllegalJobTransition as refused:
-        raise invalid_request(f"Nothing to redeliver: {refused}.") from None
+        raise ApiError.of("NOTHING_TO_REDELIVER", f"Nothing to redeliver: {refused}.") from None
     return web.json_response(
         {"job_id": str(job_id), "redelivery": request_number, "status": "queued"}, status=202
     )

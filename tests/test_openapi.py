@@ -206,7 +206,16 @@ async def test_the_key_and_webhook_routes_answer_as_documented(client, sqlite_ru
     running = app.submit_render(account.account_id, TINY_SCRIPT, None, {}).job_id
     nothing = await client.post(f"/api/jobs/{running}/webhooks/redeliver", headers=headers)
     # Nothing to redeliver yet: the job has not ended.
-    assert (await documented(nothing, "post", redeliver, 400))["error"]["code"] == "INVALID_REQUEST"
+    conflict = await documented(nothing, "post", redeliver, 409)
+    assert conflict["error"]["code"] == "NOTHING_TO_REDELIVER"
+    assert "the job is queued" in conflict["error"]["message"]
+    silent = app.submit_render(account.account_id, TINY_SCRIPT, None, {}).job_id
+    app.cancel_job(silent)
+    # Nor ever, for a job without a webhook_uri.
+    never = await client.post(f"/api/jobs/{silent}/webhooks/redeliver", headers=headers)
+    conflict = await documented(never, "post", redeliver, 409)
+    assert conflict["error"]["code"] == "NOTHING_TO_REDELIVER"
+    assert "no webhook_uri" in conflict["error"]["message"]
 
 
 def ended_job_with_a_failed_webhook(app, account_id: UUID) -> UUID:

@@ -443,11 +443,7 @@ WEBHOOK_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         "parameters": [JOB_ID],
         "responses": {
             "202": _json("Redelivery", "Queued for delivery"),
-            **_errors(
-                "INVALID_REQUEST",
-                "NOT_FOUND",
-                INVALID_REQUEST="nothing to redeliver: the job has not ended or has no webhook_uri",
-            ),
+            **_errors("NOT_FOUND", "NOTHING_TO_REDELIVER"),
         },
     },
     ("get", "/api/webhooks/secret"): {
