@@ -379,3 +379,35 @@ async def test_every_documented_instant_is_accepted(client, sqlite_runtime, inst
         "/api/credits/ledger", params={"from": instant, "to": instant}, headers=headers
     )
     assert (await documented(ledger, "get", "/api/credits/ledger", 200))["entries"] == []
+
+
+async def test_the_server_takes_exactly_the_last_event_ids_the_document_allows(
+    client, sqlite_runtime
+):
+    app = sqlite_runtime.app
+    account = app.open_account(plan="pro", credits=10)
+    job_id = app.submit_render(account.account_id, TINY_SCRIPT, None, {}).job_id
+    app.cancel_job(job_id)
+    schema = next(
+        parameter["schema"]
+        for parameter in openapi_document()["paths"]["/api/events"]["get"]["parameters"]
+        if parameter["name"] == "Last-Event-ID"
+    )
+    route = "/api/jobs/{job_id}/progress"
+    # Empty is no id at all, as in the SSE standard: the ended job's final event.
+    for value in ("", "0", "9" * 18):
+        assert allowed(value, schema), value
+        response = await client.get(
+            f"/api/jobs/{job_id}/progress",
+            headers={"x-api-key": account.api_key, "Last-Event-ID": value},
+        )
+        assert response.status == (204 if value.startswith("9") else 200), value
+        response.close()
+    for value in ("-1", "+5", "1_0", "٣", "1.0", "1" * 19, "abc"):
+        assert not allowed(value, schema), value
+        response = await client.get(
+            f"/api/jobs/{job_id}/progress",
+            headers={"x-api-key": account.api_key, "Last-Event-ID": value},
+        )
+        body = await documented(response, "get", route, 400)
+        assert body["error"]["path"] == "Last-Event-ID", value

@@ -158,8 +158,9 @@ LAST_EVENT_ID = {
     "name": "Last-Event-ID",
     "required": False,
     "description": "The `id` of the last event received: the stream resumes after it,"
-    " with every event missed. Not a non-negative integer: INVALID_REQUEST.",
-    "schema": {"type": "string", "pattern": r"^\s*[0-9]+\s*$"},
+    " with every event missed. Empty: the same as no header (an EventSource never sends"
+    " it empty). Anything but up to 18 digits: INVALID_REQUEST.",
+    "schema": {"type": "string", "pattern": "^[0-9]*$", "maxLength": 18},
 }
 API_KEY_QUERY = _query(
     "apiKey",
