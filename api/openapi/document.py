@@ -9,7 +9,7 @@ from typing import Any
 
 from phantomflow.api.openapi.converter import JSON_SCHEMA_DIALECT, new_spec
 from phantomflow.api.openapi.operations import OPERATIONS, REQUEST_SCHEMAS
-from phantomflow.api.openapi.responses import RESPONSE_SCHEMAS
+from phantomflow.api.openapi.responses import RESPONSE_SCHEMAS, stream_components
 
 
 @functools.cache
@@ -29,6 +29,8 @@ def _openapi_document() -> dict[str, Any]:
     )
     for name, schema in {**REQUEST_SCHEMAS, **RESPONSE_SCHEMAS}.items():
         spec.components.schema(name, schema=schema)
+    for name, component in stream_components().items():
+        spec.components.schema(name, component=component)
     for (method, path), operation in OPERATIONS.items():
         spec.path(path=path, operations={method: operation})
     document = spec.to_dict()

@@ -15,6 +15,7 @@ from marshmallow import Schema
 from phantomflow.api.errors import ERROR_CODES
 from phantomflow.api.keys import NewKeySchema
 from phantomflow.api.openapi.converter import COMPONENTS
+from phantomflow.api.openapi.responses import STREAM_EVENTS
 from phantomflow.api.routes import MAX_PAGE
 from phantomflow.api.schemas import RenderRequestSchema
 from phantomflow.api.template_schemas import (
@@ -121,23 +122,13 @@ def _submitted(description: str) -> dict[str, Any]:
     }
 
 
-def _event_stream(description: str, events: dict[str, str]) -> dict[str, Any]:
-    """The 200 of a Server-Sent Events route. OpenAPI 3.1 has no way to type the events
-    of a stream, so each event name's `data` schema is listed in `x-phantomflow-events`
-    (and in the description)."""
-    listed = ", ".join(f"`{name}` ({schema})" for name, schema in events.items())
+def _event_stream(description: str, stream: str) -> dict[str, Any]:
+    """The 200 of a Server-Sent Events route. As OpenAPI 3.1 reads `text/event-stream`,
+    the schema is that of each event (the `stream` component: one of its events)."""
+    listed = ", ".join(f"`{name}` ({schema})" for name, schema in STREAM_EVENTS[stream].items())
     return {
         "description": f"{description} Events, with their data's schema: {listed}.",
-        "content": {
-            "text/event-stream": {
-                "schema": {
-                    "type": "string",
-                    "description": "Frames of `id: <position>`, `event: <name>` and `data:"
-                    " <JSON>`, and `: keep-alive` comments every 15 s.",
-                },
-                "x-phantomflow-events": {name: _ref(schema) for name, schema in events.items()},
-            }
-        },
+        "content": {"text/event-stream": {"schema": _ref(stream)}},
     }
 
 
@@ -298,10 +289,7 @@ STREAM_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         "security": STREAM_SECURITY,
         "parameters": [JOB_ID, API_KEY_QUERY, LAST_EVENT_ID],
         "responses": {
-            "200": _event_stream(
-                "The job's events.",
-                {"progress": "ProgressEvent", "complete": "CompleteEvent", "error": "ErrorEvent"},
-            ),
+            "200": _event_stream("The job's events.", "JobStreamEvent"),
             "204": {
                 "description": "Last-Event-ID is at or past the final event: there is nothing"
                 " more (an EventSource stops reconnecting)."
@@ -317,13 +305,7 @@ STREAM_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         "parameters": [API_KEY_QUERY, LAST_EVENT_ID],
         "responses": {
             "200": _event_stream(
-                "Your jobs' events, each with its jobId and timestamp.",
-                {
-                    "progress": "AccountProgressEvent",
-                    "complete": "AccountCompleteEvent",
-                    "error": "AccountErrorEvent",
-                    "webhook": "WebhookEvent",
-                },
+                "Your jobs' events, each with its jobId and timestamp.", "AccountStreamEvent"
             ),
             **_errors("INVALID_REQUEST", INVALID_REQUEST="a malformed Last-Event-ID"),
         },

@@ -12,6 +12,7 @@ from typing import Any
 import marshmallow
 from marshmallow import Schema, fields
 
+from phantomflow.api.openapi.converter import COMPONENTS
 from phantomflow.domain.jobs import CANCELLED, STATUSES, WEBHOOK_TRIGGERS
 from phantomflow.domain.keys import PREFIXES
 from phantomflow.domain.templates import FIELDS as TEMPLATE_FIELDS
@@ -293,7 +294,7 @@ class RotatedWebhookSecretSchema(WebhookSecretSchema):
     )
 
 
-# --- Server-Sent Events: the `data` of each event
+# --- Server-Sent Events: the `data` of each event (and see STREAM_EVENTS below)
 
 
 class ProgressEventSchema(ResponseSchema):
@@ -347,6 +348,66 @@ class WebhookEventSchema(_OnTheAccountStream):
     error = fields.String(required=True, allow_none=True)
     durationMs = fields.Integer(required=True)
     delivered = fields.Boolean(required=True)
+
+
+# --- Server-Sent Events: each event, and each stream's union of them
+
+# The events each stream sends: event name -> the schema of its `data`.
+STREAM_EVENTS: dict[str, dict[str, str]] = {
+    "JobStreamEvent": {
+        "progress": "ProgressEvent",
+        "complete": "CompleteEvent",
+        "error": "ErrorEvent",
+    },
+    "AccountStreamEvent": {
+        "progress": "AccountProgressEvent",
+        "complete": "AccountCompleteEvent",
+        "error": "AccountErrorEvent",
+        "webhook": "WebhookEvent",
+    },
+}
+
+
+def _frame(event: str, data: str) -> dict[str, Any]:
+    """One event as an SSE parser reads it (an EventSource's MessageEvent): its `id`,
+    its name and its `data`, a JSON text of the `data` schema."""
+    return {
+        "type": "object",
+        "description": f"A `{event}` event; `data` is a JSON text of {data}.",
+        "required": ["id", "event", "data"],
+        "properties": {
+            "id": {
+                "type": "string",
+                "pattern": "^[0-9]+$",
+                "description": "Its position in the event store: send it back as"
+                " Last-Event-ID to resume after it.",
+            },
+            "event": {"type": "string", "enum": [event]},
+            "data": {
+                "type": "string",
+                "contentMediaType": "application/json",
+                "contentSchema": {"$ref": COMPONENTS + data},
+            },
+        },
+    }
+
+
+def stream_components() -> dict[str, dict[str, Any]]:
+    """Each event (`<Data>Frame`) and each stream (`STREAM_EVENTS`'s names): one of
+    its events, told apart by the event name."""
+    components: dict[str, dict[str, Any]] = {}
+    for stream, events in STREAM_EVENTS.items():
+        mapping = {}
+        for event, data in events.items():
+            components[f"{data}Frame"] = _frame(event, data)
+            mapping[event] = COMPONENTS + f"{data}Frame"
+        components[stream] = {
+            "description": "One event of the stream. Between events, `: keep-alive`"
+            " comments every 15 s.",
+            "oneOf": [{"$ref": ref} for ref in mapping.values()],
+            "discriminator": {"propertyName": "event", "mapping": mapping},
+        }
+    return components
 
 
 # Nested schemas come before the schemas that hold them, so they are referenced by
