@@ -499,8 +499,21 @@ def _nest(path: str, message: str) -> dict[str, Any]:
     return nested
 
 
+# The rule of a webhook URL, wherever a request may give one. Published once, as the
+# `WebhookUri` component; the fields that hold one say so with `COMPONENT`.
+WEBHOOK_URI = _url(
+    allow_none=True,
+    metadata={
+        "description": "Where to POST the job's outcome when it ends: an absolute http(s)"
+        " URL to a public address (see docs/webhooks.md)."
+    },
+)
+# Field metadata: publish the field as a reference to this named component.
+COMPONENT = "component"
+
+
 class RenderRequestSchema(MovieScriptSchema):
-    webhook_uri = _url(load_default=None, allow_none=True)
+    webhook_uri = _url(load_default=None, allow_none=True, metadata={COMPONENT: "WebhookUri"})
     exports = List(
         fields.Raw(),
         load_default=list,

@@ -30,6 +30,7 @@ from marshmallow import Schema, ValidationError, fields, validate
 
 from phantomflow.api.errors import ApiError, invalid_request, schema_error
 from phantomflow.api.schemas import (
+    COMPONENT,
     Boolean,
     Integer,
     StrictSchema,
@@ -42,9 +43,6 @@ from phantomflow.domain.substitution import Value, has_placeholder, is_value
 from phantomflow.domain.templates import MAX_NAME_LENGTH
 
 Path = tuple[str | int, ...]
-
-# Where the render request's own rule for a field is published (api/openapi/).
-RENDER_REQUEST_PROPERTY = "#/components/schemas/RenderRequest/properties/"
 
 
 def validation_error(message: str, path: str, **details: Any) -> ApiError:
@@ -105,10 +103,11 @@ def _name(**kwargs: Any) -> String:
 def _script(**kwargs: Any) -> JsonObject:
     return JsonObject(
         metadata={
+            COMPONENT: "TemplateScript",
             "description": "A movie script: the body of POST /api/render (RenderRequest),"
             " where any value may hold {{variable}} placeholders. Checked with the render"
             " schema except where a value holds a placeholder (SCHEMA_VALIDATION_ERROR,"
-            " path `script.…`); the substituted script is checked in full when rendered."
+            " path `script.…`); the substituted script is checked in full when rendered.",
         },
         **kwargs,
     )
@@ -160,7 +159,7 @@ class TemplateRenderRequestSchema(StrictSchema):
         load_default=None,
         allow_none=True,
         metadata={
-            "allOf": [{"$ref": RENDER_REQUEST_PROPERTY + "webhook_uri"}],
+            COMPONENT: "WebhookUri",
             "description": "Overrides a webhook_uri in the template's script.",
         },
     )

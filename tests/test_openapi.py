@@ -416,3 +416,45 @@ async def test_the_server_takes_exactly_the_last_event_ids_the_document_allows(
         )
         body = await documented(response, "get", route, 400)
         assert body["error"]["path"] == "Last-Event-ID", value
+
+
+PLACEHOLDER_SCENE = {
+    "duration": "{{seconds}}",
+    "background": "{{colour}}",
+    "elements": [
+        {"type": "text", "text": "Hi {{name}}", "font_size": "{{size}}", "color": "#{{hex}}"},
+        {"type": "{{kind}}", "src": "{{url}}", "anything": "goes"},
+        "{{element}}",
+    ],
+    "transition": "{{transition}}",
+}
+
+
+@pytest.mark.parametrize(
+    ("script", "valid"),
+    [
+        ({}, False),  # no scenes: missing, not a value a variable could give
+        ({"scenes": "{{scenes}}"}, True),
+        ({"scenes": []}, False),
+        ({"scenes": [PLACEHOLDER_SCENE], "soundtrack": "{{music}}", "fps": "{{fps}}"}, True),
+        ({"scenes": [{**PLACEHOLDER_SCENE, "mood": "{{mood}}"}]}, False),  # unknown field
+        ({"scenes": [{"duration": 2, "background": "#{{hex}}"}], "width": 321}, False),
+        ({"scenes": [{"duration": 2, "elements": [{"type": "text"}]}]}, False),  # no text
+        ({"scenes": [{"duration": None}]}, False),
+        ({"scenes": ["{{scene}}", {"duration": 1}], "webhook_uri": "{{hook}}"}, True),
+    ],
+)
+async def test_the_server_takes_exactly_the_template_scripts_the_document_allows(
+    client, sqlite_runtime, script, valid
+):
+    headers = {"x-api-key": sqlite_runtime.app.open_account(plan="pro", credits=0).api_key}
+    body = {"name": "Promo", "script": script}
+    body_schema = {"$ref": "#/components/schemas/NewTemplate"}
+    document = openapi_document()
+    validator = Draft202012Validator({**body_schema, "components": document["components"]})
+    assert validator.is_valid(body) == valid
+    created = await client.post("/api/templates", json=body, headers=headers)
+    answer = await documented(created, "post", "/api/templates", 201 if valid else 400)
+    if not valid:
+        assert answer["error"]["code"] == "SCHEMA_VALIDATION_ERROR"
+        assert answer["error"]["path"].startswith("script")

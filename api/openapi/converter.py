@@ -21,8 +21,10 @@ from marshmallow import Schema, fields, validate
 
 from phantomflow.api.schemas import (
     COLOUR_PATTERN,
+    COMPONENT,
     CROSS_FIELD_RULES,
     ELEMENT_SCHEMAS,
+    WEBHOOK_URI,
     Background,
     Boolean,
     Element,
@@ -47,9 +49,15 @@ def _schema_name(schema: type[Schema] | Schema) -> str:
 
 
 def _strict_fields(converter: OpenAPIConverter, field: fields.Field, **kwargs: Any) -> dict:
-    """Our field classes and validators: the element union, the background union,
-    multipleOf, exclusive bounds, the types of a template's variables."""
+    """Our field classes and validators: references to named components (COMPONENT),
+    the element union, the background union, multipleOf, exclusive bounds, the types of
+    a template's variables."""
     ret: dict[str, Any] = kwargs["ret"]
+    if COMPONENT in field.metadata:
+        # A reference, with what is said of this use of it (not the component's rule).
+        kept = {key: ret[key] for key in ("description", "default") if key in ret}
+        ret.clear()
+        return {"$ref": COMPONENTS + field.metadata[COMPONENT], **kept}
     if isinstance(field, Element):
         ret.pop("type", None)
         return {
@@ -102,6 +110,8 @@ def new_spec() -> APISpec:
     converter.map_to_openapi_type(Element, "object", None)
     converter.map_to_openapi_type(Background, None, None)
     converter.add_attribute_function(_strict_fields)
+    # Components that fields name (COMPONENT), before the schemas that use them.
+    spec.components.schema("WebhookUri", component=converter.field2property(WEBHOOK_URI))
     return spec
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from phantomflow.api.openapi.converter import JSON_SCHEMA_DIALECT, new_spec
 from phantomflow.api.openapi.operations import OPERATIONS, REQUEST_SCHEMAS
 from phantomflow.api.openapi.responses import RESPONSE_SCHEMAS, stream_components
+from phantomflow.api.openapi.template_script import template_script_schema
 
 
 @functools.cache
@@ -27,6 +28,8 @@ def _openapi_document() -> dict[str, Any]:
             "description": "The event streams only (browsers' EventSource sends no headers).",
         },
     )
+    # Components that fields name (COMPONENT), before the schemas that use them.
+    spec.components.schema("TemplateScript", component=template_script_schema())
     for name, schema in {**REQUEST_SCHEMAS, **RESPONSE_SCHEMAS}.items():
         spec.components.schema(name, schema=schema)
     for name, component in stream_components().items():

@@ -13,6 +13,7 @@ import marshmallow
 from marshmallow import Schema, fields
 
 from phantomflow.api.openapi.converter import COMPONENTS
+from phantomflow.api.schemas import COMPONENT
 from phantomflow.domain.jobs import CANCELLED, STATUSES, WEBHOOK_TRIGGERS
 from phantomflow.domain.keys import PREFIXES
 from phantomflow.domain.templates import FIELDS as TEMPLATE_FIELDS
@@ -204,7 +205,10 @@ class TemplateListSchema(ResponseSchema):
 
 
 class TemplateSchema(TemplateSummarySchema):
-    script = fields.Dict(required=True, metadata={"description": "With its {{placeholders}}."})
+    script = fields.Dict(
+        required=True,
+        metadata={COMPONENT: "TemplateScript", "description": "With its {{placeholders}}."},
+    )
     variables = fields.List(
         fields.String(),
         required=True,
