@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -458,3 +460,68 @@ async def test_the_server_takes_exactly_the_template_scripts_the_document_allows
     if not valid:
         assert answer["error"]["code"] == "SCHEMA_VALIDATION_ERROR"
         assert answer["error"]["path"].startswith("script")
+
+
+async def test_a_jobs_history_and_the_ledger_answer_in_their_documented_types(
+    client, sqlite_runtime
+):
+    app = sqlite_runtime.app
+    account = app.open_account(plan="pro", credits=10)
+    headers = {"x-api-key": account.api_key}
+    job_id = ended_job_with_a_failed_webhook(app, account.account_id)
+    cancelled = app.submit_render(account.account_id, TINY_SCRIPT, None, {}).job_id
+    app.cancel_job(cancelled)
+    route = "/api/jobs/{job_id}/events"
+    history = await documented(
+        await client.get(f"/api/jobs/{job_id}/events", headers=headers), "get", route, 200
+    )
+    assert [event["type"] for event in history["events"]] == [
+        "Submitted",
+        "Started",
+        "ProgressReported",
+        "Completed",
+        "WebhookAttempted",
+    ]
+    sqlite_runtime.ledger_runner.catch_up()
+    ledger = await documented(
+        await client.get("/api/credits/ledger", headers=headers), "get", "/api/credits/ledger", 200
+    )
+    kinds = [entry["type"] for entry in ledger["entries"]]
+    assert kinds[0] == "grant" and kinds[-1] == "cancellation_refund"
+    assert ledger["totals"]["grant"] == 10
+
+
+async def test_the_ledger_downloads_as_csv_from_its_own_operation(client, sqlite_runtime):
+    app = sqlite_runtime.app
+    account = app.open_account(plan="pro", credits=10)
+    headers = {"x-api-key": account.api_key}
+    app.cancel_job(app.submit_render(account.account_id, TINY_SCRIPT, None, {}).job_id)
+    sqlite_runtime.ledger_runner.catch_up()
+    operation = openapi_document()["paths"]["/api/credits/ledger.csv"]["get"]
+    assert list(operation["responses"]["200"]["content"]) == ["text/csv"]
+    download = await client.get("/api/credits/ledger.csv", headers=headers)
+    assert download.status == 200 and download.content_type == "text/csv"
+    assert download.headers["Content-Disposition"] == 'attachment; filename="ledger.csv"'
+    rows = list(csv.DictReader(io.StringIO(await download.text())))
+    assert [row["type"] for row in rows] == ["grant", "charge", "cancellation_refund"]
+    filtered = await client.get(
+        "/api/credits/ledger.csv", params={"type": "grant"}, headers=headers
+    )
+    assert len(list(csv.DictReader(io.StringIO(await filtered.text())))) == 1
+    # The older form, kept for clients from before the CSV had its own route.
+    older = await client.get("/api/credits/ledger", params={"format": "csv"}, headers=headers)
+    assert await older.text() == await download.text()
+    refused = await client.get("/api/credits/ledger.csv", params={"type": "gift"}, headers=headers)
+    route = "/api/credits/ledger.csv"
+    assert (await documented(refused, "get", route, 400))["error"]["path"] == "type"
+
+
+def test_every_operation_has_a_unique_id_and_a_tag():
+    operations = [
+        operation
+        for methods in openapi_document()["paths"].values()
+        for operation in methods.values()
+    ]
+    ids = [operation["operationId"] for operation in operations]
+    assert len(ids) == len(set(ids)) == len(OPERATIONS)
+    assert all(len(operation["tags"]) == 1 for operation in operations)

@@ -9,8 +9,8 @@ from typing import Any
 
 from phantomflow.api.openapi.converter import JSON_SCHEMA_DIALECT, new_spec
 from phantomflow.api.openapi.operations import OPERATIONS, REQUEST_SCHEMAS
-from phantomflow.api.openapi.responses import RESPONSE_SCHEMAS, stream_components
-from phantomflow.api.openapi.template_script import template_script_schema
+from phantomflow.api.openapi.responses import RESPONSE_SCHEMAS, plain_components
+from phantomflow.api.openapi.template_script import template_script_components
 
 
 @functools.cache
@@ -29,10 +29,11 @@ def _openapi_document() -> dict[str, Any]:
         },
     )
     # Components that fields name (COMPONENT), before the schemas that use them.
-    spec.components.schema("TemplateScript", component=template_script_schema())
+    for name, component in template_script_components().items():
+        spec.components.schema(name, component=component)
     for name, schema in {**REQUEST_SCHEMAS, **RESPONSE_SCHEMAS}.items():
         spec.components.schema(name, schema=schema)
-    for name, component in stream_components().items():
+    for name, component in plain_components().items():
         spec.components.schema(name, component=component)
     for (method, path), operation in OPERATIONS.items():
         spec.path(path=path, operations={method: operation})

@@ -25,6 +25,7 @@ from phantomflow.api.template_schemas import (
 )
 from phantomflow.domain.idempotency import MAX_KEY_LENGTH
 from phantomflow.domain.jobs import STATUSES
+from phantomflow.projections.ledger import ENTRY_TYPES
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -64,9 +65,8 @@ def _path(name: str, description: str, **schema: Any) -> dict[str, Any]:
     }
 
 
-def _json(schema: str | dict[str, Any], description: str) -> dict[str, Any]:
-    body = _ref(schema) if isinstance(schema, str) else schema
-    return {"description": description, "content": {"application/json": {"schema": body}}}
+def _json(schema: str, description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": _ref(schema)}}}
 
 
 def _body(schema: str) -> dict[str, Any]:
@@ -164,6 +164,7 @@ STREAM_SECURITY = [{"ApiKey": []}, {"ApiKeyQuery": []}]
 
 RENDER_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("post", "/api/render"): {
+        "operationId": "submitRender",
         "summary": "Submit a render job with a full movie script",
         "parameters": [IDEMPOTENCY_KEY],
         "requestBody": _body("RenderRequest"),
@@ -183,6 +184,7 @@ RENDER_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         },
     },
     ("post", "/api/render/template"): {
+        "operationId": "renderTemplate",
         "summary": "Render a saved template with values for its {{variables}}",
         "description": "The variables are substituted, then the script is validated and"
         " priced exactly as by POST /api/render, and answered the same way.",
@@ -209,22 +211,27 @@ RENDER_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
             ),
         },
     },
+}
+
+DOCUMENT_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("get", "/api/render/schema"): {
+        "operationId": "getRenderSchema",
         "summary": "The JSON Schema (draft 2020-12) of the render request body",
         "security": [],
         "responses": {
             "200": {
                 "description": "JSON Schema",
-                "content": {"application/schema+json": {"schema": {"type": "object"}}},
+                "content": {"application/schema+json": {"schema": _ref("JsonSchemaDocument")}},
             },
             **_errors(public=True),
         },
     },
     ("get", "/api/openapi.json"): {
+        "operationId": "getOpenApiDocument",
         "summary": "This OpenAPI document",
         "security": [],
         "responses": {
-            "200": _json({"type": "object"}, "OpenAPI 3.1 document"),
+            "200": _json("OpenApiDocument", "OpenAPI 3.1 document"),
             **_errors(public=True),
         },
     },
@@ -232,6 +239,7 @@ RENDER_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
 
 JOB_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("get", "/api/jobs"): {
+        "operationId": "listJobs",
         "summary": "List your render jobs, newest first",
         "parameters": [
             PAGE,
@@ -244,16 +252,19 @@ JOB_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         },
     },
     ("get", "/api/jobs/{job_id}"): {
+        "operationId": "getJob",
         "summary": "One job's status",
         "parameters": [JOB_ID],
         "responses": {"200": _json("Job", "The job"), **_errors("NOT_FOUND")},
     },
     ("get", "/api/jobs/{job_id}/events"): {
+        "operationId": "getJobEvents",
         "summary": "One job's whole event history, as stored",
         "parameters": [JOB_ID],
         "responses": {"200": _json("JobEvents", "The events"), **_errors("NOT_FOUND")},
     },
     ("post", "/api/jobs/{job_id}/cancel"): {
+        "operationId": "cancelJob",
         "summary": "Cancel a queued or processing job",
         "description": "A queued job is refunded in full; a processing one is charged for"
         " the share rendered so far. No request body.",
@@ -264,6 +275,7 @@ JOB_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         },
     },
     ("get", "/outputs/{name}"): {
+        "operationId": "getOutput",
         "summary": "A rendered MP4 or its JPEG poster (no key: the name is unguessable)",
         "security": [],
         "parameters": [_path("name", "The file name in the job's output_uri or poster_uri.")],
@@ -282,6 +294,7 @@ JOB_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
 
 STREAM_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("get", "/api/jobs/{job_id}/progress"): {
+        "operationId": "streamJobProgress",
         "summary": "One job's progress, live (Server-Sent Events)",
         "description": "Without Last-Event-ID: the job's events so far, then live ones; a"
         " job that has ended answers its final event alone. The stream closes after"
@@ -298,6 +311,7 @@ STREAM_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         },
     },
     ("get", "/api/events"): {
+        "operationId": "streamAccountEvents",
         "summary": "Every job event of your account, live (Server-Sent Events)",
         "description": "Stays open. Without Last-Event-ID it starts from now; with it,"
         " every event after that position comes first.",
@@ -313,9 +327,10 @@ STREAM_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
 }
 
 
-def _template_change(summary: str) -> dict[str, Any]:
+def _template_change(operation_id: str, summary: str) -> dict[str, Any]:
     """PUT and PATCH are the same: only the fields given change."""
     return {
+        "operationId": operation_id,
         "summary": summary,
         "description": "Only the owner may change a template. A request that changes"
         " nothing records nothing and keeps the version.",
@@ -340,6 +355,7 @@ def _template_change(summary: str) -> dict[str, Any]:
 
 TEMPLATE_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("post", "/api/templates"): {
+        "operationId": "createTemplate",
         "summary": "Save a movie script with {{variable}} placeholders as a template",
         "requestBody": _body("NewTemplate"),
         "responses": {
@@ -355,10 +371,12 @@ TEMPLATE_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         },
     },
     ("get", "/api/templates"): {
+        "operationId": "listTemplates",
         "summary": "List your templates, newest first",
         "responses": {"200": _json("TemplateList", "Your templates"), **_errors()},
     },
     ("get", "/api/templates/{template_id}"): {
+        "operationId": "getTemplate",
         "summary": "One template, script included (yours, or a public one)",
         "parameters": [
             TEMPLATE_ID,
@@ -371,9 +389,14 @@ TEMPLATE_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
             ),
         },
     },
-    ("put", "/api/templates/{template_id}"): _template_change("Change a template"),
-    ("patch", "/api/templates/{template_id}"): _template_change("Change a template (same as PUT)"),
+    ("put", "/api/templates/{template_id}"): _template_change(
+        "replaceTemplate", "Change a template"
+    ),
+    ("patch", "/api/templates/{template_id}"): _template_change(
+        "updateTemplate", "Change a template (same as PUT)"
+    ),
     ("delete", "/api/templates/{template_id}"): {
+        "operationId": "deleteTemplate",
         "summary": "Delete a template, all its versions with it",
         "parameters": [TEMPLATE_ID],
         "responses": {
@@ -382,6 +405,7 @@ TEMPLATE_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         },
     },
     ("get", "/api/templates/{template_id}/versions"): {
+        "operationId": "listTemplateVersions",
         "summary": "A template's versions, newest first",
         "parameters": [TEMPLATE_ID],
         "responses": {
@@ -393,10 +417,12 @@ TEMPLATE_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
 
 KEY_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("get", "/api/keys"): {
+        "operationId": "listKeys",
         "summary": "Your account's API keys (prefixes only)",
         "responses": {"200": _json("KeyList", "The keys"), **_errors()},
     },
     ("post", "/api/keys"): {
+        "operationId": "createKey",
         "summary": "Mint an API key; its secret is in this answer only",
         "requestBody": _body("NewKey"),
         "responses": {
@@ -405,6 +431,7 @@ KEY_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         },
     },
     ("delete", "/api/keys/{key_id}"): {
+        "operationId": "revokeKey",
         "summary": "Revoke an API key, at once on every API process",
         "parameters": [KEY_ID],
         "responses": {
@@ -416,11 +443,13 @@ KEY_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
 
 WEBHOOK_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("get", "/api/jobs/{job_id}/webhooks"): {
+        "operationId": "getJobWebhooks",
         "summary": "A job's webhook and every attempt to deliver it",
         "parameters": [JOB_ID],
         "responses": {"200": _json("WebhookLog", "The delivery log"), **_errors("NOT_FOUND")},
     },
     ("post", "/api/jobs/{job_id}/webhooks/redeliver"): {
+        "operationId": "redeliverJobWebhook",
         "summary": "Send an ended job's webhook once more (same payload and webhook-id)",
         "description": "No request body.",
         "parameters": [JOB_ID],
@@ -430,22 +459,33 @@ WEBHOOK_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         },
     },
     ("get", "/api/webhooks/secret"): {
+        "operationId": "getWebhookSecret",
         "summary": "The secret your webhooks are signed with (created on first use)",
         "responses": {"200": _json("WebhookSecret", "The secret"), **_errors()},
     },
     ("post", "/api/webhooks/secret/rotate"): {
+        "operationId": "rotateWebhookSecret",
         "summary": "A new signing secret; the previous one keeps signing for 24 hours",
         "description": "No request body.",
         "responses": {"200": _json("RotatedWebhookSecret", "The new secret"), **_errors()},
     },
 }
 
+LEDGER_FILTERS = [
+    _instant_query("from", "From this instant, inclusive."),
+    _instant_query("to", "Up to this instant, exclusive."),
+    _query("job_id", "string", "Only entries for this job."),
+    _query("type", "string", "Only entries of this type.", enum=list(ENTRY_TYPES)),
+]
+
 CREDIT_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("get", "/api/credits"): {
+        "operationId": "getCredits",
         "summary": "Your credit balance",
         "responses": {"200": _json("Credits", "The balance"), **_errors()},
     },
     ("get", "/api/credits/balance"): {
+        "operationId": "getBalanceAt",
         "summary": "Your credit balance at an instant",
         "parameters": [{**_instant_query("at", "The instant."), "required": True}],
         "responses": {
@@ -454,23 +494,48 @@ CREDIT_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         },
     },
     ("get", "/api/credits/ledger"): {
-        "summary": "Your credit ledger (JSON pages or a CSV download)",
+        "operationId": "getLedger",
+        "summary": "Your credit ledger, a page at a time",
         "parameters": [
-            _instant_query("from", "From this instant, inclusive."),
-            _instant_query("to", "Up to this instant, exclusive."),
-            _query("job_id", "string", "Only entries for this job."),
-            _query("type", "string", "Only entries of this type."),
-            _query("format", "string", "json (default) or csv.", enum=["json", "csv"]),
+            *LEDGER_FILTERS,
+            {
+                **_query(
+                    "format",
+                    "string",
+                    "json (default); csv answers as GET /api/credits/ledger.csv does (kept"
+                    " for older clients: use that route, whose answer is always CSV).",
+                    enum=["json", "csv"],
+                ),
+                "deprecated": True,
+            },
             PAGE,
             _query("limit", "integer", "Items per page.", minimum=1, maximum=1000, default=50),
         ],
         "responses": {
             "200": {
-                "description": "Ledger entries",
+                "description": "A page of ledger entries (format=csv: the CSV download)",
                 "content": {
                     "application/json": {"schema": _ref("Ledger")},
-                    "text/csv": {"schema": {"type": "string"}},
+                    "text/csv": {"schema": _ref("LedgerCsv")},
                 },
+            },
+            **_errors("INVALID_REQUEST", INVALID_REQUEST=BAD_QUERY),
+        },
+    },
+    ("get", "/api/credits/ledger.csv"): {
+        "operationId": "downloadLedgerCsv",
+        "summary": "Your credit ledger as a CSV download: the whole selected period",
+        "parameters": LEDGER_FILTERS,
+        "responses": {
+            "200": {
+                "description": "The entries, oldest first",
+                "headers": {
+                    "Content-Disposition": {
+                        "description": 'attachment; filename="ledger.csv"',
+                        "schema": {"type": "string"},
+                    }
+                },
+                "content": {"text/csv": {"schema": _ref("LedgerCsv")}},
             },
             **_errors("INVALID_REQUEST", INVALID_REQUEST=BAD_QUERY),
         },
@@ -480,13 +545,18 @@ CREDIT_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
 # Every route the app serves: (method, path) -> operation. tests/test_openapi.py checks
 # that the app serves no route missing from here, and nothing here that it does not.
 OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
-    **RENDER_OPERATIONS,
-    **JOB_OPERATIONS,
-    **STREAM_OPERATIONS,
-    **WEBHOOK_OPERATIONS,
-    **TEMPLATE_OPERATIONS,
-    **KEY_OPERATIONS,
-    **CREDIT_OPERATIONS,
+    key: {"tags": [tag], **operation}
+    for tag, operations in (
+        ("renders", RENDER_OPERATIONS),
+        ("documents", DOCUMENT_OPERATIONS),
+        ("jobs", JOB_OPERATIONS),
+        ("events", STREAM_OPERATIONS),
+        ("webhooks", WEBHOOK_OPERATIONS),
+        ("templates", TEMPLATE_OPERATIONS),
+        ("keys", KEY_OPERATIONS),
+        ("credits", CREDIT_OPERATIONS),
+    )
+    for key, operation in operations.items()
 }
 
 # The request bodies: the very schemas the handlers validate with.

@@ -10,13 +10,15 @@ from __future__ import annotations
 from typing import Any
 
 import marshmallow
+from eventsourcing.domain import AggregateEvent
 from marshmallow import Schema, fields
 
 from phantomflow.api.openapi.converter import COMPONENTS
 from phantomflow.api.schemas import COMPONENT
-from phantomflow.domain.jobs import CANCELLED, STATUSES, WEBHOOK_TRIGGERS
+from phantomflow.domain.jobs import CANCELLED, STATUSES, WEBHOOK_TRIGGERS, RenderJob
 from phantomflow.domain.keys import PREFIXES
 from phantomflow.domain.templates import FIELDS as TEMPLATE_FIELDS
+from phantomflow.projections.ledger import COLUMNS, ENTRY_TYPES
 
 
 class ResponseSchema(Schema):
@@ -105,9 +107,40 @@ class JobListSchema(ResponseSchema):
     limit = fields.Integer(required=True)
 
 
+def _stored_event_names() -> list[str]:
+    """The names of the events a job records (not the base classes they share)."""
+    classes = [
+        cls
+        for cls in vars(RenderJob).values()
+        if isinstance(cls, type) and issubclass(cls, AggregateEvent)
+    ]
+    return [
+        cls.__name__
+        for cls in classes
+        if not any(other is not cls and issubclass(other, cls) for other in classes)
+    ]
+
+
+class StoredJobEventSchema(ResponseSchema):
+    type = fields.String(required=True, metadata={"enum": _stored_event_names()})
+    at = _instant(required=True)
+    version = fields.Integer(
+        required=True,
+        metadata={"minimum": 1, "description": "Its position in the job's own history."},
+    )
+    data = fields.Dict(
+        required=True,
+        metadata={"description": "The event's own fields, as stored; they vary by `type`."},
+    )
+
+
 class JobEventsSchema(ResponseSchema):
     job_id = fields.UUID(required=True)
-    events = fields.List(fields.Dict(), required=True, metadata={"description": "As stored."})
+    events = fields.List(
+        fields.Nested(StoredJobEventSchema),
+        required=True,
+        metadata={"description": "Every event of the job, oldest first."},
+    )
 
 
 class CancelledSchema(ResponseSchema):
@@ -132,9 +165,47 @@ class BalanceAtSchema(CreditsSchema):
     account_version = fields.Integer(required=True)
 
 
+class LedgerEntrySchema(ResponseSchema):
+    seq = fields.Integer(
+        required=True, metadata={"description": "The position of its event in the store."}
+    )
+    at = _instant(required=True)
+    type = fields.String(required=True, metadata={"enum": list(ENTRY_TYPES)})
+    amount = fields.Integer(required=True, metadata={"description": "Signed: a charge is < 0."})
+    balance_after = fields.Integer(required=True)
+    job_id = fields.String(
+        required=True, allow_none=True, metadata={"format": "uuid", "description": "Not on grants."}
+    )
+    reason = fields.String(required=True, allow_none=True)
+
+
+LedgerTotalsSchema = ResponseSchema.from_dict(
+    {
+        entry_type: fields.Integer(
+            required=True, metadata={"description": "The sum of the period's amounts."}
+        )
+        for entry_type in ENTRY_TYPES
+    },
+    name="LedgerTotalsSchema",
+)
+
+
+# The CSV download: a string schema, so that client generators hand it over as text.
+LEDGER_CSV = {
+    "type": "string",
+    "contentMediaType": "text/csv",
+    "description": f"RFC 4180 CSV: a header line ({','.join(COLUMNS)}), then one line per"
+    " entry, oldest first, with the fields of LedgerEntry (an empty field for a null).",
+}
+
+
 class LedgerSchema(ResponseSchema):
-    entries = fields.List(fields.Dict(), required=True)
-    totals = fields.Dict(required=True)
+    entries = fields.List(fields.Nested(LedgerEntrySchema), required=True)
+    totals = fields.Nested(
+        LedgerTotalsSchema,
+        required=True,
+        metadata={"description": "Each type's sum over the whole filtered period."},
+    )
     total = fields.Integer(required=True)
     page = fields.Integer(required=True)
     limit = fields.Integer(required=True)
@@ -396,7 +467,7 @@ def _frame(event: str, data: str) -> dict[str, Any]:
     }
 
 
-def stream_components() -> dict[str, dict[str, Any]]:
+def _stream_components() -> dict[str, dict[str, Any]]:
     """Each event (`<Data>Frame`) and each stream (`STREAM_EVENTS`'s names): one of
     its events, told apart by the event name."""
     components: dict[str, dict[str, Any]] = {}
@@ -421,10 +492,13 @@ RESPONSE_SCHEMAS: dict[str, type[Schema]] = {
     "Submitted": SubmittedSchema,
     "Job": JobSchema,
     "JobList": JobListSchema,
+    "StoredJobEvent": StoredJobEventSchema,
     "JobEvents": JobEventsSchema,
     "Cancelled": CancelledSchema,
     "Credits": CreditsSchema,
     "BalanceAt": BalanceAtSchema,
+    "LedgerEntry": LedgerEntrySchema,
+    "LedgerTotals": LedgerTotalsSchema,
     "Ledger": LedgerSchema,
     "Key": KeySchema,
     "KeyList": KeyListSchema,
@@ -451,3 +525,17 @@ RESPONSE_SCHEMAS: dict[str, type[Schema]] = {
     "AccountErrorEvent": AccountErrorEventSchema,
     "WebhookEvent": WebhookEventSchema,
 }
+
+
+def plain_components() -> dict[str, dict[str, Any]]:
+    """The answer schemas written as JSON Schema rather than marshmallow: the event
+    streams, the CSV download and the two published documents."""
+    return {
+        **_stream_components(),
+        "LedgerCsv": LEDGER_CSV,
+        "JsonSchemaDocument": {
+            "type": "object",
+            "description": "A JSON Schema (draft 2020-12) document.",
+        },
+        "OpenApiDocument": {"type": "object", "description": "An OpenAPI 3.1 document."},
+    }

@@ -3,17 +3,18 @@ be a string holding a `{{placeholder}}`.
 
 This is what the server accepts (api/template_schemas.py: the render schema, forgiving
 errors at values that hold a placeholder, never unknown or missing fields), so it is
-generated from the render request's JSON Schema rather than written again: its
-references are inlined, every property value and array item may also be a placeholder
-string, and a union told apart by its `type` (a scene element) may be any object
-whose `type` is a placeholder, since the server cannot tell which it will be.
+generated from the render request's JSON Schema rather than written again: every
+property value and array item may also be a placeholder string, and a union told
+apart by its `type` (a scene element) may be any object whose `type` is a placeholder,
+since the server cannot tell which it will be. Each object of the render schema gets
+its template twin as a named component (`Scene` -> `TemplateScene`).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from phantomflow.api.openapi.converter import render_json_schema
+from phantomflow.api.openapi.converter import COMPONENTS, render_json_schema
 from phantomflow.domain.substitution import PLACEHOLDER
 
 PLACEHOLDER_STRING = {
@@ -21,61 +22,86 @@ PLACEHOLDER_STRING = {
     "pattern": PLACEHOLDER.pattern,
     "description": "Holds a {{placeholder}}: judged once its variable has a value.",
 }
+PLACEHOLDER_REF = {"$ref": COMPONENTS + "Placeholder"}
+DEFINITIONS = "#/$defs/"
 _ANNOTATIONS = ("$schema", "$id", "title", "description", "x-phantomflow-cross-field-rules")
 
 
-def _inline(node: Any, definitions: dict[str, Any]) -> Any:
-    if isinstance(node, dict):
-        if "$ref" in node:
-            target = definitions[node["$ref"].removeprefix("#/$defs/")]
-            siblings = {key: value for key, value in node.items() if key != "$ref"}
-            return _inline({**target, **siblings}, definitions)
-        return {key: _inline(value, definitions) for key, value in node.items()}
-    if isinstance(node, list):
-        return [_inline(item, definitions) for item in node]
-    return node
-
-
-def _or_placeholder(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"anyOf": [_loosen(schema), PLACEHOLDER_STRING]}
-
-
-def _tagged_by_type(branches: list[Any]) -> bool:
-    """A union whose branches are objects each with its own one `type` value."""
-    return all(
-        isinstance(branch, dict)
-        and len(branch.get("properties", {}).get("type", {}).get("enum", ())) == 1
-        for branch in branches
-    )
-
-
-def _loosen(schema: dict[str, Any]) -> dict[str, Any]:
-    loose = dict(schema)
-    if "properties" in loose:
-        loose["properties"] = {
-            name: _or_placeholder(value) for name, value in loose["properties"].items()
+class _Loosener:
+    def __init__(self, definitions: dict[str, Any]) -> None:
+        self.definitions = definitions
+        # Objects get a template twin; other named rules (WebhookUri) are kept as they
+        # are, since the property that holds one may already be a placeholder.
+        self.twins = {
+            name: f"Template{name}"
+            for name, node in definitions.items()
+            if node.get("type") == "object"
         }
-    if isinstance(loose.get("items"), dict):
-        loose["items"] = _or_placeholder(loose["items"])
-    if "oneOf" in loose:
-        branches = loose.pop("oneOf")
-        # A value matching two branches once placeholders are allowed is still valid.
-        loose["anyOf"] = [_loosen(branch) for branch in branches]
-        if _tagged_by_type(branches):
-            loose["anyOf"].append(
-                {"type": "object", "required": ["type"], "properties": {"type": PLACEHOLDER_STRING}}
-            )
-    return loose
+
+    def ref(self, node: dict[str, Any]) -> dict[str, Any]:
+        name = node["$ref"].removeprefix(DEFINITIONS)
+        return {**node, "$ref": COMPONENTS + self.twins.get(name, name)}
+
+    def loosen(self, schema: dict[str, Any]) -> dict[str, Any]:
+        if "$ref" in schema:
+            return self.ref(schema)
+        loose = dict(schema)
+        if "properties" in loose:
+            loose["properties"] = {
+                name: self.or_placeholder(value) for name, value in loose["properties"].items()
+            }
+        if isinstance(loose.get("items"), dict):
+            loose["items"] = self.or_placeholder(loose["items"])
+        for combined in ("anyOf", "allOf"):
+            if combined in loose:
+                loose[combined] = [self.loosen(branch) for branch in loose[combined]]
+        if "oneOf" in loose:
+            branches = loose.pop("oneOf")
+            # A value that matches two branches once placeholders are allowed is valid.
+            loose["anyOf"] = [self.loosen(branch) for branch in branches]
+            if self.tagged_by_type(branches):
+                loose["anyOf"].append(
+                    {
+                        "type": "object",
+                        "required": ["type"],
+                        "properties": {"type": PLACEHOLDER_REF},
+                    }
+                )
+        return loose
+
+    def or_placeholder(self, schema: dict[str, Any]) -> dict[str, Any]:
+        return {"anyOf": [self.loosen(schema), PLACEHOLDER_REF]}
+
+    def tagged_by_type(self, branches: list[Any]) -> bool:
+        """A union of objects, each with its own one `type` value."""
+        resolved = [
+            self.definitions[branch["$ref"].removeprefix(DEFINITIONS)]
+            if "$ref" in branch
+            else branch
+            for branch in branches
+        ]
+        return all(
+            len(branch.get("properties", {}).get("type", {}).get("enum", ())) == 1
+            for branch in resolved
+        )
 
 
-def template_script_schema() -> dict[str, Any]:
-    """The `TemplateScript` component (self-contained: no references)."""
+def template_script_components() -> dict[str, dict[str, Any]]:
+    """`TemplateScript`, the template twins of the objects it holds, and `Placeholder`."""
     render = render_json_schema()
     definitions = render.pop("$defs")
+    loosener = _Loosener(definitions)
     root = {key: value for key, value in render.items() if key not in _ANNOTATIONS}
-    return {
-        "description": "A movie script (the body of POST /api/render) where any value may"
-        " instead be a string holding {{variable}} placeholders. The substituted script is"
-        " checked in full, cross-field rules included, when the template is rendered.",
-        **_loosen(_inline(root, definitions)),
+    components = {
+        "TemplateScript": {
+            "description": "A movie script (the body of POST /api/render) where any value"
+            " may instead be a string holding {{variable}} placeholders. The substituted"
+            " script is checked in full, cross-field rules included, when the template is"
+            " rendered.",
+            **loosener.loosen(root),
+        }
     }
+    for name, twin in loosener.twins.items():
+        components[twin] = loosener.loosen(definitions[name])
+    components["Placeholder"] = PLACEHOLDER_STRING
+    return components
