@@ -58,7 +58,10 @@ class OutputStorage:
 
     def path_of(self, location: str) -> Path | None:
         """The file for a location, or None if the name is not one of ours."""
-        candidate = (self.root / location).resolve()
-        if candidate.parent != self.root.resolve() or not candidate.is_file():
+        try:
+            candidate = (self.root / location).resolve()
+            if candidate.parent != self.root.resolve() or not candidate.is_file():
+                return None
+        except (OSError, ValueError):  # a name no file can have: too long, or with a NUL
             return None
         return candidate

@@ -75,11 +75,12 @@ async def ledger(request: web.Request) -> web.StreamResponse:
     output = request.query.get("format", "json")
     if output not in ("json", "csv"):
         raise invalid_request("format must be json or csv", "format")
+    # Checked even for a download, which ignores them: a malformed value is an error.
+    page = query_int(request, "page", 1, 1, MAX_PAGE)
+    limit = query_int(request, "limit", 50, 1, 1000)
     if output == "csv":  # kept for clients from before GET /api/credits/ledger.csv
         return await download(request, selection)
     services = services_of(request)
-    page = query_int(request, "page", 1, 1, MAX_PAGE)
-    limit = query_int(request, "limit", 50, 1, 1000)
     found = await services.call(services.runtime.ledger.page, selection, page, limit)
     return web.json_response(
         {

@@ -9,6 +9,7 @@ import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 from uuid import UUID
 
 import pytest
@@ -525,3 +526,36 @@ def test_every_operation_has_a_unique_id_and_a_tag():
     ids = [operation["operationId"] for operation in operations]
     assert len(ids) == len(set(ids)) == len(OPERATIONS)
     assert all(len(operation["tags"]) == 1 for operation in operations)
+
+
+async def test_a_csv_download_still_refuses_a_malformed_page_or_limit(client, sqlite_runtime):
+    headers = {"x-api-key": sqlite_runtime.app.open_account(plan="pro", credits=0).api_key}
+    route = "/api/credits/ledger"
+    for name, value in (("limit", "false"), ("page", "0")):
+        assert not allowed(value, parameter_schema(route, name))
+        refused = await client.get(route, params={"format": "csv", name: value}, headers=headers)
+        assert (await documented(refused, "get", route, 400))["error"]["path"] == name
+
+
+def test_every_link_leads_to_an_operation_and_one_of_its_parameters():
+    paths = openapi_document()["paths"]
+    operations = {op["operationId"]: op for methods in paths.values() for op in methods.values()}
+    links = [
+        link
+        for op in operations.values()
+        for answer in op["responses"].values()
+        for link in answer.get("links", {}).values()
+    ]
+    assert len(links) >= 10
+    for link in links:
+        target = operations[link["operationId"]]
+        names = {parameter["name"] for parameter in target.get("parameters", [])}
+        assert set(link["parameters"]) <= names, link
+
+
+@pytest.mark.parametrize("name", ["x" * 300, "é" * 200, "a\x00b"])
+async def test_an_output_name_the_filesystem_cannot_hold_is_not_found(client, name):
+    missing = await client.get(f"/outputs/{quote(name)}")
+    assert (await documented(missing, "get", "/outputs/{name}", 404))["error"][
+        "code"
+    ] == "NOT_FOUND"

@@ -109,10 +109,34 @@ def _errors(
     return responses
 
 
+def _links(parameter: str, field: str, *operation_ids: str) -> dict[str, Any]:
+    """OpenAPI links: the operations that take this answer's `field` as `parameter`."""
+    return {
+        operation_id[0].upper() + operation_id[1:]: {
+            "operationId": operation_id,
+            "parameters": {parameter: f"$response.body#/{field}"},
+        }
+        for operation_id in operation_ids
+    }
+
+
+JOB_LINKS = _links(
+    "job_id",
+    "job_id",
+    "getJob",
+    "getJobEvents",
+    "cancelJob",
+    "streamJobProgress",
+    "getJobWebhooks",
+    "redeliverJobWebhook",
+)
+
+
 def _submitted(description: str) -> dict[str, Any]:
     """The 202 of a submission, replayed as it was for a repeated Idempotency-Key."""
     return {
         **_json("Submitted", description),
+        "links": JOB_LINKS,
         "headers": {
             "Idempotent-Replayed": {
                 "description": "true when this answers a repeat of an earlier request.",
@@ -359,7 +383,18 @@ TEMPLATE_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         "summary": "Save a movie script with {{variable}} placeholders as a template",
         "requestBody": _body("NewTemplate"),
         "responses": {
-            "201": _json("CreatedTemplate", "Created, as version 1"),
+            "201": {
+                **_json("CreatedTemplate", "Created, as version 1"),
+                "links": _links(
+                    "template_id",
+                    "id",
+                    "getTemplate",
+                    "listTemplateVersions",
+                    "replaceTemplate",
+                    "updateTemplate",
+                    "deleteTemplate",
+                ),
+            },
             **_errors(
                 "INVALID_REQUEST",
                 "VALIDATION_ERROR",
@@ -426,7 +461,10 @@ KEY_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         "summary": "Mint an API key; its secret is in this answer only",
         "requestBody": _body("NewKey"),
         "responses": {
-            "201": _json("CreatedKey", "The new key, with its secret"),
+            "201": {
+                **_json("CreatedKey", "The new key, with its secret"),
+                "links": _links("key_id", "id", "revokeKey"),
+            },
             **_errors("INVALID_REQUEST", body=True),
         },
     },
