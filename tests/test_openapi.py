@@ -550,7 +550,13 @@ def test_every_link_leads_to_an_operation_and_one_of_its_parameters():
     for link in links:
         target = operations[link["operationId"]]
         names = {parameter["name"] for parameter in target.get("parameters", [])}
-        assert set(link["parameters"]) <= names, link
+        assert set(link.get("parameters", {})) <= names, link
+        body = target.get("requestBody", {}).get("content", {}).get("application/json", {})
+        if "requestBody" in link:
+            schema = openapi_document()["components"]["schemas"][
+                body["schema"]["$ref"].rsplit("/", 1)[1]
+            ]
+            assert set(link["requestBody"]) <= set(schema["properties"]), link
 
 
 @pytest.mark.parametrize("name", ["x" * 300, "é" * 200, "a\x00b"])
@@ -559,3 +565,23 @@ async def test_an_output_name_the_filesystem_cannot_hold_is_not_found(client, na
     assert (await documented(missing, "get", "/outputs/{name}", 404))["error"][
         "code"
     ] == "NOT_FOUND"
+
+
+async def test_the_server_takes_exactly_the_idempotency_keys_the_document_allows(
+    client, sqlite_runtime
+):
+    headers = {"x-api-key": sqlite_runtime.app.open_account(plan="pro", credits=100).api_key}
+    schema = parameter_schema("/api/render", "Idempotency-Key", "post")
+    for key in ("a", "order-1234", "a b", "x" * 255):
+        assert allowed(key, schema), key
+        taken = await client.post(
+            "/api/render", json=TINY_SCRIPT, headers={**headers, "Idempotency-Key": key}
+        )
+        await documented(taken, "post", "/api/render", 202)
+    for key in ("x" * 256, "é", "a\tb", "caf\u00e9", "<key>\u2028"):
+        assert not allowed(key, schema), key
+        refused = await client.post(
+            "/api/render", json=TINY_SCRIPT, headers={**headers, "Idempotency-Key": key}
+        )
+        answer = await documented(refused, "post", "/api/render", 400)
+        assert answer["error"]["path"] == "Idempotency-Key", key

@@ -16,7 +16,7 @@ from phantomflow.api.errors import ERROR_CODES
 from phantomflow.api.keys import NewKeySchema
 from phantomflow.api.openapi.converter import COMPONENTS
 from phantomflow.api.openapi.responses import STREAM_EVENTS
-from phantomflow.api.routes import MAX_PAGE
+from phantomflow.api.routes import IDEMPOTENCY_KEY, MAX_PAGE
 from phantomflow.api.schemas import RenderRequestSchema
 from phantomflow.api.template_schemas import (
     NewTemplateSchema,
@@ -166,7 +166,12 @@ IDEMPOTENCY_KEY = {
     "required": False,
     "description": "The same key with the same body within 24 h answers the first response"
     " and charges once; with another body, IDEMPOTENCY_KEY_REUSED.",
-    "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH},
+    "schema": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": MAX_KEY_LENGTH,
+        "pattern": f"^{IDEMPOTENCY_KEY.pattern}$",
+    },
 }
 LAST_EVENT_ID = {
     "in": "header",
@@ -385,15 +390,21 @@ TEMPLATE_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         "responses": {
             "201": {
                 **_json("CreatedTemplate", "Created, as version 1"),
-                "links": _links(
-                    "template_id",
-                    "id",
-                    "getTemplate",
-                    "listTemplateVersions",
-                    "replaceTemplate",
-                    "updateTemplate",
-                    "deleteTemplate",
-                ),
+                "links": {
+                    **_links(
+                        "template_id",
+                        "id",
+                        "getTemplate",
+                        "listTemplateVersions",
+                        "replaceTemplate",
+                        "updateTemplate",
+                        "deleteTemplate",
+                    ),
+                    "RenderTemplate": {
+                        "operationId": "renderTemplate",
+                        "requestBody": {"template_id": "$response.body#/id"},
+                    },
+                },
             },
             **_errors(
                 "INVALID_REQUEST",
