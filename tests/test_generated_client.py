@@ -17,7 +17,6 @@ from uuid import UUID
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from phantomflow.adapters.bootstrap import build_runtime
 from phantomflow.api.app import create_app
 from phantomflow.api.services import Services
 from phantomflow.projections.runner import FollowerThreads
@@ -36,13 +35,6 @@ CONFIG = {
 }
 # How a generated module calls its route (openapi-python-client's `_get_kwargs`).
 ROUTE = re.compile(r'"method": "(\w+)",\s*"url": "([^"]+)"')
-
-
-@pytest.fixture
-def sqlite_runtime(sqlite_settings):
-    runtime = build_runtime(sqlite_settings)
-    yield runtime
-    runtime.close()
 
 
 @pytest.fixture

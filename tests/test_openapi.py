@@ -18,20 +18,12 @@ from aiohttp.test_utils import TestClient, TestServer
 from jsonschema import Draft202012Validator, FormatChecker
 from openapi_spec_validator import validate as validate_openapi
 
-from phantomflow.adapters.bootstrap import build_runtime
 from phantomflow.api.app import create_app
 from phantomflow.api.openapi import OPERATIONS, openapi_document, render_json_schema
 from phantomflow.api.services import Services
 from phantomflow.domain.jobs import WebhookAttempt
 from phantomflow.projections.runner import FollowerThreads
 from tests.conftest import TINY_SCRIPT
-
-
-@pytest.fixture
-def sqlite_runtime(sqlite_settings):
-    runtime = build_runtime(sqlite_settings)
-    yield runtime
-    runtime.close()
 
 
 @pytest.fixture
@@ -281,13 +273,18 @@ def check_events(events: list[Event], route: str) -> None:
         conforms(data, frame_schema["properties"]["data"]["contentSchema"])
 
 
-async def test_the_event_streams_send_the_documented_events(client, sqlite_runtime):
-    app = sqlite_runtime.app
+def two_ended_jobs(app) -> tuple[Any, UUID, UUID]:
+    """An account with a completed job (whose webhook failed once) and a cancelled one."""
     account = app.open_account(plan="pro", credits=10)
-    headers = {"x-api-key": account.api_key}
     completed = ended_job_with_a_failed_webhook(app, account.account_id)
     cancelled = app.submit_render(account.account_id, TINY_SCRIPT, None, {}).job_id
     app.cancel_job(cancelled)
+    return account, completed, cancelled
+
+
+async def test_the_event_streams_send_the_documented_events(client, sqlite_runtime):
+    account, completed, cancelled = two_ended_jobs(sqlite_runtime.app)
+    headers = {"x-api-key": account.api_key}
     progress = "/api/jobs/{job_id}/progress"
 
     whole = await read_stream(
@@ -466,12 +463,8 @@ async def test_the_server_takes_exactly_the_template_scripts_the_document_allows
 async def test_a_jobs_history_and_the_ledger_answer_in_their_documented_types(
     client, sqlite_runtime
 ):
-    app = sqlite_runtime.app
-    account = app.open_account(plan="pro", credits=10)
+    account, job_id, _ = two_ended_jobs(sqlite_runtime.app)
     headers = {"x-api-key": account.api_key}
-    job_id = ended_job_with_a_failed_webhook(app, account.account_id)
-    cancelled = app.submit_render(account.account_id, TINY_SCRIPT, None, {}).job_id
-    app.cancel_job(cancelled)
     route = "/api/jobs/{job_id}/events"
     history = await documented(
         await client.get(f"/api/jobs/{job_id}/events", headers=headers), "get", route, 200
