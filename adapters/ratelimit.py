@@ -18,6 +18,8 @@ from typing import Protocol
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from phantomflow.adapters.settings import Settings
+
 log = logging.getLogger(__name__)
 
 WINDOW_SECONDS = 60
@@ -110,3 +112,10 @@ class MemoryRateLimiter:
 
     async def close(self) -> None:
         self.counts.clear()
+
+
+def rate_limiter_for(settings: Settings) -> RateLimiter:
+    """Shared by every API process through Redis in production; in process otherwise."""
+    if settings.redis_url:
+        return RedisRateLimiter(settings.redis_url, settings.rate_key_prefix)
+    return MemoryRateLimiter()

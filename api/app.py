@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from phantomflow.api import credits, keys, sse, webhooks
+from phantomflow.api import credits, dashboard, keys, sse, webhooks
 from phantomflow.api import templates as template_routes
 from phantomflow.api.auth import auth_middleware
 from phantomflow.api.errors import error_middleware
@@ -31,6 +31,8 @@ def create_app(services: Services) -> web.Application:
     app.add_routes(webhooks.routes)
     app.add_routes(template_routes.routes)
     app.add_routes(schema_routes)
+    # The web app and its security headers (and no-store on every key-protected answer).
+    dashboard.install(app)
 
     async def close_services(_: web.Application) -> None:
         await services.close()

@@ -3,27 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import logging
 import os
-import signal
 import sys
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 from uuid import UUID
 
-from aiohttp import web
-
-from phantomflow.adapters.bootstrap import Runtime, build_runtime
-from phantomflow.adapters.settings import Settings
-from phantomflow.api.app import create_app
-from phantomflow.api.services import Services
-from phantomflow.api.sse import RedactingAccessLogger
+from phantomflow.api import bootstrap
 from phantomflow.domain.plans import PLANS
-
-log = logging.getLogger("phantomflow")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -117,98 +106,25 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
-def _stop_on_signals() -> threading.Event:
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    return stop
-
-
 # --- running ----------------------------------------------------------------------
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    from phantomflow.api.embedded import EmbeddedSystem
-
-    settings = Settings.from_env()
-    if not settings.embedded:
-        log.error(
-            "serve runs the embedded default; unset DATABASE_URL or use api/worker/projections"
-        )
-        return 2
-    # Webhook payloads need the server's public address: PHANTOMFLOW_PUBLIC_URL, or else
-    # the address this server listens on (right for clients on this machine only).
-    host = "127.0.0.1" if args.host in ("", "0.0.0.0", "::") else args.host
-    system = EmbeddedSystem(settings, public_url=f"http://{host}:{args.port}")
-    app = create_app(Services(system.runtime))
-
-    async def start(_: web.Application) -> None:
-        system.start()
-
-    async def stop(_: web.Application) -> None:
-        system.stop()
-
-    app.on_startup.append(start)
-    app.on_cleanup.append(stop)
-    log.info(
-        "embedded PhantomFlow on http://%s:%d (data in %s)", args.host, args.port, settings.data_dir
-    )
-    # handler_cancellation: a client that disconnects cancels its handler at once, so an
-    # event stream (api/sse.py) frees its resources without waiting for a write to fail.
-    # The access log leaves out keys passed as `apiKey` (event streams).
-    web.run_app(
-        app,
-        host=args.host,
-        port=args.port,
-        print=None,
-        handler_cancellation=True,
-        access_log_class=RedactingAccessLogger,
-    )
-    return 0
-
-
-def _production_settings() -> Settings:
-    settings = Settings.from_env()
-    if settings.embedded or not settings.redis_url:
-        raise SystemExit(
-            "this command needs DATABASE_URL and REDIS_URL (or use `phantomflow serve`)"
-        )
-    return settings
+    return bootstrap.serve_embedded(args.host, args.port)
 
 
 def run_api(args: argparse.Namespace) -> int:
-    runtime = build_runtime(_production_settings())
-    app = create_app(Services(runtime))
-
-    async def close(_: web.Application) -> None:
-        runtime.close()
-
-    app.on_cleanup.append(close)
-    # handler_cancellation: a client that disconnects cancels its handler at once, so an
-    # event stream (api/sse.py) frees its resources without waiting for a write to fail.
-    # The access log leaves out keys passed as `apiKey` (event streams). reuse_port:
-    # API processes are stateless, so several can listen on one port of one host and
-    # the kernel spreads connections over them (one process uses one core).
-    web.run_app(
-        app,
-        host=args.host,
-        port=args.port,
-        print=None,
-        handler_cancellation=True,
-        access_log_class=RedactingAccessLogger,
-        reuse_port=True,
-    )
-    return 0
+    return bootstrap.serve_api(args.host, args.port)
 
 
 def run_worker(args: argparse.Namespace) -> int:
     from dramatiq.cli import main as dramatiq_main
     from dramatiq.cli import make_argument_parser
 
-    _production_settings()
+    bootstrap.production_settings()  # refuse at once, not in each worker process
     dramatiq_args = make_argument_parser().parse_args(
         [
-            "phantomflow.workers.main",
+            "phantomflow.api.worker",
             "--processes",
             str(args.processes),
             "--threads",
@@ -220,55 +136,17 @@ def run_worker(args: argparse.Namespace) -> int:
 
 def run_projections(args: argparse.Namespace) -> int:
     if args.action == "rebuild":
-        return run_rebuild()
-    from dramatiq.brokers.redis import RedisBroker
-
-    from phantomflow.projections.runner import FollowerRunner, FollowerThreads
-    from phantomflow.workers.actors import declare_render_actor
-    from phantomflow.workers.dispatch import Dispatcher
-    from phantomflow.workers.webhooks import WebhookScheduler, declare_webhook_actor, sender
-
-    settings = _production_settings()
-    runtime = build_runtime(settings)
-    broker = RedisBroker(url=settings.redis_url, namespace=settings.queue_namespace)
-
-    def no_local_rendering() -> None:
-        raise RuntimeError("the projections process only sends render messages")
-
-    render_actor = declare_render_actor(broker, no_local_rendering)  # type: ignore[arg-type]
-    dispatcher = FollowerRunner(runtime.app, runtime.views, Dispatcher(send=render_actor.send))
-    # Declared here only to send to: `phantomflow worker` delivers.
-    webhook_actor = declare_webhook_actor(broker, no_local_rendering)  # type: ignore[arg-type]
-    webhooks = FollowerRunner(
-        runtime.app, runtime.views, WebhookScheduler(runtime.app, send=sender(webhook_actor))
-    )
-    followers = FollowerThreads([*runtime.read_models, dispatcher, webhooks])
-    stop = _stop_on_signals()
-    followers.start()
-    log.info("following the event store: jobs read model and dispatcher")
-    stop.wait()
-    followers.stop()
-    runtime.close()
-    return 0
-
-
-def _runtime() -> contextlib.closing[Runtime]:
-    """The runtime of a one-off command, closed when the command is done."""
-    return contextlib.closing(build_runtime(Settings.from_env()))
-
-
-def run_rebuild() -> int:
-    with _runtime() as runtime:
-        for runner in runtime.read_models:
-            handled = runner.rebuild()
-            print(json.dumps({"read_model": runner.follower.name, "events": handled}))
+        for name, handled in bootstrap.rebuild():
+            print(json.dumps({"read_model": name, "events": handled}))
+        return 0
+    bootstrap.follow_until(bootstrap.stop_on_signals())
     return 0
 
 
 def run_audit_verify(args: argparse.Namespace) -> int:
     from phantomflow.projections.audit import reconcile, report
 
-    with _runtime() as runtime:
+    with bootstrap.one_off() as runtime:
         runtime.ledger_runner.catch_up()
         checks = reconcile(runtime.app, runtime.ledger)
     print(report(checks))
@@ -279,7 +157,7 @@ def run_audit_verify(args: argparse.Namespace) -> int:
 
 
 def run_accounts_create(args: argparse.Namespace) -> int:
-    with _runtime() as runtime:
+    with bootstrap.one_off() as runtime:
         opened = runtime.app.open_account(plan=args.plan, credits=args.credits)
     print(
         json.dumps(
@@ -294,7 +172,7 @@ def run_accounts_create(args: argparse.Namespace) -> int:
 
 
 def run_accounts_plan(args: argparse.Namespace) -> int:
-    with _runtime() as runtime:
+    with bootstrap.one_off() as runtime:
         account = runtime.app.change_plan(
             args.account_id, args.plan, args.requests_per_minute, args.concurrent_jobs
         )
@@ -313,21 +191,21 @@ def run_accounts_plan(args: argparse.Namespace) -> int:
 
 
 def run_keys_create(args: argparse.Namespace) -> int:
-    with _runtime() as runtime:
+    with bootstrap.one_off() as runtime:
         key_id, secret, prefix = runtime.app.mint_key(args.account_id, args.mode)
     print(json.dumps({"id": str(key_id), "api_key": secret, "prefix": prefix, "mode": args.mode}))
     return 0
 
 
 def run_keys_revoke(args: argparse.Namespace) -> int:
-    with _runtime() as runtime:
+    with bootstrap.one_off() as runtime:
         runtime.app.revoke_key(args.account_id, args.key_id)
     print(json.dumps({"id": str(args.key_id), "revoked": True}))
     return 0
 
 
 def run_credits_grant(args: argparse.Namespace) -> int:
-    with _runtime() as runtime:
+    with bootstrap.one_off() as runtime:
         balance = runtime.app.grant_credits(args.account_id, args.amount, reason=args.reason)
     print(json.dumps({"account_id": str(args.account_id), "credits": balance}))
     return 0

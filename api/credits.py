@@ -1,5 +1,5 @@
-"""Credit routes: the balance, the ledger (JSON pages, or the whole period as CSV), and the
-balance at any instant."""
+"""Credit routes: the balance, the account's plan and limits, the ledger (JSON pages, or
+the whole period as CSV), and the balance at any instant."""
 
 from __future__ import annotations
 
@@ -24,6 +24,29 @@ async def balance(request: web.Request) -> web.Response:
         services.runtime.app.get_account, principal_of(request).account_id
     )
     return web.json_response({"credits": account.balance, "currency": "credits"})
+
+
+@routes.get("/api/account")
+async def account(request: web.Request) -> web.Response:
+    """Who the key belongs to, its plan and the plan's limits, read from the account
+    itself (exact at once, like the balance)."""
+    principal = principal_of(request)
+    services = services_of(request)
+    found = await services.call(services.runtime.app.get_account, principal.account_id)
+    limits = found.limits
+    return web.json_response(
+        {
+            "account_id": str(principal.account_id),
+            "plan": found.plan,
+            "limits": {
+                "requests_per_minute": limits.requests_per_minute,
+                "concurrent_jobs": limits.concurrent_jobs,
+            },
+            "active_jobs": len(found.active_jobs),
+            "credits": found.balance,
+            "key": {"prefix": principal.key_prefix, "mode": principal.mode},
+        }
+    )
 
 
 @routes.get("/api/credits/balance")

@@ -18,9 +18,7 @@ import aiohttp
 from aiohttp import web
 
 from phantomflow.adapters.settings import Settings
-from phantomflow.api.app import create_app
-from phantomflow.api.embedded import EmbeddedSystem
-from phantomflow.api.services import Services
+from phantomflow.api.bootstrap import Embedded
 
 DEMO_CREDITS = 1000
 
@@ -37,9 +35,8 @@ def render_file(script_path: Path, out: Path, timeout: float) -> int:
 
 
 async def _render(settings: Settings, script: dict[str, Any], out: Path, timeout: float) -> int:
-    system = EmbeddedSystem(settings)
-    system.start()
-    runner = web.AppRunner(create_app(Services(system.runtime)))
+    system = Embedded(settings)
+    runner = web.AppRunner(system.http_app())  # starts the worker and followers with it
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
@@ -52,7 +49,6 @@ async def _render(settings: Settings, script: dict[str, Any], out: Path, timeout
             return await _submit_and_wait(client, script, out, timeout)
     finally:
         await runner.cleanup()
-        system.stop()
 
 
 async def _submit_and_wait(

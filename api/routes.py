@@ -66,6 +66,9 @@ async def submit_render(request: web.Request) -> web.Response:
         raise schema_error(path, message) from None
     check_webhook_address(request, webhook_uri)
     services = services_of(request)
+    idempotency = idempotency_of(request, body)
+    if dry_run_of(request):
+        return await quote_response(request, script)
     origin = {
         "channel": "api",
         "request_id": request[REQUEST_ID],
@@ -79,10 +82,36 @@ async def submit_render(request: web.Request) -> web.Response:
         script,
         webhook_uri,
         origin,
-        idempotency_of(request, body),
+        idempotency,
         principal.is_sandbox,
     )
     return submission_response(submission)
+
+
+def dry_run_of(request: web.Request) -> bool:
+    """`?dry_run=true`: validate, price and check the limits, record nothing."""
+    raw = request.query.get("dry_run", "false")
+    if raw not in ("true", "false"):
+        raise invalid_request("dry_run must be true or false", path="dry_run")
+    return raw == "true"
+
+
+async def quote_response(request: web.Request, script: dict[str, Any]) -> web.Response:
+    """200 with what the submission would cost; InsufficientCredits and
+    ConcurrencyLimitExceeded are answered by the error middleware, as for a submission."""
+    principal = principal_of(request)
+    services = services_of(request)
+    quote = await services.call(
+        services.runtime.app.quote_render, principal.account_id, script, principal.is_sandbox
+    )
+    return web.json_response(
+        {
+            "valid": True,
+            "estimated_credits": quote.estimated_credits,
+            "credits_remaining": quote.credits_remaining,
+            "duration_seconds": quote.duration_seconds,
+        }
+    )
 
 
 # An Idempotency-Key: printable ASCII (the IETF draft makes it a structured-field
@@ -171,7 +200,7 @@ async def get_job(request: web.Request) -> web.Response:
     services = services_of(request)
     runtime = services.runtime
     doc = await services.call(
-        runtime.job_document, str(principal.account_id), job_id, principal.is_sandbox
+        runtime.jobs.current, str(principal.account_id), job_id, principal.is_sandbox
     )
     if doc is None:
         raise not_found(f"No job {job_id}.")
@@ -199,7 +228,7 @@ async def cancel_job(request: web.Request) -> web.Response:
     runtime = services.runtime
     if (
         await services.call(
-            runtime.job_document, str(principal.account_id), job_id, principal.is_sandbox
+            runtime.jobs.current, str(principal.account_id), job_id, principal.is_sandbox
         )
         is None
     ):

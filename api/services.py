@@ -11,15 +11,17 @@ import functools
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import ParamSpec, TypeVar
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 from uuid import UUID
 
 from aiohttp import web
 
-from phantomflow.adapters.bootstrap import Runtime
-from phantomflow.adapters.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from phantomflow.adapters.ratelimit import RateLimiter, rate_limiter_for
 from phantomflow.domain.application import Principal
 from phantomflow.domain.plans import PlanLimits
+
+if TYPE_CHECKING:  # built by the composition root, which builds this module's users too
+    from phantomflow.api.bootstrap import Runtime
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -51,12 +53,7 @@ class Services:
     def __init__(self, runtime: Runtime, max_threads: int = 8) -> None:
         self.runtime = runtime
         self.executor = ThreadPoolExecutor(max_workers=max_threads, thread_name_prefix="api-io")
-        # Shared by every API process through Redis in production; in process otherwise.
-        self.rate_limiter: RateLimiter = (
-            RedisRateLimiter(runtime.settings.redis_url, runtime.settings.rate_key_prefix)
-            if runtime.settings.redis_url
-            else MemoryRateLimiter()
-        )
+        self.rate_limiter: RateLimiter = rate_limiter_for(runtime.settings)
         self.limits = PlanLimitsCache()
 
     async def call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:

@@ -22,8 +22,10 @@ from marshmallow import ValidationError
 from phantomflow.api.errors import ApiError, forbidden, invalid_request, not_found
 from phantomflow.api.routes import (
     check_webhook_address,
+    dry_run_of,
     idempotency_of,
     principal_of,
+    quote_response,
     read_json,
     submission_response,
 )
@@ -276,6 +278,9 @@ async def render_template(request: web.Request) -> web.Response:
             path=path,
         ) from None
     check_webhook_address(request, webhook_uri)
+    idempotency = idempotency_of(request, body)
+    if dry_run_of(request):
+        return await quote_response(request, normalised)
     origin = {
         "channel": "template",
         "template_id": template.ref,
@@ -290,7 +295,7 @@ async def render_template(request: web.Request) -> web.Response:
         normalised,
         webhook_uri,
         origin,
-        idempotency_of(request, body),
+        idempotency,
         principal.is_sandbox,
     )
     return submission_response(submission)

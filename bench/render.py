@@ -1,14 +1,16 @@
 """Benchmark a real render through the whole system against bare FFmpeg on the same graph.
 
-    python bench/render.py [--seconds 10] [--quality high]
+    python bench/render.py [--seconds 10] [--quality high] [--width 1920 --height 1080]
+                           [--smoke]
 
-1. Makes the media with FFmpeg (a 1920x1080 test-pattern video with a tone, a PNG) and
-   serves them from a local HTTP server (PHANTOMFLOW_ALLOW_PRIVATE_URLS=1).
-2. Starts the embedded system (`python -m phantomflow.api.cli serve`) on a fresh data directory,
-   creates an account, POSTs a 1920x1080 script of `--seconds` (two scenes joined by
-   a fade, text, an image and a video with its sound), and polls the job until it
-   completes. System time: the job's `completed_at` minus its `created_at` (queueing,
-   dispatch, download, probe, render, measure, poster, storage, events).
+1. Makes the media with FFmpeg (a test-pattern video of the movie's size with a tone,
+   a PNG) and serves them from a local HTTP server (PHANTOMFLOW_ALLOW_PRIVATE_URLS=1).
+2. Starts the embedded system (`python -m phantomflow.api.cli serve`) on a fresh data
+   directory, creates an account, POSTs a 1920x1080 (`--width`, `--height`) script of
+   `--seconds` (two scenes joined by a fade, text, an image and a video with its
+   sound), and polls the job until it completes. System time: the job's `completed_at`
+   minus its `created_at` (queueing, dispatch, download, probe, render, measure,
+   poster, storage, events).
 3. Builds the very same FFmpeg command (`GraphBuilder`, same inputs, same filter
    graph, same encoder settings, same output) on the same media files and runs it
    alone. Bare time: that run. (The system's poster, a second short FFmpeg run on
@@ -16,10 +18,12 @@
 
 Prints both times and the ratio system / bare (target: at most 1.10), and where the
 system's time went, from the job's own events: before FFmpeg (Submitted to the first
-`rendering_*` progress: queue, dispatch, download, probe), the FFmpeg run (to the
-`encoding` progress) and after it (to Completed: duration, poster, storage, events).
-The split is measured inside one run, so it is less at the mercy of a machine's load
-than the ratio of two runs. The last line printed is one JSON object with every figure.
+`rendering_*` progress), split into the dispatch (Submitted to Started: queue, hand-over
+to the worker) and the sources (Started to the first frame: download and probe), the
+FFmpeg run (to the `encoding` progress) and after it (to Completed: duration, poster,
+storage, the Completed event with the settlement). The split is measured inside one
+run, so it is less at the mercy of a machine's load than the ratio of two runs. The
+last line printed is one JSON object with every figure.
 """
 
 from __future__ import annotations
@@ -28,45 +32,43 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 import urllib.request
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import imageio_ffmpeg
 from aiohttp import web
+from harness import BenchError, free_port, loadavg, parse_args, report, run_main
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from phantomflow.adapters.media import FetchedMedia  # noqa: E402
-from phantomflow.adapters.renderer import FFmpegRenderer, GraphBuilder, _Deadline  # noqa: E402
-from phantomflow.domain.script import MovieScript  # noqa: E402
+from phantomflow.adapters.render import FFmpegRenderer
+from phantomflow.adapters.render.graph import GraphBuilder
+from phantomflow.adapters.render.probe import probe
+from phantomflow.adapters.render.process import Deadline
+from phantomflow.domain.script import MovieScript
 
 FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def make_media(folder: Path) -> None:
+def make_media(folder: Path, width: int, height: int, seconds: float) -> None:
+    """A clip of the movie's size with a tone (a little longer than its first scene)
+    and a logo of a third of its size."""
     run = [FFMPEG, "-v", "error", "-nostdin", "-y"]
+    clip = f"testsrc2=s={width}x{height}:r=30:d={seconds / 2 + 1:g}"
     subprocess.run(
-        [*run, "-f", "lavfi", "-i", "testsrc2=s=1920x1080:r=30:d=6", "-f", "lavfi",
-         "-i", "sine=f=440:d=6", "-c:v", "libx264", "-preset", "veryfast", "-c:a", "aac",
-         "-shortest", str(folder / "clip.mp4")],
+        [*run, "-f", "lavfi", "-i", clip, "-f", "lavfi",
+         "-i", f"sine=f=440:d={seconds / 2 + 1:g}", "-c:v", "libx264", "-preset", "veryfast",
+         "-c:a", "aac", "-shortest", str(folder / "clip.mp4")],
         check=True,
     )  # fmt: skip
     subprocess.run(
-        [*run, "-f", "lavfi", "-i", "testsrc=s=640x360", "-frames:v", "1",
+        [*run, "-f", "lavfi", "-i", f"testsrc=s={width // 3}x{height // 3}", "-frames:v", "1",
          str(folder / "logo.png")],
         check=True,
     )  # fmt: skip
@@ -96,11 +98,17 @@ def serve(folder: Path) -> str:
     return f"http://127.0.0.1:{port}"
 
 
-def script_for(base: str, seconds: float, quality: str) -> dict:
+def script_for(base: str, seconds: float, quality: str, width: int, height: int) -> dict:
+    """Two scenes joined by a 1 s fade; positions and sizes are laid out for 1920x1080
+    and scaled to `width` x `height`."""
     half = seconds / 2 + 0.5
+
+    def px(value: int) -> int:
+        return max(1, round(value * width / 1920))
+
     return {
-        "width": 1920,
-        "height": 1080,
+        "width": width,
+        "height": height,
         "fps": 30,
         "quality": quality,
         "scenes": [
@@ -108,9 +116,9 @@ def script_for(base: str, seconds: float, quality: str) -> dict:
                 "duration": half,
                 "background": "#203040",
                 "elements": [
-                    {"type": "video", "src": f"{base}/clip.mp4", "x": 80, "y": 80,
-                     "width": 960, "height": 540, "fit": "contain"},
-                    {"type": "text", "text": "PhantomFlow benchmark", "font_size": 72,
+                    {"type": "video", "src": f"{base}/clip.mp4", "x": px(80), "y": px(80),
+                     "width": px(960), "height": px(540), "fit": "contain"},
+                    {"type": "text", "text": "PhantomFlow benchmark", "font_size": px(72),
                      "position": "bottom", "background_color": "#00000080", "fade_in": 0.5},
                 ],
                 "transition": {"type": "fade", "duration": 1},
@@ -119,9 +127,9 @@ def script_for(base: str, seconds: float, quality: str) -> dict:
                 "duration": half,
                 "background": "#402030",
                 "elements": [
-                    {"type": "image", "src": f"{base}/logo.png", "x": 1100, "y": 200,
-                     "width": 640, "height": 360, "fit": "cover"},
-                    {"type": "text", "text": "Scene two", "font_size": 96,
+                    {"type": "image", "src": f"{base}/logo.png", "x": px(1100), "y": px(200),
+                     "width": px(640), "height": px(360), "fit": "cover"},
+                    {"type": "text", "text": "Scene two", "font_size": px(96),
                      "position": "top-left", "font_weight": "bold"},
                 ],
             },
@@ -145,14 +153,18 @@ def instant(text: str) -> datetime:
 
 
 def stages(events: list[dict]) -> dict[str, float]:
-    """Seconds before FFmpeg, in the FFmpeg run and after it, from a job's events."""
+    """Seconds before FFmpeg (the dispatch, then the sources), in the FFmpeg run and
+    after it, from a job's events (their times are to the millisecond)."""
     submitted = instant(events[0]["at"])
+    started = next(instant(e["at"]) for e in events if e["type"] == "Started")
     progress = [e for e in events if e["type"] == "ProgressReported"]
     frames = next(instant(e["at"]) for e in progress if e["data"]["stage"] != "downloading")
     encoding = next(instant(e["at"]) for e in progress if e["data"]["stage"] == "encoding")
     completed = next(instant(e["at"]) for e in events if e["type"] == "Completed")
     return {
         "before_ffmpeg": (frames - submitted).total_seconds(),
+        "dispatch": (started - submitted).total_seconds(),
+        "download_and_probe": (frames - started).total_seconds(),
         "ffmpeg_run": (encoding - frames).total_seconds(),
         "after_ffmpeg": (completed - encoding).total_seconds(),
     }
@@ -164,7 +176,6 @@ def through_the_system(work: Path, script: dict) -> tuple[float, dict, dict[str,
         **{k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")},
         "PHANTOMFLOW_DATA_DIR": str(work / "data"),
         "PHANTOMFLOW_ALLOW_PRIVATE_URLS": "1",
-        "PYTHONPATH": str(ROOT),
     }
     cli = [sys.executable, "-m", "phantomflow.api.cli"]
     log = (work / "serve.log").open("wb")
@@ -182,21 +193,19 @@ def through_the_system(work: Path, script: dict) -> tuple[float, dict, dict[str,
                 time.sleep(0.2)
         account = json.loads(
             subprocess.run(
-                [*cli, "accounts", "create", "--plan", "pro", "--credits", "1000"],
+                [*cli, "accounts", "create", "--plan", "enterprise", "--credits", "1000"],
                 env=env, capture_output=True, check=True,
             ).stdout
         )  # fmt: skip
         key = account["api_key"]
-        started = time.monotonic()
         job_id = call("POST", f"{base}/api/render", key, script)["job_id"]
         while True:
             job = call("GET", f"{base}/api/jobs/{job_id}", key)
             if job["status"] in ("completed", "failed"):
                 break
-            time.sleep(0.6)  # within the pro plan's 120 requests a minute
+            time.sleep(0.2)  # within the enterprise plan's 600 requests a minute
         if job["status"] != "completed":
-            raise SystemExit(f"render failed: {job['error']}")
-        del started
+            raise BenchError(f"render failed: {job['error']}")
         # The job's own timestamps: submitted (the POST) to Completed recorded.
         elapsed = (instant(job["completed_at"]) - instant(job["created_at"])).total_seconds()
         events = call("GET", f"{base}/api/jobs/{job_id}/events", key)["events"]
@@ -210,12 +219,11 @@ def through_the_system(work: Path, script: dict) -> tuple[float, dict, dict[str,
 def bare_ffmpeg(work: Path, media: Path, base: str, script: dict) -> float:
     movie = MovieScript.from_dict(script)
     renderer = FFmpegRenderer()
-    deadline = _Deadline(600)
+    deadline = Deadline(600)
     infos = {}
     for source in movie.media_sources():
         path = media / source.url.rsplit("/", 1)[1]
-        fetched = FetchedMedia(source.url, path, "", path.stat().st_size)
-        infos[source.url] = renderer._probe(fetched, source.path, deadline)
+        infos[source.url] = probe(renderer.ffmpeg_exe, path, source.path, deadline)
     fonts = {key: path.resolve() for key, path in renderer._fonts(movie).items()}
     work.mkdir(parents=True, exist_ok=True)
     plan = GraphBuilder(movie, fonts, infos, work).build(work / "bare.mp4")
@@ -225,42 +233,58 @@ def bare_ffmpeg(work: Path, media: Path, base: str, script: dict) -> float:
     return time.monotonic() - started
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--seconds", type=float, default=10)
-    parser.add_argument("--quality", default="high", choices=["low", "medium", "high"])
-    options = parser.parse_args()
+def run(options: argparse.Namespace) -> dict[str, Any]:
+    load_at_start = loadavg()
     with tempfile.TemporaryDirectory(prefix="bench-render-") as scratch:
         work = Path(scratch)
         media = work / "media"
         media.mkdir()
-        make_media(media)
+        make_media(media, options.width, options.height, options.seconds)
         base = serve(media)
-        script = script_for(base, options.seconds, options.quality)
+        script = script_for(base, options.seconds, options.quality, options.width, options.height)
         system_seconds, job, split = through_the_system(work, script)
         bare_seconds = bare_ffmpeg(work / "bare", media, base, script)
-    ratio = system_seconds / bare_seconds
-    print(f"video:         {job['duration_seconds']:.2f} s 1920x1080 {options.quality}")
-    print(f"system:        {system_seconds:.2f} s (job created_at to completed_at)")
-    print(f"bare ffmpeg:   {bare_seconds:.2f} s (the same command alone)")
-    print(f"ratio:         {ratio:.3f} (target <= 1.10)")
-    print(
-        f"system split:  {split['before_ffmpeg']:.3f} s before FFmpeg,"
-        f" {split['ffmpeg_run']:.3f} s FFmpeg run, {split['after_ffmpeg']:.3f} s after"
+    return {
+        "smoke": options.smoke,
+        "size": f"{options.width}x{options.height}",
+        "quality": options.quality,
+        "loadavg_at_start": load_at_start,
+        "video_seconds": job["duration_seconds"],
+        "file_size_bytes": job["file_size_bytes"],
+        "system_seconds": round(system_seconds, 3),
+        "bare_seconds": round(bare_seconds, 3),
+        "ratio": round(system_seconds / bare_seconds, 3),
+        **{f"{name}_seconds": round(value, 3) for name, value in split.items()},
+    }
+
+
+def print_report(f: dict[str, Any]) -> None:
+    report(
+        [
+            f"video:         {f['video_seconds']:.2f} s {f['size']} {f['quality']}"
+            f" (load {f['loadavg_at_start']} at start)",
+            f"system:        {f['system_seconds']:.2f} s (job created_at to completed_at)",
+            f"bare ffmpeg:   {f['bare_seconds']:.2f} s (the same command alone)",
+            f"ratio:         {f['ratio']:.3f} (target <= 1.10)",
+            f"system split:  {f['before_ffmpeg_seconds']:.3f} s before FFmpeg"
+            f" ({f['dispatch_seconds']:.3f} s dispatch,"
+            f" {f['download_and_probe_seconds']:.3f} s download and probe),"
+            f" {f['ffmpeg_run_seconds']:.3f} s FFmpeg run,"
+            f" {f['after_ffmpeg_seconds']:.3f} s after",
+        ],
+        f,
     )
-    print(
-        json.dumps(
-            {
-                "video_seconds": job["duration_seconds"],
-                "file_size_bytes": job["file_size_bytes"],
-                "system_seconds": round(system_seconds, 3),
-                "bare_seconds": round(bare_seconds, 3),
-                "ratio": round(ratio, 3),
-                **{f"{name}_seconds": round(value, 3) for name, value in split.items()},
-            }
-        )
-    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--quality", default="high", choices=["low", "medium", "high"])
+    parser.add_argument("--width", type=int, default=1920)
+    parser.add_argument("--height", type=int, default=1080)
+    options = parse_args(parser, argv, seconds=2, quality="low", width=320, height=180)
+    return run_main("bench/render.py", lambda: print_report(run(options)))
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,6 +1,6 @@
 """Benchmark live progress: many SSE streams on one API process, fed from PostgreSQL.
 
-    python bench/sse.py [--streams N] [--rounds R]
+    python bench/sse.py [--streams N] [--rounds R] [--smoke]
 
 Runs in a fresh schema `bench_<random>` of the `test` database (dropped at the end):
 
@@ -23,47 +23,32 @@ import argparse
 import asyncio
 import json
 import sys
-import tempfile
 import threading
 import time
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import aiohttp
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
-if str(REPO_ROOT) not in sys.path:  # so `python bench/sse.py` finds the project
-    sys.path.insert(0, str(REPO_ROOT))
-
-from submit import (  # noqa: E402 - bench/submit.py, beside this file
-    DATABASE_URL,
-    IN_PROCESS_POOL_ENV,
+from harness import (
     TINY_SCRIPT,
     ApiProcess,
     BenchError,
-    bench_schema,
-    check_postgres,
+    new_runtime,
     open_bench_account,
-    patched_environ,
+    parse_args,
     percentile,
-    start_api,
-    wait_until_answering,
+    postgres_workspace,
+    report,
+    run_main,
+    running_apis,
 )
 
-from phantomflow.adapters.bootstrap import build_runtime  # noqa: E402
-from phantomflow.adapters.settings import Settings  # noqa: E402
+from phantomflow.adapters.settings import Settings
 
 P99_TARGET_MS = 100.0
 MEMORY_TARGET_BYTES = 1024**3
 TARGET_STREAMS = 10_000
 OPEN_BATCH = 50
-
-
-def rss_bytes(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise BenchError(f"no VmRSS for process {pid}")
 
 
 class Streams:
@@ -104,8 +89,7 @@ class Streams:
 
 def emit(settings: Settings, jobs: list[Any], rounds: int, sent: dict[tuple[int, int], float]):
     """Append one progress event per job per round, as a worker does; record commit times."""
-    with patched_environ(IN_PROCESS_POOL_ENV):
-        runtime = build_runtime(settings)
+    runtime = new_runtime(settings)
     try:
         for number in range(rounds):
             for index, job in enumerate(jobs):
@@ -115,22 +99,11 @@ def emit(settings: Settings, jobs: list[Any], rounds: int, sent: dict[tuple[int,
         runtime.close()
 
 
-async def bench(streams: int, rounds: int) -> dict[str, Any]:
-    check_postgres(DATABASE_URL)
-    with bench_schema(DATABASE_URL) as schema, tempfile.TemporaryDirectory() as scratch:
-        data_dir = Path(scratch)
-        settings = Settings(data_dir=data_dir, database_url=DATABASE_URL, database_schema=schema)
-        api = start_api(schema, data_dir, data_dir / "api.log")
-        try:
-            return await measure(api, settings, streams, rounds)
-        finally:
-            api.stop()
-
-
-async def measure(api: ApiProcess, settings: Settings, count: int, rounds: int) -> dict[str, Any]:
-    await wait_until_answering(api)
-    with patched_environ(IN_PROCESS_POOL_ENV):
-        runtime = build_runtime(settings)
+async def measure(
+    api: ApiProcess, settings: Settings, count: int, rounds: int, settle: float
+) -> dict[str, Any]:
+    """`settle`: seconds to let the API process's memory settle before reading it."""
+    runtime = new_runtime(settings)
     account = open_bench_account(runtime, credits=count * 10)
     print(f"submitting and starting {count} jobs …", flush=True)
     jobs = []
@@ -141,8 +114,8 @@ async def measure(api: ApiProcess, settings: Settings, count: int, rounds: int) 
         jobs.append(job)
     runtime.close()
 
-    await asyncio.sleep(1.0)
-    idle_rss = rss_bytes(api.process.pid)
+    await asyncio.sleep(settle)
+    idle_rss = api.rss_bytes()
     streams = Streams(api, account.api_key, [str(job.id) for job in jobs])
     connector = aiohttp.TCPConnector(limit=0)
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=60)
@@ -165,8 +138,8 @@ async def measure(api: ApiProcess, settings: Settings, count: int, rounds: int) 
                 f"\n{api.log_tail()}"
             ) from None
         open_seconds = time.perf_counter() - started
-        await asyncio.sleep(1.0)
-        open_rss = rss_bytes(api.process.pid)
+        await asyncio.sleep(settle)
+        open_rss = api.rss_bytes()
         print(f"{count} streams open in {open_seconds:.1f} s; emitting {rounds} rounds …")
 
         sent: dict[tuple[int, int], float] = {}
@@ -206,29 +179,38 @@ async def measure(api: ApiProcess, settings: Settings, count: int, rounds: int) 
     return figures
 
 
-def main() -> int:
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    with postgres_workspace() as (settings, workdir), running_apis(settings, workdir) as apis:
+        figures = asyncio.run(measure(apis[0], settings, args.streams, args.rounds, args.settle))
+    return {"smoke": args.smoke, **figures}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--streams", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=5)
-    args = parser.parse_args()
-    try:
-        figures = asyncio.run(bench(args.streams, args.rounds))
-    except BenchError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    print(
-        f"append-to-receive latency over {figures['received']} of {figures['events']} events "
-        f"(emitted at {figures['emit_rate_per_s']}/s): p50 {figures['latency_p50_ms']} ms, "
-        f"p99 {figures['latency_p99_ms']} ms (target < {P99_TARGET_MS:g} ms)"
+    parser.add_argument(
+        "--settle", type=float, default=1.0, help="seconds before each memory reading"
     )
-    print(
-        f"API process memory: {figures['api_rss_idle_mib']} MiB idle, "
-        f"{figures['api_rss_with_streams_mib']} MiB with {figures['streams']} streams "
-        f"({figures['memory_per_stream_kib']} KiB a stream; "
-        f"~{figures['projected_rss_10k_streams_mib']} MiB for 10,000)"
-    )
-    print(json.dumps(figures))
-    return 0 if figures["received"] == figures["events"] else 1
+    args = parse_args(parser, argv, streams=5, rounds=2, settle=0.2)
+
+    def body() -> int:
+        f = run(args)
+        report(
+            [
+                f"append-to-receive latency over {f['received']} of {f['events']} events"
+                f" (emitted at {f['emit_rate_per_s']}/s): p50 {f['latency_p50_ms']} ms,"
+                f" p99 {f['latency_p99_ms']} ms (target < {P99_TARGET_MS:g} ms)",
+                f"API process memory: {f['api_rss_idle_mib']} MiB idle,"
+                f" {f['api_rss_with_streams_mib']} MiB with {f['streams']} streams"
+                f" ({f['memory_per_stream_kib']} KiB a stream;"
+                f" ~{f['projected_rss_10k_streams_mib']} MiB for 10,000)",
+            ],
+            f,
+        )
+        return 0 if f["received"] == f["events"] else 1
+
+    return run_main("bench/sse.py", body)
 
 
 if __name__ == "__main__":

@@ -136,11 +136,16 @@ class CreditAccount(Aggregate):
             raise DuplicateCharge(f"job {job_id} is already charged")
         if amount <= 0:
             raise DomainError("a charge must be a positive number of credits")
+        self.check_can_afford(amount)
+        self._charged(job_id=job_id, amount=amount)
+
+    def check_can_afford(self, amount: int) -> None:
+        """Raise what a charge of `amount` for a new job would raise: the balance, then
+        the plan's concurrent jobs. A dry run asks this without charging."""
         if amount > self.balance:
             raise InsufficientCredits(required=amount, balance=self.balance)
         if len(self.active_jobs) >= self.limits.concurrent_jobs:
             raise ConcurrencyLimitExceeded(self.limits.concurrent_jobs)
-        self._charged(job_id=job_id, amount=amount)
 
     @event("CreditsCharged")
     def _charged(self, job_id: UUID, amount: int) -> None:

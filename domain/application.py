@@ -108,6 +108,15 @@ class Submission:
         }
 
 
+@dataclass(frozen=True)
+class Quote:
+    """What a submission would cost and leave, for a dry run that records nothing."""
+
+    estimated_credits: int
+    credits_remaining: int
+    duration_seconds: float
+
+
 def describe(domain_event: Any) -> dict[str, Any]:
     """A stored event as plain JSON-ready data, for audit views."""
     meta = ("originator_id", "originator_version", "timestamp")
@@ -346,6 +355,21 @@ class PhantomFlow(Application[UUID]):
             return submission
 
         return self._retry_on_conflict(submit, account_id)
+
+    def quote_render(
+        self, account_id: UUID, script: dict[str, Any], sandbox: bool = False
+    ) -> Quote:
+        """A dry run of `submit_render`: the same price and the same refusals
+        (InsufficientCredits, ConcurrencyLimitExceeded) against the account as it is
+        now, and nothing recorded. A sandbox quote, like a sandbox job, charges nothing
+        and meets no limit."""
+        model = MovieScript.from_dict(script)
+        estimated = pricing.estimate(model)
+        account = self.get_account(account_id)
+        if sandbox:
+            return Quote(estimated, account.balance, model.duration)
+        account.check_can_afford(estimated)
+        return Quote(estimated, account.balance - estimated, model.duration)
 
     def _idempotency_record(
         self, account_id: UUID, idempotency: tuple[str, str] | None

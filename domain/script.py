@@ -53,7 +53,7 @@ FITS: tuple[Fit, ...] = ("contain", "cover", "fill")
 Alignment = Literal["left", "center", "right"]
 ALIGNMENTS: tuple[Alignment, ...] = ("left", "center", "right")
 
-# The bundled fonts (adapters/fonts): rendering never depends on the host's fonts.
+# The bundled fonts (adapters/render/fonts): rendering never depends on the host's fonts.
 FONT_FAMILIES: tuple[str, ...] = ("DejaVu Sans", "DejaVu Serif", "DejaVu Sans Mono")
 FONT_WEIGHTS: tuple[str, ...] = ("normal", "bold")
 

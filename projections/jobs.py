@@ -14,12 +14,13 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from eventsourcing.application import Application
 from eventsourcing.persistence import AggregateRecorder
 from eventsourcing.utils import get_topic
 
 from phantomflow.adapters.topics import topics_of
 from phantomflow.adapters.viewstore import Cursor, ViewStore
-from phantomflow.domain.jobs import RenderJob
+from phantomflow.domain.jobs import FINAL_STATUSES, RenderJob
 from phantomflow.projections.runner import Follower, Tracked
 
 # The read model's name carries its version: a change of shape gets a new table and a
@@ -222,8 +223,28 @@ class JobPage:
 class JobsQueries:
     """Reads of the jobs read model, always scoped to one account."""
 
-    def __init__(self, store: ViewStore) -> None:
+    def __init__(self, store: ViewStore, app: Application[UUID]) -> None:
         self.store = store
+        # The event store, for the jobs the read model has not caught up with yet.
+        self.app = app
+
+    def current(self, account_id: str, job_id: str, sandbox: bool = False) -> dict[str, Any] | None:
+        """One account's job as it stands: from the read model, or from its events if the
+        read model has not caught up with it yet (a GET straight after its POST must not
+        answer 404, nor one straight after a cancel answer "queued").
+        Sandbox keys see sandbox jobs only; live keys live jobs only."""
+        found = self.get_versioned(account_id, job_id, sandbox)
+        if found is not None:
+            doc, version = found
+            # A finished job's row is final: only a queued or processing one can be behind.
+            if doc["status"] in FINAL_STATUSES or not followed_events_after(
+                self.app.recorder, UUID(job_id), version
+            ):
+                return doc
+        row = replay(self.app.events.get(UUID(job_id)))
+        if row is None or row["account_id"] != account_id or row["doc"]["sandbox"] != sandbox:
+            return None
+        return row["doc"]
 
     def get(self, account_id: str, job_id: str, sandbox: bool = False) -> dict[str, Any] | None:
         """A job of the account's live jobs, or of its sandbox jobs: never both."""

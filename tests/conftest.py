@@ -17,8 +17,8 @@ import psycopg
 import pytest
 import redis
 
-from phantomflow.adapters.bootstrap import Runtime, build_runtime
 from phantomflow.adapters.settings import Settings
+from phantomflow.api.bootstrap import Runtime, build_runtime
 from phantomflow.projections.audit import reconcile, report
 
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from phantomflow.adapters.renderer import FFmpegRenderer
+from phantomflow.adapters.render import FFmpegRenderer
 from phantomflow.api.app import create_app
 from phantomflow.api.services import Services
 from phantomflow.domain import pricing

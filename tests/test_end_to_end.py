@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from phantomflow.adapters.bootstrap import build_runtime
 from phantomflow.adapters.settings import Settings
+from phantomflow.api.bootstrap import build_runtime
 from tests.conftest import POSTGRES_URL, TINY_SCRIPT, free_port
 from tests.media import ffprobe
 
@@ -190,5 +190,10 @@ def test_a_script_posted_over_http_becomes_an_mp4_and_the_ledger_adds_up(
         runtime.close()
     assert balance == 50 - job["credits_used"]
 
+    # The list is the read model, which follows the event store a moment behind.
+    deadline = time.monotonic() + 10
     listed = request("GET", f"{system.base_url}/api/jobs?status=completed", key)
+    while not listed["jobs"] and time.monotonic() < deadline:
+        time.sleep(0.1)
+        listed = request("GET", f"{system.base_url}/api/jobs?status=completed", key)
     assert [j["job_id"] for j in listed["jobs"]] == [submitted["job_id"]]

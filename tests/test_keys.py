@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from phantomflow.adapters.bootstrap import build_runtime
 from phantomflow.api.app import create_app
+from phantomflow.api.bootstrap import build_runtime
 from phantomflow.api.cli import main
 from phantomflow.api.services import Services
 

@@ -194,7 +194,7 @@ def test_audit_agrees_three_ways_and_catches_a_tampered_ledger(runtime):
 
 def test_audit_verify_and_rebuild_commands(sqlite_settings, monkeypatch, capsys):
     monkeypatch.setenv("PHANTOMFLOW_DATA_DIR", str(sqlite_settings.data_dir))
-    from phantomflow.adapters.bootstrap import build_runtime
+    from phantomflow.api.bootstrap import build_runtime
 
     runtime = build_runtime(sqlite_settings)
     try:

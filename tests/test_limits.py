@@ -14,10 +14,10 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from phantomflow.adapters.bootstrap import build_runtime
 from phantomflow.adapters.ratelimit import WINDOW_SECONDS
 from phantomflow.adapters.settings import Settings
 from phantomflow.api.app import create_app
+from phantomflow.api.bootstrap import build_runtime
 from phantomflow.api.cli import main
 from phantomflow.api.services import Services
 from phantomflow.domain.errors import ConcurrencyLimitExceeded, DomainError, InsufficientCredits

@@ -20,7 +20,7 @@ import pytest
 from aiohttp import web
 
 from phantomflow.adapters.media import FetchLimits, MediaFetcher
-from phantomflow.adapters.renderer import FFmpegRenderer, RenderFailed, RenderResult
+from phantomflow.adapters.render import FFmpegRenderer, RenderFailed, RenderResult
 from phantomflow.domain.script import MovieScript
 from tests.media import Recorder, ffprobe, frame_rgb
 
@@ -127,7 +127,7 @@ def server(media_dir: Path) -> Iterator[MediaServer]:
 
 def local_renderer(**limits: float) -> FFmpegRenderer:
     # A short stall limit: FFmpeg 9 now and then deadlocks on these graphs (see
-    # adapters/renderer.py STALL_SECONDS); the retry should cost seconds, not minutes.
+    # adapters/render/process.py STALL_SECONDS); the retry should cost seconds, not minutes.
     return FFmpegRenderer(
         stall_seconds=4,
         fetcher=MediaFetcher(allow_private=True, limits=FetchLimits(**limits)),

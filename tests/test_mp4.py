@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from phantomflow.adapters.mp4 import Mp4HeaderError, video_duration
+from phantomflow.adapters.render.mp4 import Mp4HeaderError, video_duration
 
 
 def box(kind: bytes, *children: bytes) -> bytes:

@@ -6,9 +6,9 @@ import sqlite3
 import tomllib
 from pathlib import Path
 
-from phantomflow.adapters.bootstrap import build_runtime
 from phantomflow.adapters.settings import Settings
 from phantomflow.adapters.topics import topics_of
+from phantomflow.api.bootstrap import build_runtime
 from phantomflow.domain.accounts import CreditAccount
 from phantomflow.projections.ledger import LedgerFilter
 

@@ -9,8 +9,8 @@ import pytest
 from eventsourcing.persistence import OperationalError, RecordConflictError, StoredEvent
 from eventsourcing.utils import get_topic
 
-from phantomflow.adapters.bootstrap import build_runtime
 from phantomflow.adapters.pg_events import LockingFunctionRecorder
+from phantomflow.api.bootstrap import build_runtime
 from phantomflow.domain.accounts import CreditAccount
 from phantomflow.domain.jobs import RenderJob
 from tests.conftest import TINY_SCRIPT

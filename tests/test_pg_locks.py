@@ -8,9 +8,9 @@ import uuid
 import pytest
 from eventsourcing.persistence import RecordConflictError
 
-from phantomflow.adapters.bootstrap import build_runtime
 from phantomflow.adapters.persistence import postgres_conninfo
 from phantomflow.adapters.pg_locks import AdvisoryAccountLocks
+from phantomflow.api.bootstrap import build_runtime
 from tests.conftest import TINY_SCRIPT
 
 

@@ -81,12 +81,12 @@ def test_two_copies_of_a_follower_never_both_apply_a_batch(runtime):
     # The second copy read the old position, then the first moved it: the second's
     # compare-and-set must fail and roll its batch back.
     with runtime.views.transaction() as cursor:
-        stale = second._read_position(cursor)
+        stale = second.positions.read(cursor)
     first.catch_up()
     before = rows(runtime)
     with runtime.views.transaction() as cursor:
         try:
-            second._advance(cursor, stale, stale + 1)
+            second.positions.advance(cursor, stale, stale + 1)
             raise AssertionError("a stale position was accepted")
         except Exception as error:
             assert type(error).__name__ == "PositionMoved"
@@ -120,7 +120,7 @@ def test_a_job_read_straight_after_its_cancel_is_cancelled_before_the_read_model
     runtime.app.cancel_job(job_id)
 
     behind = runtime.jobs.get(str(account.account_id), str(job_id), False)
-    read = runtime.job_document(str(account.account_id), str(job_id), False)
+    read = runtime.jobs.current(str(account.account_id), str(job_id), False)
     assert behind is not None and behind["status"] == "queued"
     assert read is not None and read["status"] == "cancelled"
     runtime.jobs_runner.catch_up()

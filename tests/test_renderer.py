@@ -10,14 +10,9 @@ from pathlib import Path
 import imageio_ffmpeg
 import pytest
 
-from phantomflow.adapters.renderer import (
-    FONT_FILES,
-    FONTS_DIR,
-    FFmpegRenderer,
-    RenderFailed,
-    RenderResult,
-    measure_duration,
-)
+from phantomflow.adapters.render import FFmpegRenderer, RenderFailed, RenderResult
+from phantomflow.adapters.render.probe import measure_duration
+from phantomflow.adapters.render.renderer import FONT_FILES, FONTS_DIR
 from phantomflow.domain.script import MovieScript
 from tests.media import Recorder, ffprobe, frame_rgb, keyframe_times
 
@@ -266,22 +261,55 @@ def test_an_ffmpeg_that_never_makes_progress_fails_the_render(tmp_path: Path):
     assert "stopped making progress" in failure.value.message
 
 
+def ffmpeg_processes_writing(output: Path) -> list[int]:
+    """Pids of live processes whose command line names `output` (zombies have none)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            command = (proc / "cmdline").read_bytes()
+        except OSError:
+            continue  # gone meanwhile
+        if f"file:{output}".encode() in command.split(b"\0"):
+            found.append(int(proc.name))
+    return found
+
+
 def test_an_exception_from_the_progress_callback_stops_the_render(tmp_path: Path):
     class Abandoned(Exception):
         pass
 
+    output = (tmp_path / "output.mp4").resolve()
+    running_when_abandoned: list[int] = []
+
     def give_up(progress: float, stage: str) -> None:
         if stage == "rendering_scene_2":
+            running_when_abandoned.extend(ffmpeg_processes_writing(output))
             raise Abandoned
 
-    # Long enough that FFmpeg is still running when the second scene starts.
-    long_script = script(
-        {"duration": 30, "background": "#FF0000"}, {"duration": 30, "background": "#0000FF"}
+    # Scene 2 starts after one second of output, within FFmpeg's first progress report
+    # (~0.3 s), and is far too heavy to be finished by then: 720p for five minutes takes
+    # FFmpeg tens of seconds here. So the callback always raises while FFmpeg runs.
+    long_script = MovieScript.from_dict(
+        {
+            "width": 1280,
+            "height": 720,
+            "fps": 30,
+            "quality": "low",
+            "scenes": [
+                {"duration": 1, "background": "#FF0000"},
+                {"duration": 300, "background": "#0000FF"},
+            ],
+        }
     )
     with pytest.raises(Abandoned):
-        FFmpegRenderer().render(long_script, tmp_path / "output.mp4", give_up, tmp_path)
-    # FFmpeg was killed mid-run: no finished MP4 (its index is written last).
-    output = tmp_path / "output.mp4"
+        FFmpegRenderer().render(long_script, output, give_up, tmp_path)
+
+    # FFmpeg was running when the callback raised, and is gone now (killed and reaped).
+    assert len(running_when_abandoned) == 1
+    assert not Path(f"/proc/{running_when_abandoned[0]}").exists()
+    # Killed mid-run: no finished MP4 (its index is written last).
     assert not output.exists() or b"moov" not in output.read_bytes()
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from phantomflow.adapters.renderer import FFmpegRenderer
+from phantomflow.adapters.render import FFmpegRenderer
 from phantomflow.adapters.samples import SANDBOX_SAMPLE, SANDBOX_SAMPLE_SECONDS
 from phantomflow.api.app import create_app
 from phantomflow.api.services import Services

@@ -21,8 +21,9 @@ from aiohttp_sse_client2 import client as sse_client
 
 from phantomflow.adapters.settings import Settings
 from phantomflow.api.app import create_app
+from phantomflow.api.event_hub import EventHub
 from phantomflow.api.services import Services
-from phantomflow.api.sse import HUB, EventHub, RedactingAccessLogger
+from phantomflow.api.sse import HUB, RedactingAccessLogger
 from tests.conftest import TINY_SCRIPT
 
 REPO = Path(__file__).resolve().parent.parent
@@ -88,8 +89,8 @@ def render_in_another_process(settings: Settings, job_id: UUID) -> subprocess.Po
         env["PHANTOMFLOW_DB_SCHEMA"] = settings.database_schema or ""
     code = (
         "import sys, uuid\n"
-        "from phantomflow.adapters.bootstrap import build_runtime\n"
-        "from phantomflow.adapters.renderer import FFmpegRenderer\n"
+        "from phantomflow.api.bootstrap import build_runtime\n"
+        "from phantomflow.adapters.render import FFmpegRenderer\n"
         "from phantomflow.adapters.settings import Settings\n"
         "from phantomflow.workers.render import RenderService\n"
         "runtime = build_runtime(Settings.from_env())\n"
@@ -133,7 +134,7 @@ async def test_a_real_render_streams_rising_progress_then_complete_and_a_resumed
     progress = [data["progress"] for _, name, data in seen if name == "progress"]
     assert progress == sorted(progress) and progress[0] == 0
     assert [data["stage"] for _, _, data in seen[:2]] == ["queued", "starting"]
-    # The renderer's own stages (see adapters/renderer.py), both scenes among them.
+    # The renderer's own stages (see adapters/render/progress.py), both scenes among them.
     assert {"rendering_scene_1", "rendering_scene_2"} <= {data.get("stage") for _, _, data in seen}
     ids = [int(event_id) for event_id, _, _ in seen]
     assert ids == sorted(set(ids))  # store positions: rising, no repeats
@@ -290,7 +291,7 @@ async def test_streams_of_many_jobs_share_one_follower_of_the_event_store(live, 
         await response.content.readuntil(b"\n\n")
     assert live.hub.streams == 5
     threads = [thread.name for thread in threading.enumerate()]
-    assert threads.count("sse-hub") == 1
+    assert threads.count("follower-sse-hub") == 1
 
     for job in jobs:
         app.start_job(app.get_job(job), "w", lease_seconds=60)

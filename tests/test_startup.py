@@ -10,7 +10,7 @@ from pathlib import Path
 
 from tests.conftest import POSTGRES_URL
 
-BUILD = "from phantomflow.adapters.bootstrap import build_runtime; from phantomflow.adapters.settings import Settings; " \
+BUILD = "from phantomflow.api.bootstrap import build_runtime; from phantomflow.adapters.settings import Settings; " \
     "build_runtime(Settings.from_env()).close()"  # fmt: skip
 
 

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from phantomflow.adapters.bootstrap import Runtime, build_runtime
+from phantomflow.api.bootstrap import Runtime, build_runtime
 from phantomflow.domain.accounts import CreditAccount
 from phantomflow.domain.errors import InsufficientCredits
 from phantomflow.domain.jobs import RenderJob

@@ -13,7 +13,7 @@ from pathlib import Path
 import imageio_ffmpeg
 from aiohttp.test_utils import TestClient, TestServer
 
-from phantomflow.adapters.renderer import FFmpegRenderer
+from phantomflow.adapters.render import FFmpegRenderer
 from phantomflow.api.app import create_app
 from phantomflow.api.services import Services
 from phantomflow.workers.render import RenderService

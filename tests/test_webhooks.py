@@ -23,10 +23,10 @@ from dramatiq.brokers.redis import RedisBroker
 from standardwebhooks.webhooks import Webhook
 
 from phantomflow.adapters.addresses import is_public
-from phantomflow.adapters.bootstrap import Runtime, build_runtime
 from phantomflow.adapters.settings import Settings
 from phantomflow.adapters.webhooks import sign
 from phantomflow.api.app import create_app
+from phantomflow.api.bootstrap import Runtime, build_runtime
 from phantomflow.api.services import Services
 from phantomflow.domain.jobs import AUTOMATIC, RenderJob
 from phantomflow.projections.runner import FollowerRunner, FollowerThreads

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from phantomflow.adapters.renderer import FFmpegRenderer
+from phantomflow.adapters.render import FFmpegRenderer
 from phantomflow.domain.accounts import CreditAccount
 from phantomflow.domain.jobs import RenderJob
 from phantomflow.workers.render import JobBusy, RenderService

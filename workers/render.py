@@ -18,7 +18,7 @@ from uuid import UUID
 
 from eventsourcing.persistence import RecordConflictError
 
-from phantomflow.adapters.renderer import FFmpegRenderer, RenderFailed
+from phantomflow.adapters.render import FFmpegRenderer, RenderFailed
 from phantomflow.adapters.samples import SANDBOX_SAMPLE, SANDBOX_SAMPLE_SECONDS
 from phantomflow.adapters.storage import OutputStorage
 from phantomflow.domain.application import PhantomFlow

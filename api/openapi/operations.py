@@ -12,6 +12,7 @@ from typing import Any
 
 from marshmallow import Schema
 
+from phantomflow.api.dashboard import OPERATIONS as DASHBOARD_OPERATIONS
 from phantomflow.api.errors import ERROR_CODES
 from phantomflow.api.keys import NewKeySchema
 from phantomflow.api.openapi.converter import COMPONENTS
@@ -173,6 +174,15 @@ IDEMPOTENCY_KEY = {
         "pattern": f"^{IDEMPOTENCY_KEY.pattern}$",
     },
 }
+DRY_RUN = _query(
+    "dry_run",
+    "string",
+    "true: validate, price and check the limits exactly as a submission would, and answer"
+    " 200 with the quote (or the same error); nothing is recorded or charged.",
+    enum=["true", "false"],
+    default="false",
+)
+DRY_RUN_ANSWER = "dry_run=true: the submission would be accepted at this price"
 LAST_EVENT_ID = {
     "in": "header",
     "name": "Last-Event-ID",
@@ -195,9 +205,10 @@ RENDER_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("post", "/api/render"): {
         "operationId": "submitRender",
         "summary": "Submit a render job with a full movie script",
-        "parameters": [IDEMPOTENCY_KEY],
+        "parameters": [IDEMPOTENCY_KEY, DRY_RUN],
         "requestBody": _body("RenderRequest"),
         "responses": {
+            "200": _json("Quote", DRY_RUN_ANSWER),
             "202": _submitted("Queued; the estimate is charged"),
             **_errors(
                 "SCHEMA_VALIDATION_ERROR",
@@ -217,9 +228,10 @@ RENDER_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         "summary": "Render a saved template with values for its {{variables}}",
         "description": "The variables are substituted, then the script is validated and"
         " priced exactly as by POST /api/render, and answered the same way.",
-        "parameters": [IDEMPOTENCY_KEY],
+        "parameters": [IDEMPOTENCY_KEY, DRY_RUN],
         "requestBody": _body("TemplateRenderRequest"),
         "responses": {
+            "200": _json("Quote", DRY_RUN_ANSWER),
             "202": _submitted("Queued; the estimate is charged"),
             **_errors(
                 "INVALID_REQUEST",
@@ -527,6 +539,14 @@ LEDGER_FILTERS = [
     _query("type", "string", "Only entries of this type.", enum=list(ENTRY_TYPES)),
 ]
 
+ACCOUNT_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
+    ("get", "/api/account"): {
+        "operationId": "getAccount",
+        "summary": "Your account: plan, its limits, active jobs, balance and the calling key",
+        "responses": {"200": _json("Account", "The account"), **_errors()},
+    },
+}
+
 CREDIT_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("get", "/api/credits"): {
         "operationId": "getCredits",
@@ -603,7 +623,10 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         ("webhooks", WEBHOOK_OPERATIONS),
         ("templates", TEMPLATE_OPERATIONS),
         ("keys", KEY_OPERATIONS),
+        ("account", ACCOUNT_OPERATIONS),
         ("credits", CREDIT_OPERATIONS),
+        # Pages for people, not API operations (api/dashboard.py).
+        ("dashboard", DASHBOARD_OPERATIONS),
     )
     for key, operation in operations.items()
 }

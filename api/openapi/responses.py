@@ -17,6 +17,7 @@ from phantomflow.api.openapi.converter import COMPONENTS
 from phantomflow.api.schemas import COMPONENT
 from phantomflow.domain.jobs import CANCELLED, STATUSES, WEBHOOK_TRIGGERS, RenderJob
 from phantomflow.domain.keys import PREFIXES
+from phantomflow.domain.plans import PLANS
 from phantomflow.domain.templates import FIELDS as TEMPLATE_FIELDS
 from phantomflow.projections.ledger import COLUMNS, ENTRY_TYPES
 
@@ -158,6 +159,42 @@ class CancelledSchema(ResponseSchema):
 class CreditsSchema(ResponseSchema):
     credits = fields.Integer(required=True)
     currency = fields.String(required=True, metadata={"enum": ["credits"]})
+
+
+class PlanLimitsSchema(ResponseSchema):
+    requests_per_minute = fields.Integer(required=True)
+    concurrent_jobs = fields.Integer(
+        required=True, metadata={"description": "Queued and processing jobs at once."}
+    )
+
+
+class CallingKeySchema(ResponseSchema):
+    prefix = fields.String(required=True)
+    mode = fields.String(required=True, metadata={"enum": list(PREFIXES)})
+
+
+class AccountSchema(ResponseSchema):
+    account_id = fields.UUID(required=True)
+    plan = fields.String(required=True, metadata={"enum": list(PLANS)})
+    limits = fields.Nested(PlanLimitsSchema, required=True)
+    active_jobs = fields.Integer(
+        required=True, metadata={"description": "Live jobs counting against the limit now."}
+    )
+    credits = fields.Integer(required=True)
+    key = fields.Nested(
+        CallingKeySchema, required=True, metadata={"description": "The key of this request."}
+    )
+
+
+class QuoteSchema(ResponseSchema):
+    valid = fields.Boolean(required=True, metadata={"enum": [True]})
+    estimated_credits = fields.Integer(required=True)
+    credits_remaining = fields.Integer(
+        required=True, metadata={"description": "The balance the submission would leave."}
+    )
+    duration_seconds = fields.Float(
+        required=True, metadata={"description": "The movie's length (transitions overlap)."}
+    )
 
 
 class BalanceAtSchema(CreditsSchema):
@@ -496,6 +533,10 @@ RESPONSE_SCHEMAS: dict[str, type[Schema]] = {
     "JobEvents": JobEventsSchema,
     "Cancelled": CancelledSchema,
     "Credits": CreditsSchema,
+    "PlanLimits": PlanLimitsSchema,
+    "CallingKey": CallingKeySchema,
+    "Account": AccountSchema,
+    "Quote": QuoteSchema,
     "BalanceAt": BalanceAtSchema,
     "LedgerEntry": LedgerEntrySchema,
     "LedgerTotals": LedgerTotalsSchema,

@@ -1,0 +1,178 @@
+"""The renderer: a movie script in, an MP4 and its JPEG poster out (see the package's docstring).
+
+`FFmpegRenderer.render` runs the stages in order: the fonts are checked, the media
+downloaded (adapters/media.py) and probed (probe.py), the script's one FFmpeg run
+built (graph.py) and run under watch (process.py) while its progress is reported
+(progress.py), then the file's duration is read and its poster taken. `renderer_for`
+makes the renderer a deployment's settings ask for.
+
+A font that is missing or not a font fails the render up front: with fontconfig in
+this FFmpeg build, drawtext would otherwise quietly substitute whatever system font
+fontconfig finds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import imageio_ffmpeg
+
+from phantomflow.adapters.media import FetchLimits, MediaFetcher, MediaFetchFailed
+from phantomflow.adapters.render.failure import RenderFailed
+from phantomflow.adapters.render.graph import GraphBuilder, poster_command, poster_time
+from phantomflow.adapters.render.probe import MediaInfo, measure_duration, probe_sources
+from phantomflow.adapters.render.process import STALL_SECONDS, Deadline, run_checked
+from phantomflow.adapters.render.progress import (
+    DOWNLOAD_END,
+    FRAMES_END,
+    ProgressCallback,
+    ProgressReporter,
+    frame_progress,
+)
+from phantomflow.adapters.settings import Settings
+from phantomflow.domain.script import MovieScript, TextElement
+
+FONTS_DIR = Path(__file__).parent / "fonts"
+FONT_FILES: dict[tuple[str, str], str] = {
+    ("DejaVu Sans", "normal"): "DejaVuSans.ttf",
+    ("DejaVu Sans", "bold"): "DejaVuSans-Bold.ttf",
+    ("DejaVu Serif", "normal"): "DejaVuSerif.ttf",
+    ("DejaVu Serif", "bold"): "DejaVuSerif-Bold.ttf",
+    ("DejaVu Sans Mono", "normal"): "DejaVuSansMono.ttf",
+    ("DejaVu Sans Mono", "bold"): "DejaVuSansMono-Bold.ttf",
+}
+
+# TrueType, OpenType (CFF) and TrueType collection signatures. Checked because this
+# FFmpeg build has fontconfig: drawtext silently falls back to some system font when
+# `fontfile` cannot be loaded, which would make output depend on the machine.
+FONT_SIGNATURES = (b"\x00\x01\x00\x00", b"OTTO", b"true", b"ttcf")
+
+
+@dataclass(frozen=True)
+class RenderResult:
+    path: Path
+    duration_seconds: float  # read from the real output file, not from the script
+    file_size_bytes: int
+    poster_path: Path | None = None  # a JPEG frame of the video, beside it
+
+
+class FFmpegRenderer:
+    def __init__(
+        self,
+        ffmpeg_exe: str | None = None,
+        font_path: Path | None = None,
+        timeout_seconds: float = 3600,
+        stall_seconds: float = STALL_SECONDS,
+        fetcher: MediaFetcher | None = None,
+    ) -> None:
+        """`font_path` replaces every bundled font with one file (tests, custom builds)."""
+        self.ffmpeg_exe = ffmpeg_exe or imageio_ffmpeg.get_ffmpeg_exe()
+        self.font_path = font_path
+        self.timeout_seconds = timeout_seconds
+        self.stall_seconds = stall_seconds
+        self.fetcher = fetcher or MediaFetcher()
+
+    def render(
+        self,
+        script: MovieScript,
+        output_path: Path,
+        on_progress: ProgressCallback,
+        work_dir: Path,
+    ) -> RenderResult:
+        """Render `script` to `output_path` (and a JPEG poster beside it).
+
+        Intermediate files go in `work_dir`. Raises RenderFailed when a source cannot
+        be fetched or is not media, when FFmpeg cannot render the script, or when the
+        deadline passes. An exception from `on_progress` kills FFmpeg and propagates
+        as is; OSError means the FFmpeg binary could not be started (a deployment fault).
+        """
+        deadline = Deadline(self.timeout_seconds)
+        progress = ProgressReporter(on_progress)
+        work_dir = work_dir.resolve()
+        output_path = output_path.resolve()
+        poster_path = output_path.with_suffix(".jpg")
+        work_dir.mkdir(parents=True, exist_ok=True)
+        output_path.parent.mkdir(parents=True, exist_ok=True)
+        fonts = {key: _checked_font(path) for key, path in self._fonts(script).items()}
+
+        media = self._download(script, work_dir, progress, deadline)
+        frames_start = DOWNLOAD_END if media else 0.0
+        plan = GraphBuilder(script, fonts, media, work_dir).build(output_path)
+        on_out_time = frame_progress(progress, script, frames_start)
+        run_checked(
+            plan.compile(cmd=self.ffmpeg_exe), deadline, on_out_time, work_dir, self.stall_seconds
+        )
+        progress.start_stage("encoding", FRAMES_END)
+        duration = measure_duration(output_path)
+        poster_at = min(poster_time(script.duration), duration / 2)
+        poster = poster_command(output_path, poster_path, poster_at)
+        run_checked(poster.compile(cmd=self.ffmpeg_exe), deadline, lambda _done: None, work_dir)
+        return RenderResult(
+            path=output_path,
+            duration_seconds=duration,
+            file_size_bytes=output_path.stat().st_size,
+            poster_path=poster_path if poster_path.is_file() else None,
+        )
+
+    def _fonts(self, script: MovieScript) -> dict[tuple[str, str], Path]:
+        used = {
+            (element.font_family, element.font_weight)
+            for scene in script.scenes
+            for element in scene.elements
+            if isinstance(element, TextElement)
+        }
+        if self.font_path is not None:
+            return dict.fromkeys(used, self.font_path)
+        return {key: FONTS_DIR / FONT_FILES[key] for key in used}
+
+    def _download(
+        self,
+        script: MovieScript,
+        work_dir: Path,
+        progress: ProgressReporter,
+        deadline: Deadline,
+    ) -> dict[str, MediaInfo]:
+        sources = script.media_sources()
+        if not sources:
+            return {}
+        progress.start_stage("downloading", 0.0)
+        try:
+            fetched = self.fetcher.fetch_all(
+                sources,
+                work_dir / "media",
+                lambda done, total: progress.advance(DOWNLOAD_END * 0.8 * done / total),
+            )
+        except MediaFetchFailed as failure:
+            raise RenderFailed(failure.message) from None
+        return probe_sources(
+            self.ffmpeg_exe,
+            sources,
+            {url: file.path for url, file in fetched.items()},
+            deadline,
+        )
+
+
+def _checked_font(font_path: Path) -> Path:
+    """The font, if it is a font file; RenderFailed otherwise (see FONT_SIGNATURES)."""
+    try:
+        with font_path.open("rb") as font:
+            signature = font.read(4)
+    except OSError:
+        raise RenderFailed(f"renderer font {font_path.name!r} is missing") from None
+    if signature not in FONT_SIGNATURES:
+        raise RenderFailed(f"renderer font {font_path.name!r} is not a TrueType/OpenType font")
+    return font_path.resolve()
+
+
+def renderer_for(settings: Settings) -> FFmpegRenderer:
+    """The renderer a deployment's settings ask for (media download policy and limits)."""
+    return FFmpegRenderer(
+        fetcher=MediaFetcher(
+            allow_private=settings.allow_private_urls,
+            limits=FetchLimits(
+                max_bytes=settings.media_max_bytes,
+                timeout_seconds=settings.media_timeout_seconds,
+            ),
+        )
+    )
