@@ -22,7 +22,7 @@ from aiohttp import web
 from yarl import URL
 
 from phantomflow.api.services import services_of
-from phantomflow.api.static_bundle import StaticBundle
+from phantomflow.api.static_bundle import CONTENT_TYPES, StaticBundle
 
 PREFIX = "/dashboard"
 STATIC = f"{PREFIX}/static"
@@ -111,7 +111,9 @@ def install(app: web.Application) -> None:
     app.on_response_prepare.append(add_security_headers)
 
 
-def _page(operation_id: str, summary: str, name: str | None = None) -> dict[str, Any]:
+def _page(
+    operation_id: str, summary: str, answers: dict[str, Any], name: str | None = None
+) -> dict[str, Any]:
     parameters = (
         [{"in": "path", "name": name, "required": True, "schema": {"type": "string"}}]
         if name
@@ -123,23 +125,48 @@ def _page(operation_id: str, summary: str, name: str | None = None) -> dict[str,
         "tags": ["dashboard"],
         "security": [],
         "parameters": parameters,
-        "responses": {
-            "200": {"description": "HTML, CSS or JavaScript", "content": {"text/html": {}}},
-            "302": {"description": "To /dashboard/"},
-            "404": {"description": "No such file"},
-        },
+        "responses": answers,
     }
+
+
+def _files(*content_types: str) -> dict[str, Any]:
+    return {
+        content_type.split(";")[0]: {"schema": {"type": "string"}} for content_type in content_types
+    }
+
+
+UNCHANGED = {"description": "Not modified since the ETag the request sent (If-None-Match)"}
 
 
 # The dashboard's routes, as the OpenAPI document lists them (api/openapi/operations.py): pages
 # for people, not API operations; tagged so that client generators can leave them out.
 OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
-    ("get", "/"): _page("getRoot", "Redirects to the dashboard"),
-    ("get", PREFIX): _page("getDashboard", "Redirects to /dashboard/"),
+    ("get", "/"): _page(
+        "getRoot", "Redirects to the dashboard", {"302": {"description": "To /dashboard/"}}
+    ),
+    ("get", PREFIX): _page(
+        "getDashboard", "Redirects to /dashboard/", {"301": {"description": "To /dashboard/"}}
+    ),
     ("get", STATIC + "/{name}"): _page(
-        "getDashboardFile", "A file of the dashboard web app", "name"
+        "getDashboardFile",
+        "A file of the dashboard web app",
+        {
+            "200": {"description": "The file", "content": _files(*CONTENT_TYPES.values())},
+            "304": UNCHANGED,
+            "404": {
+                "description": "NOT_FOUND: no such file",
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+            },
+        },
+        "name",
     ),
     ("get", PREFIX + "/{page}"): _page(
-        "getDashboardPage", "The dashboard web app (one page, every route)", "page"
+        "getDashboardPage",
+        "The dashboard web app (one page, every route)",
+        {
+            "200": {"description": "The app's page", "content": _files("text/html")},
+            "304": UNCHANGED,
+        },
+        "page",
     ),
 }

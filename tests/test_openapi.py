@@ -578,3 +578,22 @@ async def test_the_server_takes_exactly_the_idempotency_keys_the_document_allows
         )
         answer = await documented(refused, "post", "/api/render", 400)
         assert answer["error"]["path"] == "Idempotency-Key", key
+
+
+@pytest.mark.parametrize(
+    ("route", "path"),
+    [
+        ("/", "/"),
+        ("/dashboard", "/dashboard"),
+        ("/dashboard/{page}", "/dashboard/jobs"),
+        ("/dashboard/static/{name}", "/dashboard/static/app.css"),
+        ("/dashboard/static/{name}", "/dashboard/static/nothing.js"),
+    ],
+)
+async def test_the_dashboards_pages_answer_as_documented(client, route, path):
+    response = await client.get(path, allow_redirects=False)
+    answers = openapi_document()["paths"][route]["get"]["responses"]
+    assert str(response.status) in answers, (path, response.status)
+    documented_types = answers[str(response.status)].get("content", {})
+    if documented_types:
+        assert response.content_type in documented_types, (path, response.content_type)
