@@ -2,9 +2,9 @@
 
 Writes to an account are optimistic: each process reloads the account and saves with a
 version check, and the loser of a race retries. Inside one process, submissions to an
-account already queue on a lock (`PhantomFlow._account_lock`); across processes they
-cannot, so many API processes charging one busy account met each other in conflict
-after conflict (16 processes: about four conflicts per submission).
+account already queue on a lock (`ConflictRetries.local_lock`, domain/concurrency.py);
+across processes they cannot, so many API processes charging one busy account met each
+other in conflict after conflict (16 processes: about four conflicts per submission).
 
 A write that has met a conflict retries holding this lock, a session-level advisory
 lock: contention becomes a queue instead of a storm, and the first attempt still costs

@@ -178,9 +178,14 @@ class PostgresViewStore(ViewStore):
     def leadership(self, name: str) -> Iterator[bool]:
         # A session-level advisory lock on a connection of its own: held as long as
         # this process lives, released by PostgreSQL at once if the process dies.
+        # Advisory locks are per database, so the key names the schema too: the
+        # followers of deployments (or test runs) in other schemas of the same
+        # database are not this one's copies.
         key = zlib.crc32(name.encode()) - 2**31
         with psycopg.connect(self.conninfo, autocommit=True) as conn:
-            row = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
+            row = conn.execute(
+                "SELECT pg_try_advisory_lock(%s, hashtext(current_schema()))", (key,)
+            ).fetchone()
             yield bool(row and row[0])
 
     def close(self) -> None:

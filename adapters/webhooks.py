@@ -1,4 +1,4 @@
-"""Webhooks out: the payload, its Standard Webhooks signature, and one delivery attempt.
+"""Webhooks out: a body's Standard Webhooks signature, and one delivery attempt.
 
 A job's webhook is one message: the same body and the same `webhook-id` on every
 attempt and every manual redelivery, so a receiver can drop duplicates. Each attempt
@@ -26,7 +26,6 @@ import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -45,32 +44,8 @@ def message_id(job_id: UUID) -> str:
     return f"msg_{job_id.hex}"
 
 
-def payload(
-    job_id: UUID,
-    status: str,
-    output_location: str | None,
-    credits_used: int | None,
-    duration_seconds: float | None,
-    error: dict[str, str] | None,
-    ended_at: datetime,
-    public_url: str | None,
-) -> bytes:
-    """The body, as bytes: signed and sent exactly as built here.
-
-    `output_uri` needs the public address of the API (`PHANTOMFLOW_PUBLIC_URL`); a
-    worker that does not know it sends null, and the receiver can GET the job."""
-    output_uri = (
-        f"{public_url}/outputs/{output_location}" if public_url and output_location else None
-    )
-    body = {
-        "job_id": str(job_id),
-        "status": status,
-        "output_uri": output_uri,
-        "credits_used": credits_used,
-        "duration_seconds": duration_seconds,
-        "error": error,
-        "timestamp": ended_at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-    }
+def encode(body: dict[str, Any]) -> bytes:
+    """The body as bytes: signed and sent exactly as encoded here."""
     return json.dumps(body, separators=(",", ":")).encode()
 
 
@@ -160,24 +135,3 @@ async def post(
         return Attempt(None, f"cannot connect: {failure.os_error}", elapsed())
     except (aiohttp.ClientError, OSError, ValueError) as failure:
         return Attempt(None, f"{type(failure).__name__}: {failure}", elapsed())
-
-
-def describe_attempt(event: Any) -> dict[str, Any]:
-    """One WebhookAttempted event as the delivery log shows it."""
-    next_at = event.next_attempt_at
-    return {
-        "attempt": event.attempt,
-        "trigger": event.trigger,
-        "url": event.url,
-        "status_code": event.status_code,
-        "error": event.error,
-        "duration_ms": event.duration_ms,
-        "delivered": event.delivered,
-        "response_excerpt": event.response_excerpt,
-        "attempted_at": _iso(event.timestamp),
-        "next_attempt_at": _iso(next_at) if next_at else None,
-    }
-
-
-def _iso(moment: datetime) -> str:
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")

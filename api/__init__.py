@@ -1,1 +1,2 @@
-"""Entrypoints: the aiohttp API, the CLI, and the embedded single-process system."""
+"""Entry points and the composition root (`bootstrap.py`): the aiohttp API, the CLI, the
+worker's Dramatiq entry module, and the embedded single-process system."""

@@ -100,8 +100,8 @@ class Runtime:
 
     def close(self) -> None:
         self.views.close()
-        if isinstance(self.app.shared_account_lock, AdvisoryAccountLocks):
-            self.app.shared_account_lock.close()
+        if isinstance(self.app.retries.shared_lock, AdvisoryAccountLocks):
+            self.app.retries.shared_lock.close()
         self.app.close()
 
 
@@ -115,7 +115,7 @@ def build_runtime(settings: Settings) -> Runtime:
             views = SQLiteViewStore(settings.data_dir / "views.sqlite3")
         else:
             views = PostgresViewStore(postgres_conninfo(settings))
-            app.shared_account_lock = AdvisoryAccountLocks(postgres_conninfo(settings))
+            app.retries.shared_lock = AdvisoryAccountLocks(postgres_conninfo(settings))
         return Runtime(
             settings=settings, app=app, views=views, storage=OutputStorage(settings.outputs)
         )

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from aiohttp import web
 
 from phantomflow.api.errors import invalid_request
-from phantomflow.api.routes import MAX_PAGE, principal_of, query_int
+from phantomflow.api.requests import MAX_PAGE, principal_of, query_int
 from phantomflow.api.services import services_of
 from phantomflow.projections.ledger import COLUMNS, ENTRY_TYPES, LedgerFilter
 

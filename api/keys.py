@@ -8,13 +8,12 @@ API process.
 from __future__ import annotations
 
 from typing import Any
-from uuid import UUID
 
 from aiohttp import web
 from marshmallow import ValidationError, validate
 
 from phantomflow.api.errors import invalid_request, not_found
-from phantomflow.api.routes import principal_of, read_json
+from phantomflow.api.requests import path_id, principal_of, read_json
 from phantomflow.api.schemas import StrictSchema, String, first_error, json_type
 from phantomflow.api.services import services_of
 from phantomflow.domain.keys import LIVE, PREFIXES
@@ -74,15 +73,11 @@ async def create_key(request: web.Request) -> web.Response:
 @routes.delete("/api/keys/{key_id}")
 async def revoke_key(request: web.Request) -> web.Response:
     principal = principal_of(request)
+    key_id = path_id(request, "key_id", "key")
     services = services_of(request)
-    raw = request.match_info["key_id"]
     account = await services.call(services.runtime.app.get_account, principal.account_id)
-    try:
-        key_id = UUID(raw)
-    except ValueError:
-        raise not_found(f"No key {raw}.") from None
     key = account.api_keys.get(str(key_id))
     if key is None or key["revoked"]:
-        raise not_found(f"No active key {raw}.")
+        raise not_found(f"No active key {request.match_info['key_id']}.")
     await services.call(services.runtime.app.revoke_key, principal.account_id, key_id)
     return web.json_response({"id": str(key_id), "revoked": True})

@@ -18,17 +18,17 @@ import json
 import re
 from collections.abc import Callable
 from typing import Any
-from uuid import UUID
 
 from aiohttp import web
 from aiohttp.web_log import AccessLogger
 
 from phantomflow.api.errors import invalid_request, not_found
 from phantomflow.api.event_hub import EventHub, Watcher
-from phantomflow.api.routes import public_base
-from phantomflow.api.services import PRINCIPAL, REQUEST_ID, Services, services_of
-from phantomflow.domain.jobs import RenderJob
-from phantomflow.projections.jobs import iso
+from phantomflow.api.requests import job_id_of, principal_of, public_base
+from phantomflow.api.services import REQUEST_ID, Services, services_of
+from phantomflow.domain.jobs import CANCELLED, COMPLETED, FAILED, RenderJob
+from phantomflow.projections.job_view import attempt_view, changes, output_url
+from phantomflow.projections.timestamps import iso
 
 routes = web.RouteTableDef()
 
@@ -73,29 +73,27 @@ def install(app: web.Application, services: Services) -> EventHub:
 
 
 def progress_event(event: Any, base: str) -> tuple[str, dict[str, Any]] | None:
-    """A job event as the contract's SSE event (name, data), or None if it has none."""
-    if isinstance(event, RenderJob.Submitted):
-        return "progress", {"progress": 0, "stage": "queued", "timestamp": iso(event.timestamp)}
-    if isinstance(event, RenderJob.Started):
-        return "progress", {"progress": 0, "stage": "starting", "timestamp": iso(event.timestamp)}
-    if isinstance(event, RenderJob.ProgressReported):
-        return "progress", {
-            "progress": event.progress,
-            "stage": event.stage,
-            "timestamp": iso(event.timestamp),
-        }
-    if isinstance(event, RenderJob.Completed):
+    """A job event as the contract's SSE event (name, data), or None if it has none:
+    what the event changes in the job's public document (`projections/job_view.py`)."""
+    change = changes(event)
+    if change is None:
+        return None
+    status = change.get("status")
+    if status == COMPLETED:
         return "complete", {
-            "outputUri": f"{base}/outputs/{event.output_location}",
-            "creditsUsed": event.credits_used,
-            "durationSeconds": event.duration_seconds,
-            "fileSizeBytes": event.file_size_bytes,
+            "outputUri": output_url(base, change["output_location"]),
+            "creditsUsed": change["credits_used"],
+            "durationSeconds": change["duration_seconds"],
+            "fileSizeBytes": change["file_size_bytes"],
         }
-    if isinstance(event, RenderJob.Failed):
-        return "error", {"code": event.code, "message": event.message}
-    if isinstance(event, RenderJob.Cancelled):
-        return "error", {"code": "CANCELLED", "message": event.reason}
-    return None
+    if status in (FAILED, CANCELLED):
+        return "error", dict(change["error"])
+    # A queued job has no stage yet: the stream names its status instead.
+    return "progress", {
+        "progress": change["progress"],
+        "stage": change["stage"] or status,
+        "timestamp": change["updated_at"],
+    }
 
 
 def account_event(event: Any, base: str) -> tuple[str, dict[str, Any]] | None:
@@ -103,15 +101,16 @@ def account_event(event: Any, base: str) -> tuple[str, dict[str, Any]] | None:
     and `webhook` for each delivery attempt."""
     job_id = str(event.originator_id)
     if isinstance(event, RenderJob.WebhookAttempted):
+        attempt = attempt_view(event)
         return "webhook", {
             "jobId": job_id,
-            "attempt": event.attempt,
-            "trigger": event.trigger,
-            "statusCode": event.status_code,
-            "error": event.error,
-            "durationMs": event.duration_ms,
-            "delivered": event.delivered,
-            "timestamp": iso(event.timestamp),
+            "attempt": attempt["attempt"],
+            "trigger": attempt["trigger"],
+            "statusCode": attempt["status_code"],
+            "error": attempt["error"],
+            "durationMs": attempt["duration_ms"],
+            "delivered": attempt["delivered"],
+            "timestamp": attempt["attempted_at"],
         }
     mapped = progress_event(event, base)
     if mapped is None:
@@ -189,12 +188,8 @@ async def follow(
 
 @routes.get("/api/jobs/{job_id}/progress")
 async def job_progress(request: web.Request) -> web.StreamResponse:
-    principal = request[PRINCIPAL]
-    raw = request.match_info["job_id"]
-    try:
-        job_id = UUID(raw)
-    except ValueError:
-        raise not_found(f"No job {raw}.") from None
+    principal = principal_of(request)
+    job_id = job_id_of(request)
     after = last_event_id(request)
     services = services_of(request)
     hub = request.app[HUB]
@@ -245,7 +240,7 @@ async def job_progress(request: web.Request) -> web.StreamResponse:
 
 @routes.get("/api/events")
 async def account_events(request: web.Request) -> web.StreamResponse:
-    principal = request[PRINCIPAL]
+    principal = principal_of(request)
     after = last_event_id(request)
     services = services_of(request)
     hub = request.app[HUB]

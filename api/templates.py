@@ -20,17 +20,10 @@ from aiohttp import web
 from marshmallow import ValidationError
 
 from phantomflow.api.errors import ApiError, forbidden, invalid_request, not_found
-from phantomflow.api.routes import (
-    check_webhook_address,
-    dry_run_of,
-    idempotency_of,
-    principal_of,
-    quote_response,
-    read_json,
-    submission_response,
-)
+from phantomflow.api.requests import principal_of, read_json
 from phantomflow.api.schemas import first_error, load_render_request
-from phantomflow.api.services import REQUEST_ID, Services, services_of
+from phantomflow.api.services import Services, services_of
+from phantomflow.api.submissions import submit
 from phantomflow.api.template_schemas import (
     parse_new_template,
     parse_render_request,
@@ -48,8 +41,8 @@ from phantomflow.domain.templates import (
     parse_template_ref,
     template_ref,
 )
-from phantomflow.projections.jobs import iso
 from phantomflow.projections.templates import document_of, replay
+from phantomflow.projections.timestamps import iso
 
 routes = web.RouteTableDef()
 
@@ -277,25 +270,9 @@ async def render_template(request: web.Request) -> web.Response:
             " after substituting the variables)",
             path=path,
         ) from None
-    check_webhook_address(request, webhook_uri)
-    idempotency = idempotency_of(request, body)
-    if dry_run_of(request):
-        return await quote_response(request, normalised)
     origin = {
         "channel": "template",
         "template_id": template.ref,
         "template_version": template.version,
-        "request_id": request[REQUEST_ID],
-        "key_prefix": principal.key_prefix,
     }
-    # Refusals (credits, concurrency, idempotency) are answered by the error middleware.
-    submission = await services.call(
-        app.submit_render,
-        principal.account_id,
-        normalised,
-        webhook_uri,
-        origin,
-        idempotency,
-        principal.is_sandbox,
-    )
-    return submission_response(submission)
+    return await submit(request, body, normalised, webhook_uri, origin)

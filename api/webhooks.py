@@ -12,23 +12,17 @@ from uuid import UUID
 
 from aiohttp import web
 
-from phantomflow.adapters.webhooks import describe_attempt, message_id
+from phantomflow.adapters.webhooks import message_id
 from phantomflow.api.errors import ApiError, not_found
-from phantomflow.api.services import PRINCIPAL, services_of
+from phantomflow.api.requests import job_id_of, principal_of
+from phantomflow.api.services import services_of
 from phantomflow.domain.application import PhantomFlow
 from phantomflow.domain.errors import IllegalJobTransition
-from phantomflow.domain.jobs import AUTOMATIC, RenderJob
-from phantomflow.workers.webhooks import ENDINGS
+from phantomflow.domain.jobs import AUTOMATIC, FINAL_STATUSES, RenderJob
+from phantomflow.projections.job_view import attempt_view, document
+from phantomflow.projections.timestamps import iso
 
 routes = web.RouteTableDef()
-
-
-def _job_id(request: web.Request) -> UUID:
-    raw = request.match_info["job_id"]
-    try:
-        return UUID(raw)
-    except ValueError:
-        raise not_found(f"No job {raw}.") from None
 
 
 def delivery_log(app: PhantomFlow, account_id: UUID, job_id: UUID) -> dict[str, Any] | None:
@@ -36,13 +30,14 @@ def delivery_log(app: PhantomFlow, account_id: UUID, job_id: UUID) -> dict[str, 
     events = list(app.events.get(job_id))
     if not events or not isinstance(events[0], RenderJob.Submitted):
         return None
-    submitted = events[0]
-    if submitted.account_id != account_id:
+    if events[0].account_id != account_id:
         return None
-    ended = any(isinstance(e, ENDINGS) for e in events)
+    job = document(events)
+    assert job is not None  # it starts with its submission
+    ended = job["status"] in FINAL_STATUSES
     attempts = [e for e in events if isinstance(e, RenderJob.WebhookAttempted)]
     automatic = [a for a in attempts if a.trigger == AUTOMATIC]
-    if not submitted.webhook_uri:
+    if not job["webhook_uri"]:
         status = "none"
     elif any(a.delivered for a in attempts):
         status = "delivered"
@@ -56,17 +51,17 @@ def delivery_log(app: PhantomFlow, account_id: UUID, job_id: UUID) -> dict[str, 
         status = "failed"
     return {
         "job_id": str(job_id),
-        "webhook_uri": submitted.webhook_uri,
+        "webhook_uri": job["webhook_uri"],
         "webhook_id": message_id(job_id),
         "status": status,
-        "attempts": [describe_attempt(a) for a in attempts],
+        "attempts": [attempt_view(a) for a in attempts],
     }
 
 
 @routes.get("/api/jobs/{job_id}/webhooks")
 async def job_webhooks(request: web.Request) -> web.Response:
-    principal = request[PRINCIPAL]
-    job_id = _job_id(request)
+    principal = principal_of(request)
+    job_id = job_id_of(request)
     services = services_of(request)
     log = await services.call(delivery_log, services.runtime.app, principal.account_id, job_id)
     if log is None:
@@ -77,8 +72,8 @@ async def job_webhooks(request: web.Request) -> web.Response:
 @routes.post("/api/jobs/{job_id}/webhooks/redeliver")
 async def redeliver_webhook(request: web.Request) -> web.Response:
     """Send the job's webhook once more, with the same payload and webhook-id."""
-    principal = request[PRINCIPAL]
-    job_id = _job_id(request)
+    principal = principal_of(request)
+    job_id = job_id_of(request)
     services = services_of(request)
     app = services.runtime.app
     found = await services.call(delivery_log, app, principal.account_id, job_id)
@@ -96,7 +91,7 @@ async def redeliver_webhook(request: web.Request) -> web.Response:
 @routes.get("/api/webhooks/secret")
 async def webhook_secret(request: web.Request) -> web.Response:
     """The secret this account's webhooks are signed with (created on first use)."""
-    principal = request[PRINCIPAL]
+    principal = principal_of(request)
     services = services_of(request)
     secret = await services.call(services.runtime.app.webhook_secret, principal.account_id)
     return web.json_response({"secret": secret})
@@ -105,7 +100,7 @@ async def webhook_secret(request: web.Request) -> web.Response:
 @routes.post("/api/webhooks/secret/rotate")
 async def rotate_webhook_secret(request: web.Request) -> web.Response:
     """A new secret; the previous one keeps signing beside it for 24 hours."""
-    principal = request[PRINCIPAL]
+    principal = principal_of(request)
     services = services_of(request)
     secret, previous_expires = await services.call(
         services.runtime.app.rotate_webhook_secret, principal.account_id
@@ -113,8 +108,6 @@ async def rotate_webhook_secret(request: web.Request) -> web.Response:
     return web.json_response(
         {
             "secret": secret,
-            "previous_secret_expires_at": previous_expires.isoformat(timespec="seconds").replace(
-                "+00:00", "Z"
-            ),
+            "previous_secret_expires_at": iso(previous_expires, timespec="seconds"),
         }
     )

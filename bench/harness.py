@@ -37,6 +37,7 @@ import psycopg
 from phantomflow.adapters.settings import Settings
 from phantomflow.api.bootstrap import Runtime, build_runtime  # the benchmarks' one use of it
 from phantomflow.api.schemas import load_render_request
+from phantomflow.domain.script import MovieScript
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -67,9 +68,10 @@ BENCH_ORIGIN = {"channel": "bench", "request_id": "bench", "key_prefix": "bench"
 
 
 @functools.cache
-def tiny_request() -> tuple[dict[str, Any], str | None]:
-    """TINY_SCRIPT as the API hands it to `submit_render`: (validated script, webhook)."""
-    return load_render_request(dict(TINY_SCRIPT))
+def tiny_request() -> tuple[MovieScript, str | None]:
+    """TINY_SCRIPT as the API hands it to `submit_render`: (parsed script, webhook)."""
+    script, webhook_uri = load_render_request(dict(TINY_SCRIPT))
+    return MovieScript.from_dict(script), webhook_uri
 
 
 # One event-store connection per in-process runtime (one thread uses one at a time):

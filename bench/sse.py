@@ -30,7 +30,6 @@ from typing import Any
 
 import aiohttp
 from harness import (
-    TINY_SCRIPT,
     ApiProcess,
     BenchError,
     new_runtime,
@@ -41,6 +40,7 @@ from harness import (
     report,
     run_main,
     running_apis,
+    tiny_request,
 )
 
 from phantomflow.adapters.settings import Settings
@@ -105,10 +105,11 @@ async def measure(
     """`settle`: seconds to let the API process's memory settle before reading it."""
     runtime = new_runtime(settings)
     account = open_bench_account(runtime, credits=count * 10)
+    script, _ = tiny_request()
     print(f"submitting and starting {count} jobs …", flush=True)
     jobs = []
     for _ in range(count):
-        job_id = runtime.app.submit_render(account.account_id, TINY_SCRIPT, None, {}).job_id
+        job_id = runtime.app.submit_render(account.account_id, script, None, {}).job_id
         job = runtime.app.get_job(job_id)
         runtime.app.start_job(job, "bench", lease_seconds=3600)
         jobs.append(job)

@@ -8,18 +8,15 @@ Changes that touch two aggregates (a submission charges the account and creates 
 job; a completion settles the job and refunds the difference) are saved in one call
 to `save`, so they are recorded atomically or not at all. Optimistic concurrency
 does the rest: when two requests race on one account, one of them meets a version
-conflict, reloads and tries again against the new balance.
+conflict, reloads and tries again against the new balance (`domain/concurrency.py`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import random
 import threading
-import time
+from collections import OrderedDict
 from collections.abc import Callable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, TypeVar
@@ -27,7 +24,7 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import RecordConflictError, Recording
+from eventsourcing.persistence import Recording
 
 from phantomflow.domain import pricing
 from phantomflow.domain.accounts import (
@@ -37,6 +34,7 @@ from phantomflow.domain.accounts import (
     CreditAccount,
     mint_webhook_secret,
 )
+from phantomflow.domain.concurrency import ConflictRetries
 from phantomflow.domain.errors import AccountNotFound, JobNotFound
 from phantomflow.domain.idempotency import IdempotencyRecord
 from phantomflow.domain.jobs import RenderJob, WebhookAttempt
@@ -53,17 +51,10 @@ from phantomflow.domain.templates import (
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
+A = TypeVar("A", bound=Aggregate)
 
-# A submission retries its version conflicts this many times. Each retry reloads the
-# account, so it either succeeds against the new balance or fails with 402: contention
-# only costs time, it never loses or duplicates a charge.
-MAX_CONFLICT_RETRIES = 100
-ACCOUNT_LOCK_STRIPES = 256
-# After a conflict on an account, its writes in this process take the shared account
-# lock from their first attempt for this long.
-CONTENDED_SECONDS = 2.0
-MAX_CONTENDED_ACCOUNTS = 1024
+# Parsed scripts a process keeps, by job (see `PhantomFlow.script_of`).
+SCRIPT_CACHE_SIZE = 256
 
 # After a rotation, webhooks are signed with the old secret too for this long, so a
 # receiver can switch to the new one without rejecting a delivery.
@@ -117,30 +108,6 @@ class Quote:
     duration_seconds: float
 
 
-def describe(domain_event: Any) -> dict[str, Any]:
-    """A stored event as plain JSON-ready data, for audit views."""
-    meta = ("originator_id", "originator_version", "timestamp")
-    data = {key: _plain(value) for key, value in vars(domain_event).items() if key not in meta}
-    return {
-        "type": type(domain_event).__name__,
-        "at": domain_event.timestamp.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-        "version": domain_event.originator_version,
-        "data": data,
-    }
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, UUID):
-        return str(value)
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(item) for item in value]
-    return value
-
-
 class PhantomFlow(Application[UUID]):
     name = "PhantomFlow"
 
@@ -154,15 +121,12 @@ class PhantomFlow(Application[UUID]):
 
     def __init__(self, env: dict[str, str] | None = None) -> None:
         super().__init__(env)
-        # Striped locks: bounded memory however many accounts there are; two accounts
-        # sharing a stripe only wait for each other, they never conflict.
-        self._account_locks = [threading.Lock() for _ in range(ACCOUNT_LOCK_STRIPES)]
-        # A lock on one account shared by every process on this event store, taken by a
-        # write that has already met a conflict on it (see adapters/pg_locks.py). The
-        # infrastructure sets it; with one process (the embedded default) none is needed.
-        self.shared_account_lock: Callable[[UUID], AbstractContextManager[object]] = _no_shared_lock
-        self._contended: dict[UUID, float] = {}  # account -> when it last met a conflict
+        # Version conflicts retried, and writes to one account queued (in this process,
+        # and across processes on the shared lock the infrastructure sets).
+        self.retries = ConflictRetries()
         self._on_recorded: list[Callable[[], None]] = []
+        self._scripts: OrderedDict[UUID, MovieScript] = OrderedDict()
+        self._scripts_lock = threading.Lock()
 
     def on_recorded(self, listener: Callable[[], None]) -> None:
         """Call `listener()` (in the saving thread; it must be quick) after each save.
@@ -205,7 +169,7 @@ class PhantomFlow(Application[UUID]):
             self.save(account, index)
             return index.id, secret, index.prefix
 
-        return self._retry_on_conflict(issue)
+        return self.retries.run(issue)
 
     def revoke_key(self, account_id: UUID, key_id: UUID) -> None:
         """Revoked at once: every API process reads the key's index on every request."""
@@ -217,7 +181,7 @@ class PhantomFlow(Application[UUID]):
             index.revoke()
             self.save(account, index)
 
-        self._retry_on_conflict(revoke)
+        self.retries.run(revoke)
 
     @staticmethod
     def _mint_key(account: CreditAccount, mode: str) -> tuple[str, ApiKey]:
@@ -238,7 +202,7 @@ class PhantomFlow(Application[UUID]):
             self.save(account)
             return account.balance
 
-        return self._retry_on_conflict(grant, account_id)
+        return self.retries.run(grant, account_id)
 
     def change_plan(
         self,
@@ -253,25 +217,19 @@ class PhantomFlow(Application[UUID]):
             self.save(account)
             return account
 
-        return self._retry_on_conflict(change)
+        return self.retries.run(change)
 
     def get_account(self, account_id: UUID) -> CreditAccount:
-        try:
-            account = self.repository.get(account_id)
-        except AggregateNotFoundError:
-            raise AccountNotFound(f"no account {account_id}") from None
-        if not isinstance(account, CreditAccount):
+        account = self._find(account_id, CreditAccount)
+        if account is None:
             raise AccountNotFound(f"no account {account_id}")
         return account
 
     def authenticate(self, api_key: str) -> Principal | None:
         if mode_of(api_key) is None:
             return None
-        try:
-            index = self.repository.get(ApiKey.id_for(api_key))
-        except AggregateNotFoundError:
-            return None
-        if not isinstance(index, ApiKey) or not index.matches(api_key):
+        index = self._find(ApiKey.id_for(api_key), ApiKey)
+        if index is None or not index.matches(api_key):
             return None
         return Principal(account_id=index.account_id, mode=index.mode, key_prefix=index.prefix)
 
@@ -295,7 +253,7 @@ class PhantomFlow(Application[UUID]):
     def submit_render(
         self,
         account_id: UUID,
-        script: dict[str, Any],
+        script: MovieScript,
         webhook_uri: str | None,
         origin: dict[str, Any],
         idempotency: tuple[str, str] | None = None,
@@ -303,20 +261,19 @@ class PhantomFlow(Application[UUID]):
     ) -> Submission:
         """Charge the estimate and queue the job, atomically.
 
-        `script` is a validated script dict (see `api/schemas.py`); the job records
-        its normalised form. Raises InsufficientCredits when the balance cannot
+        `script` is a validated script (see `api/schemas.py`); the job records it as a
+        dict with every default filled in. Raises InsufficientCredits when the balance cannot
         cover the estimate. With `idempotency` = (key, request fingerprint), a
         repeat of the same request within 24 h returns the first submission
         (`replayed=True`) and charges nothing; IdempotencyKeyReused if the key came
         with a different request. A `sandbox` job is validated and priced the same
         but charges nothing and counts against no limit.
         """
-        model = MovieScript.from_dict(script)
-        normalised = model.to_dict()
-        estimated = pricing.estimate(model)
+        recorded = script.to_dict()
+        estimated = pricing.estimate(script)
 
         def submit() -> Submission:
-            with self._account_lock(account_id):
+            with self.retries.local_lock(account_id):
                 return submit_once()
 
         def submit_once() -> Submission:
@@ -327,9 +284,9 @@ class PhantomFlow(Application[UUID]):
             account = self.get_account(account_id)
             job = RenderJob(
                 account_id=account_id,
-                script=normalised,
+                script=recorded,
                 estimated_credits=estimated,
-                quality=model.quality,
+                quality=script.quality,
                 webhook_uri=webhook_uri,
                 origin=origin,
                 sandbox=sandbox,
@@ -352,50 +309,58 @@ class PhantomFlow(Application[UUID]):
                 else:
                     record.renew(fingerprint, response)
                 self.save(account, job, record)
+            self._remember_script(job.id, script)
             return submission
 
-        return self._retry_on_conflict(submit, account_id)
+        return self.retries.run(submit, account_id)
 
-    def quote_render(
-        self, account_id: UUID, script: dict[str, Any], sandbox: bool = False
-    ) -> Quote:
+    def quote_render(self, account_id: UUID, script: MovieScript, sandbox: bool = False) -> Quote:
         """A dry run of `submit_render`: the same price and the same refusals
         (InsufficientCredits, ConcurrencyLimitExceeded) against the account as it is
         now, and nothing recorded. A sandbox quote, like a sandbox job, charges nothing
         and meets no limit."""
-        model = MovieScript.from_dict(script)
-        estimated = pricing.estimate(model)
+        estimated = pricing.estimate(script)
         account = self.get_account(account_id)
         if sandbox:
-            return Quote(estimated, account.balance, model.duration)
+            return Quote(estimated, account.balance, script.duration)
         account.check_can_afford(estimated)
-        return Quote(estimated, account.balance - estimated, model.duration)
+        return Quote(estimated, account.balance - estimated, script.duration)
 
     def _idempotency_record(
         self, account_id: UUID, idempotency: tuple[str, str] | None
     ) -> IdempotencyRecord | None:
         if idempotency is None:
             return None
-        try:
-            found = self.repository.get(IdempotencyRecord.create_id(account_id, idempotency[0]))
-        except AggregateNotFoundError:
-            return None
-        return found if isinstance(found, IdempotencyRecord) else None
+        return self._find(
+            IdempotencyRecord.create_id(account_id, idempotency[0]), IdempotencyRecord
+        )
 
     # --- the render's life, as a worker drives it ---------------------------------
 
     def get_job(self, job_id: UUID) -> RenderJob:
-        try:
-            job = self.repository.get(job_id)
-        except AggregateNotFoundError:
-            raise JobNotFound(f"no job {job_id}") from None
-        if not isinstance(job, RenderJob):
+        job = self._find(job_id, RenderJob)
+        if job is None:
             raise JobNotFound(f"no job {job_id}")
         return job
 
-    def job_history(self, job_id: UUID) -> list[dict[str, Any]]:
-        """Every event of a job as stored: type, time, version and data."""
-        return [describe(domain_event) for domain_event in self.events.get(job_id)]
+    def script_of(self, job: RenderJob) -> MovieScript:
+        """The job's script as values, parsed once per process (a job's script never
+        changes): a worker parses it to render and prices the render from the same."""
+        with self._scripts_lock:
+            script = self._scripts.get(job.id)
+            if script is not None:
+                self._scripts.move_to_end(job.id)
+                return script
+        script = MovieScript.from_dict(job.script)
+        self._remember_script(job.id, script)
+        return script
+
+    def _remember_script(self, job_id: UUID, script: MovieScript) -> None:
+        with self._scripts_lock:
+            self._scripts[job_id] = script
+            self._scripts.move_to_end(job_id)
+            while len(self._scripts) > SCRIPT_CACHE_SIZE:
+                self._scripts.popitem(last=False)
 
     def start_job(self, job: RenderJob, worker: str, lease_seconds: float) -> None:
         """Record that `worker` renders the job now.
@@ -425,9 +390,10 @@ class PhantomFlow(Application[UUID]):
 
         def complete() -> RenderJob:
             job = self.get_job(job_id)
-            model = MovieScript.from_dict(job.script)
             used = (
-                0 if job.sandbox else pricing.settle(model, job.estimated_credits, duration_seconds)
+                0
+                if job.sandbox
+                else pricing.settle(self.script_of(job), job.estimated_credits, duration_seconds)
             )
             job.complete(
                 output_location=output_location,
@@ -439,7 +405,7 @@ class PhantomFlow(Application[UUID]):
             self._save_with_refund(job, SETTLEMENT, reason="rendered duration below estimate")
             return job
 
-        return self._retry_on_conflict(complete)
+        return self.retries.run(complete)
 
     def cancel_job(self, job_id: UUID, reason: str = "cancelled by the customer") -> RenderJob:
         """Cancel a queued or processing job and refund by the cancellation rule
@@ -448,17 +414,18 @@ class PhantomFlow(Application[UUID]):
 
         def cancel() -> RenderJob:
             job = self.get_job(job_id)
-            model = MovieScript.from_dict(job.script)
             used = (
                 0
                 if job.sandbox or job.status == "queued"
-                else pricing.cancellation_charge(model, job.estimated_credits, job.progress)
+                else pricing.cancellation_charge(
+                    self.script_of(job), job.estimated_credits, job.progress
+                )
             )
             job.cancel(credits_used=used, reason=reason)
             self._save_with_refund(job, CANCELLATION, reason=reason)
             return job
 
-        return self._retry_on_conflict(cancel)
+        return self.retries.run(cancel)
 
     def fail_job(self, job_id: UUID, code: str, message: str) -> RenderJob:
         """Record the failure and refund the whole charge, atomically."""
@@ -469,7 +436,7 @@ class PhantomFlow(Application[UUID]):
             self._save_with_refund(job, FAILURE, reason=f"render failed: {code}")
             return job
 
-        return self._retry_on_conflict(fail)
+        return self.retries.run(fail)
 
     def _save_with_refund(self, job: RenderJob, kind: str, reason: str) -> None:
         if job.sandbox:  # never charged, so nothing to refund or release
@@ -504,7 +471,7 @@ class PhantomFlow(Application[UUID]):
             self.save(account)
             return account.webhook_secret or "", expires
 
-        return self._retry_on_conflict(rotate)
+        return self.retries.run(rotate)
 
     def _ensure_webhook_secret(self, account_id: UUID) -> CreditAccount:
         def ensure() -> CreditAccount:
@@ -514,7 +481,7 @@ class PhantomFlow(Application[UUID]):
                 self.save(account)
             return account
 
-        return self._retry_on_conflict(ensure)
+        return self.retries.run(ensure)
 
     def record_webhook_attempt(self, job_id: UUID, attempt: WebhookAttempt) -> RenderJob:
         """Log one webhook POST on its job. Raises IllegalJobTransition if that attempt
@@ -526,7 +493,7 @@ class PhantomFlow(Application[UUID]):
             self.save(job)
             return job
 
-        return self._retry_on_conflict(record)
+        return self.retries.run(record)
 
     def request_webhook_redelivery(self, job_id: UUID) -> int:
         """Record a request to send the ended job's webhook again (the webhook follower
@@ -538,7 +505,7 @@ class PhantomFlow(Application[UUID]):
             self.save(job)
             return number
 
-        return self._retry_on_conflict(request)
+        return self.retries.run(request)
 
     # --- templates ----------------------------------------------------------------
     # Access is decided on a template's current state (see domain/templates.py); the
@@ -582,7 +549,7 @@ class PhantomFlow(Application[UUID]):
                 return TemplateChange(template, None)
             return TemplateChange(template, _last_position(self.save(template)))
 
-        return self._retry_on_conflict(update)
+        return self.retries.run(update)
 
     def delete_template(self, template_id: UUID, editor: UUID) -> TemplateChange:
         def delete() -> TemplateChange:
@@ -591,67 +558,21 @@ class PhantomFlow(Application[UUID]):
             template.delete()
             return TemplateChange(template, _last_position(self.save(template)))
 
-        return self._retry_on_conflict(delete)
+        return self.retries.run(delete)
 
     def _load_template(self, template_id: UUID) -> Template:
-        try:
-            template = self.repository.get(template_id)
-        except AggregateNotFoundError:
-            raise TemplateNotFound(f"No template {template_ref(template_id)}.") from None
-        if not isinstance(template, Template):
+        template = self._find(template_id, Template)
+        if template is None:
             raise TemplateNotFound(f"No template {template_ref(template_id)}.")
         return template
 
-    # --- concurrency --------------------------------------------------------------
-
-    def _account_lock(self, account_id: UUID) -> threading.Lock:
-        """One submission at a time per account in this process: submissions from one
-        process then never conflict with each other (only with other processes), so a
-        busy account is not slowed down by retries."""
-        return self._account_locks[account_id.int % ACCOUNT_LOCK_STRIPES]
-
-    def _retry_on_conflict(self, attempt: Callable[[], T], account_id: UUID | None = None) -> T:
-        """`attempt()`, again on fresh state after each version conflict. With the
-        `account_id` it writes to, retries queue on the shared account lock."""
-        for retry in range(MAX_CONFLICT_RETRIES):
-            try:
-                if account_id is not None and (retry or self._is_contended(account_id)):
-                    with self.shared_account_lock(account_id):
-                        return attempt()
-                return attempt()
-            except RecordConflictError:
-                if account_id is not None:
-                    self._mark_contended(account_id)
-                # Another writer got there first. Back off a little (with jitter, so
-                # racing writers spread out) and try again on fresh state.
-                time.sleep(random.uniform(0, min(0.05, 0.001 * 2**retry)))
-        if account_id is None:
-            return attempt()
-        with self.shared_account_lock(account_id):
-            return attempt()
-
-    def _mark_contended(self, account_id: UUID) -> None:
-        now = time.monotonic()
-        if len(self._contended) >= MAX_CONTENDED_ACCOUNTS:  # forget the stale ones
-            for stale, since in list(self._contended.items()):
-                if now - since >= CONTENDED_SECONDS:
-                    self._contended.pop(stale, None)
-        self._contended[account_id] = now
-
-    def _is_contended(self, account_id: UUID) -> bool:
-        """Whether a write to the account met a conflict in the last
-        CONTENDED_SECONDS: then even first attempts queue on the shared lock."""
-        since = self._contended.get(account_id)
-        if since is None:
-            return False
-        if time.monotonic() - since < CONTENDED_SECONDS:
-            return True
-        self._contended.pop(account_id, None)
-        return False
-
-
-def _no_shared_lock(_account_id: UUID) -> AbstractContextManager[object]:
-    return contextlib.nullcontext()
+    def _find(self, aggregate_id: UUID, kind: type[A]) -> A | None:
+        """The aggregate of that kind with that id, or None."""
+        try:
+            found = self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return None
+        return found if isinstance(found, kind) else None
 
 
 def _last_position(recordings: list[Any]) -> int | None:

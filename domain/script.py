@@ -19,10 +19,11 @@ outlast its scene is cut at the scene's end.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
+# Each choice is spelt once, in its Literal type; the tuple of its values is read from it.
 Quality = Literal["low", "medium", "high"]
-QUALITIES: tuple[Quality, ...] = ("low", "medium", "high")
+QUALITIES: tuple[Quality, ...] = get_args(Quality)
 
 Position = Literal[
     "center",
@@ -35,23 +36,13 @@ Position = Literal[
     "bottom-left",
     "bottom-right",
 ]
-POSITIONS: tuple[Position, ...] = (
-    "center",
-    "top",
-    "bottom",
-    "left",
-    "right",
-    "top-left",
-    "top-right",
-    "bottom-left",
-    "bottom-right",
-)
+POSITIONS: tuple[Position, ...] = get_args(Position)
 
 Fit = Literal["contain", "cover", "fill"]
-FITS: tuple[Fit, ...] = ("contain", "cover", "fill")
+FITS: tuple[Fit, ...] = get_args(Fit)
 
 Alignment = Literal["left", "center", "right"]
-ALIGNMENTS: tuple[Alignment, ...] = ("left", "center", "right")
+ALIGNMENTS: tuple[Alignment, ...] = get_args(Alignment)
 
 # The bundled fonts (adapters/render/fonts): rendering never depends on the host's fonts.
 FONT_FAMILIES: tuple[str, ...] = ("DejaVu Sans", "DejaVu Serif", "DejaVu Sans Mono")

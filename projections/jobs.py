@@ -1,8 +1,8 @@
 """The jobs read model: what `GET /api/jobs` and `GET /api/jobs/{job_id}` answer from.
 
-One row per job: the columns the list filters and sorts on, and the whole public view
-of the job as a JSON document. Timestamps are the events' own, so a rebuild from zero
-writes the same rows byte for byte.
+One row per job: the columns the list filters and sorts on, and the job's public
+document (`projections/job_view.py`) as JSON. Timestamps are the events' own, so a
+rebuild from zero writes the same rows byte for byte.
 """
 
 from __future__ import annotations
@@ -10,27 +10,21 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import Application
 from eventsourcing.persistence import AggregateRecorder
-from eventsourcing.utils import get_topic
 
 from phantomflow.adapters.topics import topics_of
 from phantomflow.adapters.viewstore import Cursor, ViewStore
 from phantomflow.domain.jobs import FINAL_STATUSES, RenderJob
+from phantomflow.projections import job_view
 from phantomflow.projections.runner import Follower, Tracked
 
 # The read model's name carries its version: a change of shape gets a new table and a
 # new tracked position, so it is built from zero beside the old one.
 TABLE = "jobs_view_v3"
-
-
-def iso(moment: datetime) -> str:
-    """ISO 8601 in UTC with milliseconds and a Z, as the contract writes times."""
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class JobsProjection(Follower):
@@ -102,25 +96,6 @@ class JobsProjection(Follower):
 
 def submitted_row(tracked: Tracked) -> dict[str, Any]:
     event = tracked.event
-    doc = {
-        "job_id": str(event.originator_id),
-        "status": "queued",
-        "progress": 0,
-        "stage": None,
-        "output_location": None,
-        "poster_location": None,
-        "duration_seconds": None,
-        "file_size_bytes": None,
-        "estimated_credits": event.estimated_credits,
-        "credits_used": None,
-        "error": None,
-        "webhook_uri": event.webhook_uri,
-        "sandbox": bool(getattr(event, "sandbox", False)),
-        "created_at": iso(event.timestamp),
-        "started_at": None,
-        "completed_at": None,
-        "updated_at": iso(event.timestamp),
-    }
     return {
         "account_id": str(event.account_id),
         "status": "queued",
@@ -128,7 +103,7 @@ def submitted_row(tracked: Tracked) -> dict[str, Any]:
         # The job's version as of the last event applied: a reader can tell whether
         # the event store holds something newer (see `followed_events_after`).
         "version": event.originator_version,
-        "doc": doc,
+        "doc": job_view.submitted(event),
     }
 
 
@@ -142,8 +117,7 @@ def replay(events: Iterable[Any]) -> dict[str, Any] | None:
     for event in events:
         if isinstance(event, RenderJob.Submitted):
             row = submitted_row(Tracked(position=0, event=event))
-        elif row is not None and get_topic(type(event)) in JobsProjection.topics:
-            # Only what the read model follows: a webhook attempt is not an update.
+        elif row is not None:
             apply_to_row(row, event)
     return row
 
@@ -157,9 +131,10 @@ def followed_events_after(recorder: AggregateRecorder, job_id: UUID, version: in
 
 
 def apply_to_row(row: dict[str, Any], event: Any) -> None:
-    apply(row["doc"], event)
-    row["status"] = row["doc"]["status"]
-    row["version"] = event.originator_version
+    # Only what changes the document: a webhook attempt is not an update.
+    if job_view.apply(row["doc"], event):
+        row["status"] = row["doc"]["status"]
+        row["version"] = event.originator_version
 
 
 def load_row(cursor: Cursor, job_id: str) -> dict[str, Any] | None:
@@ -177,41 +152,6 @@ def load_row(cursor: Cursor, job_id: str) -> dict[str, Any] | None:
         "version": version,
         "doc": json.loads(doc),
     }
-
-
-def apply(doc: dict[str, Any], event: Any) -> None:
-    doc["updated_at"] = iso(event.timestamp)
-    if isinstance(event, RenderJob.Started):
-        doc.update(status="processing", progress=0, stage="starting", started_at=doc["updated_at"])
-    elif isinstance(event, RenderJob.ProgressReported):
-        doc.update(progress=event.progress, stage=event.stage)
-    elif isinstance(event, RenderJob.Completed):
-        doc.update(
-            status="completed",
-            progress=1,
-            stage="complete",
-            output_location=event.output_location,
-            # Events recorded before posters existed have none.
-            poster_location=getattr(event, "poster_location", None),
-            duration_seconds=event.duration_seconds,
-            file_size_bytes=event.file_size_bytes,
-            credits_used=event.credits_used,
-            completed_at=doc["updated_at"],
-        )
-    elif isinstance(event, RenderJob.Failed):
-        doc.update(
-            status="failed",
-            stage="failed",
-            credits_used=0,
-            error={"code": event.code, "message": event.message},
-        )
-    elif isinstance(event, RenderJob.Cancelled):
-        doc.update(
-            status="cancelled",
-            stage="cancelled",
-            credits_used=event.credits_used,
-            error={"code": "CANCELLED", "message": event.reason},
-        )
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,8 @@ from typing import Any
 from phantomflow.adapters.topics import topics_of
 from phantomflow.adapters.viewstore import Cursor, ViewStore
 from phantomflow.domain.accounts import CreditAccount
-from phantomflow.projections.jobs import iso
 from phantomflow.projections.runner import Follower, Tracked
+from phantomflow.projections.timestamps import iso
 
 TABLE = "ledger_entries"
 GRANT = "grant"

@@ -19,8 +19,8 @@ from phantomflow.adapters.topics import topics_of
 from phantomflow.adapters.viewstore import Cursor, ViewStore
 from phantomflow.domain.substitution import variables_of
 from phantomflow.domain.templates import Template, template_ref
-from phantomflow.projections.jobs import iso
 from phantomflow.projections.runner import Follower, Tracked
+from phantomflow.projections.timestamps import iso
 
 TABLE = "templates_view"
 

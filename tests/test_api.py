@@ -87,6 +87,21 @@ async def test_a_job_is_readable_straight_after_submission(client, account):
     assert job["created_at"].endswith("Z")
 
 
+async def test_a_submission_parses_its_script_once(client, account, runtime, monkeypatch):
+    from tests.test_worker import count_script_parses
+
+    parsed = count_script_parses(monkeypatch)
+    response = await client.post("/api/render", json=TINY_SCRIPT, headers=key(account))
+    assert response.status == 202
+    job = runtime.app.get_job(uuid.UUID((await response.json())["job_id"]))
+    assert len(parsed) == 1
+    # The process that took the job prices its cancellation without parsing it again.
+    runtime.app.start_job(job, "worker", lease_seconds=60)
+    runtime.app.report_progress(runtime.app.get_job(job.id), 0.5, "rendering_scene_1")
+    assert runtime.app.cancel_job(job.id).credits_used > 0
+    assert len(parsed) == 1
+
+
 async def test_invalid_json_is_reported_as_such(client, account):
     response = await client.post(
         "/api/render",

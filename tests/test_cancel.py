@@ -95,7 +95,9 @@ async def test_another_accounts_job_cannot_be_cancelled(client, runtime):
 
 def test_a_processing_job_is_stopped_by_its_worker_and_charged_for_what_was_rendered(runtime):
     account = runtime.app.open_account(plan="pro", credits=50)
-    job_id = runtime.app.submit_render(account.account_id, LONGER, None, {}).job_id
+    job_id = runtime.app.submit_render(
+        account.account_id, MovieScript.from_dict(LONGER), None, {}
+    ).job_id
     outcome: list[str] = []
     rendering = threading.Thread(target=lambda: outcome.append(worker(runtime).run(job_id)))
     rendering.start()

@@ -13,6 +13,7 @@ import dramatiq
 import pytest
 from dramatiq.brokers.redis import RedisBroker
 
+from phantomflow.domain.script import MovieScript
 from phantomflow.projections.runner import FollowerRunner
 from phantomflow.workers.actors import declare_render_actor
 from phantomflow.workers.dispatch import Dispatcher
@@ -88,7 +89,7 @@ def test_a_job_submitted_while_redis_is_down_is_dispatched_once_redis_is_back(
 
     account = runtime.app.open_account(plan="pro", credits=10)
     job_id = runtime.app.submit_render(
-        account.account_id, TINY_SCRIPT, None, {"channel": "test"}
+        account.account_id, MovieScript.from_dict(TINY_SCRIPT), None, {"channel": "test"}
     ).job_id  # Redis is down: the submission still succeeds
 
     assert dispatcher.run_once() == 0
@@ -120,9 +121,13 @@ def test_dispatcher_sends_each_job_once_across_restarts(runtime, private_redis):
         sent.append(job_id)
 
     account = runtime.app.open_account(plan="pro", credits=10)
-    first = runtime.app.submit_render(account.account_id, TINY_SCRIPT, None, {}).job_id
+    first = runtime.app.submit_render(
+        account.account_id, MovieScript.from_dict(TINY_SCRIPT), None, {}
+    ).job_id
     FollowerRunner(runtime.app, runtime.views, Dispatcher(send=send)).catch_up()
-    second = runtime.app.submit_render(account.account_id, TINY_SCRIPT, None, {}).job_id
+    second = runtime.app.submit_render(
+        account.account_id, MovieScript.from_dict(TINY_SCRIPT), None, {}
+    ).job_id
     # A new dispatcher process starts from the stored position, not from zero.
     FollowerRunner(runtime.app, runtime.views, Dispatcher(send=send)).catch_up()
     broker.close()

@@ -13,6 +13,7 @@ from phantomflow.api.app import create_app
 from phantomflow.api.services import Services
 from phantomflow.domain.accounts import CreditAccount
 from phantomflow.domain.idempotency import IdempotencyRecord
+from phantomflow.domain.script import MovieScript
 from phantomflow.domain.templates import template_ref
 from tests.conftest import TINY_SCRIPT
 from tests.test_templates_api import TINY_TEMPLATE, TINY_VARIABLES
@@ -95,8 +96,12 @@ async def test_an_unusable_key_is_a_clear_error(client, runtime):
 def test_a_key_expires_after_24_hours_and_then_stands_for_a_new_request(runtime, monkeypatch):
     account = runtime.app.open_account(plan="pro", credits=10)
     key = ("daily", "fingerprint-a")
-    first = runtime.app.submit_render(account.account_id, TINY_SCRIPT, None, {}, key)
-    assert runtime.app.submit_render(account.account_id, TINY_SCRIPT, None, {}, key).replayed
+    first = runtime.app.submit_render(
+        account.account_id, MovieScript.from_dict(TINY_SCRIPT), None, {}, key
+    )
+    assert runtime.app.submit_render(
+        account.account_id, MovieScript.from_dict(TINY_SCRIPT), None, {}, key
+    ).replayed
 
     real_is_live = IdempotencyRecord.is_live
     monkeypatch.setattr(
@@ -105,7 +110,7 @@ def test_a_key_expires_after_24_hours_and_then_stands_for_a_new_request(runtime,
         lambda record, now: real_is_live(record, now + timedelta(hours=24, seconds=1)),
     )
     later = runtime.app.submit_render(
-        account.account_id, TINY_SCRIPT, None, {}, ("daily", "fingerprint-b")
+        account.account_id, MovieScript.from_dict(TINY_SCRIPT), None, {}, ("daily", "fingerprint-b")
     )
     assert not later.replayed and later.job_id != first.job_id
     assert len(charges(runtime, account.account_id)) == 2

@@ -16,6 +16,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from phantomflow.api.app import create_app
 from phantomflow.api.cli import main
 from phantomflow.api.services import Services
+from phantomflow.domain.script import MovieScript
 from phantomflow.projections.audit import reconcile
 from phantomflow.projections.ledger import TABLE
 from phantomflow.projections.runner import FollowerThreads
@@ -53,12 +54,16 @@ def life_of_two_jobs(runtime):
     marks = {"before_opening": instant()}
     account = app.open_account(plan="pro", credits=100)
     marks["opened"] = instant()
-    job_a = app.submit_render(account.account_id, FIVE_CREDITS, None, {}).job_id
+    job_a = app.submit_render(
+        account.account_id, MovieScript.from_dict(FIVE_CREDITS), None, {}
+    ).job_id
     marks["charged_a"] = instant()
     app.start_job(app.get_job(job_a), "w1", lease_seconds=60)
     app.complete_job(job_a, "a.mp4", duration_seconds=3.2, file_size_bytes=10)
     marks["settled_a"] = instant()
-    job_b = app.submit_render(account.account_id, FIVE_CREDITS, None, {}).job_id
+    job_b = app.submit_render(
+        account.account_id, MovieScript.from_dict(FIVE_CREDITS), None, {}
+    ).job_id
     marks["charged_b"] = instant()
     app.fail_job(job_b, "RENDER_FAILED", "bad source")
     marks["refunded_b"] = instant()

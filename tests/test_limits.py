@@ -21,6 +21,7 @@ from phantomflow.api.bootstrap import build_runtime
 from phantomflow.api.cli import main
 from phantomflow.api.services import Services
 from phantomflow.domain.errors import ConcurrencyLimitExceeded, DomainError, InsufficientCredits
+from phantomflow.domain.script import MovieScript
 from tests.conftest import TINY_SCRIPT
 
 
@@ -124,7 +125,9 @@ def test_a_burst_of_parallel_submits_never_gets_more_than_the_limit_through(sett
         def submit(index: int) -> str:
             start.wait()
             try:
-                runtimes[index % 3].app.submit_render(account.account_id, TINY_SCRIPT, None, {})
+                runtimes[index % 3].app.submit_render(
+                    account.account_id, MovieScript.from_dict(TINY_SCRIPT), None, {}
+                )
                 return "accepted"
             except ConcurrencyLimitExceeded:
                 return "429"

@@ -22,6 +22,7 @@ from phantomflow.api.app import create_app
 from phantomflow.api.openapi import OPERATIONS, openapi_document, render_json_schema
 from phantomflow.api.services import Services
 from phantomflow.domain.jobs import WebhookAttempt
+from phantomflow.domain.script import MovieScript
 from phantomflow.projections.runner import FollowerThreads
 from tests.conftest import TINY_SCRIPT
 
@@ -198,13 +199,17 @@ async def test_the_key_and_webhook_routes_answer_as_documented(client, sqlite_ru
     redeliver = "/api/jobs/{job_id}/webhooks/redeliver"
     queued = await client.post(f"/api/jobs/{job_id}/webhooks/redeliver", headers=headers)
     assert (await documented(queued, "post", redeliver, 202))["redelivery"] == 1
-    running = app.submit_render(account.account_id, TINY_SCRIPT, None, {}).job_id
+    running = app.submit_render(
+        account.account_id, MovieScript.from_dict(TINY_SCRIPT), None, {}
+    ).job_id
     nothing = await client.post(f"/api/jobs/{running}/webhooks/redeliver", headers=headers)
     # Nothing to redeliver yet: the job has not ended.
     conflict = await documented(nothing, "post", redeliver, 409)
     assert conflict["error"]["code"] == "NOTHING_TO_REDELIVER"
     assert "the job is queued" in conflict["error"]["message"]
-    silent = app.submit_render(account.account_id, TINY_SCRIPT, None, {}).job_id
+    silent = app.submit_render(
+        account.account_id, MovieScript.from_dict(TINY_SCRIPT), None, {}
+    ).job_id
     app.cancel_job(silent)
     # Nor ever, for a job without a webhook_uri.
     never = await client.post(f"/api/jobs/{silent}/webhooks/redeliver", headers=headers)
@@ -215,7 +220,9 @@ async def test_the_key_and_webhook_routes_answer_as_documented(client, sqlite_ru
 
 def ended_job_with_a_failed_webhook(app, account_id: UUID) -> UUID:
     """A completed job whose webhook's first delivery failed and will be retried."""
-    job_id = app.submit_render(account_id, TINY_SCRIPT, "https://example.test/hook", {}).job_id
+    job_id = app.submit_render(
+        account_id, MovieScript.from_dict(TINY_SCRIPT), "https://example.test/hook", {}
+    ).job_id
     app.start_job(app.get_job(job_id), "w", lease_seconds=60)
     app.report_progress(app.get_job(job_id), 0.5, "rendering_scene_1")
     app.complete_job(job_id, f"{job_id}.mp4", 1.0, 1234)
@@ -277,7 +284,9 @@ def two_ended_jobs(app) -> tuple[Any, UUID, UUID]:
     """An account with a completed job (whose webhook failed once) and a cancelled one."""
     account = app.open_account(plan="pro", credits=10)
     completed = ended_job_with_a_failed_webhook(app, account.account_id)
-    cancelled = app.submit_render(account.account_id, TINY_SCRIPT, None, {}).job_id
+    cancelled = app.submit_render(
+        account.account_id, MovieScript.from_dict(TINY_SCRIPT), None, {}
+    ).job_id
     app.cancel_job(cancelled)
     return account, completed, cancelled
 
@@ -391,7 +400,9 @@ async def test_the_server_takes_exactly_the_last_event_ids_the_document_allows(
 ):
     app = sqlite_runtime.app
     account = app.open_account(plan="pro", credits=10)
-    job_id = app.submit_render(account.account_id, TINY_SCRIPT, None, {}).job_id
+    job_id = app.submit_render(
+        account.account_id, MovieScript.from_dict(TINY_SCRIPT), None, {}
+    ).job_id
     app.cancel_job(job_id)
     schema = next(
         parameter["schema"]
@@ -489,7 +500,9 @@ async def test_the_ledger_downloads_as_csv_from_its_own_operation(client, sqlite
     app = sqlite_runtime.app
     account = app.open_account(plan="pro", credits=10)
     headers = {"x-api-key": account.api_key}
-    app.cancel_job(app.submit_render(account.account_id, TINY_SCRIPT, None, {}).job_id)
+    app.cancel_job(
+        app.submit_render(account.account_id, MovieScript.from_dict(TINY_SCRIPT), None, {}).job_id
+    )
     sqlite_runtime.ledger_runner.catch_up()
     operation = openapi_document()["paths"]["/api/credits/ledger.csv"]["get"]
     assert list(operation["responses"]["200"]["content"]) == ["text/csv"]

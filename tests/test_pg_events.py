@@ -13,6 +13,7 @@ from phantomflow.adapters.pg_events import LockingFunctionRecorder
 from phantomflow.api.bootstrap import build_runtime
 from phantomflow.domain.accounts import CreditAccount
 from phantomflow.domain.jobs import RenderJob
+from phantomflow.domain.script import MovieScript
 from tests.conftest import TINY_SCRIPT
 
 
@@ -37,7 +38,9 @@ def test_the_postgresql_event_store_saves_through_the_one_statement_recorder(pg_
 def test_the_events_of_one_save_get_consecutive_positions_in_the_order_given(pg_runtime):
     app = pg_runtime.app
     account = app.open_account(plan="pro", credits=10)
-    job_id = app.submit_render(account.account_id, TINY_SCRIPT, None, {}).job_id
+    job_id = app.submit_render(
+        account.account_id, MovieScript.from_dict(TINY_SCRIPT), None, {}
+    ).job_id
 
     job = app.get_job(job_id)
     job.start("w1")
@@ -150,7 +153,7 @@ def test_a_submission_whose_commit_answer_is_lost_is_charged_once(pg_runtime, af
     account = app.open_account(plan="pro", credits=10)
     lose_the_answer(app.recorder, after_commit=after_commit)
 
-    submission = app.submit_render(account.account_id, TINY_SCRIPT, None, {})
+    submission = app.submit_render(account.account_id, MovieScript.from_dict(TINY_SCRIPT), None, {})
 
     charges = [
         event

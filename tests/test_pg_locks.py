@@ -11,6 +11,7 @@ from eventsourcing.persistence import RecordConflictError
 from phantomflow.adapters.persistence import postgres_conninfo
 from phantomflow.adapters.pg_locks import AdvisoryAccountLocks
 from phantomflow.api.bootstrap import build_runtime
+from phantomflow.domain.script import MovieScript
 from tests.conftest import TINY_SCRIPT
 
 
@@ -79,7 +80,9 @@ def test_processes_racing_on_one_account_queue_instead_of_conflicting_again_and_
         def submit_all(runtime) -> None:
             start.wait()
             for _ in range(each):
-                runtime.app.submit_render(account.account_id, TINY_SCRIPT, None, {})
+                runtime.app.submit_render(
+                    account.account_id, MovieScript.from_dict(TINY_SCRIPT), None, {}
+                )
 
         threads = [threading.Thread(target=submit_all, args=(rt,)) for rt in runtimes]
         for thread in threads:

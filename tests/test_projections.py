@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 from phantomflow.domain.jobs import WebhookAttempt
+from phantomflow.domain.script import MovieScript
 from phantomflow.projections.jobs import TABLE, JobsProjection, followed_events_after, replay
 from phantomflow.projections.runner import FollowerRunner
 from tests.conftest import TINY_SCRIPT
@@ -20,14 +21,18 @@ def make_history(runtime) -> uuid.UUID:
     """A few jobs in every state, with progress, for one account."""
     account = runtime.app.open_account(plan="pro", credits=100)
     submit = runtime.app.submit_render
-    done = submit(account.account_id, TINY_SCRIPT, None, {"channel": "test"}).job_id
+    done = submit(
+        account.account_id, MovieScript.from_dict(TINY_SCRIPT), None, {"channel": "test"}
+    ).job_id
     job = runtime.app.get_job(done)
     runtime.app.start_job(job, "w1", lease_seconds=60)
     runtime.app.report_progress(job, 0.5, "rendering_scene_1")
     runtime.app.complete_job(done, f"{done}.mp4", duration_seconds=1.0, file_size_bytes=999)
-    failed = submit(account.account_id, TINY_SCRIPT, None, {"channel": "test"}).job_id
+    failed = submit(
+        account.account_id, MovieScript.from_dict(TINY_SCRIPT), None, {"channel": "test"}
+    ).job_id
     runtime.app.fail_job(failed, "RENDER_FAILED", "no")
-    submit(account.account_id, TINY_SCRIPT, None, {"channel": "test"})
+    submit(account.account_id, MovieScript.from_dict(TINY_SCRIPT), None, {"channel": "test"})
     return account.account_id
 
 
@@ -97,7 +102,7 @@ def test_two_copies_of_a_follower_never_both_apply_a_batch(runtime):
 def test_a_job_replayed_from_its_events_reads_as_the_read_model_shows_it(runtime):
     account = runtime.app.open_account(plan="pro", credits=10)
     job_id = runtime.app.submit_render(
-        account.account_id, TINY_SCRIPT, "https://hooks.example.com/x", {}
+        account.account_id, MovieScript.from_dict(TINY_SCRIPT), "https://hooks.example.com/x", {}
     ).job_id
     runtime.app.fail_job(job_id, "RENDER_FAILED", "no")
     # Webhook deliveries are events of the job too, but not part of its read model.
@@ -115,7 +120,9 @@ def test_a_job_read_straight_after_its_cancel_is_cancelled_before_the_read_model
     runtime,
 ):
     account = runtime.app.open_account(plan="pro", credits=10)
-    job_id = runtime.app.submit_render(account.account_id, TINY_SCRIPT, None, {}).job_id
+    job_id = runtime.app.submit_render(
+        account.account_id, MovieScript.from_dict(TINY_SCRIPT), None, {}
+    ).job_id
     runtime.jobs_runner.catch_up()
     runtime.app.cancel_job(job_id)
 
@@ -130,7 +137,7 @@ def test_a_job_read_straight_after_its_cancel_is_cancelled_before_the_read_model
 def test_a_job_whose_newer_events_the_read_model_ignores_is_read_from_the_read_model(runtime):
     account = runtime.app.open_account(plan="pro", credits=10)
     job_id = runtime.app.submit_render(
-        account.account_id, TINY_SCRIPT, "https://hooks.example.com/x", {}
+        account.account_id, MovieScript.from_dict(TINY_SCRIPT), "https://hooks.example.com/x", {}
     ).job_id
     runtime.app.fail_job(job_id, "RENDER_FAILED", "no")
     runtime.jobs_runner.catch_up()

@@ -24,6 +24,7 @@ from phantomflow.api.app import create_app
 from phantomflow.api.event_hub import EventHub
 from phantomflow.api.services import Services
 from phantomflow.api.sse import HUB, RedactingAccessLogger
+from phantomflow.domain.script import MovieScript
 from tests.conftest import TINY_SCRIPT
 
 REPO = Path(__file__).resolve().parent.parent
@@ -111,7 +112,9 @@ async def test_a_real_render_streams_rising_progress_then_complete_and_a_resumed
     live, runtime, settings
 ):
     account = runtime.app.open_account(plan="pro", credits=100)
-    job_id = runtime.app.submit_render(account.account_id, TWO_SCENES, None, {}).job_id
+    job_id = runtime.app.submit_render(
+        account.account_id, MovieScript.from_dict(TWO_SCENES), None, {}
+    ).job_id
     url = live.url(f"/api/jobs/{job_id}/progress", api_key=account.api_key)
 
     async def cut_off_and_resumed() -> tuple[list[Event], list[Event]]:
@@ -152,7 +155,9 @@ async def test_a_real_render_streams_rising_progress_then_complete_and_a_resumed
 
 async def test_a_client_that_connects_after_the_end_gets_the_final_event_at_once(live, runtime):
     account = runtime.app.open_account(plan="pro", credits=10)
-    job_id = runtime.app.submit_render(account.account_id, TINY_SCRIPT, None, {}).job_id
+    job_id = runtime.app.submit_render(
+        account.account_id, MovieScript.from_dict(TINY_SCRIPT), None, {}
+    ).job_id
     runtime.app.start_job(runtime.app.get_job(job_id), "w", lease_seconds=60)
     runtime.app.report_progress(runtime.app.get_job(job_id), 0.5, "rendering_scene_1")
     runtime.app.fail_job(job_id, "RENDER_FAILED", "the font is missing")
@@ -173,7 +178,9 @@ async def test_a_client_that_connects_after_the_end_gets_the_final_event_at_once
 async def test_resuming_sends_exactly_the_events_after_last_event_id(live, runtime):
     app = runtime.app
     account = app.open_account(plan="pro", credits=10)
-    job_id = app.submit_render(account.account_id, TINY_SCRIPT, None, {}).job_id
+    job_id = app.submit_render(
+        account.account_id, MovieScript.from_dict(TINY_SCRIPT), None, {}
+    ).job_id
     app.start_job(app.get_job(job_id), "w", lease_seconds=60)
     for value in (0.2, 0.4, 0.6):
         app.report_progress(app.get_job(job_id), value, "rendering_scene_1")
@@ -202,7 +209,9 @@ async def test_the_progress_stream_takes_the_key_as_a_header_or_query_parameter_
 ):
     owner = runtime.app.open_account(plan="pro", credits=10)
     other = runtime.app.open_account(plan="pro", credits=10)
-    job_id = runtime.app.submit_render(owner.account_id, TINY_SCRIPT, None, {}).job_id
+    job_id = runtime.app.submit_render(
+        owner.account_id, MovieScript.from_dict(TINY_SCRIPT), None, {}
+    ).job_id
     path = f"/api/jobs/{job_id}/progress"
     client = live.client
 
@@ -225,7 +234,9 @@ async def test_idle_streams_get_heartbeats_and_a_client_that_leaves_is_released_
 ):
     live.hub.heartbeat = 0.2
     account = runtime.app.open_account(plan="pro", credits=10)
-    job_id = runtime.app.submit_render(account.account_id, TINY_SCRIPT, None, {}).job_id
+    job_id = runtime.app.submit_render(
+        account.account_id, MovieScript.from_dict(TINY_SCRIPT), None, {}
+    ).job_id
     response = await live.client.get(
         f"/api/jobs/{job_id}/progress", headers={"x-api-key": account.api_key}
     )
@@ -251,8 +262,8 @@ async def test_the_account_stream_carries_only_the_accounts_jobs_and_resumes_wit
 
     first = asyncio.create_task(read_events(url, stop=lambda events: len(events) == 3, timeout=10))
     await asyncio.sleep(0.3)
-    job = app.submit_render(mine.account_id, TINY_SCRIPT, None, {}).job_id
-    app.submit_render(theirs.account_id, TINY_SCRIPT, None, {})
+    job = app.submit_render(mine.account_id, MovieScript.from_dict(TINY_SCRIPT), None, {}).job_id
+    app.submit_render(theirs.account_id, MovieScript.from_dict(TINY_SCRIPT), None, {})
     app.start_job(app.get_job(job), "w", lease_seconds=60)
     app.report_progress(app.get_job(job), 0.5, "rendering_scene_1")
     seen = await first
@@ -263,8 +274,8 @@ async def test_the_account_stream_carries_only_the_accounts_jobs_and_resumes_wit
     ]
 
     # Gone for a while: a second job ends, another account works meanwhile.
-    second = app.submit_render(mine.account_id, TINY_SCRIPT, None, {}).job_id
-    app.submit_render(theirs.account_id, TINY_SCRIPT, None, {})
+    second = app.submit_render(mine.account_id, MovieScript.from_dict(TINY_SCRIPT), None, {}).job_id
+    app.submit_render(theirs.account_id, MovieScript.from_dict(TINY_SCRIPT), None, {})
     app.fail_job(second, "RENDER_FAILED", "boom")
     resumed = await read_events(
         url,
@@ -282,7 +293,10 @@ async def test_the_account_stream_carries_only_the_accounts_jobs_and_resumes_wit
 async def test_streams_of_many_jobs_share_one_follower_of_the_event_store(live, runtime):
     app = runtime.app
     account = app.open_account(plan="pro", credits=100)
-    jobs = [app.submit_render(account.account_id, TINY_SCRIPT, None, {}).job_id for _ in range(5)]
+    jobs = [
+        app.submit_render(account.account_id, MovieScript.from_dict(TINY_SCRIPT), None, {}).job_id
+        for _ in range(5)
+    ]
     responses = [
         await live.client.get(f"/api/jobs/{job}/progress", headers={"x-api-key": account.api_key})
         for job in jobs
@@ -304,7 +318,9 @@ async def test_streams_of_many_jobs_share_one_follower_of_the_event_store(live, 
 async def test_cancelling_a_job_ends_its_stream_with_a_cancelled_error(live, runtime):
     app = runtime.app
     account = app.open_account(plan="pro", credits=10)
-    job_id = app.submit_render(account.account_id, TINY_SCRIPT, None, {}).job_id
+    job_id = app.submit_render(
+        account.account_id, MovieScript.from_dict(TINY_SCRIPT), None, {}
+    ).job_id
     app.start_job(app.get_job(job_id), "w", lease_seconds=60)
     url = live.url(f"/api/jobs/{job_id}/progress", api_key=account.api_key)
     stream = asyncio.create_task(read_events(url, timeout=10))
@@ -321,7 +337,9 @@ async def test_cancelling_a_job_ends_its_stream_with_a_cancelled_error(live, run
 
 async def test_the_access_log_leaves_out_keys_given_as_query_parameters(runtime, caplog):
     account = runtime.app.open_account(plan="pro", credits=10)
-    job_id = runtime.app.submit_render(account.account_id, TINY_SCRIPT, None, {}).job_id
+    job_id = runtime.app.submit_render(
+        account.account_id, MovieScript.from_dict(TINY_SCRIPT), None, {}
+    ).job_id
     runtime.app.fail_job(job_id, "RENDER_FAILED", "no")  # so the stream ends by itself
     app = create_app(Services(runtime))
     server = TestServer(app)

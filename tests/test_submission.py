@@ -16,6 +16,7 @@ from phantomflow.api.bootstrap import Runtime, build_runtime
 from phantomflow.domain.accounts import CreditAccount
 from phantomflow.domain.errors import InsufficientCredits
 from phantomflow.domain.jobs import RenderJob
+from phantomflow.domain.script import MovieScript
 from tests.conftest import TINY_SCRIPT
 
 FIVE_CREDIT_SCRIPT = {
@@ -28,7 +29,9 @@ FIVE_CREDIT_SCRIPT = {
 
 
 def submit(runtime: Runtime, account_id: uuid.UUID, script: dict = FIVE_CREDIT_SCRIPT):
-    return runtime.app.submit_render(account_id, script, None, {"channel": "test"})
+    return runtime.app.submit_render(
+        account_id, MovieScript.from_dict(script), None, {"channel": "test"}
+    )
 
 
 def all_events(runtime: Runtime) -> list:

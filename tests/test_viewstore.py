@@ -27,3 +27,44 @@ def test_a_read_sees_what_a_transaction_committed(runtime):
     with store.read() as cursor:
         cursor.execute("SELECT n FROM read_sees")
         assert cursor.fetchall() == [(7,)]
+
+
+def test_one_copy_of_a_follower_leads_and_another_schema_has_its_own_lead(
+    postgres_settings, tmp_path
+):
+    from dataclasses import replace
+
+    import psycopg
+
+    from phantomflow.adapters.persistence import postgres_conninfo
+    from phantomflow.adapters.viewstore import PostgresViewStore
+    from tests.conftest import POSTGRES_URL
+
+    other_schema = f"{postgres_settings.database_schema}_other"
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {other_schema}")
+    stores = [
+        PostgresViewStore(postgres_conninfo(settings), max_size=1)
+        for settings in (
+            postgres_settings,
+            postgres_settings,
+            replace(postgres_settings, database_schema=other_schema),
+        )
+    ]
+    try:
+        first, second, elsewhere = stores
+        with first.leadership("ledger") as leading:
+            assert leading
+            with second.leadership("ledger") as also_leading:
+                assert not also_leading  # a copy of the same follower stands by
+            with second.leadership("jobs") as leading_another:
+                assert leading_another  # another follower
+            with elsewhere.leadership("ledger") as leading_elsewhere:
+                assert leading_elsewhere  # another deployment's follower
+        with second.leadership("ledger") as leading_now:
+            assert leading_now  # the lead is free again
+    finally:
+        for store in stores:
+            store.close()
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {other_schema} CASCADE")

@@ -29,6 +29,7 @@ from phantomflow.api.app import create_app
 from phantomflow.api.bootstrap import Runtime, build_runtime
 from phantomflow.api.services import Services
 from phantomflow.domain.jobs import AUTOMATIC, RenderJob
+from phantomflow.domain.script import MovieScript
 from phantomflow.projections.runner import FollowerRunner, FollowerThreads
 from phantomflow.workers.actors import in_process_broker
 from phantomflow.workers.webhooks import (
@@ -165,7 +166,9 @@ async def api(runtime) -> AsyncIterator[TestClient]:
 
 def ended_job(runtime: Runtime, account_id: UUID, webhook_uri: str | None, end: str = "complete"):
     app = runtime.app
-    job_id = app.submit_render(account_id, TINY_SCRIPT, webhook_uri, {}).job_id
+    job_id = app.submit_render(
+        account_id, MovieScript.from_dict(TINY_SCRIPT), webhook_uri, {}
+    ).job_id
     app.start_job(app.get_job(job_id), "worker", lease_seconds=60)
     if end == "fail":
         app.fail_job(job_id, "RENDER_FAILED", "the font is missing")

@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 
 from phantomflow.adapters.render import FFmpegRenderer
+from phantomflow.api.bootstrap import build_runtime
 from phantomflow.domain.accounts import CreditAccount
 from phantomflow.domain.jobs import RenderJob
+from phantomflow.domain.script import MovieScript
 from phantomflow.workers.render import JobBusy, RenderService
 from tests.conftest import TINY_SCRIPT
 
@@ -34,7 +36,9 @@ def service(runtime, renderer: FFmpegRenderer | None = None, **kwargs) -> Render
 
 def submitted(runtime, script=TINY_SCRIPT, credits=100):
     account = runtime.app.open_account(plan="pro", credits=credits)
-    job_id = runtime.app.submit_render(account.account_id, script, None, {}).job_id
+    job_id = runtime.app.submit_render(
+        account.account_id, MovieScript.from_dict(script), None, {}
+    ).job_id
     return account.account_id, job_id
 
 
@@ -128,3 +132,29 @@ def test_a_job_held_by_a_silent_worker_is_taken_over_once_its_lease_runs_out(run
     job = runtime.app.get_job(job_id)
     assert (job.status, job.attempts) == ("completed", 2)
     assert runtime.app.get_account(account_id).balance == 100 - job.credits_used
+
+
+def count_script_parses(monkeypatch) -> list[dict]:
+    """Every MovieScript.from_dict call from now on, by the dict it parsed."""
+    parsed: list[dict] = []
+    parse = MovieScript.from_dict.__func__
+
+    def counting(cls, data):
+        parsed.append(data)
+        return parse(cls, data)
+
+    monkeypatch.setattr(MovieScript, "from_dict", classmethod(counting))
+    return parsed
+
+
+def test_a_worker_parses_a_script_once_to_render_it_and_to_price_it(runtime, settings, monkeypatch):
+    _, job_id = submitted(runtime, TWO_SCENES)
+    worker = build_runtime(settings)  # another process: nothing of the submission cached
+    try:
+        parsed = count_script_parses(monkeypatch)
+        assert service(worker).run(job_id) == "completed"
+        job = worker.app.get_job(job_id)
+        assert 0 < job.credits_used <= job.estimated_credits  # priced from the parsed script
+        assert parsed == [job.script]
+    finally:
+        worker.close()

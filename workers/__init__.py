@@ -1,1 +1,1 @@
-"""Dramatiq actors that render jobs, and the follower that hands jobs to them."""
+"""Dramatiq actors that render jobs and deliver webhooks, and the followers that feed them."""

@@ -24,7 +24,6 @@ from phantomflow.adapters.storage import OutputStorage
 from phantomflow.domain.application import PhantomFlow
 from phantomflow.domain.errors import IllegalJobTransition, JobNotFound
 from phantomflow.domain.jobs import RenderJob
-from phantomflow.domain.script import MovieScript
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +98,7 @@ class RenderService:
             work_dir = Path(scratch)
             try:
                 result = self.renderer.render(
-                    MovieScript.from_dict(job.script),
+                    self.app.script_of(job),
                     work_dir / "output.mp4",
                     progress,
                     work_dir,

@@ -40,6 +40,7 @@ from phantomflow.adapters.viewstore import Cursor
 from phantomflow.domain.application import PhantomFlow
 from phantomflow.domain.errors import IllegalJobTransition, JobNotFound
 from phantomflow.domain.jobs import AUTOMATIC, MANUAL, RenderJob, WebhookAttempt
+from phantomflow.projections import job_view
 from phantomflow.projections.runner import Follower, Tracked
 
 log = logging.getLogger(__name__)
@@ -85,16 +86,9 @@ class WebhookService:
             return "already attempted"
         if trigger == AUTOMATIC and job.webhook_delivered:
             return "already delivered"
-        body = webhooks.payload(
-            job_id=job.id,
-            status=job.status,
-            output_location=job.output_location,
-            credits_used=job.credits_used,
-            duration_seconds=job.duration_seconds,
-            error=job.error,
-            ended_at=self._ended_at(job_id),
-            public_url=self.public_url,
-        )
+        doc = job_view.document(self.app.events.get(job_id))
+        assert doc is not None  # the job exists
+        body = webhooks.encode(job_view.webhook_body(doc, self.public_url))
         now = datetime.now(UTC)
         headers = webhooks.signed_headers(
             webhooks.message_id(job.id),
@@ -127,12 +121,6 @@ class WebhookService:
         if attempt.delivered:
             return "delivered"
         return f"failed: {attempt.error}"
-
-    def _ended_at(self, job_id: UUID) -> datetime:
-        for event in self.app.events.get(job_id, desc=True):
-            if isinstance(event, ENDINGS):
-                return event.timestamp
-        raise JobNotFound(f"job {job_id} has not ended")
 
 
 class WebhookScheduler(Follower):

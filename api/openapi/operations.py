@@ -17,8 +17,9 @@ from phantomflow.api.errors import ERROR_CODES
 from phantomflow.api.keys import NewKeySchema
 from phantomflow.api.openapi.converter import COMPONENTS
 from phantomflow.api.openapi.responses import STREAM_EVENTS
-from phantomflow.api.routes import IDEMPOTENCY_KEY, MAX_PAGE
+from phantomflow.api.requests import MAX_PAGE
 from phantomflow.api.schemas import RenderRequestSchema
+from phantomflow.api.submissions import IDEMPOTENCY_KEY
 from phantomflow.api.template_schemas import (
     NewTemplateSchema,
     TemplateChangesSchema,
