@@ -44,9 +44,9 @@ class RateDecision:
         return max(1, math.ceil(self.reset_at - time.time()))
 
 
-def _window(now: float) -> tuple[int, int]:
-    start = int(now // WINDOW_SECONDS) * WINDOW_SECONDS
-    return start, start + WINDOW_SECONDS
+def _window(now: float, seconds: int = WINDOW_SECONDS) -> tuple[int, int]:
+    start = int(now // seconds) * seconds
+    return start, start + seconds
 
 
 def _decide(count: int, limit: int, reset_at: int) -> RateDecision:
@@ -94,14 +94,18 @@ class RedisRateLimiter:
 
 
 class MemoryRateLimiter:
-    """The embedded default's counter: one process, so a dict is the whole truth."""
+    """The embedded default's counter: one process, so a dict is the whole truth.
 
-    def __init__(self) -> None:
+    `window_seconds` other than a minute is for tests of clients that wait out a 429
+    (limits stay "per minute" in what the API says)."""
+
+    def __init__(self, window_seconds: int = WINDOW_SECONDS) -> None:
         self.counts: dict[tuple[str, int], int] = {}
         self.lock = asyncio.Lock()
+        self.window_seconds = window_seconds
 
     async def hit(self, key: str, limit: int) -> RateDecision:
-        start, reset_at = _window(time.time())
+        start, reset_at = _window(time.time(), self.window_seconds)
         async with self.lock:
             # Forget finished windows as we go, so memory stays one entry per account.
             for stale in [k for k in self.counts if k[1] < start]:

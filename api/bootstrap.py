@@ -56,7 +56,6 @@ from phantomflow.workers.dispatch import Dispatcher
 from phantomflow.workers.render import RenderService
 from phantomflow.workers.webhooks import (
     RETRY_DELAYS,
-    WEBHOOK_QUEUE,
     WebhookScheduler,
     WebhookService,
     declare_webhook_actor,
@@ -262,6 +261,9 @@ def stop_on_signals() -> threading.Event:
 # --- the embedded default -------------------------------------------------------------
 
 
+EMBEDDED_WORKER_TIMEOUT_MS = 50
+
+
 class Embedded:
     """API, render worker and followers in one process, on SQLite.
 
@@ -272,23 +274,32 @@ class Embedded:
         self, settings: Settings, worker_threads: int = 2, public_url: str | None = None
     ) -> None:
         self.runtime = build_runtime(settings)
-        self.broker = in_process_broker()
         renders = render_service(self.runtime)
         # `public_url` (the embedded server's own address) stands in for
         # PHANTOMFLOW_PUBLIC_URL in webhook payloads when that is not set.
         webhooks = webhook_service(self.runtime, settings.public_url or public_url)
-        self.actors = declare_actors(self.broker, lambda: renders, lambda: webhooks)
+        # Webhook POSTs (up to 10 s each) get a broker and worker threads of their own,
+        # never a render's. (Two workers on one broker would also give it each worker's
+        # middleware twice, which Dramatiq warns about.)
+        self.broker = in_process_broker()
+        self.webhook_broker = in_process_broker()
+        self.actors = Actors(
+            render=declare_render_actor(self.broker, lambda: renders),
+            webhook=declare_webhook_actor(self.webhook_broker, lambda: webhooks),
+        )
         self.followers = followers(self.runtime, self.actors)
         # Everything here writes through this one application: each save wakes the
         # followers, so a submitted job reaches the worker without waiting for a poll.
         self.runtime.app.on_recorded(self.followers.wake)
-        # Webhook POSTs (up to 10 s each) get threads of their own, never a render's.
+        # Idle worker threads wake every EMBEDDED_WORKER_TIMEOUT_MS to see whether they
+        # should stop: Dramatiq's default (1 s) made each of the two workers take up to
+        # 2 s to stop, which `phantomflow render` added to every render.
         self.worker = dramatiq.Worker(
-            self.broker,
-            queues=set(self.broker.get_declared_queues()) - {WEBHOOK_QUEUE},
-            worker_threads=worker_threads,
+            self.broker, worker_threads=worker_threads, worker_timeout=EMBEDDED_WORKER_TIMEOUT_MS
         )
-        self.webhook_worker = dramatiq.Worker(self.broker, queues={WEBHOOK_QUEUE}, worker_threads=2)
+        self.webhook_worker = dramatiq.Worker(
+            self.webhook_broker, worker_threads=2, worker_timeout=EMBEDDED_WORKER_TIMEOUT_MS
+        )
 
     def http_app(self) -> web.Application:
         """The HTTP app, which starts the worker and the followers with it and stops them
@@ -312,9 +323,13 @@ class Embedded:
 
     def stop(self) -> None:
         self.followers.stop()
+        # Both workers wind down at once: each waits for its threads' next wake-up.
+        stopping = threading.Thread(target=self.webhook_worker.stop, name="webhook-worker-stop")
+        stopping.start()
         self.worker.stop()
-        self.webhook_worker.stop()
+        stopping.join()
         self.broker.close()
+        self.webhook_broker.close()
         self.runtime.close()
 
 

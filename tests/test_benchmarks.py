@@ -61,6 +61,11 @@ FIGURES: dict[str, tuple[str, ...]] = {
         "cached_load_ms",
     ),
     "read_models.py": ("events_in_store", "rebuild_seconds", "events_per_second"),
+    "cli_render.py": (
+        "total_median_s",
+        "complete_to_exit_median_s",
+        "complete_to_exit_max_s",
+    ),
     "render.py": (
         "system_seconds",
         "bare_seconds",
@@ -73,7 +78,7 @@ FIGURES: dict[str, tuple[str, ...]] = {
 }
 # What each needs besides Python: PostgreSQL, and Redis for the API process.
 NEEDS_REDIS = {"submit.py", "job_reads.py", "sse.py", "template_render.py"}
-EMBEDDED = {"render.py"}  # the embedded system: SQLite, no services
+EMBEDDED = {"render.py", "cli_render.py"}  # the embedded system: SQLite, no services
 
 
 def run_smoke(name: str, redis_url: str | None) -> dict[str, Any]:
@@ -107,7 +112,7 @@ def test_every_benchmark_has_a_smoke_run_here():
 @pytest.mark.parametrize(
     "name",
     [
-        pytest.param(name, marks=[pytest.mark.ffmpeg] if name == "render.py" else [])
+        pytest.param(name, marks=[pytest.mark.ffmpeg] if name in EMBEDDED else [])
         for name in sorted(FIGURES)
     ],
 )

@@ -1,0 +1,200 @@
+"""The clients: `Client` (blocking) and `AsyncClient`, one attribute per part of the API."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any, Literal, overload
+
+import httpx
+
+from phantomflow_client._transport import (
+    DEFAULT_TIMEOUT,
+    DEFAULT_URL,
+    AsyncTransport,
+    RetryPolicy,
+    SyncTransport,
+)
+from phantomflow_client.errors import JobFailedError
+from phantomflow_client.models import Job, Submission
+from phantomflow_client.resources.account import Accounts, AsyncAccounts
+from phantomflow_client.resources.credits import AsyncCredits, Credits
+from phantomflow_client.resources.events import AsyncEvents, Events
+from phantomflow_client.resources.jobs import AsyncJobs, Jobs, OnEvent
+from phantomflow_client.resources.keys import AsyncKeys, Keys
+from phantomflow_client.resources.renders import AsyncRenders, Renders
+from phantomflow_client.resources.schema import AsyncSchema, Schema
+from phantomflow_client.resources.templates import AsyncTemplates, Templates
+from phantomflow_client.resources.webhooks import AsyncWebhooks, Webhooks
+
+
+def settings(api_key: str | None, base_url: str | None) -> tuple[str | None, str]:
+    """The key and URL given, else PHANTOMFLOW_API_KEY and PHANTOMFLOW_URL."""
+    key = api_key or os.environ.get("PHANTOMFLOW_API_KEY") or None
+    url = base_url or os.environ.get("PHANTOMFLOW_URL") or DEFAULT_URL
+    return key, url.rstrip("/")
+
+
+def _finished(job: Job) -> Job:
+    if job.status != "completed":
+        raise JobFailedError(job)
+    return job
+
+
+class Client:
+    """A blocking client. Use it as a context manager, or call `close()`.
+
+    `api_key` and `base_url` default to PHANTOMFLOW_API_KEY and PHANTOMFLOW_URL."""
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        base_url: str | None = None,
+        timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
+        retry: RetryPolicy | None = None,
+        http_client: httpx.Client | None = None,
+    ) -> None:
+        key, url = settings(api_key, base_url)
+        self.base_url = url
+        transport = SyncTransport(url, key, timeout, retry or RetryPolicy(), http_client)
+        self._transport = transport
+        self.renders = Renders(transport)
+        self.jobs = Jobs(transport)
+        self.events = Events(transport)
+        self.templates = Templates(transport)
+        self.keys = Keys(transport)
+        self.account = Accounts(transport)
+        self.credits = Credits(transport)
+        self.webhooks = Webhooks(transport)
+        self.schema = Schema(transport)
+
+    @overload
+    def render(
+        self,
+        script: Mapping[str, Any],
+        *,
+        wait: Literal[True] = True,
+        timeout: float | None = None,
+        on_event: OnEvent | None = None,
+        webhook_uri: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Job: ...
+
+    @overload
+    def render(
+        self,
+        script: Mapping[str, Any],
+        *,
+        wait: Literal[False],
+        timeout: float | None = None,
+        on_event: OnEvent | None = None,
+        webhook_uri: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Submission: ...
+
+    def render(
+        self,
+        script: Mapping[str, Any],
+        *,
+        wait: bool = True,
+        timeout: float | None = None,
+        on_event: OnEvent | None = None,
+        webhook_uri: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Job | Submission:
+        """Submit `script`; with `wait` (the default) follow the job over SSE and return
+        it completed, or raise JobFailedError (failed or cancelled) or WaitTimeoutError."""
+        submission = self.renders.create(
+            script, webhook_uri=webhook_uri, idempotency_key=idempotency_key
+        )
+        if not wait:
+            return submission
+        return _finished(self.jobs.wait(submission.job_id, timeout=timeout, on_event=on_event))
+
+    def close(self) -> None:
+        self._transport.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+class AsyncClient:
+    """The same API with `await`; use it with `async with`, or `await close()`."""
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        base_url: str | None = None,
+        timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
+        retry: RetryPolicy | None = None,
+        http_client: httpx.AsyncClient | None = None,
+    ) -> None:
+        key, url = settings(api_key, base_url)
+        self.base_url = url
+        transport = AsyncTransport(url, key, timeout, retry or RetryPolicy(), http_client)
+        self._transport = transport
+        self.renders = AsyncRenders(transport)
+        self.jobs = AsyncJobs(transport)
+        self.events = AsyncEvents(transport)
+        self.templates = AsyncTemplates(transport)
+        self.keys = AsyncKeys(transport)
+        self.account = AsyncAccounts(transport)
+        self.credits = AsyncCredits(transport)
+        self.webhooks = AsyncWebhooks(transport)
+        self.schema = AsyncSchema(transport)
+
+    @overload
+    async def render(
+        self,
+        script: Mapping[str, Any],
+        *,
+        wait: Literal[True] = True,
+        timeout: float | None = None,
+        on_event: OnEvent | None = None,
+        webhook_uri: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Job: ...
+
+    @overload
+    async def render(
+        self,
+        script: Mapping[str, Any],
+        *,
+        wait: Literal[False],
+        timeout: float | None = None,
+        on_event: OnEvent | None = None,
+        webhook_uri: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Submission: ...
+
+    async def render(
+        self,
+        script: Mapping[str, Any],
+        *,
+        wait: bool = True,
+        timeout: float | None = None,
+        on_event: OnEvent | None = None,
+        webhook_uri: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Job | Submission:
+        submission = await self.renders.create(
+            script, webhook_uri=webhook_uri, idempotency_key=idempotency_key
+        )
+        if not wait:
+            return submission
+        job = await self.jobs.wait(submission.job_id, timeout=timeout, on_event=on_event)
+        return _finished(job)
+
+    async def close(self) -> None:
+        await self._transport.close()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.close()

@@ -1,0 +1,397 @@
+"""Typed results: one dataclass per shape the API answers.
+
+Each is built from the JSON by `Model.from_dict`, which reads the field types from the
+class itself (ISO 8601 strings become aware `datetime`s, nested objects their dataclass).
+Fields the client does not know yet (a newer server) are kept, with everything else, in
+`raw`, so nothing the server sends is lost.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from datetime import datetime
+from typing import Any, ClassVar, Literal, TypeVar, Union
+
+M = TypeVar("M", bound="Model")
+
+JobStatus = Literal["queued", "processing", "completed", "failed", "cancelled"]
+FINAL_STATUSES = frozenset({"completed", "failed", "cancelled"})
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Model:
+    raw: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False, compare=False)
+
+    _hints: ClassVar[dict[type, dict[str, Any]]] = {}
+
+    @classmethod
+    def from_dict(cls: type[M], data: dict[str, Any]) -> M:
+        hints = Model._hints.get(cls)
+        if hints is None:
+            hints = typing.get_type_hints(cls)
+            Model._hints[cls] = hints
+        values = {}
+        for field in dataclasses.fields(cls):
+            if field.name == "raw" or field.name not in data:
+                continue
+            values[field.name] = _convert(hints[field.name], data[field.name])
+        return cls(raw=data, **values)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON the server sent."""
+        return dict(self.raw)
+
+
+def _convert(hint: Any, value: Any) -> Any:
+    if value is None:
+        return None
+    origin = typing.get_origin(hint)
+    if origin in (Union, types.UnionType):
+        options = [arg for arg in typing.get_args(hint) if arg is not type(None)]
+        return _convert(options[0], value) if len(options) == 1 else value
+    if origin is list:
+        (item,) = typing.get_args(hint)
+        return [_convert(item, element) for element in value]
+    if isinstance(hint, type) and issubclass(hint, Model) and isinstance(value, dict):
+        return hint.from_dict(value)
+    if hint is datetime and isinstance(value, str):
+        return parse_instant(value)
+    if hint is float and isinstance(value, int):
+        return float(value)
+    return value
+
+
+def parse_instant(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+# --- renders and jobs -------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Submission(Model):
+    """The 202 answer to a render: the job is queued and its credits are charged."""
+
+    job_id: str
+    status: str
+    estimated_credits: int
+    credits_remaining: int
+    replayed: bool = False  # the answer to an earlier request with the same Idempotency-Key
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Quote(Model):
+    """A dry run's answer: the script is valid, and what its render would cost and leave.
+    Nothing is recorded or charged."""
+
+    valid: bool
+    estimated_credits: int
+    credits_remaining: int
+    duration_seconds: float
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class JobError(Model):
+    code: str
+    message: str
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Job(Model):
+    job_id: str
+    status: str
+    progress: float = 0.0
+    stage: str | None = None
+    output_uri: str | None = None
+    poster_uri: str | None = None
+    duration_seconds: float | None = None
+    file_size_bytes: int | None = None
+    estimated_credits: int = 0
+    credits_used: int | None = None
+    error: JobError | None = None
+    webhook_uri: str | None = None
+    sandbox: bool = False
+    created_at: datetime | None = None
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class JobPage(Model):
+    jobs: list[Job]
+    total: int
+    page: int
+    limit: int
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class StoredEvent(Model):
+    """One event of a job's history, as stored (`GET /api/jobs/{id}/events`)."""
+
+    type: str
+    at: datetime
+    version: int
+    data: dict[str, Any]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class JobHistory(Model):
+    job_id: str
+    events: list[StoredEvent]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Cancellation(Model):
+    job_id: str
+    status: str
+    credits_used: int | None = None
+    credits_refunded: int = 0
+
+
+# --- live progress (SSE) ------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ProgressEvent(Model):
+    """`progress`: how far the render is, and in which stage."""
+
+    name: ClassVar[str] = "progress"
+    final: ClassVar[bool] = False
+    id: int
+    progress: float
+    stage: str
+    timestamp: datetime | None = None
+    job_id: str | None = None  # on the account stream only
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class CompleteEvent(Model):
+    """`complete`: the video is ready."""
+
+    name: ClassVar[str] = "complete"
+    final: ClassVar[bool] = True
+    id: int
+    output_uri: str
+    credits_used: int
+    duration_seconds: float
+    file_size_bytes: int | None = None
+    timestamp: datetime | None = None
+    job_id: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ErrorEvent(Model):
+    """`error`: the job failed, or was cancelled (code `CANCELLED`)."""
+
+    name: ClassVar[str] = "error"
+    final: ClassVar[bool] = True
+    id: int
+    code: str
+    message: str
+    timestamp: datetime | None = None
+    job_id: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class WebhookEvent(Model):
+    """`webhook` (account stream only): one attempt to deliver a job's webhook."""
+
+    name: ClassVar[str] = "webhook"
+    final: ClassVar[bool] = False
+    id: int
+    job_id: str
+    attempt: int
+    trigger: str
+    status_code: int | None = None
+    error: str | None = None
+    duration_ms: int | None = None
+    delivered: bool = False
+    timestamp: datetime | None = None
+
+
+JobEvent = ProgressEvent | CompleteEvent | ErrorEvent
+AccountEvent = ProgressEvent | CompleteEvent | ErrorEvent | WebhookEvent
+
+_EVENT_TYPES: dict[str, type[Model]] = {
+    kind.name: kind for kind in (ProgressEvent, CompleteEvent, ErrorEvent, WebhookEvent)
+}
+# The event stream's data is camelCase (the contract's); the models are snake_case.
+_EVENT_FIELDS = {
+    "outputUri": "output_uri",
+    "creditsUsed": "credits_used",
+    "durationSeconds": "duration_seconds",
+    "fileSizeBytes": "file_size_bytes",
+    "jobId": "job_id",
+    "statusCode": "status_code",
+    "durationMs": "duration_ms",
+}
+
+
+def event_from_sse(name: str, event_id: int, data: dict[str, Any]) -> AccountEvent | None:
+    """The typed event of one SSE message; None for an event name this client does not know."""
+    kind = _EVENT_TYPES.get(name)
+    if kind is None:
+        return None
+    fields = {_EVENT_FIELDS.get(key, key): value for key, value in data.items()}
+    event = kind.from_dict({**fields, "id": event_id})
+    return typing.cast(AccountEvent, dataclasses.replace(event, raw=data))
+
+
+# --- templates ----------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class TemplateSummary(Model):
+    """A template as listed, created or changed: everything but its script."""
+
+    id: str
+    name: str
+    is_public: bool = False
+    version: int = 1
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Template(TemplateSummary):
+    script: dict[str, Any] = dataclasses.field(default_factory=dict)
+    variables: list[str] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class TemplateVersion(Model):
+    version: int
+    name: str
+    is_public: bool
+    changed: list[str]
+    created_at: datetime | None = None
+
+
+# --- keys, credits, webhooks ------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ApiKey(Model):
+    id: str
+    prefix: str
+    mode: str
+    revoked: bool = False
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class NewApiKey(Model):
+    """A key just minted: `api_key` is its secret, shown this once."""
+
+    id: str
+    api_key: str
+    prefix: str
+    mode: str
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class RevokedKey(Model):
+    id: str
+    revoked: bool
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Limits(Model):
+    requests_per_minute: int
+    concurrent_jobs: int
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class KeyIdentity(Model):
+    prefix: str
+    mode: str
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Account(Model):
+    """Who the key belongs to: the account, its plan and limits, and the key itself."""
+
+    account_id: str
+    plan: str
+    limits: Limits
+    active_jobs: int
+    credits: int
+    key: KeyIdentity
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Balance(Model):
+    credits: int
+    currency: str = "credits"
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class BalanceAt(Model):
+    at: str
+    credits: int
+    currency: str = "credits"
+    account_version: int | None = None
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class LedgerEntry(Model):
+    seq: int
+    at: datetime
+    type: str
+    amount: int
+    balance_after: int
+    job_id: str | None = None
+    reason: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class LedgerPage(Model):
+    entries: list[LedgerEntry]
+    totals: dict[str, int]
+    total: int
+    page: int
+    limit: int
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class WebhookAttempt(Model):
+    attempt: int
+    trigger: str
+    url: str
+    status_code: int | None = None
+    error: str | None = None
+    duration_ms: int | None = None
+    delivered: bool = False
+    response_excerpt: str | None = None
+    attempted_at: datetime | None = None
+    next_attempt_at: datetime | None = None
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class WebhookLog(Model):
+    """A job's webhook and every attempt to deliver it."""
+
+    job_id: str
+    webhook_uri: str | None
+    webhook_id: str
+    status: str
+    attempts: list[WebhookAttempt]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Redelivery(Model):
+    job_id: str
+    redelivery: int
+    status: str
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class WebhookSecret(Model):
+    secret: str
+    previous_secret_expires_at: datetime | None = None

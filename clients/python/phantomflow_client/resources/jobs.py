@@ -1,0 +1,198 @@
+"""Jobs: list and page through them, read one, its history, cancel it, follow it live,
+wait for it, and download its video."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from phantomflow_client._sse import Resume
+from phantomflow_client._streams import follow_async, follow_sync
+from phantomflow_client._transport import Call
+from phantomflow_client.errors import PhantomFlowError, WaitTimeoutError
+from phantomflow_client.models import (
+    Cancellation,
+    CompleteEvent,
+    Job,
+    JobEvent,
+    JobHistory,
+    JobPage,
+)
+from phantomflow_client.resources._base import AsyncResource, SyncResource, model
+
+JobRef = str | Job
+OnEvent = Callable[[JobEvent], Any]
+MAX_PAGE_SIZE = 100
+
+
+def _id(job: JobRef) -> str:
+    return job.job_id if isinstance(job, Job) else str(job)
+
+
+def list_call(page: int, limit: int, status: str | None) -> Call[JobPage]:
+    return Call(
+        "GET",
+        "/api/jobs",
+        model(JobPage),
+        params={"page": page, "limit": limit, "status": status},
+    )
+
+
+def get_call(job: JobRef) -> Call[Job]:
+    return Call("GET", f"/api/jobs/{_id(job)}", model(Job))
+
+
+def history_call(job: JobRef) -> Call[JobHistory]:
+    return Call("GET", f"/api/jobs/{_id(job)}/events", model(JobHistory))
+
+
+def cancel_call(job: JobRef) -> Call[Cancellation]:
+    # Cancelling twice is harmless (the second answers 409), so a lost answer may be
+    # retried.
+    return Call("POST", f"/api/jobs/{_id(job)}/cancel", model(Cancellation), idempotent=True)
+
+
+def progress_path(job: JobRef) -> str:
+    return f"/api/jobs/{_id(job)}/progress"
+
+
+def _output_of(job: Job) -> str:
+    if job.status != "completed" or not job.output_uri:
+        raise PhantomFlowError(f"job {job.job_id} has no video ({job.status})")
+    return job.output_uri
+
+
+def _known_output(job: JobRef | CompleteEvent) -> str | None:
+    """The video's address if `job` already says it (a complete event, a completed Job)."""
+    if isinstance(job, CompleteEvent):
+        return job.output_uri
+    return job.output_uri if isinstance(job, Job) else None
+
+
+class _Seen:
+    """Pages of a newest-first list shift when jobs are added while paging; a job
+    already handed on is skipped instead of repeated."""
+
+    def __init__(self) -> None:
+        self.ids: set[str] = set()
+
+    def new(self, jobs: list[Job]) -> list[Job]:
+        fresh = [job for job in jobs if job.job_id not in self.ids]
+        self.ids.update(job.job_id for job in fresh)
+        return fresh
+
+
+class Jobs(SyncResource):
+    def list(self, *, page: int = 1, limit: int = 20, status: str | None = None) -> JobPage:
+        """One page of the account's jobs, newest first."""
+        return self._transport.send(list_call(page, limit, status))
+
+    def iter(self, *, status: str | None = None, page_size: int = MAX_PAGE_SIZE) -> Iterator[Job]:
+        """Every job, newest first, fetching pages as it goes."""
+        seen, page = _Seen(), 1
+        while True:
+            found = self.list(page=page, limit=page_size, status=status)
+            yield from seen.new(found.jobs)
+            if not found.jobs or page * page_size >= found.total:
+                return
+            page += 1
+
+    def get(self, job: JobRef) -> Job:
+        return self._transport.send(get_call(job))
+
+    def history(self, job: JobRef) -> JobHistory:
+        """Every event of the job as stored (the audit view)."""
+        return self._transport.send(history_call(job))
+
+    def cancel(self, job: JobRef) -> Cancellation:
+        return self._transport.send(cancel_call(job))
+
+    def follow(
+        self, job: JobRef, *, last_event_id: int | None = None, timeout: float | None = None
+    ) -> Iterator[JobEvent]:
+        """The job's progress events as they happen, over SSE, until `complete` or
+        `error`. Reconnects after a dropped connection from the last event seen."""
+        events = follow_sync(
+            self._transport,
+            progress_path(job),
+            Resume(last_event_id),
+            closes=True,
+            timeout=timeout,
+            job_id=_id(job),
+        )
+        return events  # type: ignore[return-value]  # a job stream has no webhook events
+
+    def wait(
+        self, job: JobRef, *, timeout: float | None = None, on_event: OnEvent | None = None
+    ) -> Job:
+        """Follow the job to its end and return it as it ended (completed, failed or
+        cancelled). Raises WaitTimeoutError after `timeout` seconds."""
+        for event in self.follow(job, timeout=timeout):
+            if on_event is not None:
+                on_event(event)
+        return self.get(job)
+
+    def download(self, job: JobRef | CompleteEvent, path: str | Path) -> Path:
+        """Save the job's MP4 at `path` (written whole, then renamed into place). `job`
+        may be its id, the Job, or its `complete` event."""
+        known = _known_output(job)
+        url = known if known is not None else _output_of(self.get(_id(job)))  # type: ignore[arg-type]
+        return self._transport.download(url, Path(path))
+
+
+class AsyncJobs(AsyncResource):
+    async def list(self, *, page: int = 1, limit: int = 20, status: str | None = None) -> JobPage:
+        return await self._transport.send(list_call(page, limit, status))
+
+    async def iter(
+        self, *, status: str | None = None, page_size: int = MAX_PAGE_SIZE
+    ) -> AsyncIterator[Job]:
+        seen, page = _Seen(), 1
+        while True:
+            found = await self.list(page=page, limit=page_size, status=status)
+            for job in seen.new(found.jobs):
+                yield job
+            if not found.jobs or page * page_size >= found.total:
+                return
+            page += 1
+
+    async def get(self, job: JobRef) -> Job:
+        return await self._transport.send(get_call(job))
+
+    async def history(self, job: JobRef) -> JobHistory:
+        return await self._transport.send(history_call(job))
+
+    async def cancel(self, job: JobRef) -> Cancellation:
+        return await self._transport.send(cancel_call(job))
+
+    def follow(self, job: JobRef, *, last_event_id: int | None = None) -> AsyncIterator[JobEvent]:
+        """As `Jobs.follow`; bound it in time with `asyncio.timeout`."""
+        events = follow_async(
+            self._transport, progress_path(job), Resume(last_event_id), closes=True
+        )
+        return events  # type: ignore[return-value]
+
+    async def wait(
+        self, job: JobRef, *, timeout: float | None = None, on_event: OnEvent | None = None
+    ) -> Job:
+        started = time.monotonic()
+        try:
+            async with asyncio.timeout(timeout):
+                async for event in self.follow(job):
+                    if on_event is not None:
+                        result = on_event(event)
+                        if asyncio.iscoroutine(result):
+                            await result
+        except TimeoutError:
+            if timeout is not None and time.monotonic() - started >= timeout:
+                raise WaitTimeoutError(_id(job), timeout) from None
+            raise
+        return await self.get(job)
+
+    async def download(self, job: JobRef | CompleteEvent, path: str | Path) -> Path:
+        known = _known_output(job)
+        url = known if known is not None else _output_of(await self.get(_id(job)))  # type: ignore[arg-type]
+        return await self._transport.download(url, Path(path))

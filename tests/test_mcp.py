@@ -1,0 +1,172 @@
+"""`phantomflow mcp` driven by the MCP client of the same package over stdio: an agent's
+whole render, by tool calls, against the live embedded server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from mcp.client.session import ClientSession
+from mcp.client.stdio import StdioServerParameters, stdio_client
+
+from phantomflow_client import Client
+from tests.conftest import TINY_SCRIPT
+from tests.live_server import LiveServer
+
+TOOLS = {
+    "check_script",
+    "render_script",
+    "render_template",
+    "get_job",
+    "wait_for_job",
+    "cancel_job",
+    "list_jobs",
+    "list_templates",
+    "get_template",
+    "get_script_schema",
+    "get_credits",
+}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    live = LiveServer(tmp_path_factory.mktemp("mcp-server")).start()
+    yield live
+    live.stop()
+
+
+def mcp_process(url: str, api_key: str) -> StdioServerParameters:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("PHANTOMFLOW_URL", "PHANTOMFLOW_API_KEY")
+    }
+    return StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "phantomflow.api.cli", "mcp"],
+        env={**env, "PHANTOMFLOW_URL": url, "PHANTOMFLOW_API_KEY": api_key},
+    )
+
+
+def result_of(called: Any) -> dict[str, Any]:
+    assert not called.is_error, called.content
+    if called.structured_content is not None:
+        return called.structured_content
+    return json.loads(called.content[0].text)
+
+
+def test_an_agent_renders_a_script_end_to_end_by_tool_calls(server: LiveServer):
+    account = server.open_account(plan="pro", credits=100)
+    progress: list[tuple[float, float | None, str | None]] = []
+
+    async def on_progress(done: float, total: float | None, message: str | None) -> None:
+        progress.append((done, total, message))
+
+    async def agent() -> dict[str, Any]:
+        async with (
+            stdio_client(mcp_process(server.url, account.api_key)) as (read, write),
+            ClientSession(read, write) as session,
+        ):
+            await session.initialize()
+            tools = {tool.name for tool in (await session.list_tools()).tools}
+            schema = result_of(await session.call_tool("get_script_schema", {}))
+            before = result_of(await session.call_tool("get_credits", {}))
+            quote = result_of(await session.call_tool("check_script", {"script": TINY_SCRIPT}))
+            job = result_of(
+                await session.call_tool(
+                    "render_script", {"script": TINY_SCRIPT}, progress_callback=on_progress
+                )
+            )
+            again = result_of(await session.call_tool("get_job", {"job_id": job["job_id"]}))
+            listed = result_of(await session.call_tool("list_jobs", {"limit": 5}))
+            after = result_of(await session.call_tool("get_credits", {}))
+            refused = await session.call_tool("render_script", {"script": {"scenes": []}})
+            return {
+                "tools": tools,
+                "schema": schema,
+                "before": before,
+                "quote": quote,
+                "job": job,
+                "again": again,
+                "listed": listed,
+                "after": after,
+                "refused": refused,
+            }
+
+    seen = asyncio.run(asyncio.wait_for(agent(), 120))
+
+    assert seen["tools"] == TOOLS
+    assert "scenes" in seen["schema"]["properties"]
+    assert seen["job"]["status"] == "completed" and seen["job"]["output_uri"].endswith(".mp4")
+    assert seen["again"]["job_id"] == seen["job"]["job_id"]
+    assert seen["job"]["job_id"] in [job["job_id"] for job in seen["listed"]["jobs"]]
+    assert (seen["before"]["credits"], seen["after"]["credits"]) == (100, 99)
+    assert seen["quote"] == {
+        "valid": True,
+        "estimated_credits": 1,
+        "credits_remaining": 99,
+        "duration_seconds": 1.0,
+    }
+    assert progress and progress[-1][0] == 100 and progress[-1][2] == "complete"
+    assert [done for done, _, _ in progress] == sorted(done for done, _, _ in progress)
+    assert seen["refused"].is_error and "SCHEMA_VALIDATION_ERROR" in seen["refused"].content[0].text
+
+
+def test_an_agent_renders_a_template_and_waits_for_a_job(server: LiveServer):
+    account = server.open_account(plan="pro", credits=100)
+    script = {
+        **TINY_SCRIPT,
+        "scenes": [{"duration": 1, "elements": [{"type": "text", "text": "{{headline}}"}]}],
+    }
+    with Client(account.test_api_key, base_url=server.url) as client:
+        template = client.templates.create("Headline", script)
+
+    async def agent() -> tuple[dict, dict, dict, dict]:
+        async with (
+            stdio_client(mcp_process(server.url, account.test_api_key)) as (read, write),
+            ClientSession(read, write) as session,
+        ):
+            await session.initialize()
+            listed = result_of(await session.call_tool("list_templates", {}))
+            detail = result_of(
+                await session.call_tool("get_template", {"template_id": template.id})
+            )
+            queued = result_of(
+                await session.call_tool(
+                    "render_template",
+                    {"template_id": template.id, "variables": {"headline": "Hi"}, "wait": False},
+                )
+            )
+            waited = result_of(
+                await session.call_tool(
+                    "wait_for_job", {"job_id": queued["job_id"], "timeout_seconds": 60}
+                )
+            )
+            return listed, detail, queued, waited
+
+    listed, detail, queued, waited = asyncio.run(asyncio.wait_for(agent(), 120))
+
+    assert [t["id"] for t in listed["templates"]] == [template.id]
+    assert detail["variables"] == ["headline"]
+    assert queued["status"] == "queued"
+    assert waited["job_id"] == queued["job_id"] and waited["status"] == "completed"
+
+
+def test_without_a_key_the_server_says_what_is_missing(server: LiveServer):
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if k != "PHANTOMFLOW_API_KEY"}
+    done = subprocess.run(
+        [sys.executable, "-m", "phantomflow.api.cli", "mcp"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 2 and "PHANTOMFLOW_API_KEY" in done.stderr
