@@ -37,14 +37,18 @@ def check_url(url: str, allow_private: bool = False) -> tuple[str, int]:
     URL a request will go to, each redirect included (follow redirects yourself):
     aiohttp does not consult a resolver for an IP literal, so `PublicOnlyResolver`
     alone never sees `http://127.0.0.1/`."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        given_port = parts.port
+    except ValueError as error:  # `http://[::1`, or a port that is no number up to 65535
+        raise AddressRefused(f"malformed URL: {error}") from None
     if parts.scheme not in ("http", "https"):
         raise AddressRefused("only http and https URLs are allowed")
     if not parts.hostname:
         raise AddressRefused("the URL has no host")
     if parts.username or parts.password:
         raise AddressRefused("URLs with credentials are not allowed")
-    port = parts.port or (443 if parts.scheme == "https" else 80)
+    port = given_port or (443 if parts.scheme == "https" else 80)
     host = parts.hostname
     if not allow_private:
         if host.lower().rstrip(".") in _LOCAL_NAMES:

@@ -610,3 +610,16 @@ async def test_the_dashboards_pages_answer_as_documented(client, route, path):
     documented_types = answers[str(response.status)].get("content", {})
     if documented_types:
         assert response.content_type in documented_types, (path, response.content_type)
+
+
+@pytest.mark.parametrize("dry_run", ["false", "true"])
+async def test_a_webhook_uri_with_a_port_that_is_no_number_is_refused(
+    client, sqlite_runtime, dry_run
+):
+    headers = {"x-api-key": sqlite_runtime.app.open_account(plan="pro", credits=100).api_key}
+    body = {**TINY_SCRIPT, "webhook_uri": "http://example.com:s/hook"}
+    refused = await client.post(
+        "/api/render", json=body, params={"dry_run": dry_run}, headers=headers
+    )
+    answer = await documented(refused, "post", "/api/render", 400)
+    assert answer["error"]["path"] == "webhook_uri"
