@@ -135,6 +135,13 @@ def _files(*content_types: str) -> dict[str, Any]:
     }
 
 
+def _not_found(meaning: str) -> dict[str, Any]:
+    return {
+        "description": f"NOT_FOUND: {meaning}",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+
+
 UNCHANGED = {"description": "Not modified since the ETag the request sent (If-None-Match)"}
 
 
@@ -153,10 +160,7 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         {
             "200": {"description": "The file", "content": _files(*CONTENT_TYPES.values())},
             "304": UNCHANGED,
-            "404": {
-                "description": "NOT_FOUND: no such file",
-                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-            },
+            "404": _not_found("no such file"),
         },
         "name",
     ),
@@ -166,6 +170,8 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         {
             "200": {"description": "The app's page", "content": _files("text/html")},
             "304": UNCHANGED,
+            # A page name with a line break matches no route.
+            "404": _not_found("no such route"),
         },
         "page",
     ),

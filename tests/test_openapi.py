@@ -599,6 +599,7 @@ async def test_the_server_takes_exactly_the_idempotency_keys_the_document_allows
         ("/", "/"),
         ("/dashboard", "/dashboard"),
         ("/dashboard/{page}", "/dashboard/jobs"),
+        ("/dashboard/{page}", "/dashboard/%0Ajobs"),
         ("/dashboard/static/{name}", "/dashboard/static/app.css"),
         ("/dashboard/static/{name}", "/dashboard/static/nothing.js"),
     ],
