@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from phantomflow.api import credits, dashboard, keys, sse, webhooks
+from phantomflow.api import credits, dashboard, integrations, keys, outputs, sse, webhooks
 from phantomflow.api import templates as template_routes
 from phantomflow.api.auth import auth_middleware
 from phantomflow.api.errors import error_middleware
@@ -30,6 +30,8 @@ def create_app(services: Services) -> web.Application:
     sse.install(app, services)
     app.add_routes(webhooks.routes)
     app.add_routes(template_routes.routes)
+    app.add_routes(integrations.routes)
+    app.add_routes(outputs.routes)
     app.add_routes(schema_routes)
     # The web app and its security headers (and no-store on every key-protected answer).
     dashboard.install(app)

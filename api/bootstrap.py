@@ -39,20 +39,30 @@ from phantomflow.adapters.persistence import (
 )
 from phantomflow.adapters.pg_locks import AdvisoryAccountLocks
 from phantomflow.adapters.render import renderer_for
+from phantomflow.adapters.secrets import SecretsVault, embedded_master_key, parse_master_key
 from phantomflow.adapters.settings import Settings
-from phantomflow.adapters.storage import OutputStorage
+from phantomflow.adapters.storage import Storage, storage_for
 from phantomflow.adapters.topics import register_legacy_topics
 from phantomflow.adapters.viewstore import PostgresViewStore, SQLiteViewStore, ViewStore
 from phantomflow.api.app import create_app
 from phantomflow.api.services import Services
 from phantomflow.api.sse import RedactingAccessLogger
+from phantomflow.domain import exports as ex
 from phantomflow.domain.application import PhantomFlow
+from phantomflow.projections.integrations import IntegrationsProjection, IntegrationsQueries
 from phantomflow.projections.jobs import JobsProjection, JobsQueries
 from phantomflow.projections.ledger import LedgerProjection, LedgerQueries
 from phantomflow.projections.runner import FollowerRunner, FollowerThreads
 from phantomflow.projections.templates import TemplatesProjection, TemplatesQueries
 from phantomflow.workers.actors import declare_render_actor, in_process_broker
 from phantomflow.workers.dispatch import Dispatcher
+from phantomflow.workers.exports import (
+    ExportScheduler,
+    ExportService,
+    declare_export_actor,
+    export_options,
+    export_sender,
+)
 from phantomflow.workers.render import RenderService
 from phantomflow.workers.webhooks import (
     RETRY_DELAYS,
@@ -75,13 +85,16 @@ class Runtime:
     settings: Settings
     app: PhantomFlow
     views: ViewStore
-    storage: OutputStorage
+    storage: Storage
+    vault: SecretsVault
     jobs_runner: FollowerRunner = field(init=False)
     jobs: JobsQueries = field(init=False)
     ledger_runner: FollowerRunner = field(init=False)
     ledger: LedgerQueries = field(init=False)
     templates_runner: FollowerRunner = field(init=False)
     templates: TemplatesQueries = field(init=False)
+    integrations_runner: FollowerRunner = field(init=False)
+    integrations: IntegrationsQueries = field(init=False)
 
     def __post_init__(self) -> None:
         self.jobs_runner = FollowerRunner(self.app, self.views, JobsProjection())
@@ -90,14 +103,24 @@ class Runtime:
         self.ledger = LedgerQueries(self.views)
         self.templates_runner = FollowerRunner(self.app, self.views, TemplatesProjection())
         self.templates = TemplatesQueries(self.views)
+        self.integrations_runner = FollowerRunner(self.app, self.views, IntegrationsProjection())
+        self.integrations = IntegrationsQueries(self.views)
 
     @property
     def read_models(self) -> list[FollowerRunner]:
         """Every read model's runner: what `phantomflow projections` keeps up to date
         and what a rebuild starts from zero."""
-        return [self.jobs_runner, self.ledger_runner, self.templates_runner]
+        return [
+            self.jobs_runner,
+            self.ledger_runner,
+            self.templates_runner,
+            self.integrations_runner,
+        ]
 
     def close(self) -> None:
+        self.storage.close()
+        if self.vault.store is not self.views:
+            self.vault.store.close()
         self.views.close()
         if isinstance(self.app.retries.shared_lock, AdvisoryAccountLocks):
             self.app.retries.shared_lock.close()
@@ -116,8 +139,22 @@ def build_runtime(settings: Settings) -> Runtime:
             views = PostgresViewStore(postgres_conninfo(settings))
             app.retries.shared_lock = AdvisoryAccountLocks(postgres_conninfo(settings))
         return Runtime(
-            settings=settings, app=app, views=views, storage=OutputStorage(settings.outputs)
+            settings=settings,
+            app=app,
+            views=views,
+            storage=storage_for(settings.storage),
+            vault=secrets_vault(settings, views),
         )
+
+
+def secrets_vault(settings: Settings, views: ViewStore) -> SecretsVault:
+    """Integration data keys: in PostgreSQL beside the read models in production (not a
+    read model: a rebuild leaves them alone), in a SQLite file of their own embedded."""
+    master = parse_master_key(settings.secrets_key) if settings.secrets_key else None
+    if settings.embedded:
+        store = SQLiteViewStore(settings.data_dir / "keys.sqlite3")
+        return SecretsVault(store, master or embedded_master_key(settings.data_dir))
+    return SecretsVault(views, master)
 
 
 def one_off(settings: Settings | None = None) -> contextlib.closing[Runtime]:
@@ -158,22 +195,38 @@ def webhook_service(runtime: Runtime, public_url: str | None) -> WebhookService:
     )
 
 
+def export_service(runtime: Runtime, public_url: str | None) -> ExportService:
+    """`public_url` is what the links in export emails start with."""
+    settings = runtime.settings
+    return ExportService(
+        app=runtime.app,
+        storage=runtime.storage,
+        vault=runtime.vault,
+        options=export_options(settings),
+        public_url=public_url,
+        retry_delays=settings.export_retry_delays or ex.RETRY_DELAYS,
+    )
+
+
 @dataclass(frozen=True)
 class Actors:
     """The Dramatiq actors of one broker: what the followers send to, and workers run."""
 
     render: dramatiq.Actor[[str], None]
     webhook: dramatiq.Actor[[str, str, int], None]
+    export: dramatiq.Actor[[str, int, int], None]
 
 
 def declare_actors(
     broker: dramatiq.Broker,
     renders: Callable[[], RenderService],
     webhooks: Callable[[], WebhookService],
+    exports: Callable[[], ExportService],
 ) -> Actors:
     return Actors(
         render=declare_render_actor(broker, renders),
         webhook=declare_webhook_actor(broker, webhooks),
+        export=declare_export_actor(broker, exports),
     )
 
 
@@ -215,6 +268,7 @@ def worker_actors(settings: Settings) -> Actors:
         broker,
         built_once(lambda: render_service(runtime())),
         built_once(webhooks),
+        built_once(lambda: export_service(runtime(), settings.public_url)),
     )
 
 
@@ -223,11 +277,13 @@ def worker_actors(settings: Settings) -> Actors:
 
 def followers(runtime: Runtime, actors: Actors) -> FollowerThreads:
     """Every tracked follower of the event store: the read models, the dispatcher (to the
-    render queue) and the webhook scheduler (to the webhook queue)."""
+    render queue), the webhook scheduler (to the webhook queue) and the export scheduler
+    (to the export queue)."""
     app, views = runtime.app, runtime.views
     dispatcher = FollowerRunner(app, views, Dispatcher(send=actors.render.send))
     webhooks = FollowerRunner(app, views, WebhookScheduler(app, send=sender(actors.webhook)))
-    return FollowerThreads([*runtime.read_models, dispatcher, webhooks])
+    exports = FollowerRunner(app, views, ExportScheduler(app, send=export_sender(actors.export)))
+    return FollowerThreads([*runtime.read_models, dispatcher, webhooks, exports])
 
 
 def follow_until(stop: threading.Event) -> None:
@@ -235,10 +291,10 @@ def follow_until(stop: threading.Event) -> None:
     settings = production_settings()
     runtime = build_runtime(settings)
     # Actors declared only to send to: `phantomflow worker` runs them.
-    actors = declare_actors(redis_broker(settings), _sends_only, _sends_only)
+    actors = declare_actors(redis_broker(settings), _sends_only, _sends_only, _sends_only)
     threads = followers(runtime, actors)
     threads.start()
-    log.info("following the event store: read models, dispatcher and webhook scheduler")
+    log.info("following the event store: read models, dispatcher, webhooks and exports")
     stop.wait()
     threads.stop()
     runtime.close()
@@ -278,27 +334,34 @@ class Embedded:
         # `public_url` (the embedded server's own address) stands in for
         # PHANTOMFLOW_PUBLIC_URL in webhook payloads when that is not set.
         webhooks = webhook_service(self.runtime, settings.public_url or public_url)
-        # Webhook POSTs (up to 10 s each) get a broker and worker threads of their own,
-        # never a render's. (Two workers on one broker would also give it each worker's
-        # middleware twice, which Dramatiq warns about.)
+        exports = export_service(self.runtime, settings.public_url or public_url)
+        # Webhook POSTs (up to 10 s each) and exports (network transfers, minutes for a
+        # large file) get brokers and worker threads of their own, never a render's. (Two
+        # workers on one broker would also give it each worker's middleware twice, which
+        # Dramatiq warns about.)
         self.broker = in_process_broker()
         self.webhook_broker = in_process_broker()
+        self.export_broker = in_process_broker()
         self.actors = Actors(
             render=declare_render_actor(self.broker, lambda: renders),
             webhook=declare_webhook_actor(self.webhook_broker, lambda: webhooks),
+            export=declare_export_actor(self.export_broker, lambda: exports),
         )
         self.followers = followers(self.runtime, self.actors)
         # Everything here writes through this one application: each save wakes the
         # followers, so a submitted job reaches the worker without waiting for a poll.
         self.runtime.app.on_recorded(self.followers.wake)
         # Idle worker threads wake every EMBEDDED_WORKER_TIMEOUT_MS to see whether they
-        # should stop: Dramatiq's default (1 s) made each of the two workers take up to
-        # 2 s to stop, which `phantomflow render` added to every render.
+        # should stop: Dramatiq's default (1 s) made each worker take up to 2 s to stop,
+        # which `phantomflow render` added to every render.
         self.worker = dramatiq.Worker(
             self.broker, worker_threads=worker_threads, worker_timeout=EMBEDDED_WORKER_TIMEOUT_MS
         )
         self.webhook_worker = dramatiq.Worker(
             self.webhook_broker, worker_threads=2, worker_timeout=EMBEDDED_WORKER_TIMEOUT_MS
+        )
+        self.export_worker = dramatiq.Worker(
+            self.export_broker, worker_threads=2, worker_timeout=EMBEDDED_WORKER_TIMEOUT_MS
         )
 
     def http_app(self) -> web.Application:
@@ -319,17 +382,23 @@ class Embedded:
     def start(self) -> None:
         self.worker.start()
         self.webhook_worker.start()
+        self.export_worker.start()
         self.followers.start()
 
     def stop(self) -> None:
         self.followers.stop()
-        # Both workers wind down at once: each waits for its threads' next wake-up.
-        stopping = threading.Thread(target=self.webhook_worker.stop, name="webhook-worker-stop")
-        stopping.start()
+        # The workers wind down at once: each waits for its threads' next wake-up.
+        stopping = [
+            threading.Thread(target=worker.stop, name=f"{name}-worker-stop")
+            for name, worker in (("webhook", self.webhook_worker), ("export", self.export_worker))
+        ]
+        for thread in stopping:
+            thread.start()
         self.worker.stop()
-        stopping.join()
-        self.broker.close()
-        self.webhook_broker.close()
+        for thread in stopping:
+            thread.join()
+        for broker in (self.broker, self.webhook_broker, self.export_broker):
+            broker.close()
         self.runtime.close()
 
 

@@ -20,6 +20,7 @@ from aiohttp import web
 
 from phantomflow.api.services import REQUEST_ID
 from phantomflow.domain.errors import ConcurrencyLimitExceeded, InsufficientCredits
+from phantomflow.domain.exports import ExportTargetInvalid
 from phantomflow.domain.idempotency import IdempotencyKeyReused
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,14 @@ ERROR_CODES: dict[str, ErrorCode] = {
     ),
     "TEMPLATE_NOT_FOUND": ErrorCode(404, "no such template (or version) that you may render"),
     "JOB_ALREADY_FINISHED": ErrorCode(409, "the job has already ended"),
+    "JOB_NOT_COMPLETED": ErrorCode(409, "the job has no output (it has not completed)"),
+    "OUTPUT_DELETED": ErrorCode(
+        410, "the job's output was deleted (DELETE /api/jobs/{job_id}/output)"
+    ),
+    "RANGE_NOT_SATISFIABLE": ErrorCode(416, "the Range starts past the end of the file"),
+    "SECRETS_KEY_MISSING": ErrorCode(
+        503, "the server has no PHANTOMFLOW_SECRETS_KEY to seal secrets"
+    ),
     "NOTHING_TO_REDELIVER": ErrorCode(
         409, "the job has not ended yet, or has no webhook_uri: there is no webhook to send"
     ),
@@ -165,6 +174,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         response = error.response()
     except (InsufficientCredits, ConcurrencyLimitExceeded, IdempotencyKeyReused) as refused:
         response = from_domain(refused).response()
+    except ExportTargetInvalid as invalid:
+        response = schema_error(invalid.path, invalid.message).response()
     except web.HTTPException as http_error:
         if http_error.status < 400:
             raise

@@ -32,11 +32,11 @@ routes = web.RouteTableDef()
 async def submit_render(request: web.Request) -> web.Response:
     body = await read_json(request)
     try:
-        script, webhook_uri = load_render_request(body)
+        script, webhook_uri, exports = load_render_request(body)
     except ValidationError as error:
         path, message = first_error(error.messages)
         raise schema_error(path, message) from None
-    return await submit(request, body, script, webhook_uri, {"channel": "api"})
+    return await submit(request, body, script, webhook_uri, {"channel": "api"}, exports)
 
 
 @routes.get("/api/jobs")
@@ -124,13 +124,3 @@ async def cancel_job(request: web.Request) -> web.Response:
             "credits_refunded": job.estimated_credits - (job.credits_used or 0),
         }
     )
-
-
-@routes.get("/outputs/{name}")
-async def download_output(request: web.Request) -> web.StreamResponse:
-    services = services_of(request)
-    path = services.runtime.storage.path_of(request.match_info["name"])
-    if path is None:
-        raise not_found("No such output.")
-    content_type = "image/jpeg" if path.suffix == ".jpg" else "video/mp4"
-    return web.FileResponse(path, headers={"Content-Type": content_type})

@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from phantomflow.domain.exports import MAX_EXPORTS
 from phantomflow.domain.script import (
     ALIGNMENTS,
     BACKGROUND_MEDIA,
@@ -318,10 +319,13 @@ def _instance(schema: type[Schema]) -> Schema:
     return schema()
 
 
-class Element(fields.Field):
-    """One scene element, validated by the schema its `type` names."""
+class TypedObject(fields.Field):
+    """An object validated by the schema its `type` names, from `schemas` (a table that
+    may be filled after the class is made)."""
 
     default_error_messages: ClassVar[dict[str, str]] = _typed_messages("object")
+    schemas: ClassVar[dict[str, type[Schema]]] = {}
+    noun: ClassVar[str] = "object"
 
     def _deserialize(
         self, value: Any, attr: str | None, data: Any, **kwargs: Any
@@ -331,13 +335,20 @@ class Element(fields.Field):
         kind = value.get("type")
         if kind is None:
             raise ValidationError({"type": ["Required field is missing"]})
-        schema = ELEMENT_SCHEMAS.get(kind) if isinstance(kind, str) else None
+        schema = self.schemas.get(kind) if isinstance(kind, str) else None
         if schema is None:
-            supported = ", ".join(ELEMENT_SCHEMAS)
-            raise ValidationError(
-                {"type": [f"Unsupported element type; expected one of: {supported}"]}
-            )
-        return _instance(schema).load(value)
+            supported = ", ".join(self.schemas)
+            message = f"Unsupported {self.noun} type; expected one of: {supported}"
+            raise ValidationError({"type": [message]})
+        loaded: dict[str, Any] = _instance(schema).load(value)
+        return loaded
+
+
+class Element(TypedObject):
+    """One scene element, validated by the schema its `type` names."""
+
+    schemas = ELEMENT_SCHEMAS
+    noun = "element"
 
 
 class MediaBackgroundSchema(StrictSchema):
@@ -512,15 +523,34 @@ WEBHOOK_URI = _url(
 COMPONENT = "component"
 
 
+# Export targets: each `type`'s schema is in api/export_schemas.py, which fills this
+# table when it loads (at the end of this module).
+EXPORT_TARGET_SCHEMAS: dict[str, type[Schema]] = {}
+
+
+class ExportTarget(TypedObject):
+    """One export target, validated by the schema its `type` names."""
+
+    schemas = EXPORT_TARGET_SCHEMAS
+    noun = "export"
+
+
+def exports_field(**metadata: Any) -> List:
+    return List(
+        ExportTarget(),
+        load_default=list,
+        validate=validate.Length(max=MAX_EXPORTS, error=f"At most {MAX_EXPORTS} export targets"),
+        metadata={
+            "description": "Where the finished MP4 is delivered besides output_uri: one "
+            "target per entry, each naming an integration of its type (docs/api.md).",
+            **metadata,
+        },
+    )
+
+
 class RenderRequestSchema(MovieScriptSchema):
     webhook_uri = _url(load_default=None, allow_none=True, metadata={COMPONENT: "WebhookUri"})
-    exports = List(
-        fields.Raw(),
-        load_default=list,
-        validate=validate.Length(
-            max=0, error="Export targets are not supported by this server yet"
-        ),
-    )
+    exports = exports_field(**{COMPONENT: "Exports"})
 
 
 def first_error(messages: Any, prefix: str = "") -> tuple[str, str]:
@@ -536,8 +566,10 @@ def first_error(messages: Any, prefix: str = "") -> tuple[str, str]:
     return prefix, str(messages)
 
 
-def load_render_request(body: Any) -> tuple[dict[str, Any], str | None]:
-    """Validate a render request; return (normalised script, webhook_uri).
+def load_render_request(
+    body: Any,
+) -> tuple[dict[str, Any], str | None, list[dict[str, Any]]]:
+    """Validate a render request; return (normalised script, webhook_uri, exports).
 
     Raises ValidationError; `first_error(error.messages)` names the failing path.
     """
@@ -545,5 +577,9 @@ def load_render_request(body: Any) -> tuple[dict[str, Any], str | None]:
         raise ValidationError({"": [f"Expected object, received {json_type(body)}"]})
     loaded = _instance(RenderRequestSchema).load(body)
     webhook_uri = loaded.pop("webhook_uri")
-    loaded.pop("exports")
-    return loaded, webhook_uri
+    exports = loaded.pop("exports")
+    return loaded, webhook_uri, exports
+
+
+# Fills EXPORT_TARGET_SCHEMAS; last, because it imports from this module.
+from phantomflow.api import export_schemas as _export_schemas  # noqa: E402, F401

@@ -74,7 +74,11 @@ def install(app: web.Application, services: Services) -> EventHub:
 
 def progress_event(event: Any, base: str) -> tuple[str, dict[str, Any]] | None:
     """A job event as the contract's SSE event (name, data), or None if it has none:
-    what the event changes in the job's public document (`projections/job_view.py`)."""
+    what the event changes in the job's public document (`projections/job_view.py`),
+    or an export's change."""
+    exported = export_event(event)
+    if exported is not None:
+        return exported
     change = changes(event)
     if change is None:
         return None
@@ -94,6 +98,44 @@ def progress_event(event: Any, base: str) -> tuple[str, dict[str, Any]] | None:
         "stage": change["stage"] or status,
         "timestamp": change["updated_at"],
     }
+
+
+def export_event(event: Any) -> tuple[str, dict[str, Any]] | None:
+    """An export's change as an `export` event; `index` is its place in the job's
+    `exports`."""
+    data: dict[str, Any]
+    if isinstance(event, RenderJob.ExportStarted):
+        data = {"status": "running", "attempt": event.attempt}
+    elif isinstance(event, RenderJob.ExportSucceeded):
+        data = {
+            "status": "succeeded",
+            "attempt": event.attempt,
+            "location": event.location,
+            "bytes": event.bytes,
+            "durationMs": event.duration_ms,
+        }
+    elif isinstance(event, RenderJob.ExportFailed):
+        next_at = event.next_attempt_at
+        data = {
+            "status": "failed" if event.final else "pending",
+            "attempt": event.attempt,
+            "error": {"code": event.code, "message": event.message},
+            "final": event.final,
+            "nextAttemptAt": iso(next_at) if next_at else None,
+        }
+    elif isinstance(event, RenderJob.ExportSkipped):
+        data = {"status": "skipped", "error": {"code": event.code, "message": event.message}}
+    else:
+        return None
+    return "export", {"index": event.index, **data, "timestamp": iso(event.timestamp)}
+
+
+def ends_stream(event: Any, has_exports: bool) -> bool:
+    """Whether a job's stream closes after this event: its failure or cancellation, its
+    completion, or, for a job with exports, the settling of the last export."""
+    if isinstance(event, RenderJob.Failed | RenderJob.Cancelled | RenderJob.ExportsSettled):
+        return True
+    return isinstance(event, RenderJob.Completed) and not has_exports
 
 
 def account_event(event: Any, base: str) -> tuple[str, dict[str, Any]] | None:
@@ -163,9 +205,9 @@ async def follow(
     last: int,
     heartbeat: float,
     to_sse: Callable[[Any], tuple[str, dict[str, Any]] | None],
-    closes: bool,
+    ends: Callable[[Any], bool] | None,
 ) -> None:
-    """Send live events past position `last` until a final event (if `closes`), the
+    """Send live events past position `last` until one that `ends` the stream, the
     client leaves (the write fails or the handler is cancelled), or the server stops."""
     while True:
         items = await watcher.next(heartbeat)
@@ -177,10 +219,9 @@ async def follow(
                 continue
             last = item.position
             mapped = to_sse(item.event)
-            if mapped is None:
-                continue
-            await response.write(frame(item.position, *mapped))
-            if closes and mapped[0] in FINAL_EVENTS:
+            if mapped is not None:
+                await response.write(frame(item.position, *mapped))
+            if ends is not None and ends(item.event):
                 return
         if watcher.closed or watcher.overflowed:
             return
@@ -203,16 +244,19 @@ async def job_progress(request: web.Request) -> web.StreamResponse:
             or history[0].event.account_id != principal.account_id
         ):
             raise not_found(f"No job {job_id}.")
+        has_exports = bool(getattr(history[0].event, "exports", None))
         sent: list[tuple[int, str, dict[str, Any]]] = []
+        ended = False
         for item in history:
             mapped = progress_event(item.event, base)
             if mapped is not None:
                 sent.append((item.position, *mapped))
-        final = next((e for e in sent if e[1] in FINAL_EVENTS), None)
+            ended = ended or ends_stream(item.event, has_exports)
         if after is None:
-            if final is not None:
-                sent = [final]  # a job that has ended: its outcome, at once
-        elif final is not None and after >= final[0]:
+            if ended:
+                # A job that has ended: its outcome (and its exports'), at once.
+                sent = [e for e in sent if e[1] in (*FINAL_EVENTS, "export")]
+        elif ended and after >= sent[-1][0]:
             # The client has seen the end. 204 tells an EventSource to stop reconnecting.
             return web.Response(status=204)
         else:
@@ -222,14 +266,14 @@ async def job_progress(request: web.Request) -> web.StreamResponse:
         try:
             for event in sent:
                 await response.write(frame(*event))
-            if final is None:
+            if not ended:
                 await follow(
                     response,
                     watcher,
                     last,
                     hub.heartbeat,
                     lambda event: progress_event(event, base),
-                    closes=True,
+                    lambda event: ends_stream(event, has_exports),
                 )
         except ConnectionResetError:
             pass  # the client left
@@ -273,7 +317,7 @@ async def account_events(request: web.Request) -> web.StreamResponse:
                 last,
                 hub.heartbeat,
                 lambda event: account_event(event, base),
-                closes=False,
+                None,
             )
         except ConnectionResetError:
             pass

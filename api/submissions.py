@@ -29,15 +29,24 @@ async def submit(
     script: dict[str, Any],
     webhook_uri: str | None,
     origin: dict[str, Any],
+    exports: list[dict[str, Any]] | None = None,
 ) -> web.Response:
     """Submit a validated `script` (from the request's `body`); `origin` says where it
     came from, besides the request id and the key's prefix, which are added here.
+    `exports` are its validated export targets, whose integrations are checked here.
     With `?dry_run=true`, the same checks and price, and nothing recorded."""
     principal = principal_of(request)
     check_webhook_address(request, webhook_uri)
     idempotency = idempotency_of(request, body)
     services = services_of(request)
     if dry_run_of(request):
+        if exports:  # ExportTargetInvalid is answered by the error middleware
+            await services.call(
+                services.runtime.app.check_export_targets,
+                principal.account_id,
+                principal.is_sandbox,
+                exports,
+            )
         return await quote_response(request, MovieScript.from_dict(script))
     origin = {**origin, "request_id": request[REQUEST_ID], "key_prefix": principal.key_prefix}
     submission = await services.call(
@@ -48,6 +57,7 @@ async def submit(
         origin,
         idempotency,
         principal.is_sandbox,
+        exports,
     )
     return submission_response(submission)
 

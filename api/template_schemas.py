@@ -163,27 +163,39 @@ class TemplateRenderRequestSchema(StrictSchema):
             "description": "Overrides a webhook_uri in the template's script.",
         },
     )
+    exports = fields.Raw(
+        load_default=None,
+        allow_none=True,
+        metadata={
+            COMPONENT: "Exports",
+            "description": "Overrides the exports in the template's script.",
+        },
+    )
 
 
 # --- loading a body ----------------------------------------------------------------------
 
 
-def load_body(schema: Schema, body: Any) -> dict[str, Any]:
+def load_body(schema: Schema, body: Any, prefix: str = "") -> dict[str, Any]:
     """`body` loaded with `schema`; or the error about its first problem, where a
     missing, unknown or mistyped field (INVALID_REQUEST) comes before a refused value
-    (VALIDATION_ERROR)."""
+    (VALIDATION_ERROR). `prefix` is the body's own path in a larger one."""
     if not isinstance(body, dict):
-        raise invalid_request(f"Expected a JSON object, received {json_type(body)}.", path="")
+        raise invalid_request(f"Expected a JSON object, received {json_type(body)}.", path=prefix)
     try:
         return schema.load(body)
     except ValidationError as error:
         assert isinstance(error.messages, dict)
-        refusals = [_refusal(schema, body, name, nested) for name, nested in error.messages.items()]
+        refusals = [
+            _refusal(schema, body, name, nested, prefix) for name, nested in error.messages.items()
+        ]
         raise next((r for r in refusals if r.code == "INVALID_REQUEST"), refusals[0]) from None
 
 
-def _refusal(schema: Schema, body: dict[str, Any], name: str, messages: Any) -> ApiError:
-    path, message = first_error({name: messages})
+def _refusal(
+    schema: Schema, body: dict[str, Any], name: str, messages: Any, prefix: str = ""
+) -> ApiError:
+    path, message = first_error({name: messages}, prefix)
     field = schema.fields.get(name)
     if field is None:
         return invalid_request(
@@ -229,6 +241,7 @@ class TemplateRenderRequest:
     variables: dict[str, Value]
     template_version: int | None
     webhook_uri: Any
+    exports: Any = None
 
 
 def parse_template_changes(body: Any) -> TemplateFields:
@@ -255,6 +268,7 @@ def parse_render_request(body: Any) -> TemplateRenderRequest:
         variables=given["variables"],
         template_version=given.get("template_version"),  # not given: the latest
         webhook_uri=given["webhook_uri"],
+        exports=given["exports"],
     )
 
 

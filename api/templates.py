@@ -260,8 +260,10 @@ async def render_template(request: web.Request) -> web.Response:
         raise validation_error(str(error), path="variables", missing=error.names) from None
     if wanted.webhook_uri is not None:
         script["webhook_uri"] = wanted.webhook_uri
+    if wanted.exports is not None:
+        script["exports"] = wanted.exports
     try:
-        normalised, webhook_uri = load_render_request(script)
+        normalised, webhook_uri, exports = load_render_request(script)
     except ValidationError as error:
         path, message = first_error(error.messages)
         raise ApiError.of(
@@ -275,4 +277,4 @@ async def render_template(request: web.Request) -> web.Response:
         "template_id": template.ref,
         "template_version": template.version,
     }
-    return await submit(request, body, normalised, webhook_uri, origin)
+    return await submit(request, body, normalised, webhook_uri, origin, exports)

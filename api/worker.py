@@ -1,6 +1,6 @@
 """Entry module for `dramatiq phantomflow.api.worker` (what `phantomflow worker` runs).
 
-Declares the render and webhook actors on the Redis broker named by REDIS_URL (see
+Declares the render, webhook and export actors on the Redis broker named by REDIS_URL (see
 `api/bootstrap.py`); each worker process builds its runtime on its first message.
 """
 
@@ -15,3 +15,4 @@ logging.basicConfig(level=logging.INFO)
 actors = worker_actors(production_settings())
 render_job = actors.render
 deliver_webhook = actors.webhook
+export_job = actors.export

@@ -70,7 +70,7 @@ BENCH_ORIGIN = {"channel": "bench", "request_id": "bench", "key_prefix": "bench"
 @functools.cache
 def tiny_request() -> tuple[MovieScript, str | None]:
     """TINY_SCRIPT as the API hands it to `submit_render`: (parsed script, webhook)."""
-    script, webhook_uri = load_render_request(dict(TINY_SCRIPT))
+    script, webhook_uri, _exports = load_render_request(dict(TINY_SCRIPT))
     return MovieScript.from_dict(script), webhook_uri
 
 

@@ -36,6 +36,7 @@ from phantomflow.domain.accounts import (
 )
 from phantomflow.domain.concurrency import ConflictRetries
 from phantomflow.domain.errors import AccountNotFound, JobNotFound
+from phantomflow.domain.export_commands import ExportCommands
 from phantomflow.domain.idempotency import IdempotencyRecord
 from phantomflow.domain.jobs import RenderJob, WebhookAttempt
 from phantomflow.domain.keys import LIVE, TEST, ApiKey, hash_key, mint, mode_of
@@ -108,7 +109,7 @@ class Quote:
     duration_seconds: float
 
 
-class PhantomFlow(Application[UUID]):
+class PhantomFlow(ExportCommands, Application[UUID]):
     name = "PhantomFlow"
 
     # Keep recently used aggregates in memory; each read still fast-forwards from the
@@ -258,6 +259,7 @@ class PhantomFlow(Application[UUID]):
         origin: dict[str, Any],
         idempotency: tuple[str, str] | None = None,
         sandbox: bool = False,
+        exports: list[dict[str, Any]] | None = None,
     ) -> Submission:
         """Charge the estimate and queue the job, atomically.
 
@@ -267,10 +269,14 @@ class PhantomFlow(Application[UUID]):
         repeat of the same request within 24 h returns the first submission
         (`replayed=True`) and charges nothing; IdempotencyKeyReused if the key came
         with a different request. A `sandbox` job is validated and priced the same
-        but charges nothing and counts against no limit.
+        but charges nothing and counts against no limit. `exports` are the
+        validated export targets; each must name a usable integration of its type
+        (else ExportTargetInvalid, and nothing is recorded).
         """
         recorded = script.to_dict()
         estimated = pricing.estimate(script)
+        if exports:
+            self.check_export_targets(account_id, sandbox, exports)
 
         def submit() -> Submission:
             with self.retries.local_lock(account_id):
@@ -290,6 +296,7 @@ class PhantomFlow(Application[UUID]):
                 webhook_uri=webhook_uri,
                 origin=origin,
                 sandbox=sandbox,
+                exports=exports or None,
             )
             if not sandbox:
                 account.charge(job.id, estimated)

@@ -9,12 +9,13 @@ illegal change raises `IllegalJobTransition` and leaves nothing to save.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
+from phantomflow.domain import exports as ex
 from phantomflow.domain.errors import IllegalJobTransition
 
 QUEUED = "queued"
@@ -54,6 +55,11 @@ class WebhookAttempt:
 
 
 class RenderJob(Aggregate):
+    # Defaults for jobs (and snapshots) recorded before exports and output deletion.
+    exports: tuple[dict[str, Any], ...] | list[dict[str, Any]] = ()
+    export_states: tuple[dict[str, Any], ...] | list[dict[str, Any]] = ()
+    output_deleted = False
+
     @event("Submitted")
     def __init__(
         self,
@@ -64,6 +70,7 @@ class RenderJob(Aggregate):
         webhook_uri: str | None,
         origin: dict[str, Any],
         sandbox: bool = False,
+        exports: list[dict[str, Any]] | None = None,
     ) -> None:
         self.account_id = account_id
         # A sandbox job (submitted with a ve_test_ key) costs nothing and is not rendered.
@@ -91,6 +98,11 @@ class RenderJob(Aggregate):
         self.webhook_attempt_count = 0
         self.webhook_delivered = False
         self.webhook_redeliveries = 0
+        # Export targets as submitted (no secrets: integrations hold those), and what
+        # became of each (domain/exports.py).
+        self.exports = list(exports or [])
+        self.export_states = ex.initial_states(self.exports)
+        self.output_deleted = False
 
     @property
     def is_finished(self) -> bool:
@@ -255,6 +267,179 @@ class RenderJob(Aggregate):
     @event("WebhookRedeliveryRequested")
     def _webhook_redelivery_requested(self, request: int) -> None:
         self.webhook_redeliveries = request
+
+    # --- exports --------------------------------------------------------------------
+
+    @property
+    def exports_settled(self) -> bool:
+        """Nothing more will happen to the exports: all settled, or the job did not
+        complete (then none runs)."""
+        return self.status != COMPLETED or ex.is_settled(list(self.export_states))
+
+    def _export_state(self, index: int) -> dict[str, Any]:
+        if not 0 <= index < len(self.export_states):
+            raise ex.IllegalExportTransition(f"the job has no export {index}")
+        if self.status != COMPLETED:
+            raise ex.IllegalExportTransition(f"exports do not run for a job that is {self.status}")
+        return self.export_states[index]
+
+    def start_export(self, index: int, attempt: int, now: datetime, lease: timedelta) -> None:
+        """A worker starts attempt `attempt` of export `index`: the next attempt of a
+        pending export, or the same one again when its worker went quiet for `lease`."""
+        state = self._export_state(index)
+        if self.output_deleted:
+            raise ex.IllegalExportTransition("the job's output has been deleted")
+        if state["status"] == ex.PENDING and state["attempts"] == attempt - 1:
+            pass
+        elif not (
+            state["status"] == ex.RUNNING
+            and state["attempts"] == attempt
+            and ex.lease_expired(state["started_at"], now, lease)
+        ):
+            raise ex.IllegalExportTransition(
+                f"export {index} is {state['status']} after {state['attempts']} attempts; "
+                f"attempt {attempt} cannot start"
+            )
+        self._export_started(index=index, attempt=attempt, started_at=now)
+
+    @event("ExportStarted")
+    def _export_started(self, index: int, attempt: int, started_at: datetime) -> None:
+        # `started_at` is the worker's clock, for the lease: a decorated method cannot
+        # see its own event's timestamp.
+        self._set_export(
+            index,
+            status=ex.RUNNING,
+            attempts=attempt,
+            started_at=started_at.isoformat(),
+            next_attempt_at=None,
+        )
+
+    def _check_running(self, index: int, attempt: int) -> None:
+        state = self._export_state(index)
+        if state["status"] != ex.RUNNING or state["attempts"] != attempt:
+            raise ex.IllegalExportTransition(
+                f"export {index} attempt {attempt} is not running ({state['status']}, "
+                f"attempt {state['attempts']})"
+            )
+
+    def succeed_export(
+        self, index: int, attempt: int, location: str, size: int, duration_ms: int
+    ) -> None:
+        self._check_running(index, attempt)
+        self._export_succeeded(
+            index=index, attempt=attempt, location=location, bytes=size, duration_ms=duration_ms
+        )
+        self._settle_exports()
+
+    @event("ExportSucceeded")
+    def _export_succeeded(
+        self, index: int, attempt: int, location: str, bytes: int, duration_ms: int
+    ) -> None:
+        self._set_export(
+            index,
+            status=ex.SUCCEEDED,
+            location=location,
+            bytes=bytes,
+            duration_ms=duration_ms,
+            error=None,
+        )
+
+    def fail_export(
+        self,
+        index: int,
+        attempt: int,
+        code: str,
+        message: str,
+        next_attempt_at: datetime | None,
+    ) -> None:
+        """Record a failed attempt; without `next_attempt_at` the export has failed for
+        good."""
+        self._check_running(index, attempt)
+        self._export_failed(
+            index=index,
+            attempt=attempt,
+            code=code,
+            message=message,
+            final=next_attempt_at is None,
+            next_attempt_at=next_attempt_at,
+        )
+        self._settle_exports()
+
+    @event("ExportFailed")
+    def _export_failed(
+        self,
+        index: int,
+        attempt: int,
+        code: str,
+        message: str,
+        final: bool,
+        next_attempt_at: datetime | None,
+    ) -> None:
+        self._set_export(
+            index,
+            status=ex.FAILED if final else ex.PENDING,
+            error={"code": code, "message": message},
+            next_attempt_at=next_attempt_at.isoformat() if next_attempt_at else None,
+        )
+
+    def skip_export(self, index: int, code: str, message: str) -> None:
+        state = self._export_state(index)
+        if state["status"] != ex.PENDING or state["attempts"]:
+            raise ex.IllegalExportTransition(f"export {index} has already run")
+        self._export_skipped(index=index, code=code, message=message)
+        self._settle_exports()
+
+    @event("ExportSkipped")
+    def _export_skipped(self, index: int, code: str, message: str) -> None:
+        self._set_export(index, status=ex.SKIPPED, error={"code": code, "message": message})
+
+    def _settle_exports(self) -> None:
+        if ex.is_settled(list(self.export_states)):
+            self._exports_settled()
+
+    @event("ExportsSettled")
+    def _exports_settled(self) -> None:
+        pass
+
+    def _set_export(self, index: int, **changes: Any) -> None:
+        # A new list each time: the class-level default must never be changed in place.
+        states = [dict(state) for state in self.export_states]
+        states[index].update(changes)
+        self.export_states = states
+
+    # --- deleting the output ----------------------------------------------------------
+
+    def delete_output(self) -> list[int]:
+        """Record that the finished job's files are deleted; return the exports this
+        ends (any not yet settled fail for good with OUTPUT_DELETED). The job, its
+        ledger entries and its history stay."""
+        if self.status != COMPLETED:
+            raise IllegalJobTransition(f"a job that is {self.status} has no output to delete")
+        if self.output_deleted:
+            raise IllegalJobTransition("the output is already deleted")
+        unsettled = [
+            index
+            for index, state in enumerate(self.export_states)
+            if state["status"] not in ex.SETTLED
+        ]
+        self._output_deleted(abandoned_exports=unsettled)
+        if unsettled:
+            self._exports_settled()
+        return unsettled
+
+    @event("OutputDeleted")
+    def _output_deleted(self, abandoned_exports: list[int]) -> None:
+        self.output_deleted = True
+        for index in abandoned_exports:
+            self._set_export(
+                index,
+                status=ex.FAILED,
+                next_attempt_at=None,
+                error={
+                    "code": ex.OUTPUT_DELETED,
+                    "message": "the job's output was deleted before this export finished",
+                },
+            )
 
     @property
     def refund_due(self) -> int:

@@ -49,6 +49,10 @@ def submitted(event: Any) -> dict[str, Any]:
         "error": None,
         "webhook_uri": event.webhook_uri,
         "sandbox": bool(getattr(event, "sandbox", False)),
+        # Exports (domain/exports.py): one entry per target, as submitted; absent from
+        # jobs recorded before exports.
+        "exports": [export_entry(target) for target in getattr(event, "exports", None) or []],
+        "output_deleted_at": None,
         "created_at": at,
         "started_at": None,
         "completed_at": None,
@@ -106,11 +110,74 @@ def changes(event: Any) -> dict[str, Any] | None:
 
 def apply(doc: dict[str, Any], event: Any) -> bool:
     """Apply one event to a document; whether it changed anything."""
+    if isinstance(event, EXPORT_EVENTS):
+        apply_export(doc, event)
+        return True
     change = changes(event)
     if change is None:
         return False
     doc.update(change)
+    if isinstance(event, RenderJob.Failed | RenderJob.Cancelled):
+        # A job that did not complete runs none of its exports.
+        for entry in doc.get("exports", ()):
+            entry.update(
+                status="skipped",
+                error={"code": "NOT_RENDERED", "message": f"the job {doc['status']}"},
+            )
     return True
+
+
+# Events that change a job's exports (or end them, with its output), never its status:
+# `updated_at` keeps the job's own last change (a webhook's `timestamp` is its ending).
+EXPORT_EVENTS = (
+    RenderJob.ExportStarted,
+    RenderJob.ExportSucceeded,
+    RenderJob.ExportFailed,
+    RenderJob.ExportSkipped,
+    RenderJob.OutputDeleted,
+)
+
+
+def export_entry(target: dict[str, Any]) -> dict[str, Any]:
+    """One export as a job's page shows it, before anything ran."""
+    return {
+        "type": target["type"],
+        "integration_id": target["integration_id"],
+        "status": "pending",
+        "location": None,
+        "attempts": 0,
+        "error": None,
+        "next_attempt_at": None,
+    }
+
+
+def apply_export(doc: dict[str, Any], event: Any) -> None:
+    """An export event, or the output's deletion, on a job's document."""
+    if isinstance(event, RenderJob.OutputDeleted):
+        doc["output_deleted_at"] = iso(event.timestamp)
+        for index in event.abandoned_exports:
+            doc["exports"][index].update(
+                status="failed",
+                next_attempt_at=None,
+                error={
+                    "code": "OUTPUT_DELETED",
+                    "message": "the job's output was deleted before this export finished",
+                },
+            )
+        return
+    entry = doc["exports"][event.index]
+    if isinstance(event, RenderJob.ExportStarted):
+        entry.update(status="running", attempts=event.attempt, next_attempt_at=None)
+    elif isinstance(event, RenderJob.ExportSucceeded):
+        entry.update(status="succeeded", location=event.location, error=None)
+    elif isinstance(event, RenderJob.ExportFailed):
+        entry.update(
+            status="failed" if event.final else "pending",
+            error={"code": event.code, "message": event.message},
+            next_attempt_at=iso(event.next_attempt_at) if event.next_attempt_at else None,
+        )
+    elif isinstance(event, RenderJob.ExportSkipped):
+        entry.update(status="skipped", error={"code": event.code, "message": event.message})
 
 
 def document(events: Iterable[Any]) -> dict[str, Any] | None:
@@ -130,6 +197,9 @@ def public_view(doc: dict[str, Any], base: str) -> dict[str, Any]:
     view = {key: value for key, value in doc.items() if key not in hidden}
     view["output_uri"] = output_url(base, doc.get("output_location"))
     view["poster_uri"] = output_url(base, doc.get("poster_location"))
+    # Rows built before exports lack these: every job shows them.
+    view.setdefault("exports", [])
+    view.setdefault("output_deleted_at", None)
     return view
 
 
@@ -144,7 +214,9 @@ def webhook_body(doc: dict[str, Any], public_url: str | None) -> dict[str, Any]:
         "credits_used": doc["credits_used"],
         "duration_seconds": doc["duration_seconds"],
         "error": doc["error"],
-        # The ending's time: nothing after it changes the document.
+        # Every export settled: a job with exports sends its webhook only then.
+        "exports": doc.get("exports", []),
+        # The ending's time: exports change only their own entries after it.
         "timestamp": doc["updated_at"],
     }
 

@@ -24,11 +24,11 @@ from phantomflow.projections.runner import Follower, Tracked
 
 # The read model's name carries its version: a change of shape gets a new table and a
 # new tracked position, so it is built from zero beside the old one.
-TABLE = "jobs_view_v3"
+TABLE = "jobs_view_v4"
 
 
 class JobsProjection(Follower):
-    name = "jobs_v3"
+    name = "jobs_v4"
     topics = topics_of(
         RenderJob.Submitted,
         RenderJob.Started,
@@ -36,6 +36,7 @@ class JobsProjection(Follower):
         RenderJob.Completed,
         RenderJob.Failed,
         RenderJob.Cancelled,
+        *job_view.EXPORT_EVENTS,
     )
 
     def create_tables(self, cursor: Cursor) -> None:

@@ -144,3 +144,11 @@ def assert_credits_reconcile(runtime: Runtime) -> None:
     checks = reconcile(runtime.app, runtime.ledger)
     disagreeing = [check for check in checks if not check.agrees]
     assert not disagreeing, report(disagreeing)
+
+
+# Real servers of the protocols PhantomFlow talks to, started once per session.
+from tests.servers.ftp import ftp_server, ftps_server  # noqa: E402, F401
+from tests.servers.s3 import s3_bucket, s3_server  # noqa: E402, F401
+from tests.servers.sftp import sftp_server  # noqa: E402, F401
+from tests.servers.smtp import smtp_server  # noqa: E402, F401
+from tests.servers.youtube import youtube_server  # noqa: E402, F401

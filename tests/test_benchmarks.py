@@ -66,6 +66,15 @@ FIGURES: dict[str, tuple[str, ...]] = {
         "complete_to_exit_median_s",
         "complete_to_exit_max_s",
     ),
+    "exports.py": (
+        "s3_export_ratio",
+        "sftp_export_ratio",
+        "s3_rss_growth_mb",
+        "sftp_rss_growth_mb",
+        "file_serve_ratio",
+        "s3_redirect_ratio",
+        "s3_proxy_ratio",
+    ),
     "render.py": (
         "system_seconds",
         "bare_seconds",
@@ -78,7 +87,7 @@ FIGURES: dict[str, tuple[str, ...]] = {
 }
 # What each needs besides Python: PostgreSQL, and Redis for the API process.
 NEEDS_REDIS = {"submit.py", "job_reads.py", "sse.py", "template_render.py"}
-EMBEDDED = {"render.py", "cli_render.py"}  # the embedded system: SQLite, no services
+EMBEDDED = {"render.py", "cli_render.py", "exports.py"}  # the embedded system: SQLite, no services
 
 
 def run_smoke(name: str, redis_url: str | None) -> dict[str, Any]:

@@ -116,7 +116,7 @@ def test_a_processing_job_is_stopped_by_its_worker_and_charged_for_what_was_rend
     )
     assert cancelled.credits_used == expected
     assert runtime.app.get_account(account.account_id).balance == 50 - expected
-    assert runtime.storage.path_of(f"{job_id}.mp4") is None
+    assert runtime.storage.local_path(f"{job_id}.mp4") is None
     assert runtime.app.get_job(job_id).status == "cancelled"
 
 

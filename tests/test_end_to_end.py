@@ -23,6 +23,7 @@ from phantomflow.adapters.settings import Settings
 from phantomflow.api.bootstrap import build_runtime
 from tests.conftest import POSTGRES_URL, TINY_SCRIPT, free_port
 from tests.media import ffprobe
+from tests.servers.s3 import S3Bucket
 
 PHANTOMFLOW = [sys.executable, "-m", "phantomflow.api.cli"]
 
@@ -34,11 +35,14 @@ class RunningSystem:
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     logs: list[Path] = field(default_factory=list)
 
-    def start(self, *args: str, log: Path) -> None:
+    def start(self, *args: str, log: Path, **env: str) -> None:
+        """Start one process; `env` adds to the system's environment for it alone."""
         handle = open(log, "wb")  # noqa: SIM115 - closed with the process
         self.logs.append(log)
         self.processes.append(
-            subprocess.Popen([*PHANTOMFLOW, *args], env=self.env, stdout=handle, stderr=handle)
+            subprocess.Popen(
+                [*PHANTOMFLOW, *args], env={**self.env, **env}, stdout=handle, stderr=handle
+            )
         )
 
     def cli(self, *args: str) -> dict:
@@ -121,6 +125,46 @@ def start_production(
     return system
 
 
+def start_on_separate_hosts(
+    tmp_path: Path,
+    env: dict[str, str],
+    postgres_schema: str,
+    redis_url: str,
+    redis_namespace: str,
+    s3_bucket: S3Bucket,
+) -> RunningSystem:
+    """`api`, `projections` and `worker` as if each ran on a host of its own: each with
+    its own empty data and scratch directories, sharing nothing but PostgreSQL, Redis
+    and an S3 bucket. The API streams outputs from S3 itself (proxy), so the download
+    goes through it."""
+    port = free_port()
+    env = {
+        **env,
+        **s3_bucket.endpoint.env(),
+        "DATABASE_URL": POSTGRES_URL,
+        "PHANTOMFLOW_DB_SCHEMA": postgres_schema,
+        "REDIS_URL": redis_url,
+        "PHANTOMFLOW_REDIS_NAMESPACE": redis_namespace,
+        "PHANTOMFLOW_STORAGE_URL": f"s3://{s3_bucket.name}/renders",
+        "PHANTOMFLOW_S3_SERVE": "proxy",
+        "PHANTOMFLOW_PUBLIC_URL": f"http://127.0.0.1:{port}",
+    }
+    system = RunningSystem(env=env, base_url=f"http://127.0.0.1:{port}")
+    for host in ("api", "projections", "worker"):
+        (tmp_path / host / "scratch").mkdir(parents=True)
+
+    def own(host: str) -> dict[str, str]:
+        return {"PHANTOMFLOW_DATA_DIR": str(tmp_path / host / "data"),
+                "TMPDIR": str(tmp_path / host / "scratch")}  # fmt: skip
+
+    system.start("api", "--host", "127.0.0.1", "--port", str(port), log=tmp_path / "api.log",
+                 **own("api"))  # fmt: skip
+    system.start("projections", log=tmp_path / "projections.log", **own("projections"))
+    system.start("worker", "--processes", "1", "--threads", "1", log=tmp_path / "worker.log",
+                 **own("worker"))  # fmt: skip
+    return system
+
+
 @pytest.fixture
 def embedded(tmp_path: Path) -> Iterator[RunningSystem]:
     system = start_embedded(tmp_path, base_env(tmp_path))
@@ -139,7 +183,31 @@ def production(
     system.stop()
 
 
-@pytest.fixture(params=["embedded", "production"])
+@pytest.fixture
+def embedded_on_s3(tmp_path: Path, s3_bucket: S3Bucket) -> Iterator[RunningSystem]:
+    """`phantomflow serve` with its outputs in S3 (served by redirecting to S3)."""
+    env = {
+        **base_env(tmp_path),
+        **s3_bucket.endpoint.env(),
+        "PHANTOMFLOW_STORAGE_URL": f"s3://{s3_bucket.name}",
+    }
+    system = start_embedded(tmp_path, env)
+    yield system
+    system.stop()
+
+
+@pytest.fixture
+def separate_hosts(
+    tmp_path: Path, postgres_schema: str, redis_url: str, redis_namespace: str, s3_bucket
+) -> Iterator[RunningSystem]:
+    system = start_on_separate_hosts(
+        tmp_path, base_env(tmp_path), postgres_schema, redis_url, redis_namespace, s3_bucket
+    )
+    yield system
+    system.stop()
+
+
+@pytest.fixture(params=["embedded", "production", "embedded_on_s3", "separate_hosts"])
 def system(request: pytest.FixtureRequest) -> RunningSystem:
     return request.getfixturevalue(request.param)
 
@@ -189,6 +257,11 @@ def test_a_script_posted_over_http_becomes_an_mp4_and_the_ledger_adds_up(
     finally:
         runtime.close()
     assert balance == 50 - job["credits_used"]
+
+    if "PHANTOMFLOW_STORAGE_URL" in system.env:
+        # Outputs live in the bucket alone: no process kept a file of them.
+        kept = [p for p in tmp_path.rglob("*") if p.suffix in (".mp4", ".jpg") and p != output]
+        assert kept == [], kept
 
     # The list is the read model, which follows the event store a moment behind.
     deadline = time.monotonic() + 10

@@ -338,7 +338,7 @@ def test_the_api_and_the_published_json_schema_agree_on_every_script(script):
         )
     if accepted:
         # What the API accepts, the domain can build and price.
-        normalised, _ = load_render_request(script)
+        normalised, _, _ = load_render_request(script)
         assert MovieScript.from_dict(normalised).to_dict() == normalised
         assert estimate(MovieScript.from_dict(normalised)) >= 1
 
@@ -360,6 +360,13 @@ BASE: dict[str, Any] = {
         {"duration": 10},
     ],
     "soundtrack": {"src": "http://a.test/music.mp3"},
+    "exports": [
+        {"type": "s3", "integration_id": "int_" + "0" * 32, "prefix": "a/b"},
+        {"type": "ftp", "integration_id": "int_" + "1" * 32, "path": "in"},
+        {"type": "sftp", "integration_id": "int_" + "2" * 32, "filename": "v-{job_id}.mp4"},
+        {"type": "email", "integration_id": "int_" + "3" * 32, "to": ["a@b.test"]},
+        {"type": "youtube", "integration_id": "int_" + "4" * 32, "title": "T", "tags": ["x"]},
+    ],
 }
 OBJECTS: dict[str, tuple[Any, ...]] = {
     "RenderRequest": (),
@@ -371,6 +378,11 @@ OBJECTS: dict[str, tuple[Any, ...]] = {
     "AudioElement": ("scenes", 0, "elements", 3),
     "Transition": ("scenes", 0, "transition"),
     "Soundtrack": ("soundtrack",),
+    "S3Target": ("exports", 0),
+    "FtpTarget": ("exports", 1),
+    "SftpTarget": ("exports", 2),
+    "EmailTarget": ("exports", 3),
+    "YouTubeTarget": ("exports", 4),
 }
 OTHER_VALUES = [None, True, "5", 5, 5.5, [], {}, "#FFF", "http://a.test/x"]
 
@@ -406,7 +418,7 @@ def test_every_limit_and_choice_the_schema_states_is_the_apis_own():
 
 
 def test_the_normalised_script_is_itself_a_valid_request():
-    full, _ = load_render_request(
+    full, _, _ = load_render_request(
         {
             "scenes": [
                 {
@@ -460,7 +472,7 @@ def test_each_cross_field_rule_names_the_field_it_is_about(script, path, message
 
 
 def test_transitions_overlap_scenes_so_the_movie_and_its_price_are_shorter():
-    script, _ = load_render_request(
+    script, _, _ = load_render_request(
         {
             "width": 1920,
             "height": 1080,

@@ -75,7 +75,7 @@ async def test_the_contract_template_example_renders_into_an_mp4_showing_the_sub
     assert job.script["scenes"][0]["elements"][0]["text"] == "Summer Sale"
     assert job.origin["template_id"] == template_id
 
-    output = runtime.storage.path_of(job.output_location)
+    output = runtime.storage.local_path(job.output_location)
     assert output is not None
     probe = ffprobe(output)
     video = [s for s in probe["streams"] if s["codec_type"] == "video"]

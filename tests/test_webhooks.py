@@ -221,6 +221,7 @@ async def test_a_failing_receiver_is_retried_until_it_accepts_and_the_log_shows_
         "credits_used": job.credits_used,
         "duration_seconds": 1.0,
         "error": None,
+        "exports": [],
         "timestamp": completed.timestamp.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
     }
 

@@ -53,7 +53,7 @@ def test_a_render_completes_with_an_mp4_and_settles_its_credits(runtime):
     job = runtime.app.get_job(job_id)
     assert (job.status, job.progress, job.stage) == ("completed", 1.0, "complete")
     assert abs(job.duration_seconds - 2.0) < 0.15
-    output = runtime.storage.path_of(job.output_location)
+    output = runtime.storage.local_path(job.output_location)
     assert output is not None and output.stat().st_size == job.file_size_bytes > 0
     assert runtime.app.get_account(account_id).balance == 100 - job.credits_used
 

@@ -20,7 +20,7 @@ from eventsourcing.persistence import RecordConflictError
 
 from phantomflow.adapters.render import FFmpegRenderer, RenderFailed
 from phantomflow.adapters.samples import SANDBOX_SAMPLE, SANDBOX_SAMPLE_SECONDS
-from phantomflow.adapters.storage import OutputStorage
+from phantomflow.adapters.storage import Storage, poster_key, render_key
 from phantomflow.domain.application import PhantomFlow
 from phantomflow.domain.errors import IllegalJobTransition, JobNotFound
 from phantomflow.domain.jobs import RenderJob
@@ -44,7 +44,7 @@ class JobAbandoned(Exception):
 class RenderService:
     app: PhantomFlow
     renderer: FFmpegRenderer
-    storage: OutputStorage
+    storage: Storage
     lease_seconds: float = 300.0
     worker_name: str = ""
 
@@ -83,7 +83,7 @@ class RenderService:
             progress(0.95, "stitching")
         except JobAbandoned:
             return "abandoned"
-        location = self.storage.store(job.id, SANDBOX_SAMPLE)
+        location = self.storage.put_file(render_key(job.id), SANDBOX_SAMPLE).key
         try:
             self.app.complete_job(
                 job.id, location, SANDBOX_SAMPLE_SECONDS, SANDBOX_SAMPLE.stat().st_size
@@ -114,9 +114,9 @@ class RenderService:
                     job.id, f"internal error while rendering (reference {reference})"
                 )
             # The scratch directory goes next: its files can be moved, not copied.
-            location = self.storage.store(job.id, result.path, move=True)
+            location = self.storage.put_file(render_key(job.id), result.path, move=True).key
             poster = (
-                self.storage.store_poster(job.id, result.poster_path, move=True)
+                self.storage.put_file(poster_key(job.id), result.poster_path, move=True).key
                 if result.poster_path is not None
                 else None
             )
@@ -134,7 +134,7 @@ class RenderService:
             if self.app.get_job(job.id).status != "completed":
                 for stored in (location, poster):
                     if stored is not None:
-                        self.storage.remove(stored)
+                        self.storage.delete(stored)
             return "finished elsewhere"
         return "completed"
 

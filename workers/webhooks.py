@@ -3,7 +3,9 @@
 Nothing talks to the broker inside a request or a render. `WebhookScheduler` follows
 the event log like the dispatcher does and turns events into queue messages:
 
-- a job `Completed`, `Failed` or `Cancelled` with a `webhook_uri`: attempt 1, now;
+- a job `Completed`, `Failed` or `Cancelled` with a `webhook_uri`: attempt 1, now,
+  unless it completed with exports: then when `ExportsSettled` says the last one has
+  settled, so the payload carries every export's outcome;
 - a `WebhookAttempted` that failed and names its `next_attempt_at`: the next attempt,
   delayed until then;
 - a `WebhookRedeliveryRequested` (the manual redelivery route): one attempt, now.
@@ -82,6 +84,8 @@ class WebhookService:
             return "unknown job"
         if not job.is_finished or not job.webhook_uri:
             return "nothing to send"
+        if not job.exports_settled:
+            return "exports not settled yet"
         if f"{trigger}:{number}" in job.webhook_attempted:
             return "already attempted"
         if trigger == AUTOMATIC and job.webhook_delivered:
@@ -129,6 +133,7 @@ class WebhookScheduler(Follower):
     name = "webhooks"
     topics = topics_of(
         *ENDINGS,
+        RenderJob.ExportsSettled,
         RenderJob.WebhookAttempted,
         RenderJob.WebhookRedeliveryRequested,
     )
@@ -155,11 +160,16 @@ class WebhookScheduler(Follower):
 
     def _schedule(self, event: Any) -> None:
         job_id = str(event.originator_id)
-        if isinstance(event, ENDINGS):
+        if isinstance(event, (*ENDINGS, RenderJob.ExportsSettled)):
+            submitted = next(iter(self.app.events.get(event.originator_id, lte=1)), None)
+            if not getattr(submitted, "webhook_uri", None):
+                return
+            if isinstance(event, RenderJob.Completed) and getattr(submitted, "exports", None):
+                return  # sent when the exports have settled (ExportsSettled)
             if self.clock() - event.timestamp > DELIVERY_WINDOW:
                 log.warning("job %s ended at %s, outside the delivery window: no webhook",
                             job_id, event.timestamp.isoformat())  # fmt: skip
-            elif self._webhook_uri(event.originator_id):
+            else:
                 self.send(job_id, AUTOMATIC, 1, 0)
         elif isinstance(event, RenderJob.WebhookAttempted):
             if event.trigger == AUTOMATIC and event.next_attempt_at is not None:
@@ -167,10 +177,6 @@ class WebhookScheduler(Follower):
                 self.send(job_id, AUTOMATIC, event.sequence + 1, max(0.0, delay))
         elif isinstance(event, RenderJob.WebhookRedeliveryRequested):
             self.send(job_id, MANUAL, event.request, 0)
-
-    def _webhook_uri(self, job_id: UUID) -> str | None:
-        submitted = next(iter(self.app.events.get(job_id, lte=1)), None)
-        return getattr(submitted, "webhook_uri", None)
 
 
 def declare_webhook_actor(

@@ -23,16 +23,18 @@ from phantomflow.api.schemas import (
     COLOUR_PATTERN,
     COMPONENT,
     CROSS_FIELD_RULES,
-    ELEMENT_SCHEMAS,
     WEBHOOK_URI,
     Background,
     Boolean,
     Element,
+    ExportTarget,
     Integer,
     MediaBackgroundSchema,
     MultipleOf,
     Number,
     RenderRequestSchema,
+    TypedObject,
+    exports_field,
 )
 from phantomflow.api.template_schemas import VariableValues
 
@@ -50,20 +52,24 @@ def _schema_name(schema: type[Schema] | Schema) -> str:
 
 def _strict_fields(converter: OpenAPIConverter, field: fields.Field, **kwargs: Any) -> dict:
     """Our field classes and validators: references to named components (COMPONENT),
-    the element union, the background union, multipleOf, exclusive bounds, the types of
-    a template's variables."""
+    the unions told apart by `type` (elements, export targets), the background union,
+    multipleOf, exclusive bounds, the types of a template's variables."""
     ret: dict[str, Any] = kwargs["ret"]
     if COMPONENT in field.metadata:
-        # A reference, with what is said of this use of it (not the component's rule).
+        # A reference, with what is said of this use of it (not the component's rule),
+        # and null if this use allows it and the component does not.
+        name = field.metadata[COMPONENT]
         kept = {key: ret[key] for key in ("description", "default") if key in ret}
         ret.clear()
-        return {"$ref": COMPONENTS + field.metadata[COMPONENT], **kept}
-    if isinstance(field, Element):
+        ref = {"$ref": COMPONENTS + name}
+        rule = converter.spec.components.schemas[name]
+        if field.allow_none and "null" not in rule.get("type", ()):
+            return {"anyOf": [ref, {"type": "null"}], **kept}
+        return {**ref, **kept}
+    if isinstance(field, TypedObject):  # scene elements, export targets
         ret.pop("type", None)
         return {
-            "oneOf": [
-                converter.resolve_nested_schema(schema) for schema in ELEMENT_SCHEMAS.values()
-            ]
+            "oneOf": [converter.resolve_nested_schema(schema) for schema in field.schemas.values()]
         }
     if isinstance(field, Background):
         ret.pop("type", None)
@@ -108,10 +114,12 @@ def new_spec() -> APISpec:
     converter.map_to_openapi_type(Integer, "integer", None)
     converter.map_to_openapi_type(Boolean, "boolean", None)
     converter.map_to_openapi_type(Element, "object", None)
+    converter.map_to_openapi_type(ExportTarget, "object", None)
     converter.map_to_openapi_type(Background, None, None)
     converter.add_attribute_function(_strict_fields)
     # Components that fields name (COMPONENT), before the schemas that use them.
     spec.components.schema("WebhookUri", component=converter.field2property(WEBHOOK_URI))
+    spec.components.schema("Exports", component=converter.field2property(exports_field()))
     return spec
 
 

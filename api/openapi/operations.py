@@ -14,6 +14,7 @@ from marshmallow import Schema
 
 from phantomflow.api.dashboard import OPERATIONS as DASHBOARD_OPERATIONS
 from phantomflow.api.errors import ERROR_CODES
+from phantomflow.api.integration_schemas import NewIntegrationSchema
 from phantomflow.api.keys import NewKeySchema
 from phantomflow.api.openapi.converter import COMPONENTS
 from phantomflow.api.openapi.responses import STREAM_EVENTS
@@ -131,6 +132,7 @@ JOB_LINKS = _links(
     "streamJobProgress",
     "getJobWebhooks",
     "redeliverJobWebhook",
+    "deleteJobOutput",
 )
 
 
@@ -329,7 +331,64 @@ JOB_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
                     "image/jpeg": {"schema": {"type": "string", "contentMediaType": "image/jpeg"}},
                 },
             },
-            **_errors("NOT_FOUND", public=True),
+            "206": {"description": "The bytes of a single Range (Content-Range)"},
+            "302": {
+                "description": "With S3 storage (PHANTOMFLOW_S3_SERVE=redirect): to a"
+                " presigned URL of the object, valid for an hour"
+            },
+            "304": {"description": "If-None-Match or If-Modified-Since: unchanged"},
+            **_errors("NOT_FOUND", "OUTPUT_DELETED", "RANGE_NOT_SATISFIABLE", public=True),
+        },
+    },
+    ("delete", "/api/jobs/{job_id}/output"): {
+        "operationId": "deleteJobOutput",
+        "summary": "Delete a finished job's files (MP4 and poster); the job and its"
+        " ledger stay, and its output_uri then answers 410",
+        "description": "Exports not yet settled fail with OUTPUT_DELETED. Deleting again"
+        " answers the same (the files are removed again if any are left).",
+        "parameters": [JOB_ID],
+        "responses": {
+            "200": _json("DeletedOutput", "Deleted"),
+            **_errors("NOT_FOUND", "JOB_NOT_COMPLETED"),
+        },
+    },
+}
+
+INTEGRATION_ID = _path("integration_id", "int_ and 32 hex digits.", pattern="^int_[0-9a-f]{32}$")
+
+INTEGRATION_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
+    ("post", "/api/integrations"): {
+        "operationId": "createIntegration",
+        "summary": "Store credentials for an export destination (secrets are sealed and"
+        " never shown again)",
+        "requestBody": _body("NewIntegration"),
+        "responses": {
+            "201": {
+                **_json("Integration", "Stored"),
+                "links": _links("integration_id", "id", "getIntegration", "deleteIntegration"),
+            },
+            **_errors("INVALID_REQUEST", "VALIDATION_ERROR", "SECRETS_KEY_MISSING", body=True),
+        },
+    },
+    ("get", "/api/integrations"): {
+        "operationId": "listIntegrations",
+        "summary": "Your integrations (of this key's mode), newest first",
+        "responses": {"200": _json("IntegrationList", "Your integrations"), **_errors()},
+    },
+    ("get", "/api/integrations/{integration_id}"): {
+        "operationId": "getIntegration",
+        "summary": "One integration",
+        "parameters": [INTEGRATION_ID],
+        "responses": {"200": _json("Integration", "The integration"), **_errors("NOT_FOUND")},
+    },
+    ("delete", "/api/integrations/{integration_id}"): {
+        "operationId": "deleteIntegration",
+        "summary": "Delete an integration: its secret's key is destroyed, so the secret"
+        " can never be recovered",
+        "parameters": [INTEGRATION_ID],
+        "responses": {
+            "200": _json("DeletedIntegration", "Deleted"),
+            **_errors("NOT_FOUND"),
         },
     },
 }
@@ -626,6 +685,7 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         ("keys", KEY_OPERATIONS),
         ("account", ACCOUNT_OPERATIONS),
         ("credits", CREDIT_OPERATIONS),
+        ("integrations", INTEGRATION_OPERATIONS),
         # Pages for people, not API operations (api/dashboard.py).
         ("dashboard", DASHBOARD_OPERATIONS),
     )
@@ -639,4 +699,5 @@ REQUEST_SCHEMAS: dict[str, type[Schema]] = {
     "NewTemplate": NewTemplateSchema,
     "TemplateChanges": TemplateChangesSchema,
     "NewKey": NewKeySchema,
+    "NewIntegration": NewIntegrationSchema,
 }

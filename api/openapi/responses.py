@@ -14,7 +14,7 @@ from eventsourcing.domain import AggregateEvent
 from marshmallow import Schema, fields
 
 from phantomflow.api.openapi.converter import COMPONENTS
-from phantomflow.api.schemas import COMPONENT
+from phantomflow.api.schemas import COMPONENT, EXPORT_TARGET_SCHEMAS
 from phantomflow.domain.jobs import CANCELLED, STATUSES, WEBHOOK_TRIGGERS, RenderJob
 from phantomflow.domain.keys import PREFIXES
 from phantomflow.domain.plans import PLANS
@@ -71,6 +71,21 @@ class JobErrorSchema(ResponseSchema):
     message = fields.String(required=True)
 
 
+class JobExportSchema(ResponseSchema):
+    type = fields.String(required=True, metadata={"enum": list(EXPORT_TARGET_SCHEMAS)})
+    integration_id = fields.String(required=True)
+    status = fields.String(
+        required=True,
+        metadata={"enum": ["pending", "running", "succeeded", "failed", "skipped"]},
+    )
+    location = fields.String(
+        allow_none=True, metadata={"description": "Where the file landed (s3://…, sftp://…)."}
+    )
+    attempts = fields.Integer(required=True)
+    error = fields.Nested(JobErrorSchema, allow_none=True)
+    next_attempt_at = _instant(allow_none=True)
+
+
 class JobSchema(ResponseSchema):
     job_id = fields.UUID(required=True)
     status = fields.String(required=True, metadata={"enum": list(STATUSES)})
@@ -92,6 +107,10 @@ class JobSchema(ResponseSchema):
     credits_used = fields.Integer(allow_none=True)
     error = fields.Nested(JobErrorSchema, allow_none=True)
     webhook_uri = fields.String(allow_none=True)
+    exports = fields.List(
+        fields.Nested(JobExportSchema), required=True, metadata={"description": "docs/api.md"}
+    )
+    output_deleted_at = _instant("When DELETE …/output deleted the files.", allow_none=True)
     sandbox = fields.Boolean(
         metadata={"description": "Submitted with a ve_test_ key: not rendered, not charged."}
     )
@@ -328,6 +347,39 @@ class ChangedTemplateSchema(_TemplateHeadSchema):
     updated_at = _instant(required=True)
 
 
+class IntegrationSecretSchema(ResponseSchema):
+    set = fields.Boolean(required=True, metadata={"enum": [True]})
+    last4 = fields.String(
+        allow_none=True, metadata={"description": "Shown for secrets of 12 characters or more."}
+    )
+
+
+class IntegrationSchema(ResponseSchema):
+    id = fields.String(required=True, metadata={"pattern": "^int_[0-9a-f]{32}$"})
+    type = fields.String(required=True, metadata={"enum": list(EXPORT_TARGET_SCHEMAS)})
+    name = fields.String(required=True)
+    settings = fields.Dict(required=True)
+    secrets = fields.Dict(
+        keys=fields.String(), values=fields.Nested(IntegrationSecretSchema), required=True
+    )
+    created_at = _instant(required=True)
+
+
+class IntegrationListSchema(ResponseSchema):
+    integrations = fields.List(fields.Nested(IntegrationSchema), required=True)
+
+
+class DeletedIntegrationSchema(ResponseSchema):
+    id = fields.String(required=True)
+    deleted = fields.Boolean(required=True, metadata={"enum": [True]})
+
+
+class DeletedOutputSchema(ResponseSchema):
+    job_id = fields.UUID(required=True)
+    deleted = fields.Boolean(required=True, metadata={"enum": [True]})
+    output_deleted_at = _instant(required=True)
+
+
 class DeletedTemplateSchema(ResponseSchema):
     deleted = fields.Boolean(required=True, metadata={"enum": [True]})
 
@@ -527,6 +579,7 @@ def _stream_components() -> dict[str, dict[str, Any]]:
 RESPONSE_SCHEMAS: dict[str, type[Schema]] = {
     "Error": ErrorSchema,
     "Submitted": SubmittedSchema,
+    "JobExport": JobExportSchema,
     "Job": JobSchema,
     "JobList": JobListSchema,
     "StoredJobEvent": StoredJobEventSchema,
@@ -551,6 +604,11 @@ RESPONSE_SCHEMAS: dict[str, type[Schema]] = {
     "Template": TemplateSchema,
     "ChangedTemplate": ChangedTemplateSchema,
     "DeletedTemplate": DeletedTemplateSchema,
+    "IntegrationSecret": IntegrationSecretSchema,
+    "Integration": IntegrationSchema,
+    "IntegrationList": IntegrationListSchema,
+    "DeletedIntegration": DeletedIntegrationSchema,
+    "DeletedOutput": DeletedOutputSchema,
     "TemplateVersion": TemplateVersionSchema,
     "TemplateVersions": TemplateVersionsSchema,
     "WebhookAttempt": WebhookAttemptSchema,

@@ -7,7 +7,8 @@ generated from the render request's JSON Schema rather than written again: every
 property value and array item may also be a placeholder string, and a union told
 apart by its `type` (a scene element) may be any object whose `type` is a placeholder,
 since the server cannot tell which it will be. Each object of the render schema gets
-its template twin as a named component (`Scene` -> `TemplateScene`).
+its template twin as a named component (`Scene` -> `TemplateScene`), and so does each
+list (`Exports` -> `TemplateExports`).
 """
 
 from __future__ import annotations
@@ -30,12 +31,12 @@ _ANNOTATIONS = ("$schema", "$id", "title", "description", "x-phantomflow-cross-f
 class _Loosener:
     def __init__(self, definitions: dict[str, Any]) -> None:
         self.definitions = definitions
-        # Objects get a template twin; other named rules (WebhookUri) are kept as they
-        # are, since the property that holds one may already be a placeholder.
+        # Objects and arrays get a template twin; other named rules (WebhookUri) are
+        # kept as they are, since the property that holds one may be a placeholder.
         self.twins = {
             name: f"Template{name}"
             for name, node in definitions.items()
-            if node.get("type") == "object"
+            if node.get("type") in ("object", "array")
         }
 
     def ref(self, node: dict[str, Any]) -> dict[str, Any]:
