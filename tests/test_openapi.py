@@ -6,6 +6,7 @@ import asyncio
 import csv
 import io
 import json
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -624,3 +625,20 @@ async def test_a_webhook_uri_with_a_port_that_is_no_number_is_refused(
     )
     answer = await documented(refused, "post", "/api/render", 400)
     assert answer["error"]["path"] == "webhook_uri"
+
+
+@pytest.mark.parametrize("length", [30, 600])
+async def test_an_export_path_that_almost_matches_is_refused_at_once(
+    client, sqlite_runtime, length
+):
+    # Found by Schemathesis (its generator hung on the pattern): `(?:name/?)*` took 2 s
+    # for 25 letters and a `!`, doubling with each letter, on the event loop.
+    headers = {"x-api-key": sqlite_runtime.app.open_account(plan="pro", credits=100).api_key}
+    target = {"type": "sftp", "integration_id": f"int_{'0' * 32}", "path": "a" * length + "!"}
+    started = time.monotonic()
+    refused = await client.post(
+        "/api/render", json={**TINY_SCRIPT, "exports": [target]}, headers=headers
+    )
+    answer = await documented(refused, "post", "/api/render", 400)
+    assert answer["error"]["path"] == "exports.0.path"
+    assert time.monotonic() - started < 5  # not hours
