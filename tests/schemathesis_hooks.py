@@ -116,6 +116,43 @@ def _template_variables_missing(failure: Failure, response: Any, case: Any) -> b
     )
 
 
+def _integration_not_usable(failure: Failure, response: Any, case: Any) -> bool:
+    """An export naming an integration this account (in this key's mode) does not have,
+    or one of another type: 400 SCHEMA_VALIDATION_ERROR at `exports.N.integration_id`;
+    which integrations exist is the account's state, not the document's."""
+    error = _error(response)
+    return (
+        isinstance(failure, RejectedPositiveData)
+        and response.status_code == 400
+        and error.get("code") == "SCHEMA_VALIDATION_ERROR"
+        and re.fullmatch(r"exports\.\d+\.integration_id", str(error.get("path", ""))) is not None
+    )
+
+
+# Integration settings and secrets the server checks by loading them (an SSH host key, a
+# PEM certificate, a private key), by relating them (SFTP takes a password or a key; an
+# email username needs a password), or by the address policy (a host or endpoint that is
+# a private address): 400 VALIDATION_ERROR at that field (docs/api.md, "Integrations").
+CHECKED_BEYOND_THE_SCHEMA = {
+    "settings.host_key",
+    "settings.ca_certificate",
+    "settings.host",
+    "settings.endpoint_url",
+    "secrets.private_key",
+    "secrets.password",
+}
+
+
+def _integration_checked_beyond_the_schema(failure: Failure, response: Any, case: Any) -> bool:
+    error = _error(response)
+    return (
+        isinstance(failure, RejectedPositiveData)
+        and response.status_code == 400
+        and error.get("code") == "VALIDATION_ERROR"
+        and error.get("path") in CHECKED_BEYOND_THE_SCHEMA
+    )
+
+
 def _swapped_id(failure: Failure, response: Any, case: Any) -> bool:
     """A 404 for an id the DELETE guard swapped in (see above), which Schemathesis takes
     for a resource the run created."""
@@ -129,6 +166,8 @@ DOCUMENTED: list[Rule] = [
     _beyond_the_schema,
     _idempotency_key_reused,
     _template_variables_missing,
+    _integration_not_usable,
+    _integration_checked_beyond_the_schema,
     _swapped_id,
 ]
 

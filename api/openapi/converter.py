@@ -44,7 +44,7 @@ VERSION = "1.0.0"
 COMPONENTS = "#/components/schemas/"
 
 
-def _schema_name(schema: type[Schema] | Schema) -> str:
+def schema_name(schema: type[Schema] | Schema) -> str:
     cls = schema if isinstance(schema, type) else type(schema)
     name = cls.__name__
     return name.removesuffix("Schema") or name
@@ -98,7 +98,7 @@ def _strict_fields(converter: OpenAPIConverter, field: fields.Field, **kwargs: A
 
 def new_spec() -> APISpec:
     """An empty OpenAPI 3.1 document whose converter knows our field classes."""
-    plugin = MarshmallowPlugin(schema_name_resolver=_schema_name)
+    plugin = MarshmallowPlugin(schema_name_resolver=schema_name)
     spec = APISpec(
         title=TITLE,
         version=VERSION,
@@ -121,6 +121,13 @@ def new_spec() -> APISpec:
     spec.components.schema("WebhookUri", component=converter.field2property(WEBHOOK_URI))
     spec.components.schema("Exports", component=converter.field2property(exports_field()))
     return spec
+
+
+def converter_of(spec: APISpec) -> OpenAPIConverter:
+    """The marshmallow converter of a spec made by `new_spec`."""
+    (plugin,) = (plugin for plugin in spec.plugins if isinstance(plugin, MarshmallowPlugin))
+    assert plugin.converter is not None
+    return plugin.converter
 
 
 def _rewrite_refs(node: Any, old: str, new: str) -> Any:

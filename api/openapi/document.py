@@ -8,6 +8,7 @@ import functools
 from typing import Any
 
 from phantomflow.api.openapi.converter import JSON_SCHEMA_DIALECT, new_spec
+from phantomflow.api.openapi.integrations import new_integration_components
 from phantomflow.api.openapi.operations import OPERATIONS, REQUEST_SCHEMAS
 from phantomflow.api.openapi.responses import RESPONSE_SCHEMAS, plain_components
 from phantomflow.api.openapi.template_script import template_script_components
@@ -30,6 +31,8 @@ def _openapi_document() -> dict[str, Any]:
     )
     # Components that fields name (COMPONENT), before the schemas that use them.
     for name, component in template_script_components().items():
+        spec.components.schema(name, component=component)
+    for name, component in new_integration_components(spec).items():
         spec.components.schema(name, component=component)
     for name, schema in {**REQUEST_SCHEMAS, **RESPONSE_SCHEMAS}.items():
         spec.components.schema(name, schema=schema)

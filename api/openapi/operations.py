@@ -14,7 +14,6 @@ from marshmallow import Schema
 
 from phantomflow.api.dashboard import OPERATIONS as DASHBOARD_OPERATIONS
 from phantomflow.api.errors import ERROR_CODES
-from phantomflow.api.integration_schemas import NewIntegrationSchema
 from phantomflow.api.keys import NewKeySchema
 from phantomflow.api.openapi.converter import COMPONENTS
 from phantomflow.api.openapi.responses import STREAM_EVENTS
@@ -699,5 +698,4 @@ REQUEST_SCHEMAS: dict[str, type[Schema]] = {
     "NewTemplate": NewTemplateSchema,
     "TemplateChanges": TemplateChangesSchema,
     "NewKey": NewKeySchema,
-    "NewIntegration": NewIntegrationSchema,
 }
