@@ -674,3 +674,36 @@ async def test_the_integration_routes_answer_as_documented(client, sqlite_runtim
     refused = await client.post("/api/integrations", json=without, headers=headers)
     answer = await documented(refused, "post", "/api/integrations", 400)
     assert answer["error"]["path"] == "settings.bucket"
+
+
+async def test_a_certificate_that_is_not_ascii_is_refused_not_a_500(client, sqlite_runtime):
+    headers = {"x-api-key": sqlite_runtime.app.open_account(plan="pro", credits=0).api_key}
+    body = {
+        "type": "email",
+        "name": "Mail",
+        "settings": {"host": "smtp.example.com", "from_address": "a@example.com"},
+        "secrets": {},
+    }
+    for certificate in ("é", "not a certificate"):
+        body["settings"]["ca_certificate"] = certificate
+        refused = await client.post("/api/integrations", json=body, headers=headers)
+        answer = await documented(refused, "post", "/api/integrations", 400)
+        assert answer["error"]["path"] == "settings.ca_certificate"
+
+
+@pytest.mark.parametrize("address", ["d\x1cx@example.com", "a\x85b@example.com", "x\ufeff@a.co"])
+async def test_an_email_address_with_a_control_or_space_is_refused_by_both(
+    client, sqlite_runtime, address
+):
+    headers = {"x-api-key": sqlite_runtime.app.open_account(plan="pro", credits=0).api_key}
+    schema = openapi_document()["components"]["schemas"]["EmailSettings"]
+    assert not allowed(address, schema["properties"]["from_address"])
+    body = {
+        "type": "email",
+        "name": "Mail",
+        "settings": {"host": "smtp.example.com", "from_address": address},
+        "secrets": {},
+    }
+    refused = await client.post("/api/integrations", json=body, headers=headers)
+    answer = await documented(refused, "post", "/api/integrations", 400)
+    assert answer["error"]["path"] == "settings.from_address"
