@@ -10,11 +10,13 @@ lifts it for tests and self-hosting, where the media server is on the same machi
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 from urllib.parse import urlsplit
 
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import ThreadedResolver
+from yarl import URL
 
 # Addresses no client URL may reach, beyond what `ipaddress` already calls private,
 # loopback, link-local, multicast, reserved or unspecified.
@@ -36,31 +38,68 @@ def check_url(url: str, allow_private: bool = False) -> tuple[str, int]:
     hosts that are a non-public IP literal or a well-known local name. Call it on every
     URL a request will go to, each redirect included (follow redirects yourself):
     aiohttp does not consult a resolver for an IP literal, so `PublicOnlyResolver`
-    alone never sees `http://127.0.0.1/`."""
+    alone never sees `http://127.0.0.1/`.
+
+    The host is judged as it will be connected to, not as it is spelt: the HTTP client's
+    own form of it (IDNA: `１２７.０.０.１` is 127.0.0.1 to aiohttp), and a number the
+    resolver reads as an IPv4 address in any of the forms inet_aton accepts
+    (`2130706433`, `127.1`, `0x7f000001`, `017700000001`) as that address."""
     try:
         parts = urlsplit(url)
-        given_port = parts.port
-    except ValueError as error:  # `http://[::1`, or a port that is no number up to 65535
-        raise AddressRefused(f"malformed URL: {error}") from None
+    except ValueError as error:  # `http://[::1`
+        raise AddressRefused(f"the URL's host or port is malformed: {error}") from None
     if parts.scheme not in ("http", "https"):
         raise AddressRefused("only http and https URLs are allowed")
     if not parts.hostname:
         raise AddressRefused("the URL has no host")
     if parts.username or parts.password:
         raise AddressRefused("URLs with credentials are not allowed")
-    port = given_port or (443 if parts.scheme == "https" else 80)
-    host = parts.hostname
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        host = URL(url).raw_host or ""
+    except ValueError as error:
+        raise AddressRefused(f"the URL's host or port is malformed: {error}") from None
+    if not host:
+        raise AddressRefused("the URL has no host")
     if not allow_private:
         if host.lower().rstrip(".") in _LOCAL_NAMES:
-            raise AddressRefused(f"{host} is not a public address")
-        try:
-            literal = ipaddress.ip_address(host.strip("[]"))
-        except ValueError:
-            pass  # a name: PublicOnlyResolver checks its addresses at connect time
-        else:
-            if not is_public(str(literal)):
-                raise AddressRefused(f"{host} is not a public address")
+            raise AddressRefused(f"{parts.hostname} is not a public address")
+        literal = ip_literal(host)
+        if literal is not None and not is_public(literal):
+            shown = parts.hostname if literal == parts.hostname else f"{parts.hostname} ({literal})"
+            raise AddressRefused(f"{shown} is not a public address")
     return host, port
+
+
+_IPV4_PART = re.compile(r"0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*")
+
+
+def ip_literal(host: str) -> str | None:
+    """The IP address `host` stands for without any DNS lookup, in its usual form; None
+    for a name.
+
+    IPv4 as the C resolver reads it (inet_aton, which getaddrinfo tries first): one to
+    four parts separated by dots, each decimal, octal (leading 0) or hex (0x), the last
+    filling the bytes left, so `127.1`, `2130706433` and `0x7f.0.0.01` are all 127.0.0.1.
+    A trailing dot is ignored (some resolvers accept it)."""
+    bare = host.strip("[]").split("%", 1)[0]
+    try:
+        return str(ipaddress.ip_address(bare))
+    except ValueError:
+        pass
+    numbers = bare[:-1] if bare.endswith(".") else bare
+    pieces = numbers.split(".")
+    if not 1 <= len(pieces) <= 4 or not all(_IPV4_PART.fullmatch(p) for p in pieces):
+        return None
+    values = [int(p, 16) if p[:2].lower() == "0x" else int(p, 8 if p.startswith("0") else 10)
+              for p in pieces]  # fmt: skip
+    *leading, last = values
+    if any(value > 255 for value in leading) or last >= 256 ** (4 - len(leading)):
+        return None
+    address = last
+    for index, value in enumerate(leading):
+        address += value << (8 * (3 - index))
+    return str(ipaddress.IPv4Address(address))
 
 
 def check_host(host: str, port: int, allow_private: bool = False) -> list[str]:

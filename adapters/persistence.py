@@ -10,6 +10,9 @@ import psycopg
 
 from phantomflow.adapters.settings import Settings
 
+# How long a call waits for a free pooled connection before giving up.
+POOL_WAIT_SECONDS = 5.0
+
 # Any fixed number: the advisory lock that serialises table creation.
 _SCHEMA_LOCK_KEY = 0x50464C4F57  # "PFLOW"
 
@@ -24,7 +27,9 @@ def event_store_env(settings: Settings) -> dict[str, str]:
             "SQLITE_LOCK_TIMEOUT": "30",
         }
     env = {
-        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        # The library's PostgreSQL infrastructure, with a pool that survives restarts
+        # and fails fast during outages (adapters/pg_health.py).
+        "PERSISTENCE_MODULE": "phantomflow.adapters.pg_health:GuardedPostgresFactory",
         # The library's recorder with a one-statement insert (adapters/pg_events.py).
         "APPLICATION_RECORDER_TOPIC": "phantomflow.adapters.pg_events:LockingFunctionRecorder",
         **postgres_params(settings),
@@ -35,6 +40,9 @@ def event_store_env(settings: Settings) -> dict[str, str]:
     env["POSTGRES_POOL_SIZE"] = "2"
     env["POSTGRES_MAX_OVERFLOW"] = "10"
     env["POSTGRES_LOCK_TIMEOUT"] = "5"
+    # How long a call waits for a pooled connection (the library's default is 30 s, and
+    # it tries ten times): longer means an overloaded database, answered 503.
+    env["POSTGRES_CONNECT_TIMEOUT"] = str(int(POOL_WAIT_SECONDS))
     if settings.database_schema:
         env["POSTGRES_SCHEMA"] = settings.database_schema
     return env

@@ -19,7 +19,14 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import psycopg
-from psycopg_pool import ConnectionPool
+
+from phantomflow.adapters.persistence import POOL_WAIT_SECONDS
+from phantomflow.adapters.pg_health import (
+    CONNECT_TIMEOUT_SECONDS,
+    DatabaseHealth,
+    GuardedPool,
+    health_of,
+)
 
 
 class Cursor(Protocol):
@@ -33,6 +40,8 @@ class Cursor(Protocol):
 
 class ViewStore(ABC):
     dialect: str
+    # Whether the database answers, where it is a server (PostgreSQL); None for SQLite.
+    health: DatabaseHealth | None = None
 
     @abstractmethod
     def transaction(self) -> contextlib.AbstractContextManager[Cursor]:
@@ -151,14 +160,26 @@ class PostgresViewStore(ViewStore):
 
     def __init__(self, conninfo: str, max_size: int = 10) -> None:
         self.conninfo = conninfo
-        self.pool = ConnectionPool(conninfo, min_size=1, max_size=max_size, open=True)
+        # Pools that drop the connections a restart killed and refuse at once while the
+        # server is down (adapters/pg_health.py).
+        self.health = health_of(conninfo)
+        self.pool = GuardedPool(
+            conninfo,
+            health=self.health,
+            min_size=1,
+            max_size=max_size,
+            timeout=POOL_WAIT_SECONDS,
+            open=True,
+        )
         # Reads on connections of their own: in autocommit, so a read is its SELECTs
         # alone, without BEGIN, SET and COMMIT round trips (job reads answered about a
         # quarter more a second), and with every write refused by PostgreSQL itself.
-        self.read_pool = ConnectionPool(
+        self.read_pool = GuardedPool(
             conninfo,
+            health=self.health,
             min_size=1,
             max_size=max_size,
+            timeout=POOL_WAIT_SECONDS,
             kwargs={"autocommit": True},
             configure=_refuse_writes,
             open=True,
@@ -182,7 +203,9 @@ class PostgresViewStore(ViewStore):
         # followers of deployments (or test runs) in other schemas of the same
         # database are not this one's copies.
         key = zlib.crc32(name.encode()) - 2**31
-        with psycopg.connect(self.conninfo, autocommit=True) as conn:
+        with psycopg.connect(
+            self.conninfo, autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS
+        ) as conn:
             row = conn.execute(
                 "SELECT pg_try_advisory_lock(%s, hashtext(current_schema()))", (key,)
             ).fetchone()

@@ -280,7 +280,11 @@ def followers(runtime: Runtime, actors: Actors) -> FollowerThreads:
     render queue), the webhook scheduler (to the webhook queue) and the export scheduler
     (to the export queue)."""
     app, views = runtime.app, runtime.views
-    dispatcher = FollowerRunner(app, views, Dispatcher(send=actors.render.send))
+    dispatcher = FollowerRunner(
+        app,
+        views,
+        Dispatcher(send=actors.render.send, lease_seconds=runtime.settings.render_lease_seconds),
+    )
     webhooks = FollowerRunner(app, views, WebhookScheduler(app, send=sender(actors.webhook)))
     exports = FollowerRunner(app, views, ExportScheduler(app, send=export_sender(actors.export)))
     return FollowerThreads([*runtime.read_models, dispatcher, webhooks, exports])

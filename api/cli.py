@@ -148,12 +148,19 @@ def run_api(args: argparse.Namespace) -> int:
 
 
 def run_worker(args: argparse.Namespace) -> int:
+    import dramatiq.worker
     from dramatiq.cli import main as dramatiq_main
     from dramatiq.cli import make_argument_parser
 
     from phantomflow.api import bootstrap
 
     bootstrap.production_settings()  # refuse at once, not in each worker process
+    # A worker thread takes one message at a time (Dramatiq's default prefetches two per
+    # thread): a render never waits behind another while a worker is idle, and a worker
+    # that dies strands only the jobs it was rendering. (Dramatiq's setting for it is
+    # this module value, read from `dramatiq_queue_prefetch` when it is imported; its
+    # worker processes are forked from this one.)
+    dramatiq.worker.QUEUE_PREFETCH = args.threads
     dramatiq_args = make_argument_parser().parse_args(
         [
             "phantomflow.api.worker",

@@ -1,5 +1,10 @@
 """Credit routes: the balance, the account's plan and limits, the ledger (JSON pages, or
-the whole period as CSV), and the balance at any instant."""
+the whole period as CSV), and the balance at any instant.
+
+The ledger and the balance history are the account's live financial record: a sandbox
+key reads the balance and the account (which its submissions report as
+`credits_remaining` anyway) but not them (403).
+"""
 
 from __future__ import annotations
 
@@ -9,9 +14,10 @@ from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
 
-from phantomflow.api.errors import invalid_request
+from phantomflow.api.errors import forbidden, invalid_request
 from phantomflow.api.requests import MAX_PAGE, principal_of, query_int
 from phantomflow.api.services import services_of
+from phantomflow.domain.application import Principal
 from phantomflow.projections.ledger import COLUMNS, ENTRY_TYPES, LedgerFilter
 
 routes = web.RouteTableDef()
@@ -49,8 +55,17 @@ async def account(request: web.Request) -> web.Response:
     )
 
 
+def live_only(principal: Principal) -> None:
+    if principal.is_sandbox:
+        raise forbidden(
+            "The ledger is the account's live financial record: read it with a live key. "
+            "Sandbox jobs move no credits."
+        )
+
+
 @routes.get("/api/credits/balance")
 async def balance_at(request: web.Request) -> web.Response:
+    live_only(principal_of(request))
     raw = request.query.get("at")
     if raw is None:
         raise invalid_request(
@@ -67,7 +82,8 @@ async def balance_at(request: web.Request) -> web.Response:
 
 
 def ledger_filter(request: web.Request) -> LedgerFilter:
-    """The entries the query selects: from, to, job_id, type."""
+    """The entries the query selects: from, to, job_id, type (with a live key only)."""
+    live_only(principal_of(request))
     entry_type = request.query.get("type")
     if entry_type is not None and entry_type not in ENTRY_TYPES:
         raise invalid_request(f"type must be one of: {', '.join(ENTRY_TYPES)}", "type")

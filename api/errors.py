@@ -12,12 +12,14 @@ error is raised (`ApiError.of`), and its meaning, which the OpenAPI document pub
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, NamedTuple
 
 from aiohttp import web
 
+from phantomflow.adapters.pg_health import UNAVAILABLE_ERRORS
 from phantomflow.api.services import REQUEST_ID
 from phantomflow.domain.errors import ConcurrencyLimitExceeded, InsufficientCredits
 from phantomflow.domain.exports import ExportTargetInvalid
@@ -71,6 +73,7 @@ ERROR_CODES: dict[str, ErrorCode] = {
         429, "your plan's queued and processing jobs (`limit`)"
     ),
     "INTERNAL_ERROR": ErrorCode(500, "unexpected failure (`request_id`, also in X-Request-Id)"),
+    "SERVICE_UNAVAILABLE": ErrorCode(503, "the database is unreachable for a moment (Retry-After)"),
 }
 
 
@@ -115,6 +118,15 @@ def invalid_request(message: str, path: str | None = None) -> ApiError:
     return ApiError.of("INVALID_REQUEST", message, **details)
 
 
+def unsupported_media_type(received: str) -> ApiError:
+    return ApiError(
+        415,
+        "INVALID_REQUEST",
+        f"Content-Type must be application/json, received {received or 'none'}.",
+        path="Content-Type",
+    )
+
+
 def unauthorized(message: str = "Missing or invalid API key.") -> ApiError:
     return ApiError.of("UNAUTHORIZED", message)
 
@@ -145,6 +157,21 @@ def concurrency_limit_exceeded(limit: int) -> ApiError:
     )
 
 
+# What a client should wait before trying again while the database is unreachable: the
+# health probe looks five times a second (adapters/pg_health.py).
+UNAVAILABLE_RETRY_AFTER_SECONDS = 2
+
+
+def service_unavailable() -> ApiError:
+    return ApiError.of(
+        "SERVICE_UNAVAILABLE",
+        "The database is unreachable for a moment; try again in "
+        f"{UNAVAILABLE_RETRY_AFTER_SECONDS} seconds. A submission that got this answer may "
+        "have been recorded: repeat it with the same Idempotency-Key to be charged once.",
+        headers={"Retry-After": str(UNAVAILABLE_RETRY_AFTER_SECONDS)},
+    )
+
+
 def from_domain(
     refused: InsufficientCredits | ConcurrencyLimitExceeded | IdempotencyKeyReused,
 ) -> ApiError:
@@ -164,11 +191,44 @@ _HTTP_CODES = {
 }
 
 
+# A client's X-Request-Id is kept (echoed, logged, stored with its job) only if it is a
+# short token of safe characters: a UUID, a ULID, a trace id. Anything else (8 KB of
+# text, markup, control characters) is replaced by a new id.
+REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
+# The largest request header we read (name and value). aiohttp's own parser is let read
+# up to HTTP_PARSER_HEADER_BYTES (api/app.py) so that a larger one is answered here, in
+# the contract's shape, instead of by the parser in plain text.
+MAX_HEADER_BYTES = 8 * 1024
+
+
+def request_id_of(request: web.Request) -> str:
+    offered = request.headers.get("x-request-id", "")
+    return offered if REQUEST_ID_PATTERN.fullmatch(offered) else uuid.uuid4().hex
+
+
+def oversized_header(request: web.Request) -> ApiError | None:
+    if len(request.raw_path) > MAX_HEADER_BYTES:
+        return ApiError(414, "INVALID_REQUEST", "The URL is longer than 8 KiB.", path="")
+    for name, value in request.raw_headers:
+        if len(name) + len(value) > MAX_HEADER_BYTES:
+            return ApiError(
+                431,
+                "INVALID_REQUEST",
+                f"The {name.decode('latin-1')[:100]} header is larger than "
+                f"{MAX_HEADER_BYTES // 1024} KiB.",
+                path=name.decode("latin-1")[:100],
+            )
+    return None
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+    request_id = request_id_of(request)
     request[REQUEST_ID] = request_id
     try:
+        too_large = oversized_header(request)
+        if too_large is not None:
+            raise too_large
         response = await handler(request)
     except ApiError as error:
         response = error.response()
@@ -176,11 +236,22 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         response = from_domain(refused).response()
     except ExportTargetInvalid as invalid:
         response = schema_error(invalid.path, invalid.message).response()
+    except UNAVAILABLE_ERRORS:
+        log.warning(
+            "database unavailable in %s %s (request %s)",
+            request.method,
+            request.path,
+            request_id,
+            exc_info=True,
+        )
+        response = service_unavailable().response()
     except web.HTTPException as http_error:
         if http_error.status < 400:
             raise
         code, message = _HTTP_CODES.get(http_error.status, ("INVALID_REQUEST", http_error.reason))
-        response = ApiError(http_error.status, code, message).response()
+        # A 405 says which methods the route takes (RFC 9110), as aiohttp's own does.
+        kept = {name: http_error.headers[name] for name in ("Allow",) if name in http_error.headers}
+        response = ApiError(http_error.status, code, message, headers=kept).response()
     except Exception:
         log.exception(
             "unhandled error in %s %s (request %s)", request.method, request.path, request_id

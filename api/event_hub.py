@@ -67,16 +67,20 @@ class Item:
     job_id: UUID
     account_id: UUID | None
     event: Any
+    sandbox: bool = False  # known when account_id is
 
 
 class Watcher:
     """One stream's mailbox: the hub pushes, the stream takes (both on the event loop)."""
 
-    __slots__ = ("_items", "_waiter", "closed", "key", "kind", "overflowed")
+    __slots__ = ("_items", "_waiter", "closed", "key", "kind", "overflowed", "sandbox")
 
-    def __init__(self, kind: str, key: UUID) -> None:
+    def __init__(self, kind: str, key: UUID, sandbox: bool = False) -> None:
         self.kind = kind
         self.key = key
+        # An account stream of a sandbox key gets the account's sandbox jobs only, and
+        # one of a live key its live jobs only.
+        self.sandbox = sandbox
         self._items: list[Item] = []
         self._waiter: asyncio.Future[None] | None = None
         self.overflowed = False
@@ -140,7 +144,7 @@ class EventHub(Follower):
         self._jobs: dict[UUID, set[Watcher]] = {}
         self._accounts: dict[UUID, set[Watcher]] = {}
         self._account_watchers = 0
-        self._owners: OrderedDict[UUID, UUID] = OrderedDict()
+        self._owners: OrderedDict[UUID, tuple[UUID, bool]] = OrderedDict()
         self._owners_lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._threads: FollowerThreads | None = None
@@ -178,8 +182,8 @@ class EventHub(Follower):
         self.runner.want()
         return watcher
 
-    def watch_account(self, account_id: UUID) -> Watcher:
-        watcher = Watcher("account", account_id)
+    def watch_account(self, account_id: UUID, sandbox: bool = False) -> Watcher:
+        watcher = Watcher("account", account_id, sandbox)
         self._accounts.setdefault(account_id, set()).add(watcher)
         self._account_watchers += 1
         self.runner.want()
@@ -202,7 +206,8 @@ class EventHub(Follower):
                 watcher.push(item)
             if item.account_id is not None:
                 for watcher in self._accounts.get(item.account_id, ()):
-                    watcher.push(item)
+                    if watcher.sandbox == item.sandbox:
+                        watcher.push(item)
 
     # --- following (the runner's thread) ----------------------------------------------
     # Reading the watcher indexes from this thread is safe (single dict lookups); a
@@ -218,17 +223,14 @@ class EventHub(Follower):
 
     def handle(self, cursor: Cursor, events: Sequence[Tracked]) -> int:
         wanted_by_account = self._account_watchers > 0
-        items = [
-            Item(
-                tracked.position,
-                tracked.event.originator_id,
-                self._owner(tracked.event.originator_id, tracked.event)
-                if wanted_by_account
-                else None,
-                tracked.event,
-            )
-            for tracked in events
-        ]
+        items = []
+        for tracked in events:
+            job_id = tracked.event.originator_id
+            owner = self._owner(job_id, tracked.event) if wanted_by_account else None
+            if owner is None:
+                items.append(Item(tracked.position, job_id, None, tracked.event))
+            else:
+                items.append(Item(tracked.position, job_id, owner[0], tracked.event, owner[1]))
         assert self._loop is not None
         try:
             self._loop.call_soon_threadsafe(self._dispatch, items)
@@ -236,10 +238,11 @@ class EventHub(Follower):
             return 0
         return len(events)
 
-    def _owner(self, job_id: UUID, event: Any | None = None) -> UUID | None:
-        """The account a job belongs to (from its Submitted event), remembered."""
+    def _owner(self, job_id: UUID, event: Any | None = None) -> tuple[UUID, bool] | None:
+        """The account a job belongs to and whether it is a sandbox job (from its
+        Submitted event), remembered."""
         if isinstance(event, RenderJob.Submitted):
-            owner: UUID | None = event.account_id
+            owner: tuple[UUID, bool] | None = (event.account_id, event.sandbox)
         else:
             with self._owners_lock:
                 owner = self._owners.get(job_id)
@@ -247,7 +250,7 @@ class EventHub(Follower):
                 submitted = next(iter(self.app.events.get(job_id, lte=1)), None)
                 if not isinstance(submitted, RenderJob.Submitted):
                     return None
-                owner = submitted.account_id
+                owner = (submitted.account_id, submitted.sandbox)
         assert owner is not None
         with self._owners_lock:
             self._owners[job_id] = owner
@@ -266,8 +269,11 @@ class EventHub(Follower):
             items.append(Item(notification.id, job_id, None, event))
         return items
 
-    def account_backlog(self, account_id: UUID, after: int, head: int) -> tuple[list[Item], int]:
-        """One batch of the account's job events in (after, head]; and where it ended."""
+    def account_backlog(
+        self, account_id: UUID, sandbox: bool, after: int, head: int
+    ) -> tuple[list[Item], int]:
+        """One batch of the account's live or sandbox job events in (after, head]; and
+        where it ended."""
         batch = self.recorder.select_notifications(
             start=after, limit=self.runner.batch_size, stop=head, topics=JOB_TOPICS,
             inclusive_of_start=False,
@@ -279,9 +285,9 @@ class EventHub(Follower):
             event = None
             if notification.topic in SUBMITTED_TOPICS:
                 event = self.app.mapper.to_domain_event(notification)
-            if self._owner(job_id, event) != account_id:
+            if self._owner(job_id, event) != (account_id, sandbox):
                 continue
             if event is None:
                 event = self.app.mapper.to_domain_event(notification)
-            items.append(Item(notification.id, job_id, account_id, event))
+            items.append(Item(notification.id, job_id, account_id, event, sandbox))
         return items, (batch[-1].id if batch else head)

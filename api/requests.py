@@ -7,24 +7,90 @@ Everything here answers a bad request in the contract's error shape (`api/errors
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 from uuid import UUID
 
 from aiohttp import web
 
-from phantomflow.api.errors import invalid_json, invalid_request, not_found
+from phantomflow.api.errors import (
+    invalid_json,
+    invalid_request,
+    not_found,
+    unsupported_media_type,
+)
 from phantomflow.api.services import PRINCIPAL, services_of
 from phantomflow.domain.application import Principal
 
+# Deeper than any request we take (a script is about six levels deep): refused, so that
+# no code after the parser meets a structure deep enough to exhaust Python's stack.
+MAX_JSON_DEPTH = 64
+# Bodies larger than this are parsed and checked on the CPU threads, off the event loop
+# (a script of a few scenes is a few kilobytes).
+INLINE_BODY_BYTES = 64 * 1024
+
+T = TypeVar("T")
+
 
 async def read_json(request: web.Request) -> Any:
+    """The request's JSON body. Refused, in the contract's shape: an empty body
+    (INVALID_JSON), one that is not `application/json` (415, before it is read), one
+    that is not JSON or is nested more than MAX_JSON_DEPTH levels (INVALID_JSON)."""
+    return await off_the_loop_if_large(request, parse_json, await read_body(request))
+
+
+async def read_body(request: web.Request) -> bytes:
+    """The raw body of a request that must carry JSON: 415 unless it is declared
+    `application/json` (checked before reading it), INVALID_JSON if it is empty."""
+    if request.body_exists and request.content_type != "application/json":
+        raise unsupported_media_type(request.content_type)
     raw = await request.read()
     if not raw.strip():
         raise invalid_json("Request body is empty; expected a JSON object.")
+    return raw
+
+
+async def off_the_loop_if_large(request: web.Request, work: Callable[..., T], *args: Any) -> T:
+    """`work(*args)`, on the CPU threads if the request's body is large (see
+    Services.compute), at once otherwise (a thread hop costs more than a small body)."""
+    if (request.content_length or 0) > INLINE_BODY_BYTES:
+        return await services_of(request).compute(work, *args)
+    return work(*args)
+
+
+def parse_json(raw: bytes) -> Any:
     try:
-        return json.loads(raw)
+        value = json.loads(raw)
+    except RecursionError:
+        raise invalid_json(too_deep()) from None
     except (ValueError, UnicodeDecodeError) as error:
         raise invalid_json(f"Request body is not valid JSON: {error}") from None
+    if nesting_depth(value) > MAX_JSON_DEPTH:
+        raise invalid_json(too_deep())
+    return value
+
+
+def too_deep() -> str:
+    return f"Request body is nested more than {MAX_JSON_DEPTH} levels deep."
+
+
+def nesting_depth(value: Any) -> int:
+    """How many arrays and objects deep `value` goes (without recursion)."""
+    deepest = 0
+    pending: list[tuple[Any, int]] = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, depth)
+        if depth > MAX_JSON_DEPTH:
+            break
+        pending.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 def principal_of(request: web.Request) -> Principal:

@@ -9,13 +9,16 @@ from aiohttp import web
 from marshmallow import ValidationError
 
 from phantomflow.api.errors import ApiError, invalid_request, not_found, schema_error
+from phantomflow.api.large_bodies import LARGE_BODIES
 from phantomflow.api.requests import (
+    INLINE_BODY_BYTES,
     MAX_PAGE,
     job_id_of,
+    parse_json,
     principal_of,
     public_base,
     query_int,
-    read_json,
+    read_body,
 )
 from phantomflow.api.schemas import first_error, load_render_request
 from phantomflow.api.services import services_of
@@ -30,12 +33,17 @@ routes = web.RouteTableDef()
 
 @routes.post("/api/render")
 async def submit_render(request: web.Request) -> web.Response:
-    body = await read_json(request)
-    try:
-        script, webhook_uri, exports = load_render_request(body)
-    except ValidationError as error:
-        path, message = first_error(error.messages)
-        raise schema_error(path, message) from None
+    raw = await read_body(request)
+    if len(raw) > INLINE_BODY_BYTES:  # parsed and checked in another process
+        checked = await request.app[LARGE_BODIES].check_render_request(raw)
+        body, script, webhook_uri, exports = checked
+    else:
+        body = parse_json(raw)
+        try:
+            script, webhook_uri, exports = load_render_request(body)
+        except ValidationError as error:
+            path, message = first_error(error.messages)
+            raise schema_error(path, message) from None
     return await submit(request, body, script, webhook_uri, {"channel": "api"}, exports)
 
 
@@ -94,7 +102,11 @@ async def job_events(request: web.Request) -> web.Response:
     job_id = job_id_of(request)
     services = services_of(request)
     history = await services.call(job_history, services.runtime.app, job_id)
-    if not history or history[0]["data"].get("account_id") != str(principal.account_id):
+    if (
+        not history
+        or history[0]["data"].get("account_id") != str(principal.account_id)
+        or bool(history[0]["data"].get("sandbox")) != principal.is_sandbox
+    ):
         raise not_found(f"No job {job_id}.")
     return web.json_response({"job_id": str(job_id), "events": history})
 

@@ -127,6 +127,12 @@ class List(fields.List):
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
         if not isinstance(value, list):
             raise ValidationError(f"Expected array, received {json_type(value)}")
+        # The cheap limit first: marshmallow checks a list's length only after loading
+        # every item, so 24,000 scenes took most of a second to refuse for being more
+        # than 50. Checked here, on the raw list, it costs nothing (same message).
+        for validator in self.validators:
+            if isinstance(validator, validate.Length):
+                validator(value)
         return super()._deserialize(value, attr, data, **kwargs)
 
 

@@ -16,6 +16,7 @@ from uuid import UUID
 
 from aiohttp import web
 
+from phantomflow.adapters.pg_health import DatabaseUnavailable
 from phantomflow.adapters.ratelimit import RateLimiter, rate_limiter_for
 from phantomflow.domain.application import Principal
 from phantomflow.domain.plans import PlanLimits
@@ -53,15 +54,29 @@ class Services:
     def __init__(self, runtime: Runtime, max_threads: int = 8) -> None:
         self.runtime = runtime
         self.executor = ThreadPoolExecutor(max_workers=max_threads, thread_name_prefix="api-io")
+        # CPU work on large request bodies (parsing, validating) runs here, off the event
+        # loop, where a flood of them cannot hold up other requests or the database calls.
+        self.cpu = ThreadPoolExecutor(max_workers=2, thread_name_prefix="api-cpu")
         self.rate_limiter: RateLimiter = rate_limiter_for(runtime.settings)
         self.limits = PlanLimitsCache()
 
     async def call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        health = self.runtime.views.health
+        if health is not None and health.down:
+            # Known to be down: refuse now (503) rather than tie up a thread finding out.
+            raise DatabaseUnavailable("PostgreSQL is unreachable")
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.executor, functools.partial(fn, *args, **kwargs))
 
+    async def compute(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """`fn(*args)` on the CPU threads: Python releases the GIL to the event loop every
+        few milliseconds, so the loop keeps answering while a large body is checked."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.cpu, functools.partial(fn, *args, **kwargs))
+
     async def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
+        self.cpu.shutdown(wait=False, cancel_futures=True)
         await self.rate_limiter.close()
 
 

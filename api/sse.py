@@ -242,6 +242,7 @@ async def job_progress(request: web.Request) -> web.StreamResponse:
             not history
             or not isinstance(history[0].event, RenderJob.Submitted)
             or history[0].event.account_id != principal.account_id
+            or history[0].event.sandbox != principal.is_sandbox
         ):
             raise not_found(f"No job {job_id}.")
         has_exports = bool(getattr(history[0].event, "exports", None))
@@ -290,7 +291,7 @@ async def account_events(request: web.Request) -> web.StreamResponse:
     hub = request.app[HUB]
     base = public_base(request)
     account_id = principal.account_id
-    watcher = hub.watch_account(account_id)
+    watcher = hub.watch_account(account_id, principal.is_sandbox)
     try:
         response = await open_stream(request)
         last = 0
@@ -302,7 +303,7 @@ async def account_events(request: web.Request) -> web.StreamResponse:
                 position = after
                 while position < head:
                     items, position = await services.call(
-                        hub.account_backlog, account_id, position, head
+                        hub.account_backlog, account_id, principal.is_sandbox, position, head
                     )
                     for item in items:
                         mapped = account_event(item.event, base)

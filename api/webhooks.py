@@ -3,6 +3,9 @@
 The delivery log is the job's own `WebhookAttempted` events, read from the event store
 (so it is never behind, and an audit replay shows the same). See workers/webhooks.py for
 how deliveries are scheduled and docs/webhooks.md for the receiving side.
+
+Sandbox and live never mix: a sandbox key sees the webhooks of sandbox jobs only, and
+reads and rotates the sandbox signing secret, which signs those jobs' webhooks alone.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from phantomflow.adapters.webhooks import message_id
 from phantomflow.api.errors import ApiError, not_found
 from phantomflow.api.requests import job_id_of, principal_of
 from phantomflow.api.services import services_of
-from phantomflow.domain.application import PhantomFlow
+from phantomflow.domain.application import PhantomFlow, Principal
 from phantomflow.domain.errors import IllegalJobTransition
 from phantomflow.domain.jobs import AUTOMATIC, FINAL_STATUSES, RenderJob
 from phantomflow.projections.job_view import attempt_view, document
@@ -25,12 +28,14 @@ from phantomflow.projections.timestamps import iso
 routes = web.RouteTableDef()
 
 
-def delivery_log(app: PhantomFlow, account_id: UUID, job_id: UUID) -> dict[str, Any] | None:
-    """The job's webhook and every attempt to deliver it; None if not the account's job."""
+def delivery_log(app: PhantomFlow, caller: Principal, job_id: UUID) -> dict[str, Any] | None:
+    """The job's webhook and every attempt to deliver it; None if the caller may not see
+    the job (another account's, or of the other mode)."""
     events = list(app.events.get(job_id))
     if not events or not isinstance(events[0], RenderJob.Submitted):
         return None
-    if events[0].account_id != account_id:
+    submitted = events[0]
+    if submitted.account_id != caller.account_id or submitted.sandbox != caller.is_sandbox:
         return None
     job = document(events)
     assert job is not None  # it starts with its submission
@@ -63,7 +68,7 @@ async def job_webhooks(request: web.Request) -> web.Response:
     principal = principal_of(request)
     job_id = job_id_of(request)
     services = services_of(request)
-    log = await services.call(delivery_log, services.runtime.app, principal.account_id, job_id)
+    log = await services.call(delivery_log, services.runtime.app, principal, job_id)
     if log is None:
         raise not_found(f"No job {job_id}.")
     return web.json_response(log)
@@ -76,7 +81,7 @@ async def redeliver_webhook(request: web.Request) -> web.Response:
     job_id = job_id_of(request)
     services = services_of(request)
     app = services.runtime.app
-    found = await services.call(delivery_log, app, principal.account_id, job_id)
+    found = await services.call(delivery_log, app, principal, job_id)
     if found is None:
         raise not_found(f"No job {job_id}.")
     try:
@@ -90,10 +95,13 @@ async def redeliver_webhook(request: web.Request) -> web.Response:
 
 @routes.get("/api/webhooks/secret")
 async def webhook_secret(request: web.Request) -> web.Response:
-    """The secret this account's webhooks are signed with (created on first use)."""
+    """The secret this account's webhooks are signed with (created on first use): the
+    sandbox secret for a sandbox key."""
     principal = principal_of(request)
     services = services_of(request)
-    secret = await services.call(services.runtime.app.webhook_secret, principal.account_id)
+    secret = await services.call(
+        services.runtime.app.webhook_secret, principal.account_id, principal.mode
+    )
     return web.json_response({"secret": secret})
 
 
@@ -103,7 +111,7 @@ async def rotate_webhook_secret(request: web.Request) -> web.Response:
     principal = principal_of(request)
     services = services_of(request)
     secret, previous_expires = await services.call(
-        services.runtime.app.rotate_webhook_secret, principal.account_id
+        services.runtime.app.rotate_webhook_secret, principal.account_id, mode=principal.mode
     )
     return web.json_response(
         {

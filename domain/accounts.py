@@ -22,6 +22,7 @@ from phantomflow.domain.errors import (
     DuplicateCharge,
     InsufficientCredits,
 )
+from phantomflow.domain.keys import LIVE, TEST
 from phantomflow.domain.plans import PLAN_LIMITS, PLANS, PlanLimits
 
 # Why credits came back: the unused part of an estimate once the real duration is
@@ -209,44 +210,67 @@ class CreditAccount(Aggregate):
     def _api_key_revoked(self, key_id: UUID) -> None:
         self.api_keys[str(key_id)]["revoked"] = True
 
-    # --- webhook signing secret ---------------------------------------------------
+    # --- webhook signing secrets ---------------------------------------------------
+    # One secret per mode: sandbox jobs' webhooks are signed with the sandbox secret, so
+    # a sandbox key, which may read and rotate that one, can never sign like the live
+    # account. Accounts snapshotted before sandbox secrets existed have no such
+    # attributes: these class-level values stand in for them.
+    sandbox_webhook_secret: str | None = None
+    previous_sandbox_webhook_secret: str | None = None
+    previous_sandbox_webhook_secret_expires: datetime | None = None
 
-    def create_webhook_secret(self, secret: str) -> None:
-        if self.webhook_secret is not None:
+    def current_webhook_secret(self, mode: str = LIVE) -> str | None:
+        return getattr(self, _secret_attributes(mode)[0])
+
+    def create_webhook_secret(self, secret: str, mode: str = LIVE) -> None:
+        if self.current_webhook_secret(mode) is not None:
             raise DomainError("the account already has a webhook secret; rotate it instead")
-        self._webhook_secret_created(secret=secret)
+        self._webhook_secret_created(secret=secret, mode=mode)
 
     @event("WebhookSecretCreated")
-    def _webhook_secret_created(self, secret: str) -> None:
-        self.webhook_secret = secret
+    def _webhook_secret_created(self, secret: str, mode: str = LIVE) -> None:
+        setattr(self, _secret_attributes(mode)[0], secret)
 
-    def rotate_webhook_secret(self, secret: str, previous_expires: datetime) -> None:
+    def rotate_webhook_secret(
+        self, secret: str, previous_expires: datetime, mode: str = LIVE
+    ) -> None:
         """Replace the secret; the old one keeps signing (beside the new) until
         `previous_expires`, so receivers can switch without dropping a delivery."""
-        if self.webhook_secret is None:
+        current = self.current_webhook_secret(mode)
+        if current is None:
             raise DomainError("the account has no webhook secret to rotate")
-        if secret == self.webhook_secret:
+        if secret == current:
             raise DomainError("the new webhook secret must differ from the current one")
-        self._webhook_secret_rotated(secret=secret, previous_expires=previous_expires)
+        self._webhook_secret_rotated(secret=secret, previous_expires=previous_expires, mode=mode)
 
     @event("WebhookSecretRotated")
     def _webhook_secret_rotated(
-        self, secret: str, previous_expires: datetime | None = None
+        self, secret: str, previous_expires: datetime | None = None, mode: str = LIVE
     ) -> None:
-        self.previous_webhook_secret = self.webhook_secret
-        self.previous_webhook_secret_expires = previous_expires
-        self.webhook_secret = secret
+        current, previous, expires = _secret_attributes(mode)
+        setattr(self, previous, getattr(self, current))
+        setattr(self, expires, previous_expires)
+        setattr(self, current, secret)
 
-    def webhook_signing_secrets(self, now: datetime) -> list[str]:
+    def webhook_signing_secrets(self, now: datetime, mode: str = LIVE) -> list[str]:
         """The secrets a webhook sent at `now` is signed with: current first."""
-        found = [self.webhook_secret] if self.webhook_secret else []
-        if (
-            self.previous_webhook_secret
-            and self.previous_webhook_secret_expires is not None
-            and now < self.previous_webhook_secret_expires
-        ):
-            found.append(self.previous_webhook_secret)
+        current, previous, expires = (getattr(self, name) for name in _secret_attributes(mode))
+        found = [current] if current else []
+        if previous and expires is not None and now < expires:
+            found.append(previous)
         return found
+
+
+def _secret_attributes(mode: str) -> tuple[str, str, str]:
+    """The account's attributes holding a mode's secret, previous secret and its expiry."""
+    if mode not in (LIVE, TEST):
+        raise DomainError(f"unknown key mode {mode!r}")
+    infix = "" if mode == LIVE else "sandbox_"
+    return (
+        f"{infix}webhook_secret",
+        f"previous_{infix}webhook_secret",
+        f"previous_{infix}webhook_secret_expires",
+    )
 
 
 WEBHOOK_SECRET_PREFIX = "whsec_"

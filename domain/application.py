@@ -370,7 +370,8 @@ class PhantomFlow(ExportCommands, Application[UUID]):
                 self._scripts.popitem(last=False)
 
     def start_job(self, job: RenderJob, worker: str, lease_seconds: float) -> None:
-        """Record that `worker` renders the job now.
+        """Record that `worker` renders the job now, holding a lease of `lease_seconds`
+        (it shows a sign of life at least that often; see `renew_lease`).
 
         Raises IllegalJobTransition if the job has ended or another worker holds it,
         and RecordConflictError if another worker started it at the same moment.
@@ -378,11 +379,17 @@ class PhantomFlow(ExportCommands, Application[UUID]):
         if job.status == "processing":
             job.take_over(worker, now=datetime.now(UTC), lease_seconds=lease_seconds)
         else:
-            job.start(worker)
+            job.start(worker, lease_seconds)
         self.save(job)
 
     def report_progress(self, job: RenderJob, progress: float, stage: str) -> None:
         job.report_progress(progress, stage)
+        self.save(job)
+
+    def renew_lease(self, job: RenderJob, worker: str, attempt: int) -> None:
+        """A sign of life from the attempt rendering `job`. Raises IllegalJobTransition
+        if it is no longer the job's attempt, RecordConflictError if `job` is stale."""
+        job.renew_lease(worker, attempt)
         self.save(job)
 
     def complete_job(
@@ -392,8 +399,11 @@ class PhantomFlow(ExportCommands, Application[UUID]):
         duration_seconds: float,
         file_size_bytes: int,
         poster_location: str | None = None,
+        attempt: int | None = None,
     ) -> RenderJob:
-        """Record the finished render and refund what the estimate over-charged."""
+        """Record the finished render and refund what the estimate over-charged. With
+        `attempt`, only while that attempt is the job's current one (IllegalJobTransition
+        otherwise): an attempt that was taken over never completes or settles the job."""
 
         def complete() -> RenderJob:
             job = self.get_job(job_id)
@@ -408,6 +418,7 @@ class PhantomFlow(ExportCommands, Application[UUID]):
                 file_size_bytes=file_size_bytes,
                 credits_used=used,
                 poster_location=poster_location,
+                attempt=attempt,
             )
             self._save_with_refund(job, SETTLEMENT, reason="rendered duration below estimate")
             return job
@@ -434,12 +445,15 @@ class PhantomFlow(ExportCommands, Application[UUID]):
 
         return self.retries.run(cancel)
 
-    def fail_job(self, job_id: UUID, code: str, message: str) -> RenderJob:
-        """Record the failure and refund the whole charge, atomically."""
+    def fail_job(
+        self, job_id: UUID, code: str, message: str, attempt: int | None = None
+    ) -> RenderJob:
+        """Record the failure and refund the whole charge, atomically; with `attempt`,
+        only while that attempt is the job's current one."""
 
         def fail() -> RenderJob:
             job = self.get_job(job_id)
-            job.fail(code, message)
+            job.fail(code, message, attempt)
             self._save_with_refund(job, FAILURE, reason=f"render failed: {code}")
             return job
 
@@ -457,34 +471,39 @@ class PhantomFlow(ExportCommands, Application[UUID]):
 
     # --- webhooks -----------------------------------------------------------------
 
-    def webhook_secret(self, account_id: UUID) -> str:
-        """The account's webhook signing secret, created (as an event) on first use."""
-        return self._ensure_webhook_secret(account_id).webhook_secret or ""
+    def webhook_secret(self, account_id: UUID, mode: str = LIVE) -> str:
+        """The account's webhook signing secret for live or sandbox jobs, created (as an
+        event) on first use."""
+        return self._ensure_webhook_secret(account_id, mode).current_webhook_secret(mode) or ""
 
-    def webhook_signing_secrets(self, account_id: UUID, now: datetime) -> list[str]:
+    def webhook_signing_secrets(
+        self, account_id: UUID, now: datetime, mode: str = LIVE
+    ) -> list[str]:
         """What a webhook sent at `now` is signed with: the secret, and the previous one
         while its grace period after a rotation lasts."""
-        return self._ensure_webhook_secret(account_id).webhook_signing_secrets(now)
+        return self._ensure_webhook_secret(account_id, mode).webhook_signing_secrets(now, mode)
 
     def rotate_webhook_secret(
-        self, account_id: UUID, grace: timedelta = WEBHOOK_SECRET_GRACE
+        self, account_id: UUID, grace: timedelta = WEBHOOK_SECRET_GRACE, mode: str = LIVE
     ) -> tuple[str, datetime]:
         """Replace the secret; return it and when the previous one stops signing."""
 
         def rotate() -> tuple[str, datetime]:
-            account = self._ensure_webhook_secret(account_id)
+            account = self._ensure_webhook_secret(account_id, mode)
             expires = datetime.now(UTC) + grace
-            account.rotate_webhook_secret(mint_webhook_secret(), previous_expires=expires)
+            account.rotate_webhook_secret(
+                mint_webhook_secret(), previous_expires=expires, mode=mode
+            )
             self.save(account)
-            return account.webhook_secret or "", expires
+            return account.current_webhook_secret(mode) or "", expires
 
         return self.retries.run(rotate)
 
-    def _ensure_webhook_secret(self, account_id: UUID) -> CreditAccount:
+    def _ensure_webhook_secret(self, account_id: UUID, mode: str) -> CreditAccount:
         def ensure() -> CreditAccount:
             account = self.get_account(account_id)
-            if account.webhook_secret is None:
-                account.create_webhook_secret(mint_webhook_secret())
+            if account.current_webhook_secret(mode) is None:
+                account.create_webhook_secret(mint_webhook_secret(), mode)
                 self.save(account)
             return account
 

@@ -59,6 +59,10 @@ class RenderJob(Aggregate):
     exports: tuple[dict[str, Any], ...] | list[dict[str, Any]] = ()
     export_states: tuple[dict[str, Any], ...] | list[dict[str, Any]] = ()
     output_deleted = False
+    # The current attempt's lease: how long it may go without a sign of life (progress,
+    # a renewal) before another worker may take the job over. Recorded with `Started`;
+    # jobs started (or snapshotted) before leases were recorded have none.
+    lease_seconds: float | None = None
 
     @event("Submitted")
     def __init__(
@@ -110,28 +114,52 @@ class RenderJob(Aggregate):
 
     # --- starting -----------------------------------------------------------------
 
-    def start(self, worker: str) -> None:
-        """A worker takes the job. A job already processing can be taken over only
-        through `take_over`, when its previous worker has gone quiet."""
+    def start(self, worker: str, lease_seconds: float | None = None) -> None:
+        """A worker takes the job, promising a sign of life at least every
+        `lease_seconds`. A job already processing can be taken over only through
+        `take_over`, when its previous worker has gone quiet."""
         if self.status != QUEUED:
             raise IllegalJobTransition(f"cannot start a job that is {self.status}")
-        self._started(worker=worker, attempt=self.attempts + 1)
+        self._started(worker=worker, attempt=self.attempts + 1, lease_seconds=lease_seconds)
+
+    def lease_expires_at(self, default_lease_seconds: float) -> datetime:
+        """When the current attempt's lease runs out unless it shows a sign of life:
+        its own lease (or, for one that recorded none, `default_lease_seconds`) after
+        its last event."""
+        lease = self.lease_seconds or default_lease_seconds
+        return self.modified_on + timedelta(seconds=lease)
 
     def take_over(self, worker: str, now: datetime, lease_seconds: float) -> None:
-        """Restart a job whose worker stopped reporting (crashed, killed, lost)."""
+        """Restart a job whose worker stopped reporting (crashed, killed, lost) for
+        longer than its lease; the new attempt holds a lease of `lease_seconds`."""
         if self.status != PROCESSING:
             raise IllegalJobTransition(f"cannot take over a job that is {self.status}")
-        if (now - self.modified_on).total_seconds() < lease_seconds:
+        if now < self.lease_expires_at(lease_seconds):
             raise IllegalJobTransition("the job's worker is still active")
-        self._started(worker=worker, attempt=self.attempts + 1)
+        self._started(worker=worker, attempt=self.attempts + 1, lease_seconds=lease_seconds)
 
     @event("Started")
-    def _started(self, worker: str, attempt: int) -> None:
+    def _started(self, worker: str, attempt: int, lease_seconds: float | None = None) -> None:
         self.status = PROCESSING
         self.worker = worker
         self.attempts = attempt
+        self.lease_seconds = lease_seconds
         self.progress = 0.0
         self.stage = "starting"
+
+    def holds(self, worker: str, attempt: int) -> bool:
+        """Whether `attempt` by `worker` is still the job's current attempt."""
+        return self.status == PROCESSING and self.worker == worker and self.attempts == attempt
+
+    def renew_lease(self, worker: str, attempt: int) -> None:
+        """A sign of life from the attempt rendering the job, between progress reports."""
+        if not self.holds(worker, attempt):
+            raise IllegalJobTransition(f"attempt {attempt} no longer holds the job")
+        self._lease_renewed()
+
+    @event("LeaseRenewed")
+    def _lease_renewed(self) -> None:
+        pass  # the event's time is the sign of life
 
     # --- progress -----------------------------------------------------------------
 
@@ -157,9 +185,13 @@ class RenderJob(Aggregate):
         file_size_bytes: int,
         credits_used: int,
         poster_location: str | None = None,
+        attempt: int | None = None,
     ) -> None:
+        """Record the finished render. With `attempt`, only if that attempt is still
+        the current one: a superseded attempt never completes (nor settles) the job."""
         if self.status != PROCESSING:
             raise IllegalJobTransition(f"cannot complete a job that is {self.status}")
+        self._check_current(attempt)
         if not 0 <= credits_used <= self.estimated_credits:
             raise ValueError("credits used must lie between 0 and the estimate")
         self._completed(
@@ -203,10 +235,18 @@ class RenderJob(Aggregate):
         self.credits_used = credits_used
         self.error = {"code": "CANCELLED", "message": reason}
 
-    def fail(self, code: str, message: str) -> None:
+    def fail(self, code: str, message: str, attempt: int | None = None) -> None:
+        """Record a failure; with `attempt`, only if that attempt is still the current one."""
         if self.is_finished:
             raise IllegalJobTransition(f"cannot fail a job that is {self.status}")
+        self._check_current(attempt)
         self._failed(code=code, message=message)
+
+    def _check_current(self, attempt: int | None) -> None:
+        if attempt is not None and attempt != self.attempts:
+            raise IllegalJobTransition(
+                f"attempt {attempt} was superseded by attempt {self.attempts}"
+            )
 
     @event("Failed")
     def _failed(self, code: str, message: str) -> None:

@@ -70,6 +70,9 @@ class Follower(ABC):
 
     name: str
     topics: tuple[str, ...] = ()
+    # Seconds between calls of `due`, for a follower with work that falls due with time
+    # rather than with events (the dispatcher's expired leases); None for none.
+    due_interval: float | None = None
 
     def create_tables(self, cursor: Cursor) -> None:  # noqa: B027 - optional hook
         """Create the follower's own tables, if it has any."""
@@ -87,6 +90,11 @@ class Follower(ABC):
         """True while the follower wants no events at all (a hub with no stream open):
         the runner then moves its position to the head without reading."""
         return False
+
+    def due(self, cursor: Cursor) -> int:
+        """Do the work that has fallen due by now; return how much was done. The lead
+        copy calls it every `due_interval` seconds, in a transaction of its store."""
+        return 0
 
     @abstractmethod
     def handle(self, cursor: Cursor, events: Sequence[Tracked]) -> int:
@@ -207,6 +215,7 @@ class FollowerRunner:
         self._news = threading.Event()
         # Set by `want()`: an idle follower wants events again.
         self._wanted = threading.Event()
+        self._due_at = 0.0  # when the follower's time-based work is next looked at
 
     # --- position -----------------------------------------------------------------
 
@@ -270,6 +279,17 @@ class FollowerRunner:
                 self.positions.advance(cursor, start, head)
             self.behind = False
 
+    def run_due(self) -> int:
+        """The follower's work that has fallen due by now (see `Follower.due`)."""
+        with self.positions.transaction() as cursor:
+            return self.follower.due(cursor)
+
+    def _maybe_run_due(self) -> None:
+        interval = self.follower.due_interval
+        if interval is not None and time.monotonic() >= self._due_at:
+            self._due_at = time.monotonic() + interval
+            self.run_due()
+
     def catch_up(self) -> int:
         """Follow until the head of the log as it was when the batch began."""
         total = self.run_once()
@@ -300,6 +320,7 @@ class FollowerRunner:
             # Cleared before reading: a wake during the batch means another look.
             self._news.clear()
             try:
+                self._maybe_run_due()
                 if self.follower.idle:
                     self._wanted.clear()
                     self.pass_by()

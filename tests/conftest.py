@@ -8,7 +8,7 @@ service is a failure: CI must never pass by skipping what it was meant to check.
 from __future__ import annotations
 
 import os
-import socket
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +20,8 @@ import redis
 from phantomflow.adapters.settings import Settings
 from phantomflow.api.bootstrap import Runtime, build_runtime
 from phantomflow.projections.audit import reconcile, report
+from tests.services import PrivatePostgres, PrivateRedis, postgres_bin
+from tests.services import free_port as free_port  # used by many tests from here
 
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -62,12 +64,6 @@ def redis_available(url: str = REDIS_URL) -> bool:
         return False
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def postgres_schema() -> Iterator[str]:
     if not postgres_available():
@@ -96,6 +92,32 @@ def redis_namespace(redis_url: str) -> Iterator[str]:
     client = redis.Redis.from_url(redis_url)
     for key in client.scan_iter(match=f"{namespace}:*"):
         client.delete(key)
+
+
+@pytest.fixture
+def private_redis() -> Iterator[PrivateRedis]:
+    """A redis-server of the test's own, not yet started: the test may stop it, restart
+    it empty, or start it late."""
+    if shutil.which("redis-server") is None:
+        service_missing("redis-server (to start a private Redis)")
+    server = PrivateRedis()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def private_postgres() -> Iterator[PrivatePostgres]:
+    """A PostgreSQL cluster of the test's own, started: the test may stop or restart it."""
+    bin_dir = postgres_bin()
+    if bin_dir is None:
+        service_missing("PostgreSQL's server programs (initdb, pg_ctl)")
+    assert bin_dir is not None
+    server = PrivatePostgres(bin_dir)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.remove()
 
 
 @pytest.fixture

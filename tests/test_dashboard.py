@@ -24,12 +24,8 @@ import playwright.sync_api as playwright_api
 import pytest
 
 from tests.conftest import TINY_SCRIPT, service_missing
-from tests.test_end_to_end import (
-    RunningSystem,
-    base_env,
-    production,  # noqa: F401 - the fixture of the production processes
-    start_embedded,
-)
+from tests.processes import RunningSystem, base_env, start_embedded
+from tests.test_end_to_end import production  # noqa: F401 - the production processes' fixture
 
 pytestmark = pytest.mark.ffmpeg
 

@@ -2,68 +2,18 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 
 import dramatiq
-import pytest
 from dramatiq.brokers.redis import RedisBroker
 
 from phantomflow.domain.script import MovieScript
 from phantomflow.projections.runner import FollowerRunner
 from phantomflow.workers.actors import declare_render_actor
 from phantomflow.workers.dispatch import Dispatcher
-from tests.conftest import IN_CI, TINY_SCRIPT, free_port
-
-
-class PrivateRedis:
-    """A real redis-server of the test's own, so the test can stop and start it."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no"],
-            stdout=subprocess.DEVNULL,
-        )  # fmt: skip
-        deadline = time.monotonic() + 10
-        import redis
-
-        while time.monotonic() < deadline:
-            try:
-                redis.Redis(port=self.port).ping()
-                return
-            except redis.ConnectionError:
-                time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
-
-    def stop(self) -> None:
-        if self.process:
-            self.process.terminate()
-            self.process.wait(10)
-            self.process = None
-
-
-@pytest.fixture
-def private_redis() -> Iterator[PrivateRedis]:
-    if shutil.which("redis-server") is None:
-        if IN_CI:
-            pytest.fail("redis-server is required in CI")
-        pytest.skip("redis-server is not installed")
-    server = PrivateRedis()
-    yield server
-    server.stop()
+from tests.conftest import TINY_SCRIPT
 
 
 class Received:
@@ -132,3 +82,105 @@ def test_dispatcher_sends_each_job_once_across_restarts(runtime, private_redis):
     FollowerRunner(runtime.app, runtime.views, Dispatcher(send=send)).catch_up()
     broker.close()
     assert sent == [str(first), str(second)]
+
+
+class Sent(list[str]):
+    """The dispatcher's `send`: what it put on the queue, in order."""
+
+    def __call__(self, job_id: str) -> None:
+        self.append(job_id)
+
+
+def processing_job(runtime, lease_seconds: float) -> uuid.UUID:
+    """A job started by "worker-a", holding a lease of `lease_seconds`."""
+    app = runtime.app
+    account = app.open_account(plan="pro", credits=10)
+    job_id = app.submit_render(
+        account.account_id, MovieScript.from_dict(TINY_SCRIPT), None, {}
+    ).job_id
+    app.start_job(app.get_job(job_id), "worker-a", lease_seconds=lease_seconds)
+    return job_id
+
+
+def test_a_processing_job_silent_past_its_lease_is_dispatched_again(runtime):
+    sent, now = Sent(), [0.0]
+    dispatcher = FollowerRunner(
+        runtime.app, runtime.views, Dispatcher(sent, lease_seconds=300, clock=lambda: now[0])
+    )
+    app = runtime.app
+    job_id = processing_job(runtime, lease_seconds=5)
+    dispatcher.catch_up()
+    assert sent == [str(job_id)]
+    started = app.get_job(job_id).modified_on.timestamp()
+
+    now[0] = started + 4.9  # within the lease the attempt recorded (not the default 300)
+    assert dispatcher.run_due() == 0
+    now[0] = started + 5.1
+    assert dispatcher.run_due() == 1
+    assert sent == [str(job_id)] * 2
+    assert dispatcher.run_due() == 0  # once per lease while it stays silent
+    now[0] = started + 10.2
+    assert dispatcher.run_due() == 1
+
+    app.cancel_job(job_id)
+    dispatcher.catch_up()
+    now[0] = started + 10_000
+    assert dispatcher.run_due() == 0 and len(sent) == 3  # an ended job never again
+
+
+def test_a_sign_of_life_moves_the_lease_on(runtime):
+    sent, now = Sent(), [0.0]
+    dispatcher = FollowerRunner(runtime.app, runtime.views, Dispatcher(sent, clock=lambda: now[0]))
+    app = runtime.app
+    job_id = processing_job(runtime, lease_seconds=5)
+    started = app.get_job(job_id).modified_on.timestamp()
+    time.sleep(0.3)
+    job = app.get_job(job_id)
+    app.renew_lease(job, "worker-a", 1)
+    dispatcher.catch_up()
+    now[0] = started + 5.1  # past the lease from Started, not from the renewal
+    assert dispatcher.run_due() == 0
+    now[0] = app.get_job(job_id).modified_on.timestamp() + 5.1
+    assert dispatcher.run_due() == 1
+
+
+def test_a_queued_job_not_started_is_dispatched_again_at_doubling_intervals(runtime):
+    sent, now = Sent(), [1000.0]
+    dispatcher = FollowerRunner(
+        runtime.app, runtime.views, Dispatcher(sent, lease_seconds=10, clock=lambda: now[0])
+    )
+    account = runtime.app.open_account(plan="pro", credits=10)
+    job_id = runtime.app.submit_render(
+        account.account_id, MovieScript.from_dict(TINY_SCRIPT), None, {}
+    ).job_id
+    dispatcher.catch_up()
+    resent_at = []
+    for moment in range(1000, 1200):
+        now[0] = float(moment)
+        if dispatcher.run_due():
+            resent_at.append(moment)
+    assert resent_at == [1010, 1030, 1070, 1150]
+    assert sent == [str(job_id)] * 5
+
+
+def test_a_resend_the_broker_refuses_is_tried_again_at_the_next_look(runtime):
+    now = [0.0]
+    broker_up = [True]
+    sent = Sent()
+
+    def send(job_id: str) -> None:
+        if not broker_up[0]:
+            raise ConnectionError("Redis is down")
+        sent(job_id)
+
+    dispatcher = FollowerRunner(
+        runtime.app, runtime.views, Dispatcher(send, lease_seconds=10, clock=lambda: now[0])
+    )
+    account = runtime.app.open_account(plan="pro", credits=10)
+    runtime.app.submit_render(account.account_id, MovieScript.from_dict(TINY_SCRIPT), None, {})
+    dispatcher.catch_up()
+    now[0] = 11.0
+    broker_up[0] = False
+    assert dispatcher.run_due() == 0
+    broker_up[0] = True
+    assert dispatcher.run_due() == 1 and len(sent) == 2

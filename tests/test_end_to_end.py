@@ -5,16 +5,11 @@ and Redis."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -23,106 +18,8 @@ from phantomflow.adapters.settings import Settings
 from phantomflow.api.bootstrap import build_runtime
 from tests.conftest import POSTGRES_URL, TINY_SCRIPT, free_port
 from tests.media import ffprobe
+from tests.processes import RunningSystem, base_env, request, start_embedded, start_production
 from tests.servers.s3 import S3Bucket
-
-PHANTOMFLOW = [sys.executable, "-m", "phantomflow.api.cli"]
-
-
-@dataclass
-class RunningSystem:
-    env: dict[str, str]
-    base_url: str
-    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
-    logs: list[Path] = field(default_factory=list)
-
-    def start(self, *args: str, log: Path, **env: str) -> None:
-        """Start one process; `env` adds to the system's environment for it alone."""
-        handle = open(log, "wb")  # noqa: SIM115 - closed with the process
-        self.logs.append(log)
-        self.processes.append(
-            subprocess.Popen(
-                [*PHANTOMFLOW, *args], env={**self.env, **env}, stdout=handle, stderr=handle
-            )
-        )
-
-    def cli(self, *args: str) -> dict:
-        done = subprocess.run(
-            [*PHANTOMFLOW, *args], env=self.env, capture_output=True, check=True, timeout=60
-        )
-        return json.loads(done.stdout)
-
-    def wait_until_up(self, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                request("GET", f"{self.base_url}/api/jobs", api_key="ve_live_probe")
-            except urllib.error.HTTPError as error:
-                if error.code == 401:
-                    return
-            except OSError:
-                time.sleep(0.2)
-        raise AssertionError(f"the API did not come up:\n{self.output()}")
-
-    def output(self) -> str:
-        return "\n".join(log.read_text(errors="replace")[-3000:] for log in self.logs)
-
-    def stop(self) -> None:
-        for process in self.processes:
-            process.terminate()
-        for process in self.processes:
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-
-
-def request(method: str, url: str, api_key: str, body: dict | None = None) -> dict:
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method=method)
-    req.add_header("x-api-key", api_key)
-    req.add_header("content-type", "application/json")
-    with urllib.request.urlopen(req, timeout=30) as response:
-        return json.loads(response.read())
-
-
-def base_env(tmp_path: Path) -> dict[str, str]:
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in ("DATABASE_URL", "REDIS_URL", "PHANTOMFLOW_DB_SCHEMA")
-    }
-    env["PHANTOMFLOW_DATA_DIR"] = str(tmp_path / "data")
-    env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent)
-    return env
-
-
-def start_embedded(tmp_path: Path, env: dict[str, str]) -> RunningSystem:
-    """`phantomflow serve`: the whole system in one process."""
-    port = free_port()
-    system = RunningSystem(env=env, base_url=f"http://127.0.0.1:{port}")
-    system.start("serve", "--port", str(port), log=tmp_path / "serve.log")
-    return system
-
-
-def start_production(
-    tmp_path: Path, env: dict[str, str], postgres_schema: str, redis_url: str, redis_namespace: str
-) -> RunningSystem:
-    """`phantomflow api`, `projections` and `worker` on PostgreSQL and Redis."""
-    port = free_port()
-    env = {
-        **env,
-        "DATABASE_URL": POSTGRES_URL,
-        "PHANTOMFLOW_DB_SCHEMA": postgres_schema,
-        "REDIS_URL": redis_url,
-        "PHANTOMFLOW_REDIS_NAMESPACE": redis_namespace,
-        "PHANTOMFLOW_OUTPUT_DIR": str(tmp_path / "shared-outputs"),
-        "PHANTOMFLOW_PUBLIC_URL": f"http://127.0.0.1:{port}",
-    }
-    system = RunningSystem(env=env, base_url=f"http://127.0.0.1:{port}")
-    system.start("api", "--host", "127.0.0.1", "--port", str(port), log=tmp_path / "api.log")
-    system.start("projections", log=tmp_path / "projections.log")
-    system.start("worker", "--processes", "1", "--threads", "1", log=tmp_path / "worker.log")
-    return system
 
 
 def start_on_separate_hosts(

@@ -116,6 +116,32 @@ def test_a_key_expires_after_24_hours_and_then_stands_for_a_new_request(runtime,
     assert len(charges(runtime, account.account_id)) == 2
 
 
+@pytest.mark.parametrize(
+    ("age", "replayed"),
+    [(timedelta(hours=24) - timedelta(seconds=1), True), (timedelta(hours=24, seconds=1), False)],
+    ids=["alive-just-before-24h", "dead-just-after-24h"],
+)
+def test_a_key_answers_with_its_first_response_until_24_hours_and_not_after(
+    runtime, monkeypatch, age, replayed
+):
+    account = runtime.app.open_account(plan="pro", credits=10)
+    key = ("boundary", "fingerprint")
+    first = runtime.app.submit_render(
+        account.account_id, MovieScript.from_dict(TINY_SCRIPT), None, {}, key
+    )
+
+    real_is_live = IdempotencyRecord.is_live
+    monkeypatch.setattr(
+        IdempotencyRecord, "is_live", lambda record, now: real_is_live(record, now + age)
+    )
+    again = runtime.app.submit_render(
+        account.account_id, MovieScript.from_dict(TINY_SCRIPT), None, {}, key
+    )
+    assert again.replayed is replayed
+    assert (again.job_id == first.job_id) is replayed
+    assert len(charges(runtime, account.account_id)) == (1 if replayed else 2)
+
+
 async def test_template_renders_are_idempotent_too(client, runtime):
     account = runtime.app.open_account(plan="pro", credits=10)
     created = runtime.app.create_template(account.account_id, "promo", TINY_TEMPLATE, False)

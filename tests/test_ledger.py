@@ -110,6 +110,36 @@ async def test_ledger_lists_every_movement_with_its_job_reason_and_running_balan
     assert credits == {"credits": 103, "currency": "credits"}
 
 
+async def test_cancellations_appear_in_the_ledger_as_cancellation_refunds(client, runtime):
+    app = runtime.app
+    account = app.open_account(plan="pro", credits=20)
+    queued = app.submit_render(
+        account.account_id, MovieScript.from_dict(FIVE_CREDITS), None, {}
+    ).job_id
+    app.cancel_job(queued)  # nothing rendered: all 5 back
+    halfway = app.submit_render(
+        account.account_id, MovieScript.from_dict(FIVE_CREDITS), None, {}
+    ).job_id
+    app.start_job(app.get_job(halfway), "w1", lease_seconds=60)
+    app.report_progress(app.get_job(halfway), 0.5, "rendering_scene_1")
+    app.cancel_job(halfway)  # 2.5 s of 1080p high rendered: 3 credits kept, 2 back
+    settled(runtime)
+    headers = {"x-api-key": account.api_key}
+    body = await (await client.get("/api/credits/ledger", headers=headers)).json()
+    moves = [(e["type"], e["amount"], e["balance_after"], e["job_id"]) for e in body["entries"]]
+    assert moves == [
+        ("grant", 20, 20, None),
+        ("charge", -5, 15, str(queued)),
+        ("cancellation_refund", 5, 20, str(queued)),
+        ("charge", -5, 15, str(halfway)),
+        ("cancellation_refund", 2, 17, str(halfway)),
+    ]
+    assert body["totals"]["cancellation_refund"] == 7
+    assert body["totals"]["failure_refund"] == body["totals"]["settlement_refund"] == 0
+    only = await client.get("/api/credits/ledger?type=cancellation_refund", headers=headers)
+    assert [e["job_id"] for e in (await only.json())["entries"]] == [str(queued), str(halfway)]
+
+
 async def test_ledger_filters_by_job_type_and_period_and_downloads_as_csv(client, runtime):
     account, job_a, _, marks = life_of_two_jobs(runtime)
     settled(runtime)

@@ -46,8 +46,17 @@ def test_an_account_locked_by_one_process_waits_in_another_until_released(
 
 def test_locks_on_different_accounts_do_not_wait_for_each_other(two_processes_locks):
     first, second = two_processes_locks
-    with first(uuid.uuid4()), second(uuid.uuid4()):
-        pass  # would hang (and time the test out) if they shared a lock
+    acquired = threading.Event()
+
+    def other_process() -> None:
+        with second(uuid.uuid4()):
+            acquired.set()
+
+    with first(uuid.uuid4()):
+        waiter = threading.Thread(target=other_process, daemon=True)
+        waiter.start()
+        assert acquired.wait(5), "a lock on another account waited for this one"
+    waiter.join(10)
 
 
 def test_processes_racing_on_one_account_queue_instead_of_conflicting_again_and_again(

@@ -40,9 +40,10 @@ def served(tmp_path: Path) -> Iterator[tuple[RunningSystem, str, str]]:
             *("accounts", "plan", opened["account_id"], "enterprise"),
             *("--requests-per-minute", "1000000", "--concurrent-jobs", "100000"),
         )
+        # The keys the sandbox key can see (its own; the live key is out of its reach).
         keys = request("GET", f"{system.base_url}/api/keys", api_key=opened["test_api_key"])
         protected = ",".join(key["id"] for key in keys["keys"])
-        assert len(keys["keys"]) == 2
+        assert keys["keys"]
         yield system, opened["test_api_key"], protected
     finally:
         system.stop()

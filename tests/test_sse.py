@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,7 @@ from aiohttp_sse_client2 import client as sse_client
 
 from phantomflow.adapters.settings import Settings
 from phantomflow.api.app import create_app
-from phantomflow.api.event_hub import EventHub
+from phantomflow.api.event_hub import JOB_TOPICS, EventHub
 from phantomflow.api.services import Services
 from phantomflow.api.sse import HUB, RedactingAccessLogger
 from phantomflow.domain.script import MovieScript
@@ -333,6 +334,41 @@ async def test_cancelling_a_job_ends_its_stream_with_a_cancelled_error(live, run
         ("error", "CANCELLED"),
     ]
     assert events[-1][2]["message"] == "no longer needed"
+
+
+async def test_an_event_recorded_between_registering_and_reading_the_history_is_not_lost(
+    live, runtime, monkeypatch
+):
+    """A stream registers with the hub, then reads the job's history. An event recorded
+    between the two (here: the completion, once the history has been read) must reach
+    the stream live; registering after the history read would lose it."""
+    app = runtime.app
+    account = app.open_account(plan="pro", credits=10)
+    job_id = app.submit_render(
+        account.account_id, MovieScript.from_dict(TINY_SCRIPT), None, {}
+    ).job_id
+    app.start_job(app.get_job(job_id), "w", lease_seconds=60)
+    read_history = live.hub.job_history
+
+    def history_then_completion(wanted: UUID) -> list:
+        history = read_history(wanted)
+        before = app.recorder.max_notification_id()
+        app.complete_job(job_id, f"{job_id}.mp4", 1.0, 1234)
+        (completed,) = app.recorder.select_notifications(
+            start=before + 1, limit=10, topics=JOB_TOPICS
+        )
+        completed_at = completed.id
+        # Let the hub see the completion before the stream goes on: had the stream not
+        # registered yet, the hub would have passed the event by without it.
+        deadline = time.monotonic() + 2
+        while live.hub.runner.position() < completed_at and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return history
+
+    monkeypatch.setattr(live.hub, "job_history", history_then_completion)
+    url = live.url(f"/api/jobs/{job_id}/progress", api_key=account.api_key)
+    events = await read_events(url, timeout=5)
+    assert [name for _, name, _ in events] == ["progress", "progress", "complete"]
 
 
 async def test_the_access_log_leaves_out_keys_given_as_query_parameters(runtime, caplog):

@@ -44,7 +44,7 @@ def test_api_processes_share_one_port_and_one_can_stop_while_the_other_answers(
     tmp_path: Path, postgres_schema: str, redis_url: str, redis_namespace: str
 ):
     from tests.conftest import free_port
-    from tests.test_end_to_end import RunningSystem, base_env
+    from tests.processes import RunningSystem, base_env
 
     port = free_port()
     env = {

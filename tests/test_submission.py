@@ -64,6 +64,16 @@ def test_job_and_charge_are_recorded_in_one_atomic_write(runtime):
     assert [type(e) for e in new] == [CreditAccount.CreditsCharged, RenderJob.Submitted]
 
 
+def test_the_last_credits_can_be_spent_to_a_balance_of_exactly_zero(runtime):
+    account = runtime.app.open_account(plan="free", credits=5)
+    submitted = submit(runtime, account.account_id)  # costs exactly the balance
+    assert (submitted.estimated_credits, submitted.credits_remaining) == (5, 0)
+    assert runtime.app.get_account(account.account_id).balance == 0
+    with pytest.raises(InsufficientCredits) as refused:
+        submit(runtime, account.account_id, TINY_SCRIPT)  # one credit more than there is
+    assert (refused.value.required, refused.value.balance) == (1, 0)
+
+
 def test_insufficient_credits_leaves_no_job_and_no_charge(runtime):
     account = runtime.app.open_account(plan="free", credits=4)
     before = runtime.app.recorder.max_notification_id()

@@ -22,7 +22,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from dramatiq.brokers.redis import RedisBroker
 from standardwebhooks.webhooks import Webhook
 
-from phantomflow.adapters.addresses import is_public
+from phantomflow.adapters.addresses import AddressRefused, check_url, is_public
 from phantomflow.adapters.settings import Settings
 from phantomflow.adapters.webhooks import sign
 from phantomflow.api.app import create_app
@@ -38,8 +38,7 @@ from phantomflow.workers.webhooks import (
     declare_webhook_actor,
     sender,
 )
-from tests.conftest import TINY_SCRIPT, assert_credits_reconcile
-from tests.test_dispatch import private_redis  # noqa: F401 - a fixture
+from tests.conftest import TINY_SCRIPT, assert_credits_reconcile, service_missing
 
 PUBLIC_URL = "https://cdn.phantomflow.test"
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "webhooks.md"
@@ -177,6 +176,34 @@ def ended_job(runtime: Runtime, account_id: UUID, webhook_uri: str | None, end: 
     else:
         app.complete_job(job_id, f"{job_id}.mp4", 1.0, 2048)
     return job_id
+
+
+def private_host_name() -> str:
+    """A host name (not a literal, not a well-known local name, so only the resolver can
+    catch it) that resolves to a non-public address on this machine: its own name, or
+    another from /etc/hosts. Without one, the test cannot check the resolver: a skip
+    outside CI, a failure in CI."""
+    candidates = [socket.gethostname(), socket.getfqdn(), *hosts_file_names()]
+    for name in dict.fromkeys(candidates):
+        if name.lower().rstrip(".") in ("localhost", "localhost.localdomain") or not name:
+            continue
+        try:
+            check_url(f"http://{name}/")
+            address = socket.getaddrinfo(name, 80, type=socket.SOCK_STREAM)[0][4][0]
+        except (OSError, AddressRefused):
+            continue
+        if not is_public(str(address)):
+            return name
+    service_missing("a host name that resolves to a non-public address")
+    raise AssertionError("unreachable")
+
+
+def hosts_file_names() -> list[str]:
+    try:
+        lines = Path("/etc/hosts").read_text().splitlines()
+    except OSError:
+        return []
+    return [name for line in lines for name in line.split("#", 1)[0].split()[1:]]
 
 
 async def wait_for(condition: Callable[[], bool], timeout: float = 10) -> None:
@@ -359,6 +386,27 @@ async def test_after_a_rotation_both_secrets_sign_for_a_grace_period(
     assert not verify("whsec_" + base64.b64encode(b"x" * 32).decode(), request_headers, body)
 
 
+@pytest.mark.parametrize(
+    ("after_rotation", "old_still_signs"),
+    [(timedelta(hours=24) - timedelta(seconds=1), True), (timedelta(hours=24, seconds=1), False)],
+    ids=["just-before-24h", "just-after-24h"],
+)
+def test_the_previous_secret_signs_for_24_hours_after_a_rotation_and_not_after(
+    runtime, after_rotation, old_still_signs
+):
+    account = runtime.app.open_account(plan="pro", credits=10)
+    old = runtime.app.webhook_secret(account.account_id)
+    before = datetime.now(UTC)
+    new, expires = runtime.app.rotate_webhook_secret(account.account_id)
+    rotated_at = datetime.now(UTC)
+    assert before + timedelta(hours=24) <= expires <= rotated_at + timedelta(hours=24)
+    # The latest instant the rotation can have happened: the old secret must still sign
+    # up to a second before 24 hours from then, and no longer a second after.
+    moment = (rotated_at if old_still_signs else before) + after_rotation
+    expected = [new, old] if old_still_signs else [new]
+    assert runtime.app.webhook_signing_secrets(account.account_id, moment) == expected
+
+
 async def test_without_the_private_url_setting_loopback_webhooks_are_refused(
     runtime, settings, receive, deliveries
 ):
@@ -385,9 +433,7 @@ async def test_without_the_private_url_setting_loopback_webhooks_are_refused(
     # Jobs whose URL passed when submitted (here: written straight to the store) are
     # checked again at delivery: the literal by the URL check, and a host name by the
     # resolver, which sees what the name points to now.
-    host = socket.gethostname()
-    if is_public(socket.gethostbyname(host)):
-        pytest.skip(f"{host} resolves to a public address on this machine")
+    host = private_host_name()
     named = await receive(200, host=host)
     literal_job = ended_job(runtime, account.account_id, receiver.url)
     named_job = ended_job(runtime, account.account_id, named.url)
@@ -407,7 +453,7 @@ async def test_without_the_private_url_setting_loopback_webhooks_are_refused(
 async def test_a_job_that_ends_while_redis_is_down_is_delivered_and_retried_once_it_is_back(
     runtime,
     receive,
-    private_redis,  # noqa: F811 - the fixture
+    private_redis,
 ):
     receiver = await receive(502, 200)
     account = runtime.app.open_account(plan="pro", credits=10)

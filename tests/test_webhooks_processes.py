@@ -18,7 +18,7 @@ import pytest
 from aiohttp import web
 
 from tests.conftest import TINY_SCRIPT, free_port
-from tests.test_end_to_end import RunningSystem, base_env, start_embedded, start_production
+from tests.processes import RunningSystem, base_env, start_embedded, start_production
 from tests.test_sse import read_events
 from tests.test_webhooks import Receiver, verify
 

@@ -6,14 +6,16 @@ import threading
 import time
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from phantomflow.adapters.render import FFmpegRenderer
 from phantomflow.api.bootstrap import build_runtime
 from phantomflow.domain.accounts import CreditAccount
+from phantomflow.domain.errors import IllegalJobTransition
 from phantomflow.domain.jobs import RenderJob
 from phantomflow.domain.script import MovieScript
-from phantomflow.workers.render import JobBusy, RenderService
+from phantomflow.workers.render import JobAbandoned, JobBusy, RenderAttempt, RenderService
 from tests.conftest import TINY_SCRIPT
 
 TWO_SCENES = {
@@ -120,18 +122,85 @@ def test_a_failed_render_records_render_failed_and_refunds_everything(runtime, t
     assert [(r.job_id, r.amount) for r in refunds] == [(job_id, job.estimated_credits)]
 
 
-def test_a_job_held_by_a_silent_worker_is_taken_over_once_its_lease_runs_out(runtime):
+def test_a_job_held_by_a_silent_worker_is_taken_over_once_its_own_lease_runs_out(runtime):
     account_id, job_id = submitted(runtime)
     runtime.app.start_job(runtime.app.get_job(job_id), "worker-that-died", lease_seconds=1)
 
+    # Its lease (1 s, recorded when it started) runs out in a moment: try again soon.
     with pytest.raises(JobBusy):
         service(runtime, lease_seconds=30).run(job_id)
-    time.sleep(0.3)
-    assert service(runtime, lease_seconds=0.2).run(job_id) == "completed"
+    time.sleep(1.1)
+    assert service(runtime, lease_seconds=30).run(job_id) == "completed"
 
     job = runtime.app.get_job(job_id)
-    assert (job.status, job.attempts) == ("completed", 2)
+    assert (job.status, job.attempts, job.lease_seconds) == ("completed", 2, 30)
     assert runtime.app.get_account(account_id).balance == 100 - job.credits_used
+
+
+def test_a_message_for_a_job_well_within_its_holders_lease_is_dropped(runtime):
+    _, job_id = submitted(runtime)
+    runtime.app.start_job(runtime.app.get_job(job_id), "busy-worker", lease_seconds=300)
+    assert service(runtime).run(job_id) == "held by another worker"
+    job = runtime.app.get_job(job_id)
+    assert (job.status, job.worker, job.attempts) == ("processing", "busy-worker", 1)
+
+
+def test_an_attempt_that_was_taken_over_can_never_complete_fail_or_charge(runtime):
+    account_id, job_id = submitted(runtime)
+    app = runtime.app
+    app.start_job(app.get_job(job_id), "frozen-worker", lease_seconds=0.2)
+    stale = RenderAttempt(app, app.get_job(job_id), "frozen-worker", lease_seconds=0.2)
+    time.sleep(0.3)
+    app.start_job(app.get_job(job_id), "next-worker", lease_seconds=30)  # attempt 2
+    balance = app.get_account(account_id).balance
+
+    with pytest.raises(IllegalJobTransition):
+        app.complete_job(job_id, f"{job_id}.mp4", 1.0, 10, attempt=stale.number)
+    with pytest.raises(IllegalJobTransition):
+        app.fail_job(job_id, "RENDER_FAILED", "stale", attempt=stale.number)
+    with pytest.raises(JobAbandoned):  # the stale attempt stops at its next report
+        stale(0.5, "rendering_scene_1")
+    assert not stale.is_current()
+    job = app.get_job(job_id)
+    assert (job.status, job.worker, job.attempts) == ("processing", "next-worker", 2)
+    assert app.get_account(account_id).balance == balance
+
+    app.complete_job(job_id, f"{job_id}.mp4", 1.0, 10, attempt=2)
+    charges = [e for e in app.events.get(account_id) if isinstance(e, CreditAccount.CreditsCharged)]
+    assert len(charges) == 1
+    assert app.get_account(account_id).balance == 100 - app.get_job(job_id).credits_used
+
+
+class QuietRenderer(FFmpegRenderer):
+    """A render that reports no progress for a while first (a long download, a slow
+    scene): only the keep-alive thread shows the worker is alive meanwhile."""
+
+    def render(self, script, output, on_progress, work_dir):  # type: ignore[no-untyped-def]
+        time.sleep(1.5)
+        return super().render(script, output, on_progress, work_dir)
+
+
+def test_a_live_worker_keeps_its_lease_through_a_long_quiet_stretch(runtime):
+    _, job_id = submitted(runtime)
+    worker = service(runtime, QuietRenderer(), lease_seconds=0.6)
+    outcome: list[str] = []
+    rendering = threading.Thread(target=lambda: outcome.append(worker.run(job_id)))
+    rendering.start()
+    try:
+        time.sleep(1.0)  # well past the lease, inside the quiet stretch
+        rival = service(runtime, lease_seconds=0.6)
+        assert runtime.app.get_job(job_id).attempts == 1
+        try:
+            taken = rival.run(job_id)
+        except JobBusy:
+            taken = "busy"
+        assert taken in ("busy", "held by another worker")
+    finally:
+        rendering.join(30)
+    assert outcome == ["completed"]
+    history = events_of(runtime, job_id)
+    assert sum(isinstance(e, RenderJob.LeaseRenewed) for e in history) >= 2
+    assert sum(isinstance(e, RenderJob.Started) for e in history) == 1
 
 
 def count_script_parses(monkeypatch) -> list[dict]:
@@ -158,3 +227,28 @@ def test_a_worker_parses_a_script_once_to_render_it_and_to_price_it(runtime, set
         assert parsed == [job.script]
     finally:
         worker.close()
+
+
+def test_a_progress_report_lost_to_a_database_error_leaves_no_gap_in_the_jobs_history(
+    runtime, monkeypatch
+):
+    """The progress event is made on the job in hand before it is saved; if the save
+    fails, the next report must not be saved as the version after the lost one."""
+    _, job_id = submitted(runtime)
+    app = runtime.app
+    app.start_job(app.get_job(job_id), "worker-a", lease_seconds=30)
+    attempt = RenderAttempt(app, app.get_job(job_id), "worker-a", lease_seconds=30)
+    insert = app.recorder.insert_events
+    failures = [psycopg.OperationalError("the server closed the connection")]
+
+    def insert_failing_once(*args, **kwargs):
+        if failures:  # after the application has taken the events from the job
+            raise failures.pop()
+        return insert(*args, **kwargs)
+
+    monkeypatch.setattr(app.recorder, "insert_events", insert_failing_once)
+    attempt(0.3, "rendering_scene_1")  # not recorded: the render goes on
+    attempt(0.6, "rendering_scene_1")
+    versions = [event.originator_version for event in app.events.get(job_id)]
+    assert versions == list(range(1, len(versions) + 1))
+    assert app.get_job(job_id).progress == 0.6

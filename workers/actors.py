@@ -22,10 +22,12 @@ RENDER_TIME_LIMIT_MS = 2 * 60 * 60 * 1000
 
 
 def _should_retry(retries: int, error: BaseException) -> bool:
-    # A busy job is retried until its holder finishes or its lease runs out;
-    # anything else (the database briefly unreachable) a few times.
+    # A busy job (its holder's lease about to run out) is retried a few times, a second
+    # or more apart, until the lease has run out; anything else (the database briefly
+    # unreachable) a few times too. A job whose message is lost for good is sent again
+    # by the dispatcher (workers/dispatch.py).
     if isinstance(error, JobBusy):
-        return retries < 60
+        return retries < 10
     return retries < 5
 
 

@@ -42,6 +42,7 @@ from phantomflow.adapters.viewstore import Cursor
 from phantomflow.domain.application import PhantomFlow
 from phantomflow.domain.errors import IllegalJobTransition, JobNotFound
 from phantomflow.domain.jobs import AUTOMATIC, MANUAL, RenderJob, WebhookAttempt
+from phantomflow.domain.keys import LIVE, TEST
 from phantomflow.projections import job_view
 from phantomflow.projections.runner import Follower, Tracked
 
@@ -98,7 +99,7 @@ class WebhookService:
             webhooks.message_id(job.id),
             int(now.timestamp()),
             body,
-            self.app.webhook_signing_secrets(job.account_id, now),
+            self.app.webhook_signing_secrets(job.account_id, now, TEST if job.sandbox else LIVE),
         )
         attempt = asyncio.run(
             webhooks.post(job.webhook_uri, body, headers, self.timeout, self.allow_private)

@@ -79,12 +79,20 @@ def _body(schema: str) -> dict[str, Any]:
 # each its status and meaning); `_errors` groups them by status, each status with the
 # shared Error schema.
 # Every route behind the API key can answer these.
-AUTHENTICATED = ("UNAUTHORIZED", "RATE_LIMIT_EXCEEDED", "INTERNAL_ERROR")
+AUTHENTICATED = ("UNAUTHORIZED", "RATE_LIMIT_EXCEEDED", "INTERNAL_ERROR", "SERVICE_UNAVAILABLE")
 TOO_LARGE = "INVALID_REQUEST: the body is larger than 2 MiB"
+NOT_JSON = "INVALID_REQUEST: the body is not sent as application/json (`path`: Content-Type)"
+LIVE_ONLY = "a sandbox (ve_test_) key: the ledger is read with a live key"
 BAD_QUERY = "a query parameter is malformed, unknown or out of range (`path` names it)"
 RETRY_AFTER = {
     "Retry-After": {
         "description": "RATE_LIMIT_EXCEEDED: seconds until the window resets.",
+        "schema": {"type": "integer"},
+    }
+}
+UNAVAILABLE_RETRY_AFTER = {
+    "Retry-After": {
+        "description": "SERVICE_UNAVAILABLE: seconds to wait before trying again.",
         "schema": {"type": "integer"},
     }
 }
@@ -103,11 +111,14 @@ def _errors(
         by_status.setdefault(status, []).append(f"{code}: {meanings.get(code, meaning)}")
     if body:
         by_status[413] = [TOO_LARGE]
+        by_status[415] = [NOT_JSON]
     responses = {
         str(status): _json("Error", "; ".join(by_status[status])) for status in sorted(by_status)
     }
     if "429" in responses and "RATE_LIMIT_EXCEEDED" in answered:
         responses["429"]["headers"] = RETRY_AFTER
+    if "503" in responses:
+        responses["503"]["headers"] = UNAVAILABLE_RETRY_AFTER
     return responses
 
 
@@ -547,7 +558,12 @@ KEY_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
                 **_json("CreatedKey", "The new key, with its secret"),
                 "links": _links("key_id", "id", "revokeKey"),
             },
-            **_errors("INVALID_REQUEST", body=True),
+            **_errors(
+                "INVALID_REQUEST",
+                "FORBIDDEN",
+                body=True,
+                FORBIDDEN="a sandbox (ve_test_) key asked for a live key",
+            ),
         },
     },
     ("delete", "/api/keys/{key_id}"): {
@@ -618,7 +634,9 @@ CREDIT_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         "parameters": [{**_instant_query("at", "The instant."), "required": True}],
         "responses": {
             "200": _json("BalanceAt", "The balance then"),
-            **_errors("INVALID_REQUEST", INVALID_REQUEST=BAD_QUERY),
+            **_errors(
+                "INVALID_REQUEST", "FORBIDDEN", INVALID_REQUEST=BAD_QUERY, FORBIDDEN=LIVE_ONLY
+            ),
         },
     },
     ("get", "/api/credits/ledger"): {
@@ -647,7 +665,9 @@ CREDIT_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
                     "text/csv": {"schema": _ref("LedgerCsv")},
                 },
             },
-            **_errors("INVALID_REQUEST", INVALID_REQUEST=BAD_QUERY),
+            **_errors(
+                "INVALID_REQUEST", "FORBIDDEN", INVALID_REQUEST=BAD_QUERY, FORBIDDEN=LIVE_ONLY
+            ),
         },
     },
     ("get", "/api/credits/ledger.csv"): {
@@ -665,7 +685,9 @@ CREDIT_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
                 },
                 "content": {"text/csv": {"schema": _ref("LedgerCsv")}},
             },
-            **_errors("INVALID_REQUEST", INVALID_REQUEST=BAD_QUERY),
+            **_errors(
+                "INVALID_REQUEST", "FORBIDDEN", INVALID_REQUEST=BAD_QUERY, FORBIDDEN=LIVE_ONLY
+            ),
         },
     },
 }
