@@ -676,16 +676,16 @@ async def test_the_integration_routes_answer_as_documented(client, sqlite_runtim
     assert answer["error"]["path"] == "settings.bucket"
 
 
+def email_integration(**settings: str) -> dict[str, Any]:
+    """The body of POST /api/integrations for an email integration, with `settings`."""
+    base = {"host": "smtp.example.com", "from_address": "a@example.com"}
+    return {"type": "email", "name": "Mail", "settings": {**base, **settings}, "secrets": {}}
+
+
 async def test_a_certificate_that_is_not_ascii_is_refused_not_a_500(client, sqlite_runtime):
     headers = {"x-api-key": sqlite_runtime.app.open_account(plan="pro", credits=0).api_key}
-    body = {
-        "type": "email",
-        "name": "Mail",
-        "settings": {"host": "smtp.example.com", "from_address": "a@example.com"},
-        "secrets": {},
-    }
     for certificate in ("é", "not a certificate"):
-        body["settings"]["ca_certificate"] = certificate
+        body = email_integration(ca_certificate=certificate)
         refused = await client.post("/api/integrations", json=body, headers=headers)
         answer = await documented(refused, "post", "/api/integrations", 400)
         assert answer["error"]["path"] == "settings.ca_certificate"
@@ -698,12 +698,7 @@ async def test_an_email_address_with_a_control_or_space_is_refused_by_both(
     headers = {"x-api-key": sqlite_runtime.app.open_account(plan="pro", credits=0).api_key}
     schema = openapi_document()["components"]["schemas"]["EmailSettings"]
     assert not allowed(address, schema["properties"]["from_address"])
-    body = {
-        "type": "email",
-        "name": "Mail",
-        "settings": {"host": "smtp.example.com", "from_address": address},
-        "secrets": {},
-    }
+    body = email_integration(from_address=address)
     refused = await client.post("/api/integrations", json=body, headers=headers)
     answer = await documented(refused, "post", "/api/integrations", 400)
     assert answer["error"]["path"] == "settings.from_address"
