@@ -44,7 +44,10 @@ def check_url(url: str, allow_private: bool = False) -> tuple[str, int]:
     own form of it (IDNA: `１２７.０.０.１` is 127.0.0.1 to aiohttp), and a number the
     resolver reads as an IPv4 address in any of the forms inet_aton accepts
     (`2130706433`, `127.1`, `0x7f000001`, `017700000001`) as that address."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as error:  # `http://[::1`
+        raise AddressRefused(f"the URL's host or port is malformed: {error}") from None
     if parts.scheme not in ("http", "https"):
         raise AddressRefused("only http and https URLs are allowed")
     if not parts.hostname:

@@ -1,5 +1,5 @@
-"""Credit routes: the balance, the account's plan and limits, the ledger (JSON or CSV), and
-the balance at any instant.
+"""Credit routes: the balance, the account's plan and limits, the ledger (JSON pages, or
+the whole period as CSV), and the balance at any instant.
 
 The ledger and the balance history are the account's live financial record: a sandbox
 key reads the balance and the account (which its submissions report as
@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
 
 from phantomflow.api.errors import forbidden, invalid_request
-from phantomflow.api.requests import principal_of, query_int
+from phantomflow.api.requests import MAX_PAGE, principal_of, query_int
 from phantomflow.api.services import services_of
 from phantomflow.domain.application import Principal
 from phantomflow.projections.ledger import COLUMNS, ENTRY_TYPES, LedgerFilter
@@ -82,30 +82,45 @@ async def balance_at(request: web.Request) -> web.Response:
     )
 
 
-@routes.get("/api/credits/ledger")
-async def ledger(request: web.Request) -> web.StreamResponse:
-    principal = principal_of(request)
-    live_only(principal)
+def ledger_filter(request: web.Request) -> LedgerFilter:
+    """The entries the query selects: from, to, job_id, type (with a live key only)."""
+    live_only(principal_of(request))
     entry_type = request.query.get("type")
     if entry_type is not None and entry_type not in ENTRY_TYPES:
         raise invalid_request(f"type must be one of: {', '.join(ENTRY_TYPES)}", "type")
-    selection = LedgerFilter(
-        account_id=str(principal.account_id),
+    return LedgerFilter(
+        account_id=str(principal_of(request).account_id),
         start=parse_instant(request.query["from"], "from") if "from" in request.query else None,
         end=parse_instant(request.query["to"], "to") if "to" in request.query else None,
         job_id=request.query.get("job_id"),
         entry_type=entry_type,
     )
+
+
+@routes.get("/api/credits/ledger.csv")
+async def ledger_csv(request: web.Request) -> web.Response:
+    return await download(request, ledger_filter(request))
+
+
+async def download(request: web.Request, selection: LedgerFilter) -> web.Response:
+    """The whole selected period as CSV: a download is not a page."""
+    services = services_of(request)
+    found = await services.call(services.runtime.ledger.page, selection, 1, None)
+    return csv_response(found.entries)
+
+
+@routes.get("/api/credits/ledger")
+async def ledger(request: web.Request) -> web.StreamResponse:
+    selection = ledger_filter(request)
     output = request.query.get("format", "json")
     if output not in ("json", "csv"):
         raise invalid_request("format must be json or csv", "format")
-    services = services_of(request)
-    if output == "csv":
-        # A download is the whole period, not a page of it.
-        found = await services.call(services.runtime.ledger.page, selection, 1, None)
-        return csv_response(found.entries)
-    page = query_int(request, "page", 1, 1, 1_000_000)
+    # Checked even for a download, which ignores them: a malformed value is an error.
+    page = query_int(request, "page", 1, 1, MAX_PAGE)
     limit = query_int(request, "limit", 50, 1, 1000)
+    if output == "csv":  # kept for clients from before GET /api/credits/ledger.csv
+        return await download(request, selection)
+    services = services_of(request)
     found = await services.call(services.runtime.ledger.page, selection, page, limit)
     return web.json_response(
         {
@@ -127,8 +142,15 @@ def parse_instant(raw: str, name: str) -> datetime:
             f"{name} must be an ISO 8601 instant, e.g. 2026-01-15T10:30:00Z", name
         ) from None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+        return moment.replace(tzinfo=UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        # Before the year 1 or after 9999 in UTC (0001-01-01T00:00:00+01:00): before
+        # or after every event, like the first or last instant Python can hold.
+        offset = moment.utcoffset()
+        early = offset is not None and offset > timedelta(0)
+        return (datetime.min if early else datetime.max).replace(tzinfo=UTC)
 
 
 def csv_response(entries: list[dict[str, object]]) -> web.Response:

@@ -22,7 +22,7 @@ from aiohttp import web
 from yarl import URL
 
 from phantomflow.api.services import services_of
-from phantomflow.api.static_bundle import StaticBundle
+from phantomflow.api.static_bundle import CONTENT_TYPES, StaticBundle
 
 PREFIX = "/dashboard"
 STATIC = f"{PREFIX}/static"
@@ -111,30 +111,68 @@ def install(app: web.Application) -> None:
     app.on_response_prepare.append(add_security_headers)
 
 
-def _page(summary: str, name: str | None = None) -> dict[str, Any]:
+def _page(
+    operation_id: str, summary: str, answers: dict[str, Any], name: str | None = None
+) -> dict[str, Any]:
     parameters = (
         [{"in": "path", "name": name, "required": True, "schema": {"type": "string"}}]
         if name
         else []
     )
     return {
+        "operationId": operation_id,
         "summary": summary,
         "tags": ["dashboard"],
         "security": [],
         "parameters": parameters,
-        "responses": {
-            "200": {"description": "HTML, CSS or JavaScript", "content": {"text/html": {}}},
-            "302": {"description": "To /dashboard/"},
-            "404": {"description": "No such file"},
-        },
+        "responses": answers,
     }
 
 
-# The dashboard's routes, as the OpenAPI document lists them (api/openapi.py): pages
+def _files(*content_types: str) -> dict[str, Any]:
+    return {
+        content_type.split(";")[0]: {"schema": {"type": "string"}} for content_type in content_types
+    }
+
+
+def _not_found(meaning: str) -> dict[str, Any]:
+    return {
+        "description": f"NOT_FOUND: {meaning}",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+
+
+UNCHANGED = {"description": "Not modified since the ETag the request sent (If-None-Match)"}
+
+
+# The dashboard's routes, as the OpenAPI document lists them (api/openapi/operations.py): pages
 # for people, not API operations; tagged so that client generators can leave them out.
 OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
-    ("get", "/"): _page("Redirects to the dashboard"),
-    ("get", PREFIX): _page("Redirects to /dashboard/"),
-    ("get", STATIC + "/{name}"): _page("A file of the dashboard web app", "name"),
-    ("get", PREFIX + "/{page}"): _page("The dashboard web app (one page, every route)", "page"),
+    ("get", "/"): _page(
+        "getRoot", "Redirects to the dashboard", {"302": {"description": "To /dashboard/"}}
+    ),
+    ("get", PREFIX): _page(
+        "getDashboard", "Redirects to /dashboard/", {"301": {"description": "To /dashboard/"}}
+    ),
+    ("get", STATIC + "/{name}"): _page(
+        "getDashboardFile",
+        "A file of the dashboard web app",
+        {
+            "200": {"description": "The file", "content": _files(*CONTENT_TYPES.values())},
+            "304": UNCHANGED,
+            "404": _not_found("no such file"),
+        },
+        "name",
+    ),
+    ("get", PREFIX + "/{page}"): _page(
+        "getDashboardPage",
+        "The dashboard web app (one page, every route)",
+        {
+            "200": {"description": "The app's page", "content": _files("text/html")},
+            "304": UNCHANGED,
+            # A page name with a line break matches no route.
+            "404": _not_found("no such route"),
+        },
+        "page",
+    ),
 }

@@ -3,6 +3,10 @@
 Handlers raise `ApiError`; the middleware turns it, aiohttp's own HTTP errors and any
 unexpected exception into that body. An unexpected exception is logged with the
 request id and answered 500 INTERNAL_ERROR without a stack trace.
+
+`ERROR_CODES` is the one table of error codes: each code's HTTP status, used when an
+error is raised (`ApiError.of`), and its meaning, which the OpenAPI document publishes
+(api/openapi/operations.py).
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ import logging
 import re
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from aiohttp import web
 
@@ -24,6 +28,54 @@ from phantomflow.domain.idempotency import IdempotencyKeyReused
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class ErrorCode(NamedTuple):
+    status: int
+    meaning: str  # as the OpenAPI document says it, where a route does not say better
+
+
+ERROR_CODES: dict[str, ErrorCode] = {
+    "INVALID_JSON": ErrorCode(400, "the body is empty or is not JSON"),
+    "INVALID_REQUEST": ErrorCode(
+        400,
+        "the body is not a JSON object, or a field is missing, unknown or of the wrong JSON"
+        " type (`path` names it)",
+    ),
+    "SCHEMA_VALIDATION_ERROR": ErrorCode(400, "the movie script breaks the render schema (`path`)"),
+    "VALIDATION_ERROR": ErrorCode(400, "a field of the right type has a value we refuse (`path`)"),
+    "UNAUTHORIZED": ErrorCode(401, "missing, invalid or revoked API key"),
+    "INSUFFICIENT_CREDITS": ErrorCode(
+        402, "the balance cannot cover the estimate (`required`, `balance`)"
+    ),
+    "FORBIDDEN": ErrorCode(403, "not allowed"),
+    "NOT_FOUND": ErrorCode(
+        404, "no such resource for you (unknown, malformed or another account's)"
+    ),
+    "TEMPLATE_NOT_FOUND": ErrorCode(404, "no such template (or version) that you may render"),
+    "JOB_ALREADY_FINISHED": ErrorCode(409, "the job has already ended"),
+    "JOB_NOT_COMPLETED": ErrorCode(409, "the job has no output (it has not completed)"),
+    "OUTPUT_DELETED": ErrorCode(
+        410, "the job's output was deleted (DELETE /api/jobs/{job_id}/output)"
+    ),
+    "RANGE_NOT_SATISFIABLE": ErrorCode(416, "the Range starts past the end of the file"),
+    "PREVIEW_EXPIRED": ErrorCode(410, "the preview has expired and its files are deleted"),
+    "SECRETS_KEY_MISSING": ErrorCode(
+        503, "the server has no PHANTOMFLOW_SECRETS_KEY to seal secrets"
+    ),
+    "NOTHING_TO_REDELIVER": ErrorCode(
+        409, "the job has not ended yet, or has no webhook_uri: there is no webhook to send"
+    ),
+    "IDEMPOTENCY_KEY_REUSED": ErrorCode(422, "this Idempotency-Key came with a different request"),
+    "RATE_LIMIT_EXCEEDED": ErrorCode(
+        429, "too many requests this minute for your plan (Retry-After)"
+    ),
+    "CONCURRENCY_LIMIT_EXCEEDED": ErrorCode(
+        429, "your plan's queued and processing jobs (`limit`)"
+    ),
+    "INTERNAL_ERROR": ErrorCode(500, "unexpected failure (`request_id`, also in X-Request-Id)"),
+    "SERVICE_UNAVAILABLE": ErrorCode(503, "the database is unreachable for a moment (Retry-After)"),
+}
 
 
 class ApiError(Exception):
@@ -42,22 +94,29 @@ class ApiError(Exception):
         self.headers = headers or {}
         self.details = details
 
+    @classmethod
+    def of(
+        cls, code: str, message: str, headers: dict[str, str] | None = None, **details: Any
+    ) -> ApiError:
+        """The error `code` (a key of ERROR_CODES), with the status the table gives it."""
+        return cls(ERROR_CODES[code].status, code, message, headers, **details)
+
     def response(self) -> web.Response:
         body = {"error": {"code": self.code, "message": self.message, **self.details}}
         return web.json_response(body, status=self.status, headers=self.headers)
 
 
 def invalid_json(message: str) -> ApiError:
-    return ApiError(400, "INVALID_JSON", message)
+    return ApiError.of("INVALID_JSON", message)
 
 
 def schema_error(path: str, message: str) -> ApiError:
-    return ApiError(400, "SCHEMA_VALIDATION_ERROR", message, path=path)
+    return ApiError.of("SCHEMA_VALIDATION_ERROR", message, path=path)
 
 
 def invalid_request(message: str, path: str | None = None) -> ApiError:
     details = {"path": path} if path is not None else {}
-    return ApiError(400, "INVALID_REQUEST", message, **details)
+    return ApiError.of("INVALID_REQUEST", message, **details)
 
 
 def unsupported_media_type(received: str) -> ApiError:
@@ -70,20 +129,19 @@ def unsupported_media_type(received: str) -> ApiError:
 
 
 def unauthorized(message: str = "Missing or invalid API key.") -> ApiError:
-    return ApiError(401, "UNAUTHORIZED", message)
+    return ApiError.of("UNAUTHORIZED", message)
 
 
 def forbidden(message: str) -> ApiError:
-    return ApiError(403, "FORBIDDEN", message)
+    return ApiError.of("FORBIDDEN", message)
 
 
 def not_found(message: str = "Not found.") -> ApiError:
-    return ApiError(404, "NOT_FOUND", message)
+    return ApiError.of("NOT_FOUND", message)
 
 
 def insufficient_credits(required: int, balance: int) -> ApiError:
-    return ApiError(
-        402,
+    return ApiError.of(
         "INSUFFICIENT_CREDITS",
         f"This render needs {required} credits; the balance is {balance}.",
         required=required,
@@ -92,8 +150,7 @@ def insufficient_credits(required: int, balance: int) -> ApiError:
 
 
 def concurrency_limit_exceeded(limit: int) -> ApiError:
-    return ApiError(
-        429,
+    return ApiError.of(
         "CONCURRENCY_LIMIT_EXCEEDED",
         f"Your plan allows {limit} queued or processing jobs at once; "
         "wait for one to finish before submitting another.",
@@ -107,8 +164,7 @@ UNAVAILABLE_RETRY_AFTER_SECONDS = 2
 
 
 def service_unavailable() -> ApiError:
-    return ApiError(
-        503,
+    return ApiError.of(
         "SERVICE_UNAVAILABLE",
         "The database is unreachable for a moment; try again in "
         f"{UNAVAILABLE_RETRY_AFTER_SECONDS} seconds. A submission that got this answer may "
@@ -125,7 +181,7 @@ def from_domain(
         return insufficient_credits(refused.required, refused.balance)
     if isinstance(refused, ConcurrencyLimitExceeded):
         return concurrency_limit_exceeded(refused.limit)
-    return ApiError(422, "IDEMPOTENCY_KEY_REUSED", str(refused), path="Idempotency-Key")
+    return ApiError.of("IDEMPOTENCY_KEY_REUSED", str(refused), path="Idempotency-Key")
 
 
 # aiohttp raises these itself (unknown route, wrong method, body too large).
@@ -201,8 +257,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         log.exception(
             "unhandled error in %s %s (request %s)", request.method, request.path, request_id
         )
-        response = ApiError(
-            500,
+        response = ApiError.of(
             "INTERNAL_ERROR",
             f"An unexpected error occurred. Reference: {request_id}.",
             request_id=request_id,

@@ -62,7 +62,7 @@ class _Checked(StrictSchema):
             return
         try:
             ssl.create_default_context(cadata=value)
-        except (ssl.SSLError, ValueError):
+        except (ssl.SSLError, ValueError, TypeError):  # TypeError: not ASCII
             raise ValidationError("Expected a PEM certificate") from None
 
 

@@ -41,8 +41,7 @@ async def create_integration(request: web.Request) -> web.Response:
     runtime = services.runtime
     given = parse_new_integration(await read_json(request), runtime.settings.allow_private_urls)
     if not runtime.vault.available:
-        raise ApiError(
-            503,
+        raise ApiError.of(
             "SECRETS_KEY_MISSING",
             "This server has no PHANTOMFLOW_SECRETS_KEY, so it cannot store secrets; "
             "its operator must set one.",

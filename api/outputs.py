@@ -84,7 +84,7 @@ async def _missing(services: Services, name: str) -> ApiError:
         except (JobNotFound, ValueError):
             job = None
         if job is not None and job.output_deleted:
-            return ApiError(410, "OUTPUT_DELETED", "This job's output has been deleted.")
+            return ApiError.of("OUTPUT_DELETED", "This job's output has been deleted.")
     return not_found("No such output.")
 
 
@@ -133,8 +133,7 @@ def _range(request: web.Request, found: StoredObject) -> tuple[int, int] | None:
 
 
 def _unsatisfiable(found: StoredObject) -> ApiError:
-    return ApiError(
-        416,
+    return ApiError.of(
         "RANGE_NOT_SATISFIABLE",
         f"The file has {found.size} bytes; ask for one range within them.",
         headers={"Content-Range": f"bytes */{found.size}", **_headers(found)},
@@ -184,8 +183,7 @@ async def delete_output(request: web.Request) -> web.Response:
     except IllegalJobTransition:
         job = await services.call(runtime.app.get_job, UUID(job_id))
         if not job.output_deleted:  # not completed: nothing to delete
-            raise ApiError(
-                409,
+            raise ApiError.of(
                 "JOB_NOT_COMPLETED",
                 f"Job {job_id} is {job.status}: it has no output to delete.",
             ) from None

@@ -29,11 +29,17 @@ from marshmallow import ValidationError, fields
 from phantomflow.api.errors import ApiError, not_found, schema_error
 from phantomflow.api.event_hub import Item
 from phantomflow.api.requests import principal_of, public_base, read_json
-from phantomflow.api.schemas import StrictSchema, first_error, load_render_request
+from phantomflow.api.schemas import (
+    COMPONENT,
+    Metadata,
+    StrictSchema,
+    first_error,
+    load_render_request,
+)
 from phantomflow.api.services import REQUEST_ID, Services, services_of
 from phantomflow.api.sse import StreamOf, one_stream
 from phantomflow.api.submissions import check_webhook_address, submit
-from phantomflow.api.template_schemas import RENDER_REQUEST_PROPERTY, load_body
+from phantomflow.api.template_schemas import load_body
 from phantomflow.api.templates import template_origin, template_script
 from phantomflow.domain import pricing
 from phantomflow.domain.application import Principal
@@ -45,8 +51,7 @@ routes = web.RouteTableDef()
 
 
 def preview_expired(preview: Preview) -> ApiError:
-    return ApiError(
-        410,
+    return ApiError.of(
         "PREVIEW_EXPIRED",
         f"Preview {preview.ref} expired at {iso(preview.expires_at)}; its files are deleted.",
     )
@@ -161,8 +166,7 @@ async def count_preview(request: web.Request, principal: Principal) -> dict[str,
         "X-Preview-RateLimit-Reset": str(decision.reset_at),
     }
     if not decision.allowed:
-        raise ApiError(
-            429,
+        raise ApiError.of(
             "RATE_LIMIT_EXCEEDED",
             f"Your plan allows {decision.limit} previews a minute; "
             f"retry in {decision.retry_after} s.",
@@ -254,20 +258,20 @@ class PreviewRenderRequestSchema(StrictSchema):
     webhook_uri = fields.Raw(
         allow_none=True,
         metadata={
-            "allOf": [{"$ref": RENDER_REQUEST_PROPERTY + "webhook_uri"}],
+            COMPONENT: "WebhookUri",
             "description": "The render's webhook, instead of the one the preview was"
             " made with (null: none).",
         },
     )
-    metadata = fields.Raw(
+    metadata = Metadata(
         metadata={
-            "allOf": [{"$ref": RENDER_REQUEST_PROPERTY + "metadata"}],
-            "description": "The job's metadata, instead of the one the preview was made with.",
+            "description": "The job's metadata (as in POST /api/render), instead of the"
+            " one the preview was made with."
         },
     )
     exports = fields.Raw(
         metadata={
-            "allOf": [{"$ref": RENDER_REQUEST_PROPERTY + "exports"}],
+            COMPONENT: "Exports",
             "description": "The job's exports, instead of the ones the preview was made with.",
         },
     )

@@ -38,8 +38,7 @@ async def rate_limit_middleware(request: web.Request, handler: Handler) -> web.S
     )
     request[RATE_HEADERS] = headers_for(decision)
     if not decision.allowed:
-        raise ApiError(
-            429,
+        raise ApiError.of(
             "RATE_LIMIT_EXCEEDED",
             f"Your plan allows {decision.limit} requests a minute; "
             f"retry in {decision.retry_after} s.",

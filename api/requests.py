@@ -98,6 +98,10 @@ def principal_of(request: web.Request) -> Principal:
     return request[PRINCIPAL]
 
 
+# The highest `page` of a list (the OpenAPI document publishes it as the maximum).
+MAX_PAGE = 1_000_000
+
+
 def query_int(request: web.Request, name: str, default: int, low: int, high: int) -> int:
     raw = request.query.get(name)
     if raw is None:

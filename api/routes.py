@@ -12,6 +12,7 @@ from phantomflow.api.errors import ApiError, invalid_request, not_found, schema_
 from phantomflow.api.large_bodies import LARGE_BODIES
 from phantomflow.api.requests import (
     INLINE_BODY_BYTES,
+    MAX_PAGE,
     job_id_of,
     parse_json,
     principal_of,
@@ -50,7 +51,7 @@ async def submit_render(request: web.Request) -> web.Response:
 @routes.get("/api/jobs")
 async def list_jobs(request: web.Request) -> web.Response:
     principal = principal_of(request)
-    page = query_int(request, "page", 1, 1, 1_000_000)
+    page = query_int(request, "page", 1, 1, MAX_PAGE)
     limit = query_int(request, "limit", 20, 1, 100)
     status = request.query.get("status")
     if status is not None and status not in STATUSES:
@@ -139,8 +140,7 @@ async def cancel_job(request: web.Request) -> web.Response:
     try:
         job = await services.call(services.runtime.app.cancel_job, job_id)
     except IllegalJobTransition:
-        raise ApiError(
-            409,
+        raise ApiError.of(
             "JOB_ALREADY_FINISHED",
             f"Job {job_id} has already finished; it cannot be cancelled.",
         ) from None

@@ -1,7 +1,7 @@
 """Published schemas: `GET /api/render/schema` (no key) and `GET /api/openapi.json`.
 
 Both are generated from the marshmallow schemas that validate requests; see
-api/openapi.py.
+api/openapi/.
 """
 
 from __future__ import annotations

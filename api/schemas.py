@@ -9,7 +9,7 @@ Errors are reported as the first failing path in the contract's dotted form
 (`scenes.0.duration`), see `first_error`.
 
 The published JSON Schema (`GET /api/render/schema`) is generated from these same
-classes (`api/openapi.py`); the few rules that relate two fields to each other, which
+classes (`api/openapi/converter.py`); the few rules that relate two fields to each other, which
 JSON Schema cannot say, are listed in `CROSS_FIELD_RULES` and published with it.
 """
 
@@ -536,6 +536,19 @@ def _nest(path: str, message: str) -> dict[str, Any]:
     return nested
 
 
+# The rule of a webhook URL, wherever a request may give one. Published once, as the
+# `WebhookUri` component; the fields that hold one say so with `COMPONENT`.
+WEBHOOK_URI = _url(
+    allow_none=True,
+    metadata={
+        "description": "Where to POST the job's outcome when it ends: an absolute http(s)"
+        " URL to a public address (see docs/webhooks.md)."
+    },
+)
+# Field metadata: publish the field as a reference to this named component.
+COMPONENT = "component"
+
+
 # Export targets: each `type`'s schema is in api/export_schemas.py, which fills this
 # table when it loads (at the end of this module).
 EXPORT_TARGET_SCHEMAS: dict[str, type[Schema]] = {}
@@ -548,20 +561,21 @@ class ExportTarget(TypedObject):
     noun = "export"
 
 
-def exports_field() -> List:
+def exports_field(**metadata: Any) -> List:
     return List(
         ExportTarget(),
         load_default=list,
         validate=validate.Length(max=MAX_EXPORTS, error=f"At most {MAX_EXPORTS} export targets"),
         metadata={
             "description": "Where the finished MP4 is delivered besides output_uri: one "
-            "target per entry, each naming an integration of its type (docs/api.md)."
+            "target per entry, each naming an integration of its type (docs/api.md).",
+            **metadata,
         },
     )
 
 
 class RenderRequestSchema(MovieScriptSchema):
-    webhook_uri = _url(load_default=None, allow_none=True)
+    webhook_uri = _url(load_default=None, allow_none=True, metadata={COMPONENT: "WebhookUri"})
     metadata = Metadata(
         load_default=dict,
         metadata={
@@ -569,7 +583,7 @@ class RenderRequestSchema(MovieScriptSchema):
             " (reads, live progress, webhooks)."
         },
     )
-    exports = exports_field()
+    exports = exports_field(**{COMPONENT: "Exports"})
 
 
 def first_error(messages: Any, prefix: str = "") -> tuple[str, str]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -180,19 +181,18 @@ HEARTBEAT = b": keep-alive\n\n"
 # --- routes -----------------------------------------------------------------------------
 
 
+# What a Last-Event-ID may be: ASCII digits, few enough for a 64-bit position. Empty is
+# no id at all, as in the SSE standard (an EventSource never sends it empty).
+LAST_EVENT_ID_PATTERN = re.compile(r"[0-9]{0,18}")
+
+
 def last_event_id(request: web.Request) -> int | None:
     raw = request.headers.get("Last-Event-ID", "").strip()
-    if not raw:
-        return None
-    try:
-        value = int(raw)
-    except ValueError:
-        value = -1
-    if value < 0:
+    if not LAST_EVENT_ID_PATTERN.fullmatch(raw):
         raise invalid_request(
             "Last-Event-ID must be the id of an event this API sent", path="Last-Event-ID"
         )
-    return value
+    return int(raw) if raw else None
 
 
 async def open_stream(request: web.Request) -> web.StreamResponse:

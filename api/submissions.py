@@ -8,6 +8,7 @@ IdempotencyKeyReused) are answered by the error middleware.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from aiohttp import web
@@ -102,14 +103,20 @@ def check_webhook_address(request: web.Request, webhook_uri: str | None) -> None
         raise schema_error("webhook_uri", f"Webhook URL refused: {refused}") from None
 
 
+# An Idempotency-Key: printable ASCII (the IETF draft makes it a structured-field
+# string), neither starting nor ending with a space (HTTP strips those), 1 to
+# MAX_KEY_LENGTH long. The OpenAPI document publishes this pattern.
+IDEMPOTENCY_KEY = re.compile(rf"[\x21-\x7e](?:[\x20-\x7e]{{0,{MAX_KEY_LENGTH - 2}}}[\x21-\x7e])?")
+
+
 def idempotency_of(request: web.Request, body: Any) -> tuple[str, str] | None:
     """(key, request fingerprint) from the Idempotency-Key header, if there is one."""
     key = request.headers.get("Idempotency-Key")
     if key is None:
         return None
-    if not 1 <= len(key) <= MAX_KEY_LENGTH or not key.isprintable():
+    if not IDEMPOTENCY_KEY.fullmatch(key):
         raise invalid_request(
-            f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable characters",
+            f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable ASCII characters",
             path="Idempotency-Key",
         )
     return key, request_fingerprint(request.path, body)

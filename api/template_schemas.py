@@ -2,7 +2,7 @@
 
 The bodies are marshmallow schemas (`NewTemplateSchema`, `TemplateChangesSchema`,
 `TemplateRenderRequestSchema`): they validate the requests and are what the OpenAPI
-document publishes (`api/openapi.py`), so the two cannot drift.
+document publishes (`api/openapi/`), so the two cannot drift.
 
 Error codes (see docs/api.md, "Templates"):
 
@@ -30,8 +30,10 @@ from marshmallow import Schema, ValidationError, fields, validate
 
 from phantomflow.api.errors import ApiError, invalid_request, schema_error
 from phantomflow.api.schemas import (
+    COMPONENT,
     Boolean,
     Integer,
+    Metadata,
     StrictSchema,
     String,
     first_error,
@@ -43,12 +45,9 @@ from phantomflow.domain.templates import MAX_NAME_LENGTH
 
 Path = tuple[str | int, ...]
 
-# Where the render request's own rule for a field is published (api/openapi.py).
-RENDER_REQUEST_PROPERTY = "#/components/schemas/RenderRequest/properties/"
-
 
 def validation_error(message: str, path: str, **details: Any) -> ApiError:
-    return ApiError(400, "VALIDATION_ERROR", message, path=path, **details)
+    return ApiError.of("VALIDATION_ERROR", message, path=path, **details)
 
 
 # --- fields --------------------------------------------------------------------------
@@ -105,10 +104,11 @@ def _name(**kwargs: Any) -> String:
 def _script(**kwargs: Any) -> JsonObject:
     return JsonObject(
         metadata={
+            COMPONENT: "TemplateScript",
             "description": "A movie script: the body of POST /api/render (RenderRequest),"
             " where any value may hold {{variable}} placeholders. Checked with the render"
             " schema except where a value holds a placeholder (SCHEMA_VALIDATION_ERROR,"
-            " path `script.…`); the substituted script is checked in full when rendered."
+            " path `script.…`); the substituted script is checked in full when rendered.",
         },
         **kwargs,
     )
@@ -160,7 +160,7 @@ class TemplateRenderRequestSchema(StrictSchema):
         load_default=None,
         allow_none=True,
         metadata={
-            "allOf": [{"$ref": RENDER_REQUEST_PROPERTY + "webhook_uri"}],
+            COMPONENT: "WebhookUri",
             "description": "Overrides a webhook_uri in the template's script.",
         },
     )
@@ -168,16 +168,16 @@ class TemplateRenderRequestSchema(StrictSchema):
         load_default=None,
         allow_none=True,
         metadata={
-            "allOf": [{"$ref": RENDER_REQUEST_PROPERTY + "exports"}],
+            COMPONENT: "Exports",
             "description": "Overrides the exports in the template's script.",
         },
     )
-    metadata = fields.Raw(
+    metadata = Metadata(
         load_default=None,
         allow_none=True,
         metadata={
-            "allOf": [{"$ref": RENDER_REQUEST_PROPERTY + "metadata"}],
-            "description": "The job's metadata; replaces a metadata in the template's script.",
+            "description": "The job's metadata (as in POST /api/render); replaces a metadata"
+            " in the template's script."
         },
     )
 

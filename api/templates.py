@@ -51,7 +51,7 @@ READ_YOUR_WRITES_SECONDS = 2.0
 
 
 def template_not_found(message: str) -> ApiError:
-    return ApiError(404, "TEMPLATE_NOT_FOUND", message)
+    return ApiError.of("TEMPLATE_NOT_FOUND", message)
 
 
 def _template_id(request: web.Request) -> UUID:
@@ -302,8 +302,7 @@ async def template_script(request: web.Request, body: Any) -> Resolved:
         normalised, webhook_uri, exports, metadata = load_render_request(script)
     except ValidationError as error:
         path, message = first_error(error.messages)
-        raise ApiError(
-            400,
+        raise ApiError.of(
             "SCHEMA_VALIDATION_ERROR",
             f"{message} (in template {template.ref} version {template.version}"
             " after substituting the variables)",

@@ -16,7 +16,7 @@ from uuid import UUID
 from aiohttp import web
 
 from phantomflow.adapters.webhooks import message_id
-from phantomflow.api.errors import invalid_request, not_found
+from phantomflow.api.errors import ApiError, not_found
 from phantomflow.api.requests import job_id_of, principal_of
 from phantomflow.api.services import services_of
 from phantomflow.domain.application import PhantomFlow, Principal
@@ -87,7 +87,7 @@ async def redeliver_webhook(request: web.Request) -> web.Response:
     try:
         request_number = await services.call(app.request_webhook_redelivery, job_id)
     except IllegalJobTransition as refused:
-        raise invalid_request(f"Nothing to redeliver: {refused}.") from None
+        raise ApiError.of("NOTHING_TO_REDELIVER", f"Nothing to redeliver: {refused}.") from None
     return web.json_response(
         {"job_id": str(job_id), "redelivery": request_number, "status": "queued"}, status=202
     )

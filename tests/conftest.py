@@ -150,6 +150,14 @@ def runtime(settings: Settings) -> Iterator[Runtime]:
         built.close()
 
 
+@pytest.fixture
+def sqlite_runtime(sqlite_settings: Settings) -> Iterator[Runtime]:
+    """The embedded default's runtime only, for tests of the API's shape, not its stores."""
+    built = build_runtime(sqlite_settings)
+    yield built
+    built.close()
+
+
 def assert_credits_reconcile(runtime: Runtime) -> None:
     """What `phantomflow audit verify` checks, after every test that used a runtime:
     each account's replayed balance, its ledger and its grants less its jobs' costs

@@ -50,6 +50,16 @@ def test_only_plain_http_and_https_urls_are_accepted(url):
 
 
 @pytest.mark.parametrize(
+    "url", ["http://example.com:s/", "http://example.com:99999/", "http://[::1"]
+)
+def test_a_malformed_port_or_ipv6_host_is_refused_not_raised(url):
+    # Found by Schemathesis: `http://host:s` matched the URL pattern, then urlsplit's
+    # port raised ValueError, and a submission with that webhook_uri answered 500.
+    with pytest.raises(AddressRefused, match="malformed"):
+        check_url(url, allow_private=True)
+
+
+@pytest.mark.parametrize(
     "url",
     ["http://127.0.0.1:8080/x", "http://[::1]/", "http://169.254.169.254/latest/meta-data",
      "https://10.0.0.8/hook", "http://localhost/", "http://metadata.google.internal/"],

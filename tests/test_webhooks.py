@@ -368,7 +368,8 @@ async def test_manual_redelivery_resends_the_same_payload_with_the_same_id(
 
     without = ended_job(runtime, account.account_id, None)
     refused = await api.post(f"/api/jobs/{without}/webhooks/redeliver", headers=headers)
-    assert refused.status == 400
+    assert refused.status == 409
+    assert (await refused.json())["error"]["code"] == "NOTHING_TO_REDELIVER"
     assert "no webhook_uri" in (await refused.json())["error"]["message"]
     other = runtime.app.open_account(plan="pro", credits=1)
     hidden = await api.get(f"/api/jobs/{job_id}/webhooks", headers={"x-api-key": other.api_key})
