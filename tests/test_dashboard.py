@@ -523,7 +523,7 @@ def test_the_webhook_secret_is_shown_and_rotated(page, server, account, screensh
     p.screenshot(path=screenshots / "webhooks.png")
 
 
-PAGES = ["/jobs", "/render", "/templates", "/credits", "/keys", "/webhooks"]
+PAGES = ["/jobs", "/render", "/templates", "/credits", "/keys", "/webhooks", "/integrations"]
 
 
 def test_every_page_reads_from_360_to_1920_px_and_is_screenshotted(
@@ -545,6 +545,31 @@ def test_every_page_reads_from_360_to_1920_px_and_is_screenshotted(
             assert overflow <= width, f"{path} is {overflow} px wide at {width} px"
             if width == 360:
                 p.screenshot(path=screenshots / f"{path.strip('/')}-360.png", full_page=True)
+
+
+def test_a_job_the_lagging_list_does_not_show_yet_appears_from_the_feed(page, server, account):
+    """The jobs list is the read model, a moment behind the event store; under load, more
+    than a moment. Here it is held at its state before the job was submitted, so every
+    list read misses the job: its row must still appear and reach 100 % from the feed,
+    and must not go back when the list is read again."""
+    sandbox = account["test_api_key"]
+    stale = api(server, "GET", "/api/jobs?limit=20", sandbox)
+    p = page.page
+    p.route(
+        "**/api/jobs?**",
+        lambda route: route.fulfill(
+            status=200, content_type="application/json", body=json.dumps(stale)
+        ),
+    )
+    sign_in(p, sandbox)
+    expect_text(p.locator(".live"), "Live")
+    job_id = api(server, "POST", "/api/render", sandbox, TINY_SCRIPT)["job_id"]
+    row = p.locator(f'tr[data-job="{job_id}"]')
+    expect_text(row, "100 %", timeout=30_000)
+    expect_text(row, "completed")
+    # The list was read (and answered without the job); the row came from the feed.
+    assert any("/api/jobs?" in r.url for r in page.requests)
+    p.unroute("**/api/jobs?**")
 
 
 def test_the_live_feed_resumes_after_a_drop_with_nothing_missed(page, server, account):

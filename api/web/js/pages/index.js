@@ -4,6 +4,7 @@
 // A page module's default export: {path, title, nav?, navPath?, public?, create(ctx,
 // params, query)} where create returns {view(), destroy?(), title?()}.
 
+import integrations from "./integrations.js";
 import job from "./job.js";
 import jobs from "./jobs.js";
 import keys from "./keys.js";
@@ -14,4 +15,4 @@ import template from "./template.js";
 import templates from "./templates.js";
 import webhooks from "./webhooks.js";
 
-export const PAGES = [jobs, job, newRender, templates, template, credits, keys, webhooks, signin];
+export const PAGES = [jobs, job, newRender, templates, template, credits, keys, webhooks, integrations, signin];
