@@ -294,7 +294,8 @@ def test_new_render_prices_by_dry_run_and_previews_before_rendering_this(
     ]
     assert streams and streams[0].headers["x-api-key"] == key
     assert api(server, "GET", "/api/jobs", key)["total"] == jobs_before  # nothing rendered
-    p.screenshot(path=screenshots / "preview.png", full_page=True)
+    preview.scroll_into_view_if_needed()
+    p.screenshot(path=screenshots / "preview.png")
 
     p.set_viewport_size({"width": 360, "height": 740})
     p.wait_for_timeout(50)

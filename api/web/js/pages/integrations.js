@@ -235,7 +235,7 @@ class IntegrationsPage {
     const spec = TYPES[this.type];
     const settings = spec.fields.filter((f) => !f.secret);
     const secrets = spec.fields.filter((f) => f.secret);
-    return html`<form class="card integration-form" @submit=${(e) => this.create(e)} novalidate>
+    return html`<form class="card integration-form" aria-labelledby="new-integration-heading" @submit=${(e) => this.create(e)} novalidate>
       <h2 id="new-integration-heading">New integration</h2>
       <div class="field">
         <label for="integration-type">Type</label>
@@ -309,7 +309,7 @@ class IntegrationsPage {
                 (item) => html`<tr data-integration=${item.id}>
                   <th scope="row" data-label="Name">${item.name}<br /><code class="help">${item.id}</code></th>
                   <td data-label="Type">${item.type}</td>
-                  <td data-label="Where" class="wrap">${summary(item)}</td>
+                  <td data-label="Where">${summary(item)}</td>
                   <td data-label="Secrets">${secretsSummary(item.secrets) || "—"}</td>
                   <td data-label="Created">${when(item.created_at)}</td>
                   <td data-label="Actions">

@@ -57,6 +57,8 @@ function describeEvent(event) {
       return `Export ${data.index + 1}: ${data.final ? "failed for good" : "failed, will retry"} (${data.code}: ${data.message})`;
     case "ExportSkipped":
       return `Export ${data.index + 1}: skipped (${data.code})`;
+    case "ExportsSettled":
+      return "Every export has settled";
     case "OutputDeleted":
       return "The video and its poster were deleted";
     default:

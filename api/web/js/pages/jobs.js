@@ -136,6 +136,7 @@ class JobsPage {
     this.finding.add(jobId);
     try {
       const job = await this.ctx.api.get(`/api/jobs/${encodeURIComponent(jobId)}`);
+      if (job.job_id !== jobId) throw new Error("not the job asked for");
       const event = this.latest.get(jobId);
       if (event && advances(job, event)) applyEvent(job, event);
       this.found.set(jobId, job);
@@ -157,11 +158,12 @@ class JobsPage {
       if (event.type !== "webhook" && event.type !== "export") this.early.add(jobId);
       return;
     }
-    const job = this.jobs.find((j) => j.job_id === jobId);
+    const job = this.jobs.find((j) => j.job_id === jobId) || this.found.get(jobId);
     if (job) {
       if (advances(job, event)) applyEvent(job, event);
       else if (event.type === "complete") applyEvent(job, event); // its final figures
-      if (this.status && job.status !== this.status) this.reload();
+      if (!this.jobs.includes(job)) this.jobs = this.merge(this.jobs); // now in the filter?
+      else if (this.status && job.status !== this.status) this.reload();
       this.ctx.refresh();
     } else if (event.type !== "webhook" && event.type !== "export") {
       // A job this page does not show yet (submitted elsewhere, or moved into the filter).
