@@ -414,3 +414,44 @@ def test_integrations_are_created_per_type_with_write_only_secrets_and_deleted(
     expect_text(p.locator("main"), "No integrations yet")
     assert api(server, "GET", "/api/integrations", key)["integrations"] == []
     settled(p)
+
+
+# --- the jobs list, by metadata ----------------------------------------------------------
+
+
+def test_the_jobs_list_finds_jobs_by_one_metadata_key(page, server):
+    key = server.cli("accounts", "create", "--plan", "pro", "--credits", "10")["test_api_key"]
+    ids = {
+        order: api(
+            server, "POST", "/api/render", key, {**TINY_SCRIPT, "metadata": {"order": order}}
+        )["job_id"]
+        for order in ("B-1", "B-2")
+    }
+    # The list is the read model, a moment behind: wait until it has both, rendered.
+    wait_for(
+        "the read model",
+        lambda: api(server, "GET", "/api/jobs?status=completed", key)["total"] == 2,
+    )
+    p = page.page
+    sign_in(p, key)
+    p.get_by_label("Metadata key").fill("order")
+    p.get_by_label("equals").fill("B-2")
+    p.get_by_role("button", name="Find").click()
+    p.wait_for_url("**/dashboard/jobs?metadata.order=B-2")
+    rows = p.locator("table.jobs tbody tr")
+    playwright_api.expect(rows).to_have_count(1)
+    assert rows.first.get_attribute("data-job") == ids["B-2"]
+    # The status filter keeps the metadata one.
+    p.get_by_label("Status").select_option("completed")
+    p.wait_for_url("**/dashboard/jobs?status=completed&metadata.order=B-2")
+    settled(p)
+    p.get_by_label("equals").fill("none such")
+    p.get_by_role("button", name="Find").click()
+    expect_text(p.locator("main"), "No completed jobs with order = none such.")
+    # A key the API refuses: its message, at its parameter.
+    p.get_by_label("Metadata key").fill("no spaces")
+    p.get_by_role("button", name="Find").click()
+    expect_text(p.get_by_role("alert"), "metadata.no spaces")
+    p.get_by_role("link", name="Clear").click()
+    p.wait_for_url("**/dashboard/jobs?status=completed")
+    playwright_api.expect(rows).to_have_count(2)

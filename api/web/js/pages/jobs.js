@@ -66,6 +66,10 @@ class JobsPage {
     this.ctx = ctx;
     this.status = STATUSES.includes(query.get("status")) ? query.get("status") : "";
     this.page = Math.max(1, Number(query.get("page")) || 1);
+    // One metadata filter (`metadata.<key>=<value>`), as the API takes it.
+    const named = [...query.keys()].find((name) => name.startsWith("metadata."));
+    this.metaKey = named ? named.slice("metadata.".length) : "";
+    this.metaValue = named ? query.get(named) : "";
     this.jobs = null;
     this.total = 0;
     this.error = null;
@@ -92,7 +96,7 @@ class JobsPage {
   async load() {
     try {
       const found = await this.ctx.api.get("/api/jobs", {
-        query: { status: this.status, page: this.page, limit: LIMIT },
+        query: { status: this.status, page: this.page, limit: LIMIT, ...this.metaQuery() },
       });
       this.total = found.total;
       this.jobs = this.merge(found.jobs);
@@ -107,6 +111,20 @@ class JobsPage {
     this.ctx.refresh();
   }
 
+  metaQuery() {
+    return this.metaKey ? { [`metadata.${this.metaKey}`]: this.metaValue } : {};
+  }
+
+  // Whether a job read alone belongs in this list: its status and metadata filters,
+  // the metadata compared as the API compares it (a number or boolean as JSON writes it).
+  fits(job) {
+    if (this.status && job.status !== this.status) return false;
+    if (!this.metaKey) return true;
+    const value = (job.metadata || {})[this.metaKey];
+    if (value === null || typeof value === "object" || value === undefined) return false;
+    return String(value) === this.metaValue;
+  }
+
   // The list as read, completed by what is known to be newer: each job brought up to
   // the feed's last event for it, and (on the first page) the jobs read one by one that
   // the read model has not listed yet.
@@ -119,7 +137,7 @@ class JobsPage {
     }
     if (this.page === 1) {
       for (const job of this.found.values()) {
-        if (this.status && job.status !== this.status) continue;
+        if (!this.fits(job)) continue;
         if (jobs.some((j) => j.job_id === job.job_id)) continue;
         jobs.push(job);
         this.total += 1;
@@ -172,17 +190,29 @@ class JobsPage {
     }
   }
 
+  query({ status = this.status, page = 1, metaKey = this.metaKey, metaValue = this.metaValue } = {}) {
+    const query = new URLSearchParams();
+    if (status) query.set("status", status);
+    if (metaKey) query.set(`metadata.${metaKey}`, metaValue);
+    if (page > 1) query.set("page", page);
+    const text = query.toString();
+    return `/jobs${text ? `?${text}` : ""}`;
+  }
+
   filterTo(status) {
-    const query = status ? `?status=${status}` : "";
-    this.ctx.navigate(`/jobs${query}`);
+    this.ctx.navigate(this.query({ status }));
+  }
+
+  filterByMetadata(event) {
+    event.preventDefault();
+    const form = new FormData(event.target);
+    const metaKey = String(form.get("meta-key") || "").trim();
+    const metaValue = String(form.get("meta-value") || "");
+    this.ctx.navigate(this.query({ metaKey, metaValue: metaKey ? metaValue : "" }));
   }
 
   pageLink(page) {
-    const query = new URLSearchParams();
-    if (this.status) query.set("status", this.status);
-    if (page > 1) query.set("page", page);
-    const text = query.toString();
-    return href(`/jobs${text ? `?${text}` : ""}`);
+    return href(this.query({ page }));
   }
 
   view() {
@@ -191,7 +221,7 @@ class JobsPage {
         <h1 tabindex="-1">Jobs</h1>
         <a class="button" href=${href("/render")}>New render</a>
       </div>
-      <form class="filters" @submit=${(event) => event.preventDefault()}>
+      <form class="filters" @submit=${(event) => this.filterByMetadata(event)}>
         <div class="field">
           <label for="status-filter">Status</label>
           <select id="status-filter" @change=${(event) => this.filterTo(event.target.value)}>
@@ -201,12 +231,30 @@ class JobsPage {
             )}
           </select>
         </div>
+        <div class="field">
+          <label for="meta-key">Metadata key</label>
+          <input id="meta-key" name="meta-key" autocomplete="off" spellcheck="false" .value=${this.metaKey} />
+        </div>
+        <div class="field">
+          <label for="meta-value">equals</label>
+          <input id="meta-value" name="meta-value" autocomplete="off" spellcheck="false" .value=${this.metaValue} />
+        </div>
+        <div class="actions">
+          <button type="submit">Find</button>
+          ${this.metaKey
+            ? html`<a href=${href(this.query({ metaKey: "", metaValue: "" }))}>Clear</a>`
+            : nothing}
+        </div>
       </form>
       ${errorBox(this.error)}
       ${this.jobs === null && !this.error ? loading("Loading your jobs") : nothing}
       ${this.jobs && this.jobs.length === 0
         ? emptyState(
-            this.status ? `No ${this.status} jobs.` : "No jobs yet.",
+            this.metaKey
+              ? `No ${this.status ? `${this.status} ` : ""}jobs with ${this.metaKey} = ${this.metaValue}.`
+              : this.status
+                ? `No ${this.status} jobs.`
+                : "No jobs yet.",
             html`<a href=${href("/render")}>Start a render</a> from the Hello World example or
               one of your templates.`,
           )
