@@ -455,3 +455,51 @@ def test_the_jobs_list_finds_jobs_by_one_metadata_key(page, server):
     p.get_by_role("link", name="Clear").click()
     p.wait_for_url("**/dashboard/jobs?status=completed")
     playwright_api.expect(rows).to_have_count(2)
+
+
+def test_a_template_is_previewed_with_its_variables_then_rendered(page, server):
+    key = server.cli("accounts", "create", "--plan", "pro", "--credits", "10")["api_key"]
+    script = {
+        **TINY_SCRIPT,
+        "scenes": [
+            {
+                "duration": 1,
+                "background": "#{{hex}}",
+                "elements": [{"type": "text", "text": "{{headline}}", "font_size": 24}],
+            }
+        ],
+    }
+    template = api(server, "POST", "/api/templates", key, {"name": "Promo", "script": script})
+    p = page.page
+    sign_in(p, key)
+    p.goto(f"/dashboard/render?template={template['id']}")
+    p.get_by_label("hex").fill("00AA00")
+    p.get_by_label("headline").fill("Summer sale")
+    expect_text(p.locator(".quote"), "for 1.00 s")
+    p.get_by_role("button", name="Preview", exact=True).click()
+    preview = p.get_by_role("region", name="Preview")
+    playwright_api.expect(preview.locator(".storyboard img")).to_have_count(
+        1, timeout=WAIT_S * 1000
+    )
+    preview.locator("video").wait_for(timeout=WAIT_S * 1000)
+    # The still is the template with these variables: green.
+    green = p.evaluate(
+        """async () => {
+          const img = document.querySelector('.storyboard img');
+          await img.decode();
+          const canvas = document.createElement('canvas');
+          canvas.width = img.naturalWidth;
+          canvas.height = img.naturalHeight;
+          const g = canvas.getContext('2d');
+          g.drawImage(img, 0, 0);
+          return Array.from(g.getImageData(4, 4, 1, 1).data.slice(0, 3));
+        }"""
+    )
+    assert green[1] > 140 and green[0] < 60 and green[2] < 60, green
+    preview.get_by_role("button", name="Render this").click()
+    p.wait_for_url("**/dashboard/jobs/*")
+    job_id = p.url.rsplit("/", 1)[1]
+    events = api(server, "GET", f"/api/jobs/{job_id}/events", key)["events"]
+    origin = events[0]["data"]["origin"]
+    assert (origin["channel"], origin["template_id"]) == ("preview", template["id"])
+    assert events[0]["data"]["script"]["scenes"][0]["elements"][0]["text"] == "Summer sale"
