@@ -315,6 +315,22 @@ def test_new_render_prices_by_dry_run_and_previews_before_rendering_this(
     assert events[0]["data"]["origin"]["channel"] == "preview"
 
 
+def test_a_preview_whose_stream_is_refused_is_followed_by_reading_it(page, server, account):
+    p = page.page
+    p.route("**/api/previews/*/progress", lambda route: route.abort())
+    sign_in(p, account["api_key"])
+    p.goto("/dashboard/render")
+    p.get_by_label("Movie script (JSON)").fill(json.dumps(TINY_SCRIPT))
+    expect_text(p.locator(".quote"), "for 1.00 s")
+    p.get_by_role("button", name="Preview", exact=True).click()
+    preview = p.get_by_role("region", name="Preview")
+    preview.locator("video").wait_for(timeout=WAIT_S * 1000)
+    playwright_api.expect(preview.locator(".storyboard img")).to_have_count(1)
+    reads = [r.url for r in page.requests if "/api/previews/prv_" in r.url]
+    assert any(url.endswith("/progress") for url in reads)  # tried, and refused
+    assert len([url for url in reads if not url.endswith("/progress")]) >= 1
+
+
 def test_a_preview_of_a_bad_script_shows_the_error_at_its_path(page, server, account):
     p = page.page
     sign_in(p, account["api_key"])
