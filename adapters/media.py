@@ -193,6 +193,9 @@ class MediaFetcher:
         if cached is not None and cached.size > limits.max_bytes:
             cached = None  # kept under a larger limit than this fetcher's
         if slot is not None and cached is not None and slot.joined:
+            # Fetched by another job while this one waited: no request, but the same
+            # refusals (another fetcher sharing the folder may allow more).
+            self._check_target(url)
             return self._use_cached(slot, cached, url, uses, target, validated=False)
         response = await self._get(session, url, _conditional_headers(cached))
         if response.status == 304 and cached is not None and str(response.url) != cached.final_url:
