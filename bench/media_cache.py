@@ -7,21 +7,23 @@
    source is further away than loopback).
 2. Renders `--jobs` scripts (320x240, 1 s, low) that each use that video, through the
    real renderer (download, probe, one FFmpeg run, poster), `--threads` at a time as
-   one worker process's threads take them: once without the cache (every job downloads
-   the video) and once with a fresh cache folder, in the same run.
+   one worker process's threads take them: without the cache (every job downloads the
+   video) and with a fresh (empty) cache folder, alternately, `--repeat` times each, in
+   the same run.
 
 Prints the bytes the server sent each way (goal with the cache: one download, so
-bytes_ratio = 1 / jobs) and the total wall times and their ratio (with / without).
-The last line printed is one JSON object with every figure.
+bytes_ratio = 1 / jobs) and the total wall times (medians of the repeats) and their
+ratio (with / without). The last line printed is one JSON object with every figure.
 
     python bench/media_cache.py [--size-mb 100] [--jobs 20] [--threads 4]
-                                [--link-mbps 0] [--smoke]
+                                [--link-mbps 0] [--repeat 3] [--smoke]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -177,25 +179,33 @@ def main(argv: list[str] | None = None) -> int | None:
     parser.add_argument("--jobs", type=int, default=20)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--link-mbps", type=float, default=0, help="pace the server (0: no)")
-    args = harness.parse_args(parser, argv, size_mb=0.3, jobs=4, threads=2)
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each, alternately")
+    args = harness.parse_args(parser, argv, size_mb=0.3, jobs=4, threads=2, repeat=1)
     with tempfile.TemporaryDirectory(prefix="bench-media-cache-") as folder:
         scratch = Path(folder)
         video = scratch / "video.mp4"
         make_video(video, args.size_mb)
         size = video.stat().st_size
         limits = FetchLimits(max_bytes=max(size * 2, 200 * 1024 * 1024), timeout_seconds=600)
+        plain = FFmpegRenderer(fetcher=MediaFetcher(allow_private=True, limits=limits))
+        without_runs: list[float] = []
+        with_runs: list[float] = []
         with media_server(video, args.link_mbps) as (base, counts):
             url = f"{base}/video.mp4"
-            plain = FFmpegRenderer(fetcher=MediaFetcher(allow_private=True, limits=limits))
-            without_s, _, without_misses = run_jobs(plain, url, args.jobs, args.threads, scratch)
-            without = (counts.downloads, counts.revalidations, counts.bytes_sent)
-            counts.reset()
-            cache = MediaCache(scratch / "cache", max_bytes=size * 4)
-            cached = FFmpegRenderer(
-                fetcher=MediaFetcher(allow_private=True, limits=limits, cache=cache)
-            )
-            with_s, hits, misses = run_jobs(cached, url, args.jobs, args.threads, scratch)
-            with_ = (counts.downloads, counts.revalidations, counts.bytes_sent)
+            for number in range(args.repeat):
+                counts.reset()
+                seconds, _, without_misses = run_jobs(plain, url, args.jobs, args.threads, scratch)
+                without_runs.append(seconds)
+                without = (counts.downloads, counts.revalidations, counts.bytes_sent)
+                counts.reset()
+                cache = MediaCache(scratch / f"cache{number}", max_bytes=size * 4)
+                cached = FFmpegRenderer(
+                    fetcher=MediaFetcher(allow_private=True, limits=limits, cache=cache)
+                )
+                seconds, hits, misses = run_jobs(cached, url, args.jobs, args.threads, scratch)
+                with_runs.append(seconds)
+                with_ = (counts.downloads, counts.revalidations, counts.bytes_sent)
+    without_s, with_s = statistics.median(without_runs), statistics.median(with_runs)
     figures: dict[str, Any] = {
         "smoke": args.smoke,
         "video_bytes": size,
@@ -214,6 +224,8 @@ def main(argv: list[str] | None = None) -> int | None:
         "wall_without_cache_s": round(without_s, 3),
         "wall_with_cache_s": round(with_s, 3),
         "wall_ratio": round(with_s / without_s, 3),
+        "wall_without_cache_runs_s": [round(s, 3) for s in without_runs],
+        "wall_with_cache_runs_s": [round(s, 3) for s in with_runs],
         "loadavg": harness.loadavg(),
     }
     f = figures
@@ -222,12 +234,15 @@ def main(argv: list[str] | None = None) -> int | None:
             f"{args.jobs} jobs sharing one {size / 1e6:.1f} MB video, {args.threads} at a time"
             f" (link {'loopback' if not args.link_mbps else f'{args.link_mbps:g} Mbit/s'};"
             f" load average {f['loadavg']:.2f})",
+            "  per run (the last):",
             f"  without the cache: {f['downloads_without_cache']} downloads,"
             f" {f['bytes_without_cache'] / 1e6:.1f} MB sent, {f['wall_without_cache_s']:.2f} s",
             f"  with the cache:    {f['downloads_with_cache']} download(s)"
             f" + {f['revalidations_with_cache']} revalidations (304),"
             f" {f['bytes_with_cache'] / 1e6:.1f} MB sent, {f['wall_with_cache_s']:.2f} s"
             f" ({f['cache_hits']} hits, {f['cache_misses']} misses in the jobs' events)",
+            f"  wall times of the {args.repeat} runs: without {f['wall_without_cache_runs_s']},"
+            f" with {f['wall_with_cache_runs_s']} (medians above)",
             f"  bytes with / without: {f['bytes_ratio']:.3f} (goal: 1/{args.jobs}"
             f" = {1 / args.jobs:.3f}); wall time with / without: {f['wall_ratio']:.2f}",
         ],
