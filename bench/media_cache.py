@@ -234,17 +234,17 @@ def main(argv: list[str] | None = None) -> int | None:
             f"{args.jobs} jobs sharing one {size / 1e6:.1f} MB video, {args.threads} at a time"
             f" (link {'loopback' if not args.link_mbps else f'{args.link_mbps:g} Mbit/s'};"
             f" load average {f['loadavg']:.2f})",
-            "  per run (the last):",
             f"  without the cache: {f['downloads_without_cache']} downloads,"
-            f" {f['bytes_without_cache'] / 1e6:.1f} MB sent, {f['wall_without_cache_s']:.2f} s",
+            f" {f['bytes_without_cache'] / 1e6:.1f} MB sent (the last run)",
             f"  with the cache:    {f['downloads_with_cache']} download(s)"
             f" + {f['revalidations_with_cache']} revalidations (304),"
-            f" {f['bytes_with_cache'] / 1e6:.1f} MB sent, {f['wall_with_cache_s']:.2f} s"
-            f" ({f['cache_hits']} hits, {f['cache_misses']} misses in the jobs' events)",
-            f"  wall times of the {args.repeat} runs: without {f['wall_without_cache_runs_s']},"
-            f" with {f['wall_with_cache_runs_s']} (medians above)",
+            f" {f['bytes_with_cache'] / 1e6:.1f} MB sent (the last run;"
+            f" {f['cache_hits']} hits, {f['cache_misses']} misses in the jobs' events)",
             f"  bytes with / without: {f['bytes_ratio']:.3f} (goal: 1/{args.jobs}"
-            f" = {1 / args.jobs:.3f}); wall time with / without: {f['wall_ratio']:.2f}",
+            f" = {1 / args.jobs:.3f})",
+            f"  wall time, median of {args.repeat}: without {f['wall_without_cache_s']:.2f} s"
+            f" {f['wall_without_cache_runs_s']}, with {f['wall_with_cache_s']:.2f} s"
+            f" {f['wall_with_cache_runs_s']}: with / without {f['wall_ratio']:.2f}",
         ],
         figures,
     )

@@ -27,6 +27,7 @@ from aiohttp import web
 from phantomflow.adapters.media import FetchedMedia, FetchLimits, MediaFetcher, MediaFetchFailed
 from phantomflow.adapters.media_cache import MediaCache
 from phantomflow.adapters.render import renderer_for
+from phantomflow.adapters.settings import Settings
 from phantomflow.api.sse import progress_event
 from phantomflow.domain.jobs import RenderJob
 from phantomflow.domain.script import MediaSource, MovieScript
@@ -423,3 +424,17 @@ def test_each_jobs_downloading_stage_says_whether_its_sources_came_from_the_cach
         assert (name, data["stage"], data["mediaCache"]) == ("progress", "downloading", expected)
         later = progress_event(progress[-1], "http://api", None)
         assert later is not None and "mediaCache" not in later[1]
+
+
+def test_the_cache_is_configured_from_the_environment(tmp_path: Path):
+    folder = tmp_path / "shared-cache"
+    settings = Settings.from_env(
+        {"PHANTOMFLOW_MEDIA_CACHE_BYTES": "5000000", "PHANTOMFLOW_MEDIA_CACHE_DIR": str(folder)}
+    )
+    cache = renderer_for(settings).fetcher.cache
+    assert cache is not None and (cache.folder, cache.max_bytes) == (folder, 5_000_000)
+
+    default = renderer_for(Settings.from_env({})).fetcher.cache
+    assert default is not None and default.max_bytes == 1024**3
+    off = Settings.from_env({"PHANTOMFLOW_MEDIA_CACHE_BYTES": "0"})
+    assert renderer_for(off).fetcher.cache is None
