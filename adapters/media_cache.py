@@ -288,6 +288,7 @@ class Slot:
         # replaces it; until then it counts and ages like any entry).
         self.description.unlink(missing_ok=True)
         os.replace(temp, self.data)
+        _used_now(self.data)
         _write_atomically(self.description, json.dumps(asdict(info)))
         self.info = info
         self.link_into(into)
@@ -296,7 +297,7 @@ class Slot:
 
     def touch(self, validated: bool = False) -> None:
         """Used now (recency for eviction); `validated`: the server confirmed it too."""
-        os.utime(self.data)
+        _used_now(self.data)
         if validated and self.info is not None:
             self.info = EntryInfo(**{**asdict(self.info), "validated_at": time.time()})
             _write_atomically(self.description, json.dumps(asdict(self.info)))
@@ -315,6 +316,13 @@ class Slot:
         """Forget the entry (the server's copy changed into one we do not keep)."""
         _remove_entry(self.cache._entries, self.name)
         self.info = None
+
+
+def _used_now(data: Path) -> None:
+    """Set the entry's mtime (its recency) from the fine clock: the kernel's own file
+    times tick in milliseconds, so two uses in a row could tie."""
+    now = time.time_ns()
+    os.utime(data, ns=(now, now))
 
 
 def _remove_entry(entries: Path, name: str) -> bool:
