@@ -20,7 +20,10 @@ Both hand the bytes over as a hard link in the caller's own folder (a copy when 
 folder is on another filesystem): an entry evicted or replaced while a render reads
 its link changes nothing for that render, whose link keeps the old bytes until its
 scratch folder goes. Entries are read-only, so nothing written through a link can
-change the cache. Linked files still in use are not counted against the cap.
+change the cache. Linked files still in use are not counted against the cap. An
+entry is never evicted while it is held (read, downloaded or replaced), so with many
+jobs at once the folder can pass its cap by the entries held at that moment; each
+slot released evicts again.
 
 Across threads and processes the folder is coordinated with `flock` only, no server:
 an entry's lock (one of LOCK_STRIPES files, chosen by the key's hash, so the folder
@@ -98,6 +101,9 @@ class MediaCache:
                 yield slot
         finally:
             os.close(fd)  # releases the flock
+        # An eviction that had to pass this entry by (in use) may have left the folder
+        # over its cap: now it can go.
+        self.evict()
 
     def by_sha256(self, sha256: str, fetch: Callable[[Path], None], into: Path) -> bool:
         """Put the bytes whose sha256 is `sha256` at `into`; True if the cache had them.
@@ -129,6 +135,7 @@ class MediaCache:
                 return False
         finally:
             os.close(fd)
+            self.evict()
 
     # --- what is in it -----------------------------------------------------------------
 
