@@ -309,7 +309,7 @@ def test_ffmpeg_is_never_given_a_url_or_the_clients_text(server: MediaServer, tm
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(subprocess, "Popen", spy)
-        renderer.render(script, tmp_path / "out.mp4", lambda *_: None, tmp_path)
+        renderer.render(script, tmp_path / "out.mp4", lambda *_, **__: None, tmp_path)
 
     arguments = " ".join(arg for args in seen for arg in args)
     assert "http://" not in arguments and "pwned" not in arguments
