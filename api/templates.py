@@ -2,8 +2,10 @@
 
 Reads of the latest version come from the templates read model (`projections/templates.py`),
 with a fall back to the template's own events when the read model has not seen it yet.
-Writes wait (briefly, bounded) for the read model to reach them, so a client that
-changes a template and reads it back sees its change. Pinned versions, version lists
+Writes return once the read model has reached them (`FollowerRunner.reach`: the lead
+copy is given a moment, then the request's thread follows up to its write itself), so
+a client that changes a template and reads it back sees its change, however busy the
+machine. Pinned versions, version lists
 and renders read the event store itself, which is always current.
 
 Errors: see `api/template_schemas.py` for the request bodies and docs/api.md for the
@@ -46,7 +48,8 @@ from phantomflow.projections.timestamps import iso
 
 routes = web.RouteTableDef()
 
-# How long a write waits for the read model to show it before answering anyway.
+# How long a write waits for the read model's lead copy to show it before bringing
+# the read model up to it itself (FollowerRunner.reach).
 READ_YOUR_WRITES_SECONDS = 2.0
 
 
@@ -65,7 +68,7 @@ def _template_id(request: web.Request) -> UUID:
 async def _after_write(services: Services, change: TemplateChange) -> None:
     if change.position is not None:
         await services.call(
-            services.runtime.templates_runner.wait_for, change.position, READ_YOUR_WRITES_SECONDS
+            services.runtime.templates_runner.reach, change.position, READ_YOUR_WRITES_SECONDS
         )
 
 

@@ -360,6 +360,23 @@ class FollowerRunner:
             time.sleep(0.02)
         return True
 
+    def reach(self, position: int, patience: float) -> bool:
+        """Read-your-writes, whatever the machine's load: return once the follower has
+        passed `position`. The lead copy (a thread here, or the projections process) is
+        given `patience` seconds to get there; then this thread follows up to it itself
+        (safe beside the lead: positions are compare-and-set), so a slow or stopped lead
+        makes the answer later, never stale. False only if the follower cannot go on."""
+        if self.wait_for(position, patience):
+            return True
+        while (before := self.position()) < position:
+            try:
+                self.run_once()
+            except PositionMoved:
+                continue  # the lead moved first: look again
+            if self.position() == before:
+                return False  # its handler stopped short (see `stalled`)
+        return True
+
 
 class FollowerThreads:
     """Runs followers of one application in background threads until stopped.
