@@ -63,17 +63,16 @@ from phantomflow.workers.exports import (
     ExportService,
     declare_export_actor,
     export_options,
-    export_sender,
 )
 from phantomflow.workers.preview_sweeper import PreviewSweeper
 from phantomflow.workers.previews import PreviewService, declare_preview_actor
 from phantomflow.workers.render import RenderService
+from phantomflow.workers.scheduling import delayed_sender
 from phantomflow.workers.webhooks import (
     RETRY_DELAYS,
     WebhookScheduler,
     WebhookService,
     declare_webhook_actor,
-    sender,
 )
 
 log = logging.getLogger("phantomflow")
@@ -314,8 +313,8 @@ def followers(runtime: Runtime, actors: Actors) -> FollowerThreads:
     lease = runtime.settings.render_lease_seconds
     dispatcher = FollowerRunner(app, views, Dispatcher(actors.render.send, lease))
     previews = FollowerRunner(app, views, PreviewDispatcher(actors.preview.send, lease))
-    webhooks = FollowerRunner(app, views, WebhookScheduler(app, send=sender(actors.webhook)))
-    exports = FollowerRunner(app, views, ExportScheduler(app, send=export_sender(actors.export)))
+    webhooks = FollowerRunner(app, views, WebhookScheduler(app, delayed_sender(actors.webhook)))
+    exports = FollowerRunner(app, views, ExportScheduler(app, delayed_sender(actors.export)))
     return FollowerThreads([*runtime.read_models, dispatcher, previews, webhooks, exports])
 
 

@@ -26,9 +26,9 @@ import contextlib
 import logging
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -40,13 +40,12 @@ from phantomflow.adapters.secrets import MasterKeyMissing, SecretsUnavailable, S
 from phantomflow.adapters.settings import Settings
 from phantomflow.adapters.storage import Storage, StorageError
 from phantomflow.adapters.topics import topics_of
-from phantomflow.adapters.viewstore import Cursor
 from phantomflow.domain import exports as ex
 from phantomflow.domain.application import PhantomFlow
 from phantomflow.domain.errors import JobNotFound
 from phantomflow.domain.integrations import IntegrationNotFound, parse_integration_ref
 from phantomflow.domain.jobs import RenderJob
-from phantomflow.projections.runner import Follower, Tracked
+from phantomflow.workers.scheduling import Scheduler
 
 log = logging.getLogger(__name__)
 
@@ -60,9 +59,6 @@ SANDBOX_SKIPPED = "SANDBOX_SKIPPED"
 SANDBOX_SKIPS = ("email", "youtube")
 INTEGRATION_UNAVAILABLE = "INTEGRATION_UNAVAILABLE"
 STORAGE_UNAVAILABLE = "STORAGE_UNAVAILABLE"
-
-# send(job_id, index, attempt, delay_seconds)
-Send = Callable[[str, int, int, float], object]
 
 
 class ExportBusy(Exception):
@@ -178,41 +174,22 @@ class ExportService:
         return f"{self.public_url}/outputs/{location}" if self.public_url and location else None
 
 
-class ExportScheduler(Follower):
+class ExportScheduler(Scheduler):
     """Follows completions and failed attempts; sends each export attempt to the queue."""
 
     name = "exports"
+    what = "exports"
     topics = topics_of(RenderJob.Completed, RenderJob.ExportFailed)
 
-    def __init__(
-        self,
-        app: PhantomFlow,
-        send: Send,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-    ) -> None:
-        self.app = app
-        self.send = send
-        self.clock = clock
-
-    def handle(self, cursor: Cursor, events: Sequence[Tracked]) -> int:
-        for handled, tracked in enumerate(events):
-            try:
-                self._schedule(tracked.event)
-            except Exception as error:  # the broker (or the store) is unreachable
-                log.warning("could not schedule exports of job %s yet: %s",
-                            tracked.event.originator_id, error)  # fmt: skip
-                return handled
-        return len(events)
-
-    def _schedule(self, event: Any) -> None:
+    def schedule(self, event: Any) -> None:
         job_id = str(event.originator_id)
         if isinstance(event, RenderJob.Completed):
-            submitted = next(iter(self.app.events.get(event.originator_id, lte=1)), None)
-            for index, _ in enumerate(getattr(submitted, "exports", None) or []):
+            for index, _ in enumerate(getattr(self.submitted(event), "exports", None) or []):
                 self.send(job_id, index, 1, 0)
         elif isinstance(event, RenderJob.ExportFailed) and event.next_attempt_at is not None:
-            delay = (event.next_attempt_at - self.clock()).total_seconds()
-            self.send(job_id, event.index, event.attempt + 1, max(0.0, delay))
+            self.send(
+                job_id, event.index, event.attempt + 1, self.delay_until(event.next_attempt_at)
+            )
 
 
 def _should_retry(retries: int, error: BaseException) -> bool:
@@ -241,11 +218,3 @@ def declare_export_actor(
         min_backoff=1_000,
         max_backoff=600_000,
     )
-
-
-def export_sender(actor: dramatiq.Actor[[str, int, int], None]) -> Send:
-    def send(job_id: str, index: int, attempt: int, delay_seconds: float) -> None:
-        delay = round(delay_seconds * 1000)
-        actor.send_with_options(args=(job_id, index, attempt), delay=delay or None)
-
-    return send

@@ -38,13 +38,12 @@ import dramatiq
 
 from phantomflow.adapters import webhooks
 from phantomflow.adapters.topics import topics_of
-from phantomflow.adapters.viewstore import Cursor
 from phantomflow.domain.application import PhantomFlow
 from phantomflow.domain.errors import IllegalJobTransition, JobNotFound
 from phantomflow.domain.jobs import AUTOMATIC, MANUAL, RenderJob, WebhookAttempt
 from phantomflow.domain.keys import LIVE, TEST
 from phantomflow.projections import job_view
-from phantomflow.projections.runner import Follower, Tracked
+from phantomflow.workers.scheduling import Scheduler
 
 log = logging.getLogger(__name__)
 
@@ -62,9 +61,6 @@ ENDINGS = (RenderJob.Completed, RenderJob.Failed, RenderJob.Cancelled)
 # position 0 on an old store (a lost tracking row, a first deployment) must not send
 # every historic job's webhook at once. Manual redelivery still works.
 DELIVERY_WINDOW = timedelta(hours=24)
-
-# send(job_id, trigger, number, delay_seconds)
-Send = Callable[[str, str, int, float], object]
 
 
 @dataclass
@@ -128,10 +124,11 @@ class WebhookService:
         return f"failed: {attempt.error}"
 
 
-class WebhookScheduler(Follower):
+class WebhookScheduler(Scheduler):
     """Follows job endings, failed attempts and redelivery requests; sends deliveries."""
 
     name = "webhooks"
+    what = "webhook"
     topics = topics_of(
         *ENDINGS,
         RenderJob.ExportsSettled,
@@ -139,30 +136,10 @@ class WebhookScheduler(Follower):
         RenderJob.WebhookRedeliveryRequested,
     )
 
-    def __init__(
-        self,
-        app: PhantomFlow,
-        send: Send,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-    ) -> None:
-        self.app = app
-        self.send = send
-        self.clock = clock
-
-    def handle(self, cursor: Cursor, events: Sequence[Tracked]) -> int:
-        for handled, tracked in enumerate(events):
-            try:
-                self._schedule(tracked.event)
-            except Exception as error:  # the broker (or the store) is unreachable
-                log.warning("could not schedule webhook of job %s yet: %s",
-                            tracked.event.originator_id, error)  # fmt: skip
-                return handled
-        return len(events)
-
-    def _schedule(self, event: Any) -> None:
+    def schedule(self, event: Any) -> None:
         job_id = str(event.originator_id)
         if isinstance(event, (*ENDINGS, RenderJob.ExportsSettled)):
-            submitted = next(iter(self.app.events.get(event.originator_id, lte=1)), None)
+            submitted = self.submitted(event)
             if not getattr(submitted, "webhook_uri", None):
                 return
             if isinstance(event, RenderJob.Completed) and getattr(submitted, "exports", None):
@@ -174,8 +151,8 @@ class WebhookScheduler(Follower):
                 self.send(job_id, AUTOMATIC, 1, 0)
         elif isinstance(event, RenderJob.WebhookAttempted):
             if event.trigger == AUTOMATIC and event.next_attempt_at is not None:
-                delay = (event.next_attempt_at - self.clock()).total_seconds()
-                self.send(job_id, AUTOMATIC, event.sequence + 1, max(0.0, delay))
+                delay = self.delay_until(event.next_attempt_at)
+                self.send(job_id, AUTOMATIC, event.sequence + 1, delay)
         elif isinstance(event, RenderJob.WebhookRedeliveryRequested):
             self.send(job_id, MANUAL, event.request, 0)
 
@@ -200,13 +177,3 @@ def declare_webhook_actor(
         min_backoff=1_000,
         max_backoff=60_000,
     )
-
-
-def sender(actor: dramatiq.Actor[[str, str, int], None]) -> Send:
-    """What the scheduler calls to put one delivery on the queue."""
-
-    def send(job_id: str, trigger: str, number: int, delay_seconds: float) -> None:
-        delay = round(delay_seconds * 1000)
-        actor.send_with_options(args=(job_id, trigger, number), delay=delay or None)
-
-    return send
