@@ -59,6 +59,7 @@ class Dispatcher(Follower):
 
     name = "dispatcher"
     table = WATCH_TABLE
+    tables = (table,)
     kind = "job"  # in logs
     created: tuple[type, ...] = (RenderJob.Submitted,)
     started: tuple[type, ...] = (RenderJob.Started,)
@@ -92,9 +93,6 @@ class Dispatcher(Follower):
             " due_at DOUBLE PRECISION NOT NULL)"  # when it is overdue unless heard of
         )
         cursor.execute(f"CREATE INDEX IF NOT EXISTS {self.table}_due ON {self.table} (due_at)")
-
-    def drop_tables(self, cursor: Cursor) -> None:
-        cursor.execute(f"DROP TABLE IF EXISTS {self.table}")
 
     def handle(self, cursor: Cursor, events: Sequence[Tracked]) -> int:
         for handled, tracked in enumerate(events):
@@ -168,6 +166,7 @@ class PreviewDispatcher(Dispatcher):
 
     name = "preview-dispatcher"
     table = "preview_watch"
+    tables = (table,)
     kind = "preview"
     created = (Preview.Created,)
     started = (Preview.Started,)
