@@ -313,8 +313,12 @@ def followers(runtime: Runtime, actors: Actors) -> FollowerThreads:
     lease = runtime.settings.render_lease_seconds
     dispatcher = FollowerRunner(app, views, Dispatcher(actors.render.send, lease))
     previews = FollowerRunner(app, views, PreviewDispatcher(actors.preview.send, lease))
-    webhooks = FollowerRunner(app, views, WebhookScheduler(app, delayed_sender(actors.webhook)))
-    exports = FollowerRunner(app, views, ExportScheduler(app, delayed_sender(actors.export)))
+    webhooks = FollowerRunner(
+        app, views, WebhookScheduler(app, delayed_sender(actors.webhook), grace_seconds=lease)
+    )
+    exports = FollowerRunner(
+        app, views, ExportScheduler(app, delayed_sender(actors.export), grace_seconds=lease)
+    )
     return FollowerThreads([*runtime.read_models, dispatcher, previews, webhooks, exports])
 
 

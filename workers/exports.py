@@ -175,21 +175,39 @@ class ExportService:
 
 
 class ExportScheduler(Scheduler):
-    """Follows completions and failed attempts; sends each export attempt to the queue."""
+    """Follows completions and attempts; sends each export attempt to the queue, and
+    again if its message is lost (workers/scheduling.py)."""
 
     name = "exports"
     what = "exports"
-    topics = topics_of(RenderJob.Completed, RenderJob.ExportFailed)
+    topics = topics_of(
+        RenderJob.Completed,
+        RenderJob.ExportStarted,
+        RenderJob.ExportSucceeded,
+        RenderJob.ExportFailed,
+        RenderJob.ExportSkipped,
+        RenderJob.OutputDeleted,
+    )
 
     def schedule(self, event: Any) -> None:
         job_id = str(event.originator_id)
         if isinstance(event, RenderJob.Completed):
             for index, _ in enumerate(getattr(self.submitted(event), "exports", None) or []):
-                self.send(job_id, index, 1, 0)
-        elif isinstance(event, RenderJob.ExportFailed) and event.next_attempt_at is not None:
-            self.send(
-                job_id, event.index, event.attempt + 1, self.delay_until(event.next_attempt_at)
-            )
+                self.dispatch(job_id, index, 1, 0)
+        elif isinstance(event, RenderJob.ExportStarted):
+            # An attempt whose worker died is taken over once its lease has run out.
+            self.running(job_id, event.index, event.attempt, event.started_at + EXPORT_LEASE)
+        elif isinstance(event, RenderJob.ExportFailed):
+            self.heard(job_id, event.index, event.attempt)
+            if event.next_attempt_at is not None:
+                delay = self.delay_until(event.next_attempt_at)
+                self.dispatch(job_id, event.index, event.attempt + 1, delay)
+        elif isinstance(event, RenderJob.ExportSucceeded):
+            self.heard(job_id, event.index, event.attempt)
+        elif isinstance(event, RenderJob.ExportSkipped):
+            self.heard(job_id, event.index)
+        elif isinstance(event, RenderJob.OutputDeleted):
+            self.heard(job_id)  # its unsettled exports are ended with it
 
 
 def _should_retry(retries: int, error: BaseException) -> bool:

@@ -125,7 +125,8 @@ class WebhookService:
 
 
 class WebhookScheduler(Scheduler):
-    """Follows job endings, failed attempts and redelivery requests; sends deliveries."""
+    """Follows job endings, attempts and redelivery requests; sends deliveries, and
+    again if a message is lost (workers/scheduling.py)."""
 
     name = "webhooks"
     what = "webhook"
@@ -148,13 +149,14 @@ class WebhookScheduler(Scheduler):
                 log.warning("job %s ended at %s, outside the delivery window: no webhook",
                             job_id, event.timestamp.isoformat())  # fmt: skip
             else:
-                self.send(job_id, AUTOMATIC, 1, 0)
+                self.dispatch(job_id, AUTOMATIC, 1, 0)
         elif isinstance(event, RenderJob.WebhookAttempted):
+            self.heard(job_id, event.trigger, event.sequence)
             if event.trigger == AUTOMATIC and event.next_attempt_at is not None:
                 delay = self.delay_until(event.next_attempt_at)
-                self.send(job_id, AUTOMATIC, event.sequence + 1, delay)
+                self.dispatch(job_id, AUTOMATIC, event.sequence + 1, delay)
         elif isinstance(event, RenderJob.WebhookRedeliveryRequested):
-            self.send(job_id, MANUAL, event.request, 0)
+            self.dispatch(job_id, MANUAL, event.request, 0)
 
 
 def declare_webhook_actor(
