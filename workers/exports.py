@@ -9,7 +9,9 @@ Like webhooks (workers/webhooks.py), nothing talks to the broker inside a render
   until then (the schedule is domain/exports.py's, about a day at most).
 
 Its position moves only past events whose messages were sent, so an export is never
-lost while Redis is down. The actor (`ExportService.run`) records `ExportStarted`
+lost while Redis is down; a message lost after it was sent (Redis restarted empty, a
+worker killed holding it) is sent again from the scheduler's watch table
+(workers/scheduling.py). The actor (`ExportService.run`) records `ExportStarted`
 before delivering, so a message delivered twice runs once; an attempt whose worker
 died is taken over once it has been running for longer than the actor's time limit
 (`EXPORT_LEASE`). An export failing never touches the render, its file or its charge.

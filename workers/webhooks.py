@@ -11,7 +11,10 @@ the event log like the dispatcher does and turns events into queue messages:
 - a `WebhookRedeliveryRequested` (the manual redelivery route): one attempt, now.
 
 Its position moves only past events whose message was sent, so a delivery (or a
-retry) is never lost while Redis is down: it is sent when Redis is back.
+retry) is never lost while Redis is down: it is sent when Redis is back. A message
+lost after it was sent (Redis restarted empty with a delayed retry in it, a worker
+killed holding it) is sent again from the scheduler's watch table
+(workers/scheduling.py).
 
 The actor (`WebhookService.run`) makes one attempt and records it on the job as a
 `WebhookAttempted` event, whatever came of it; that event is the delivery log and what
