@@ -1,0 +1,305 @@
+"""Route handlers for assets: `POST/GET /api/assets`, `GET/DELETE /api/assets/{id}` and
+`GET /api/assets/{id}/content` (the file, with the caller's key).
+
+An upload is streamed: each part of the multipart body is written to a spool file as
+it arrives, hashed on the way (adapters/asset_files.py), never held in memory (the
+app's `client_max_size` applies only to bodies read whole, which this route never
+does). Only when every file has arrived and passed its probe (adapters/asset_probe.py)
+and the quota is known to hold them are they stored, then recorded, all in one save
+(domain/asset_commands.py). A client that goes away mid-upload, a refused file or a
+quota too small leaves nothing stored and nothing recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import BodyPartReader, ClientPayloadError, web
+
+from phantomflow.adapters.asset_files import Spool, asset_key, spool_folder
+from phantomflow.adapters.asset_probe import ProbedFile, UnsupportedFile, probe_file
+from phantomflow.api.errors import ApiError, invalid_request, not_found
+from phantomflow.api.outputs import serve_object
+from phantomflow.api.requests import MAX_PAGE, principal_of, public_base, query_int
+from phantomflow.api.services import Services, services_of
+from phantomflow.domain.asset_commands import NewAsset, StorageUse
+from phantomflow.domain.assets import TYPES, AssetNotFound, display_name
+from phantomflow.projections.assets import public_view, view_of
+
+routes = web.RouteTableDef()
+
+MAX_FILES = 20
+FILE_FIELDS = ("file", "files")
+# Read from the socket this much at a time, and write to the spool this much at once
+# (one thread hop per batch): memory per upload stays around BATCH_BYTES.
+READ_BYTES = 256 * 1024
+BATCH_BYTES = 1024 * 1024
+READ_YOUR_WRITES_SECONDS = 2.0
+
+
+@dataclass
+class Arrived:
+    name: str
+    spool: Spool
+    sha256: str = ""
+    probed: ProbedFile | None = None
+
+
+async def _after_write(services: Services, position: int | None) -> None:
+    if position is not None:
+        await services.call(
+            services.runtime.assets_runner.wait_for, position, READ_YOUR_WRITES_SECONDS
+        )
+
+
+@routes.post("/api/assets")
+async def upload_assets(request: web.Request) -> web.Response:
+    principal = principal_of(request)
+    services = services_of(request)
+    runtime = services.runtime
+    if not request.body_exists:
+        raise _no_files()
+    if request.content_type != "multipart/form-data":
+        raise ApiError(
+            415,
+            "INVALID_REQUEST",
+            f"Content-Type must be multipart/form-data, received {request.content_type or 'none'}.",
+            path="Content-Type",
+        )
+    use: StorageUse = await services.call(runtime.app.storage_use, principal.account_id)
+    arrived: list[Arrived] = []
+    stored: list[str] = []
+    try:
+        await _receive(request, services, use.max_file_bytes, arrived)
+        if not arrived:
+            raise _no_files()
+        for item in arrived:
+            item.probed = await _probe(services, item)
+        uploads = [_new_asset(principal.account_id, item) for item in arrived]
+        await _check_quota(services, principal.account_id, principal.is_sandbox, uploads)
+        for upload, item in zip(uploads, arrived, strict=True):
+            if upload.key not in stored:
+                await services.call(_store, runtime.storage, upload.key, item.spool)
+                stored.append(upload.key)
+        assets, position = await services.call(
+            runtime.app.record_assets, principal.account_id, principal.is_sandbox, uploads
+        )
+        stored.clear()  # recorded: they are the account's now
+    finally:
+        for item in arrived:
+            item.spool.discard()
+        if stored:  # stored but not recorded (refused, or failed): not the account's
+            await _forget(services, principal.account_id, stored)
+    await _after_write(services, position)
+    base = public_base(request)
+    return web.json_response(
+        {"assets": [public_view(view_of(asset), base) for asset in assets]}, status=201
+    )
+
+
+def _no_files() -> ApiError:
+    return ApiError.of(
+        "NO_FILES",
+        f"No file in the request: send one `file` or up to {MAX_FILES} `files` as "
+        "multipart/form-data.",
+    )
+
+
+async def _receive(
+    request: web.Request, services: Services, max_file_bytes: int, arrived: list[Arrived]
+) -> None:
+    """Spool every file part of the body, in order, into `arrived` (appended as each
+    starts, so the caller discards even a half-written one)."""
+    folder = spool_folder(services.runtime.storage)
+    try:
+        reader = await request.multipart()
+        while (part := await reader.next()) is not None:
+            if not isinstance(part, BodyPartReader):
+                raise invalid_request("Nested multipart bodies are not accepted.", path="files")
+            if part.name not in FILE_FIELDS:
+                raise invalid_request(
+                    f"Unknown form field {str(part.name)[:100]!r}: send `file` or `files`.",
+                    path=str(part.name)[:100],
+                )
+            if len(arrived) == MAX_FILES:
+                raise ApiError.of(
+                    "TOO_MANY_FILES",
+                    f"At most {MAX_FILES} files per request.",
+                    limit=MAX_FILES,
+                )
+            name = display_name(part.filename)
+            item = Arrived(name, await services.compute(Spool, folder))
+            arrived.append(item)
+            await _spool(services, part, item, max_file_bytes)
+    except (ClientPayloadError, ConnectionError, asyncio.IncompleteReadError) as lost:
+        raise invalid_request(f"The upload was cut short: {lost}") from None
+    except ValueError as malformed:  # aiohttp's multipart parser on a broken body
+        raise invalid_request(f"The multipart body is malformed: {malformed}") from None
+
+
+async def _spool(
+    services: Services, part: BodyPartReader, item: Arrived, max_file_bytes: int
+) -> None:
+    batch: list[bytes] = []
+    batched = 0
+    while chunk := await part.read_chunk(READ_BYTES):
+        if item.spool.size + batched + len(chunk) > max_file_bytes:
+            raise ApiError.of(
+                "FILE_TOO_LARGE",
+                f"{item.name} is larger than the plan's limit of {max_file_bytes} bytes per file.",
+                name=item.name,
+                limit_bytes=max_file_bytes,
+            )
+        batch.append(chunk)
+        batched += len(chunk)
+        if batched >= BATCH_BYTES:
+            await services.compute(item.spool.write, b"".join(batch))
+            batch, batched = [], 0
+    if batch:
+        await services.compute(item.spool.write, b"".join(batch))
+    item.sha256 = await services.compute(item.spool.finish)
+    if item.spool.size == 0:
+        raise ApiError.of("EMPTY_FILE", f"{item.name} is empty.", name=item.name)
+
+
+async def _probe(services: Services, item: Arrived) -> ProbedFile:
+    ffmpeg = services.runtime.ffmpeg_exe
+    try:
+        return await services.compute(probe_file, ffmpeg, item.spool.path)
+    except UnsupportedFile as refused:
+        raise ApiError.of(
+            "UNSUPPORTED_FILE_TYPE",
+            f"{item.name} is not a file we take: {refused.reason}. Upload images (PNG, "
+            "JPEG, GIF, WebP, BMP), video, audio or fonts (TTF, OTF, WOFF).",
+            name=item.name,
+        ) from None
+
+
+def _new_asset(account_id: Any, item: Arrived) -> NewAsset:
+    probed = item.probed
+    assert probed is not None
+    return NewAsset(
+        name=item.name,
+        sha256=item.sha256,
+        size=item.spool.size,
+        key=asset_key(account_id, item.sha256, probed.extension),
+        type=probed.type,
+        mime_type=probed.mime_type,
+        width=probed.width,
+        height=probed.height,
+        duration_seconds=probed.duration_seconds,
+    )
+
+
+async def _check_quota(
+    services: Services, account_id: Any, sandbox: bool, uploads: list[NewAsset]
+) -> None:
+    """Before anything is stored: the new content (what the account does not hold in
+    this key mode yet, each content once) must fit the quota."""
+    app = services.runtime.app
+    sizes: dict[str, int] = {}
+    for upload in uploads:
+        if upload.sha256 not in sizes:
+            held = await services.call(app.stored_asset, account_id, sandbox, upload.sha256)
+            sizes[upload.sha256] = 0 if held is not None else upload.size
+    # StorageLimitExceeded is answered by the error middleware (402).
+    await services.call(app.check_storage, account_id, sum(sizes.values()))
+
+
+def _store(storage: Any, key: str, spool: Spool) -> None:
+    """Store the spooled file under its key, unless that content is stored already
+    (the account's asset of the other key mode)."""
+    found = storage.stat(key)
+    if found is None or found.size != spool.size:
+        storage.put_file(key, spool.path, move=True)
+
+
+async def _forget(services: Services, account_id: Any, keys: list[str]) -> None:
+    """Delete objects this request stored, unless the account holds them after all (a
+    concurrent upload of the same content recorded them)."""
+    runtime = services.runtime
+    for key in keys:
+        sha256 = key.rsplit("/", 1)[-1].split(".", 1)[0]
+        held = [
+            await services.call(runtime.app.stored_asset, account_id, sandbox, sha256)
+            for sandbox in (False, True)
+        ]
+        if not any(held):
+            await services.call(runtime.storage.delete, key)
+
+
+@routes.get("/api/assets")
+async def list_assets(request: web.Request) -> web.Response:
+    principal = principal_of(request)
+    page = query_int(request, "page", 1, 1, MAX_PAGE)
+    limit = query_int(request, "limit", 20, 1, 100)
+    kind = request.query.get("type")
+    if kind is not None and kind not in TYPES:
+        raise invalid_request(f"type must be one of: {', '.join(TYPES)}", path="type")
+    services = services_of(request)
+    runtime = services.runtime
+    found = await services.call(
+        runtime.assets.page, str(principal.account_id), principal.is_sandbox, kind, page, limit
+    )
+    use: StorageUse = await services.call(runtime.app.storage_use, principal.account_id)
+    base = public_base(request)
+    return web.json_response(
+        {
+            "assets": [public_view(doc, base) for doc in found.assets],
+            "total": found.total,
+            "page": page,
+            "limit": limit,
+            "storage": {"used_bytes": use.used_bytes, "limit_bytes": use.limit_bytes},
+        }
+    )
+
+
+async def _caller_asset(request: web.Request) -> Any:
+    principal = principal_of(request)
+    services = services_of(request)
+    try:
+        return await services.call(
+            services.runtime.app.get_asset,
+            principal.account_id,
+            principal.is_sandbox,
+            request.match_info["asset_id"],
+        )
+    except AssetNotFound as missing:
+        raise not_found(str(missing)) from None
+
+
+@routes.get("/api/assets/{asset_id}")
+async def get_asset(request: web.Request) -> web.Response:
+    asset = await _caller_asset(request)
+    return web.json_response(public_view(view_of(asset), public_base(request)))
+
+
+@routes.get("/api/assets/{asset_id}/content")
+async def asset_content(request: web.Request) -> web.StreamResponse:
+    asset = await _caller_asset(request)
+    served = await serve_object(request, asset.key)
+    if served is None:
+        raise not_found(f"The file of asset {asset.ref} is missing.")
+    return served
+
+
+@routes.delete("/api/assets/{asset_id}")
+async def delete_asset(request: web.Request) -> web.Response:
+    """Recorded first, then the file removed (unless an asset of the other key mode
+    shares it): a removal that fails leaves an orphan file, never a broken asset."""
+    principal = principal_of(request)
+    services = services_of(request)
+    runtime = services.runtime
+    ref = request.match_info["asset_id"]
+    try:
+        asset, unshared, position = await services.call(
+            runtime.app.delete_asset, principal.account_id, principal.is_sandbox, ref
+        )
+    except AssetNotFound as missing:
+        raise not_found(str(missing)) from None
+    if unshared:
+        await services.call(runtime.storage.delete, asset.key)
+    await _after_write(services, position)
+    return web.json_response({"id": asset.ref, "deleted": True})
