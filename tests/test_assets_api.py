@@ -19,13 +19,14 @@ from aiohttp.test_utils import TestClient, TestServer
 from phantomflow.adapters.asset_files import spool_folder
 from phantomflow.adapters.settings import Settings
 from phantomflow.api.app import create_app
-from phantomflow.api.bootstrap import Runtime, build_runtime
+from phantomflow.api.bootstrap import Runtime, build_runtime, render_service
 from phantomflow.api.services import Services
 from phantomflow.domain import plans
 from phantomflow.domain.plans import MB
 from phantomflow.projections.runner import FollowerThreads
 from tests import upload_files as files
 from tests.conftest import TINY_SCRIPT
+from tests.media import frame_rgb
 from tests.servers.s3 import S3Bucket
 
 
@@ -424,3 +425,37 @@ async def test_sandbox_and_live_keys_keep_their_assets_apart(library):
     assert len(library.stored_keys()) == 1  # still the live asset's
     served = await client.get(f"/api/assets/{live_ref}/content", headers=library.headers)
     assert served.status == 200
+
+
+async def test_a_job_renders_with_an_uploaded_image_and_font_from_storage(library, tmp_path):
+    client, headers = library.client, library.headers
+    _, body = await upload(
+        library, ("files", "bg.png", files.png(320, 240, "blue")), ("files", "f.ttf", files.ttf())
+    )
+    image, font = (a["id"] for a in body["assets"])
+    script = {
+        **TINY_SCRIPT,
+        "scenes": [
+            {
+                "duration": 1,
+                "background": {"type": "image", "src": image},
+                "elements": [
+                    {"type": "text", "text": "Hi", "font_family": font, "position": "top-left"}
+                ],
+            }
+        ],
+    }
+    submitted = await client.post("/api/render", json=script, headers=headers)
+    assert submitted.status == 202, await submitted.json()
+    job_id = uuid.UUID((await submitted.json())["job_id"])
+    service = render_service(library.runtime)
+    outcome = await asyncio.get_running_loop().run_in_executor(None, service.run, job_id)
+    job = library.runtime.app.get_job(job_id)
+    assert outcome == "completed", job.error
+    output = tmp_path / "out.mp4"
+    output.write_bytes(b"".join(library.runtime.storage.read(job.output_location)))
+    red, green, blue = frame_rgb(output, 0.5, 300, 220)
+    assert blue > 200 and red < 60 and green < 60  # the uploaded image, bottom right
+    # Ended: its assets are free to go.
+    deleted = await client.delete(f"/api/assets/{image}", headers=headers)
+    assert deleted.status == 200
