@@ -28,6 +28,7 @@ from tests import upload_files as files
 from tests.conftest import TINY_SCRIPT
 from tests.media import frame_rgb
 from tests.servers.s3 import S3Bucket
+from tests.test_openapi import documented
 
 
 @dataclasses.dataclass
@@ -459,3 +460,43 @@ async def test_a_job_renders_with_an_uploaded_image_and_font_from_storage(librar
     # Ended: its assets are free to go.
     deleted = await client.delete(f"/api/assets/{image}", headers=headers)
     assert deleted.status == 200
+
+
+async def test_the_asset_routes_answer_as_the_openapi_document_says(library, monkeypatch):
+    client, headers = library.client, library.headers
+    sent = await client.post(
+        "/api/assets", data=form(("file", "a.png", files.png())), headers=headers
+    )
+    ref = (await documented(sent, "post", "/api/assets", 201))["assets"][0]["id"]
+    await documented(await client.get("/api/assets", headers=headers), "get", "/api/assets", 200)
+    one = "/api/assets/{asset_id}"
+    await documented(await client.get(f"/api/assets/{ref}", headers=headers), "get", one, 200)
+    for data, status in (
+        (form(("file", "x.mp4", files.TEXT)), 400),
+        (form(("file", "x.png", b"")), 400),
+        (form(*[("files", "x.png", b"x")] * 21), 400),
+    ):
+        refused = await client.post("/api/assets", data=data, headers=headers)
+        await documented(refused, "post", "/api/assets", status)
+    monkeypatch.setitem(
+        plans.STORAGE_LIMITS, "pro", plans.StorageLimits(storage_bytes=10, max_file_bytes=10**6)
+    )
+    full = await client.post(
+        "/api/assets", data=form(("file", "w.wav", files.wav())), headers=headers
+    )
+    await documented(full, "post", "/api/assets", 402)
+    monkeypatch.setitem(
+        plans.STORAGE_LIMITS, "pro", plans.StorageLimits(storage_bytes=10**9, max_file_bytes=10)
+    )
+    large = await client.post(
+        "/api/assets", data=form(("file", "w.wav", files.wav())), headers=headers
+    )
+    await documented(large, "post", "/api/assets", 413)
+    script = {
+        **TINY_SCRIPT,
+        "scenes": [{"duration": 1, "background": {"type": "image", "src": ref}, "elements": []}],
+    }
+    await client.post("/api/render", json=script, headers=headers)
+    await documented(await client.delete(f"/api/assets/{ref}", headers=headers), "delete", one, 409)
+    missing = f"/api/assets/asset_{'0' * 32}"
+    await documented(await client.get(missing, headers=headers), "get", one, 404)
