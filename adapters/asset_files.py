@@ -44,7 +44,15 @@ class Spool:
         self.size = 0
 
     def write(self, chunk: bytes) -> None:
+        self.hash(chunk)
+        self.store(chunk)
+
+    # The two halves of `write`, for callers that run them in two threads at once (both
+    # release the GIL): each must see the chunks in order.
+    def hash(self, chunk: bytes) -> None:
         self._hash.update(chunk)
+
+    def store(self, chunk: bytes) -> None:
         self._file.write(chunk)
         self.size += len(chunk)
 

@@ -142,26 +142,47 @@ async def _receive(
 async def _spool(
     services: Services, part: BodyPartReader, item: Arrived, max_file_bytes: int
 ) -> None:
+    """Write the part to its spool in batches: each batch hashed on a CPU thread and
+    written on an I/O thread at once (both release the GIL), while the next batch is
+    read from the socket."""
     batch: list[bytes] = []
-    batched = 0
-    while chunk := await part.read_chunk(READ_BYTES):
-        if item.spool.size + batched + len(chunk) > max_file_bytes:
-            raise ApiError.of(
-                "FILE_TOO_LARGE",
-                f"{item.name} is larger than the plan's limit of {max_file_bytes} bytes per file.",
-                name=item.name,
-                limit_bytes=max_file_bytes,
-            )
-        batch.append(chunk)
-        batched += len(chunk)
-        if batched >= BATCH_BYTES:
-            await services.compute(item.spool.write, b"".join(batch))
-            batch, batched = [], 0
+    batched = received = 0
+    in_flight: asyncio.Future[None] | None = None
+    try:
+        while chunk := await part.read_chunk(READ_BYTES):
+            received += len(chunk)
+            if received > max_file_bytes:
+                raise ApiError.of(
+                    "FILE_TOO_LARGE",
+                    f"{item.name} is larger than the plan's limit of {max_file_bytes} bytes "
+                    "per file.",
+                    name=item.name,
+                    limit_bytes=max_file_bytes,
+                )
+            batch.append(chunk)
+            batched += len(chunk)
+            if batched >= BATCH_BYTES:
+                if in_flight is not None:
+                    await in_flight
+                in_flight = _write(services, item.spool, b"".join(batch))
+                batch, batched = [], 0
+    finally:
+        if in_flight is not None:  # never leave a write running on a spool being discarded
+            await asyncio.gather(in_flight, return_exceptions=True)
+    if in_flight is not None:
+        await in_flight
     if batch:
-        await services.compute(item.spool.write, b"".join(batch))
+        await _write(services, item.spool, b"".join(batch))
     item.sha256 = await services.compute(item.spool.finish)
     if item.spool.size == 0:
         raise ApiError.of("EMPTY_FILE", f"{item.name} is empty.", name=item.name)
+
+
+def _write(services: Services, spool: Spool, data: bytes) -> asyncio.Future[None]:
+    loop = asyncio.get_running_loop()
+    hashed = loop.run_in_executor(services.cpu, spool.hash, data)
+    stored = loop.run_in_executor(services.executor, spool.store, data)
+    return asyncio.gather(hashed, stored)  # type: ignore[return-value]
 
 
 async def _probe(services: Services, item: Arrived) -> ProbedFile:

@@ -85,6 +85,7 @@ FIGURES: dict[str, tuple[str, ...]] = {
         "render_seconds_30s_720p",
         "proxy_to_render_30s_720p",
     ),
+    "assets.py": ("upload_ratio", "api_rss_growth_mb", "upload_mb_s", "direct_mb_s"),
     "render.py": (
         "system_seconds",
         "bare_seconds",
@@ -97,7 +98,8 @@ FIGURES: dict[str, tuple[str, ...]] = {
 }
 # What each needs besides Python: PostgreSQL, and Redis for the API process.
 NEEDS_REDIS = {"submit.py", "job_reads.py", "sse.py", "template_render.py"}
-EMBEDDED = {"render.py", "cli_render.py", "exports.py", "preview.py"}  # the embedded system
+# The embedded system.
+EMBEDDED = {"render.py", "cli_render.py", "exports.py", "preview.py", "assets.py"}
 
 
 def run_smoke(name: str, redis_url: str | None) -> dict[str, Any]:
