@@ -435,9 +435,11 @@ ASSET_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
                             "files": {
                                 "type": "array",
                                 "items": _UPLOADED_FILE,
+                                "minItems": 1,
                                 "maxItems": MAX_FILES,
                             },
                         },
+                        "anyOf": [{"required": ["file"]}, {"required": ["files"]}],
                     }
                 }
             },
