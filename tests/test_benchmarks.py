@@ -85,7 +85,13 @@ FIGURES: dict[str, tuple[str, ...]] = {
         "render_seconds_30s_720p",
         "proxy_to_render_30s_720p",
     ),
-    "assets.py": ("upload_ratio", "api_rss_growth_mb", "upload_mb_s", "direct_mb_s"),
+    "assets.py": (
+        "upload_ratio",
+        "upload_to_hashed_ratio",
+        "api_rss_growth_mb",
+        "upload_mb_s",
+        "direct_mb_s",
+    ),
     "render.py": (
         "system_seconds",
         "bare_seconds",
