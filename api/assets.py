@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import BodyPartReader, ClientPayloadError, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from phantomflow.adapters.asset_files import Spool, asset_key, spool_folder
 from phantomflow.adapters.asset_probe import ProbedFile, UnsupportedFile, probe_file
@@ -135,8 +136,9 @@ async def _receive(
             await _spool(services, part, item, max_file_bytes)
     except (ClientPayloadError, ConnectionError, asyncio.IncompleteReadError) as lost:
         raise invalid_request(f"The upload was cut short: {lost}") from None
-    except ValueError as malformed:  # aiohttp's multipart parser on a broken body
-        raise invalid_request(f"The multipart body is malformed: {malformed}") from None
+    except (ValueError, HttpProcessingError) as malformed:  # a broken multipart body
+        reason = getattr(malformed, "message", None) or malformed
+        raise invalid_request(f"The multipart body is malformed: {reason}"[:300]) from None
 
 
 async def _spool(

@@ -440,6 +440,7 @@ ASSET_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
                             },
                         },
                         "anyOf": [{"required": ["file"]}, {"required": ["files"]}],
+                        "additionalProperties": False,
                     }
                 }
             },
