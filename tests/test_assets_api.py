@@ -500,3 +500,17 @@ async def test_the_asset_routes_answer_as_the_openapi_document_says(library, mon
     await documented(await client.delete(f"/api/assets/{ref}", headers=headers), "delete", one, 409)
     missing = f"/api/assets/asset_{'0' * 32}"
     await documented(await client.get(missing, headers=headers), "get", one, 404)
+
+
+async def test_the_asset_list_is_a_read_model_rebuilt_from_the_events(library):
+    client, headers = library.client, library.headers
+    _, body = await upload(
+        library, ("files", "a.png", files.png()), ("files", "b.wav", files.wav())
+    )
+    first, second = (a["id"] for a in body["assets"])
+    await client.delete(f"/api/assets/{first}", headers=headers)
+    before = await (await client.get("/api/assets", headers=headers)).json()
+    assert [a["id"] for a in before["assets"]] == [second]
+    library.runtime.assets_runner.rebuild()
+    after = await (await client.get("/api/assets", headers=headers)).json()
+    assert after == before
