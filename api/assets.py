@@ -302,7 +302,8 @@ async def get_asset(request: web.Request) -> web.Response:
 @routes.get("/api/assets/{asset_id}/content")
 async def asset_content(request: web.Request) -> web.StreamResponse:
     asset = await _caller_asset(request)
-    served = await serve_object(request, asset.key)
+    # Read with a key: no shared cache may keep it (api/dashboard.py makes it no-store).
+    served = await serve_object(request, asset.key, "private, max-age=3600")
     if served is None:
         raise not_found(f"The file of asset {asset.ref} is missing.")
     return served

@@ -142,6 +142,7 @@ async def test_an_uploaded_file_is_probed_stored_listed_and_served(library):
     )
     assert content.status == 200
     assert content.headers["Content-Type"] == "image/png"
+    assert "public" not in content.headers["Cache-Control"]  # read with a key: no shared cache
     assert await content.read() == png
     unauthenticated = await library.client.get(f"/api/assets/{asset['id']}/content")
     assert unauthenticated.status == 401
