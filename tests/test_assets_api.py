@@ -515,3 +515,16 @@ async def test_the_asset_list_is_a_read_model_rebuilt_from_the_events(library):
     library.runtime.assets_runner.rebuild()
     after = await (await client.get("/api/assets", headers=headers)).json()
     assert after == before
+
+
+async def test_a_file_larger_than_any_json_body_is_streamed_through(library):
+    from phantomflow.api.app import MAX_BODY_BYTES
+
+    wav = files.wav(40)  # 3.5 MB: bodies read whole stop at 2 MiB
+    assert len(wav) > MAX_BODY_BYTES
+    status, body = await upload(library, ("file", "long.wav", wav))
+    assert status == 201, body
+    assert body["assets"][0]["size"] == len(wav)
+    ref = body["assets"][0]["id"]
+    content = await library.client.get(f"/api/assets/{ref}/content", headers=library.headers)
+    assert await content.read() == wav
