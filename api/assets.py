@@ -1,12 +1,13 @@
 """Route handlers for assets: `POST/GET /api/assets`, `GET/DELETE /api/assets/{id}` and
 `GET /api/assets/{id}/content` (the file, with the caller's key).
 
-An upload is streamed: each part of the multipart body is written to a spool file as
-it arrives, hashed on the way (adapters/asset_files.py), never held in memory (the
-app's `client_max_size` applies only to bodies read whole, which this route never
-does). Only when every file has arrived and passed its probe (adapters/asset_probe.py)
-and the quota is known to hold them are they stored, then recorded, all in one save
-(domain/asset_commands.py). A client that goes away mid-upload, a refused file or a
+An upload is streamed: each part of the multipart body (read by
+api/multipart_stream.py) is written to a spool file as it arrives, hashed on the way
+(adapters/asset_files.py), never held in memory (the app's `client_max_size` applies
+only to bodies read whole, which this route never does). Only when every file has
+arrived and passed its probe (adapters/asset_probe.py) and the quota is known to hold
+them are they stored, then recorded, all in one save (domain/asset_commands.py). A
+client that goes away mid-upload, a refused file or a
 quota too small leaves nothing stored and nothing recorded.
 """
 
@@ -16,12 +17,17 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
-from aiohttp import BodyPartReader, ClientPayloadError, web
-from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp import ClientPayloadError, web
 
 from phantomflow.adapters.asset_files import Spool, asset_key, spool_folder
 from phantomflow.adapters.asset_probe import ProbedFile, UnsupportedFile, probe_file
 from phantomflow.api.errors import ApiError, invalid_request, not_found
+from phantomflow.api.multipart_stream import (
+    CutShort,
+    MalformedMultipart,
+    MultipartStream,
+    boundary_of,
+)
 from phantomflow.api.outputs import serve_object
 from phantomflow.api.requests import MAX_PAGE, principal_of, public_base, query_int
 from phantomflow.api.services import Services, services_of
@@ -115,14 +121,12 @@ async def _receive(
     starts, so the caller discards even a half-written one)."""
     folder = spool_folder(services.runtime.storage)
     try:
-        reader = await request.multipart()
-        while (part := await reader.next()) is not None:
-            if not isinstance(part, BodyPartReader):
-                raise invalid_request("Nested multipart bodies are not accepted.", path="files")
+        reader = MultipartStream(request.content, boundary_of(request.headers["Content-Type"]))
+        while (part := await reader.next_part()) is not None:
             if part.name not in FILE_FIELDS:
+                field = str(part.name)[:100]
                 raise invalid_request(
-                    f"Unknown form field {str(part.name)[:100]!r}: send `file` or `files`.",
-                    path=str(part.name)[:100],
+                    f"Unknown form field {field!r}: send `file` or `files`.", path=field
                 )
             if len(arrived) == MAX_FILES:
                 raise ApiError.of(
@@ -133,25 +137,24 @@ async def _receive(
             name = display_name(part.filename)
             item = Arrived(name, await services.compute(Spool, folder))
             arrived.append(item)
-            await _spool(services, part, item, max_file_bytes)
-    except (ClientPayloadError, ConnectionError, asyncio.IncompleteReadError) as lost:
+            await _spool(services, reader, item, max_file_bytes)
+    except (CutShort, ClientPayloadError, ConnectionError, asyncio.IncompleteReadError) as lost:
         raise invalid_request(f"The upload was cut short: {lost}") from None
-    except (ValueError, HttpProcessingError) as malformed:  # a broken multipart body
-        reason = getattr(malformed, "message", None) or malformed
-        raise invalid_request(f"The multipart body is malformed: {reason}"[:300]) from None
+    except MalformedMultipart as malformed:
+        raise invalid_request(f"The multipart body is malformed: {malformed}") from None
 
 
 async def _spool(
-    services: Services, part: BodyPartReader, item: Arrived, max_file_bytes: int
+    services: Services, reader: MultipartStream, item: Arrived, max_file_bytes: int
 ) -> None:
     """Write the part to its spool in batches: each batch hashed on a CPU thread and
     written on an I/O thread at once (both release the GIL), while the next batch is
     read from the socket."""
-    batch: list[bytes] = []
+    batch: list[bytes | memoryview] = []
     batched = received = 0
     in_flight: asyncio.Future[None] | None = None
     try:
-        while chunk := await part.read_chunk(READ_BYTES):
+        while chunk := await reader.read_chunk():
             received += len(chunk)
             if received > max_file_bytes:
                 raise ApiError.of(
