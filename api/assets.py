@@ -154,8 +154,9 @@ async def _spool(
     batched = received = 0
     in_flight: asyncio.Future[None] | None = None
     try:
-        while chunk := await reader.read_chunk():
-            received += len(chunk)
+        while pieces := await reader.read_pieces():
+            size = sum(len(piece) for piece in pieces)
+            received += size
             if received > max_file_bytes:
                 raise ApiError.of(
                     "FILE_TOO_LARGE",
@@ -164,8 +165,8 @@ async def _spool(
                     name=item.name,
                     limit_bytes=max_file_bytes,
                 )
-            batch.append(chunk)
-            batched += len(chunk)
+            batch.extend(pieces)
+            batched += size
             if batched >= BATCH_BYTES:
                 if in_flight is not None:
                     await in_flight

@@ -78,7 +78,7 @@ class MultipartStream:
         if self._done:
             return None
         while self._in_body:
-            await self.read_chunk()
+            await self.read_pieces()
         if not self._started:
             await self._skip_preamble()
             self._started = True
@@ -134,36 +134,46 @@ class MultipartStream:
         self._in_body = True
         return PartHeaders(name, filename)
 
-    async def read_chunk(self) -> bytes | memoryview:
-        """The next bytes of the current part's data; empty at its end."""
+    async def read_pieces(self) -> list[bytes | memoryview]:
+        """The next pieces of the current part's data (views of what was received, not
+        copies), in order; an empty list at its end."""
         if not self._in_body:
-            return b""
+            return []
         delimiter = self._delimiter
         keep = len(delimiter) - 1  # a delimiter's start can hide in this many last bytes
+        kept = self._buffer
         while True:
-            buffer = self._buffer
-            found = buffer.find(delimiter)
+            found = kept.find(delimiter)
             if found >= 0:
-                self._buffer = buffer[found:]
-                self._in_body = False
-                return buffer[:found]
-            if len(buffer) > keep:
-                cut = len(buffer) - keep
-                self._buffer = buffer[cut:]
-                return memoryview(buffer)[:cut]
+                return self._end(kept, found)
+            if len(kept) > keep:
+                return [self._hold_back(kept)]
             chunk = await self._more()
             if len(chunk) < keep:  # too short to settle anything: gather more
-                self._buffer = buffer + chunk
+                kept += chunk
+                self._buffer = kept
                 continue
-            # Does a delimiter start in what is kept and end in the chunk? (The chunk
+            # Does a delimiter start in what was kept and end in the chunk? (The chunk
             # holds the rest of any that does: it is at least `keep` long.)
-            edge = buffer + chunk[:keep]
+            edge = kept + chunk[:keep]
             found = edge.find(delimiter)
-            if 0 <= found < len(buffer):
-                self._buffer = edge[found:] + chunk[keep:]
-                self._in_body = False
-                return buffer[:found]
-            # No: hand the kept bytes out, and look for the delimiter in the chunk next.
-            self._buffer = chunk
-            if buffer:
-                return buffer
+            if 0 <= found < len(kept):
+                self._buffer = edge + chunk[keep:]
+                return self._end(self._buffer, found)
+            # No: what was kept is data; the chunk is looked at on its own.
+            found = chunk.find(delimiter)
+            if found >= 0:
+                return [kept, *self._end(chunk, found)]
+            return [kept, self._hold_back(chunk)]
+
+    def _end(self, data: bytes, found: int) -> list[bytes | memoryview]:
+        """The part's data ends at `found` in `data`; the delimiter is kept."""
+        self._buffer = data[found:]
+        self._in_body = False
+        return [memoryview(data)[:found]] if found else []
+
+    def _hold_back(self, data: bytes) -> memoryview:
+        """All of `data` but the bytes a delimiter could start in, which are kept."""
+        cut = len(data) - (len(self._delimiter) - 1)
+        self._buffer = data[cut:]
+        return memoryview(data)[:cut]
