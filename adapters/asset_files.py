@@ -1,10 +1,13 @@
 """Uploaded assets' files: where they are kept, how an upload is spooled, and how a
 render gets a local copy.
 
-An asset's key is `assets/{account}/{sha256}.{ext}`: derived from the account and the
-content (and the extension its probe gave it, which serves it with its type), never
-from anything the client named. The same content uploaded twice by one account is the
-same key, stored once.
+An asset's key is `assets/{account}/{sha256}-{asset}.{ext}`: derived from the account,
+the content, the asset's own id and the extension its probe gave it (which serves it
+with its type), never from anything the client named. The same content uploaded twice
+by one account (with keys of one mode) is one asset, stored once. Each asset has a key
+of its own so that deleting one never takes the bytes of another: of the account's
+asset of the same content in the other key mode, or of an upload of that content under
+way while the old asset is deleted.
 
 An upload is spooled to a local file as it arrives (hashed on the way), probed there,
 and only then stored (`put_file(move=True)`: a rename for the local folder, an upload
@@ -26,8 +29,8 @@ from phantomflow.adapters.storage import Storage, check_key
 PREFIX = "assets"
 
 
-def asset_key(account_id: UUID, sha256: str, extension: str) -> str:
-    return check_key(f"{PREFIX}/{account_id.hex}/{sha256}.{extension}")
+def asset_key(account_id: UUID, sha256: str, asset_id: UUID, extension: str) -> str:
+    return check_key(f"{PREFIX}/{account_id.hex}/{sha256}-{asset_id.hex}.{extension}")
 
 
 class Spool:

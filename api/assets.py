@@ -14,6 +14,7 @@ quota too small leaves nothing stored and nothing recorded.
 from __future__ import annotations
 
 import asyncio
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,20 +86,33 @@ async def upload_assets(request: web.Request) -> web.Response:
         for item in arrived:
             item.probed = await _probe(services, item)
         uploads = [_new_asset(principal.account_id, item) for item in arrived]
-        await _check_quota(services, principal.account_id, principal.is_sandbox, uploads)
-        for upload, item in zip(uploads, arrived, strict=True):
-            if upload.key not in stored:
-                await services.call(_store, runtime.storage, upload.key, item.spool)
+        fresh = await _fresh_content(services, principal.account_id, principal.is_sandbox, uploads)
+        # StorageLimitExceeded is answered by the error middleware (402).
+        await services.call(
+            runtime.app.check_storage,
+            principal.account_id,
+            sum(upload.size for upload in fresh.values()),
+        )
+        for item in arrived:
+            upload = fresh.get(item.sha256)
+            if upload is not None and upload.key not in stored:
+                await services.call(
+                    runtime.storage.put_file, upload.key, item.spool.path, move=True
+                )
                 stored.append(upload.key)
+        # The same content twice in one request is one asset: the first file's.
+        uploads = [fresh.get(upload.sha256, upload) for upload in uploads]
         assets, position = await services.call(
             runtime.app.record_assets, principal.account_id, principal.is_sandbox, uploads
         )
-        stored.clear()  # recorded: they are the account's now
+        # Recorded: their files are the account's now. A file stored for content that a
+        # concurrent upload recorded first is nobody's, and goes.
+        stored = [key for key in stored if key not in {asset.key for asset in assets}]
     finally:
         for item in arrived:
             item.spool.discard()
-        if stored:  # stored but not recorded (refused, or failed): not the account's
-            await _forget(services, principal.account_id, stored)
+        for key in stored:  # stored but not recorded (refused, failed, or superseded)
+            await services.call(runtime.storage.delete, key)
     await _after_write(services, position)
     base = public_base(request)
     return web.json_response(
@@ -207,11 +221,13 @@ async def _probe(services: Services, item: Arrived) -> ProbedFile:
 def _new_asset(account_id: Any, item: Arrived) -> NewAsset:
     probed = item.probed
     assert probed is not None
+    asset_id = uuid.uuid4()
     return NewAsset(
+        asset_id=asset_id,
         name=item.name,
         sha256=item.sha256,
         size=item.spool.size,
-        key=asset_key(account_id, item.sha256, probed.extension),
+        key=asset_key(account_id, item.sha256, asset_id, probed.extension),
         type=probed.type,
         mime_type=probed.mime_type,
         width=probed.width,
@@ -220,41 +236,21 @@ def _new_asset(account_id: Any, item: Arrived) -> NewAsset:
     )
 
 
-async def _check_quota(
+async def _fresh_content(
     services: Services, account_id: Any, sandbox: bool, uploads: list[NewAsset]
-) -> None:
-    """Before anything is stored: the new content (what the account does not hold in
-    this key mode yet, each content once) must fit the quota."""
-    app = services.runtime.app
-    sizes: dict[str, int] = {}
+) -> dict[str, NewAsset]:
+    """The uploads of content the account does not hold yet in this key mode, the first
+    of each content, by sha256: what must be stored, and what needs room."""
+    fresh: dict[str, NewAsset] = {}
     for upload in uploads:
-        if upload.sha256 not in sizes:
-            held = await services.call(app.stored_asset, account_id, sandbox, upload.sha256)
-            sizes[upload.sha256] = 0 if held is not None else upload.size
-    # StorageLimitExceeded is answered by the error middleware (402).
-    await services.call(app.check_storage, account_id, sum(sizes.values()))
-
-
-def _store(storage: Any, key: str, spool: Spool) -> None:
-    """Store the spooled file under its key, unless that content is stored already
-    (the account's asset of the other key mode)."""
-    found = storage.stat(key)
-    if found is None or found.size != spool.size:
-        storage.put_file(key, spool.path, move=True)
-
-
-async def _forget(services: Services, account_id: Any, keys: list[str]) -> None:
-    """Delete objects this request stored, unless the account holds them after all (a
-    concurrent upload of the same content recorded them)."""
-    runtime = services.runtime
-    for key in keys:
-        sha256 = key.rsplit("/", 1)[-1].split(".", 1)[0]
-        held = [
-            await services.call(runtime.app.stored_asset, account_id, sandbox, sha256)
-            for sandbox in (False, True)
-        ]
-        if not any(held):
-            await services.call(runtime.storage.delete, key)
+        if upload.sha256 in fresh:
+            continue
+        held = await services.call(
+            services.runtime.app.stored_asset, account_id, sandbox, upload.sha256
+        )
+        if held is None:
+            fresh[upload.sha256] = upload
+    return fresh
 
 
 @routes.get("/api/assets")
@@ -315,19 +311,18 @@ async def asset_content(request: web.Request) -> web.StreamResponse:
 
 @routes.delete("/api/assets/{asset_id}")
 async def delete_asset(request: web.Request) -> web.Response:
-    """Recorded first, then the file removed (unless an asset of the other key mode
-    shares it): a removal that fails leaves an orphan file, never a broken asset."""
+    """Recorded first, then the file removed (its own: no other asset shares it): a
+    removal that fails leaves an orphan file, never a broken asset."""
     principal = principal_of(request)
     services = services_of(request)
     runtime = services.runtime
     ref = request.match_info["asset_id"]
     try:
-        asset, unshared, position = await services.call(
+        asset, position = await services.call(
             runtime.app.delete_asset, principal.account_id, principal.is_sandbox, ref
         )
     except AssetNotFound as missing:
         raise not_found(str(missing)) from None
-    if unshared:
-        await services.call(runtime.storage.delete, asset.key)
+    await services.call(runtime.storage.delete, asset.key)
     await _after_write(services, position)
     return web.json_response({"id": asset.ref, "deleted": True})

@@ -179,16 +179,14 @@ class CreditAccount(Aggregate):
         }
         self.storage_used += size
 
-    def remove_asset(self, asset_id: UUID, sandbox: bool, sha256: str) -> bool:
-        """Give the asset's bytes back; AssetInUse while a job holds it. True when no
-        asset of the other key mode shares its stored object (it may be deleted)."""
+    def remove_asset(self, asset_id: UUID, sandbox: bool, sha256: str) -> None:
+        """Give the asset's bytes back; AssetInUse while a job holds it."""
         holders = [job for job, held in self.asset_holds.items() if str(asset_id) in held]
         if holders:
             raise AssetInUse(asset_ref(asset_id), holders)
         if self.stored_asset(sandbox, sha256) != asset_id:
             raise DomainError(f"asset {asset_id} is not stored on this account")
         self._asset_removed(asset_id=asset_id, sandbox=sandbox, sha256=sha256)
-        return self.stored_asset(not sandbox, sha256) is None
 
     @event("AssetRemoved")
     def _asset_removed(self, asset_id: UUID, sandbox: bool, sha256: str) -> None:

@@ -32,6 +32,7 @@ A = TypeVar("A")
 class NewAsset:
     """A file stored and probed, to be recorded as an asset."""
 
+    asset_id: UUID  # chosen by the caller, which stores the file under its key first
     name: str
     sha256: str
     size: int
@@ -98,6 +99,7 @@ class AssetCommands:
                 )
                 if asset is None:
                     asset = Asset(
+                        id=upload.asset_id,
                         account_id=account_id,
                         sandbox=sandbox,
                         name=upload.name,
@@ -143,23 +145,21 @@ class AssetCommands:
             raise AssetNotFound(f"No asset {ref}.")
         return asset
 
-    def delete_asset(
-        self, account_id: UUID, sandbox: bool, ref: Any
-    ) -> tuple[Asset, bool, int | None]:
+    def delete_asset(self, account_id: UUID, sandbox: bool, ref: Any) -> tuple[Asset, int | None]:
         """Record the deletion and give its bytes back to the account. Raises
         AssetNotFound, or AssetInUse while a queued or processing job holds it.
-        Returns the asset, whether its stored object may be deleted now (no asset of
-        the other key mode shares it), and where the last event landed."""
+        Returns the asset (its stored object is then deleted by the caller) and where
+        the last event landed."""
 
-        def delete() -> tuple[Asset, bool, int | None]:
+        def delete() -> tuple[Asset, int | None]:
             with self.retries.local_lock(account_id):
                 asset = self.get_asset(account_id, sandbox, ref)
                 account = self.get_account(account_id)
-                unshared = account.remove_asset(asset.id, sandbox, asset.sha256)
+                account.remove_asset(asset.id, sandbox, asset.sha256)
                 asset.delete()
                 recordings = self.save(account, asset)
                 position = max((r.notification.id for r in recordings), default=None)
-                return asset, unshared, position
+                return asset, position
 
         return self.retries.run(delete, account_id)
 

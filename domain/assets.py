@@ -3,7 +3,7 @@ text element's `"font_family": "asset_…"`).
 
 An asset is recorded only once its file is stored and probed, so its first save holds
 both `Uploaded` and `Probed`; `Deleted` ends it. The bytes it occupies, which content
-the account already holds (one stored object per content, by sha256) and which jobs
+the account already holds (one asset per content and key mode, by sha256) and which jobs
 hold which assets are the account's (domain/accounts.py), so a quota, a duplicate and
 a deletion racing a submission are all decided on one aggregate's version.
 
@@ -96,6 +96,7 @@ class Asset(Aggregate):
     @event("Uploaded")
     def __init__(
         self,
+        id: UUID,
         account_id: UUID,
         sandbox: bool,
         name: str,
@@ -108,8 +109,8 @@ class Asset(Aggregate):
         self.name = name
         self.sha256 = sha256
         self.size = size
-        # The storage key of its bytes (derived from the account and the sha256): shared
-        # by the account's live and sandbox asset of the same content.
+        # The storage key of its bytes: its own (adapters/asset_files.py), so deleting it
+        # never takes bytes another asset, or an upload under way, relies on.
         self.key = key
         self.type: str | None = None
         self.mime_type: str | None = None

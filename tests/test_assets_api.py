@@ -419,12 +419,12 @@ async def test_sandbox_and_live_keys_keep_their_assets_apart(library):
     for method in ("get", "delete"):
         response = await getattr(client, method)(f"/api/assets/{live_ref}", headers=sandbox)
         await error_code(response.status, await response.json(), 404, "NOT_FOUND")
-    # The same content with the sandbox key: an asset of its own, the same stored object.
+    # The same content with the sandbox key: an asset of its own, with its own file.
     _, mine = await upload(library, ("file", "l.png", files.png()), key=library.test_key)
     assert mine["assets"][0]["id"] != live_ref
-    assert len(library.stored_keys()) == 1
+    assert len(library.stored_keys()) == 2
     await client.delete(f"/api/assets/{mine['assets'][0]['id']}", headers=sandbox)
-    assert len(library.stored_keys()) == 1  # still the live asset's
+    assert len(library.stored_keys()) == 1  # the live asset's
     served = await client.get(f"/api/assets/{live_ref}/content", headers=library.headers)
     assert served.status == 200
 
@@ -528,3 +528,18 @@ async def test_a_file_larger_than_any_json_body_is_streamed_through(library):
     ref = body["assets"][0]["id"]
     content = await library.client.get(f"/api/assets/{ref}/content", headers=library.headers)
     assert await content.read() == wav
+
+
+async def test_content_deleted_and_uploaded_again_is_a_new_asset_with_a_file_of_its_own(library):
+    # Each asset's file is its own, so a deletion racing an upload of the same content
+    # can only take the deleted asset's file, never the new one's.
+    client, headers = library.client, library.headers
+    png = files.png(colour="yellow")
+    _, first = await upload(library, ("file", "a.png", png))
+    old_keys = library.stored_keys()
+    await client.delete(f"/api/assets/{first['assets'][0]['id']}", headers=headers)
+    _, again = await upload(library, ("file", "a.png", png))
+    assert again["assets"][0]["id"] != first["assets"][0]["id"]
+    assert library.stored_keys() != old_keys and len(library.stored_keys()) == 1
+    served = await client.get(f"/api/assets/{again['assets'][0]['id']}/content", headers=headers)
+    assert await served.read() == png

@@ -29,7 +29,10 @@ def app() -> PhantomFlow:
 
 
 def upload(sha: str = "a", size: int = 1000, type: str = "image") -> NewAsset:
-    return NewAsset(f"{type}.bin", sha * 64, size, f"assets/x/{sha}", type, "x/y", 10, 10, None)
+    asset_id = uuid.uuid4()
+    return NewAsset(
+        asset_id, f"{type}.bin", sha * 64, size, f"assets/x/{asset_id}", type, "x/y", 10, 10, None
+    )
 
 
 def image_script(ref: str, **element: object) -> MovieScript:
@@ -92,9 +95,9 @@ def test_assets_of_sandbox_and_live_keys_are_apart(app):
     assert live.id != sandbox.id
     with pytest.raises(AssetNotFound):
         app.get_asset(account, True, live.ref)
-    # The stored object is shared: deleting one asset keeps it for the other.
-    assert app.delete_asset(account, True, sandbox.ref)[1] is False
-    assert app.delete_asset(account, False, live.ref)[1] is True
+    assert live.key != sandbox.key  # each its own file
+    app.delete_asset(account, True, sandbox.ref)
+    assert app.get_asset(account, False, live.ref).deleted is False
 
 
 def test_an_asset_held_by_a_queued_job_cannot_be_deleted_until_the_job_ends(app):
@@ -105,8 +108,8 @@ def test_an_asset_held_by_a_queued_job_cannot_be_deleted_until_the_job_ends(app)
         app.delete_asset(account, False, asset.ref)
     assert refused.value.job_ids == [str(job)]
     app.cancel_job(job)
-    deleted, unshared, _ = app.delete_asset(account, False, asset.ref)
-    assert deleted.deleted and unshared
+    deleted, _ = app.delete_asset(account, False, asset.ref)
+    assert deleted.deleted
     assert app.storage_use(account).used_bytes == 0
 
 
