@@ -58,7 +58,7 @@ class Arrived:
 async def _after_write(services: Services, position: int | None) -> None:
     if position is not None:
         await services.call(
-            services.runtime.assets_runner.wait_for, position, READ_YOUR_WRITES_SECONDS
+            services.runtime.assets_runner.reach, position, READ_YOUR_WRITES_SECONDS
         )
 
 

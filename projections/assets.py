@@ -51,6 +51,7 @@ def view_of(asset: Asset) -> dict[str, Any]:
 class AssetsProjection(Follower):
     name = "assets_v1"
     topics = topics_of(Asset.Uploaded, Asset.Probed, Asset.Deleted)
+    tables = (TABLE,)
 
     def create_tables(self, cursor: Cursor) -> None:
         cursor.execute(
@@ -66,9 +67,6 @@ class AssetsProjection(Follower):
             f"CREATE INDEX IF NOT EXISTS {TABLE}_by_account"
             f" ON {TABLE} (account_id, sandbox, type, seq)"
         )
-
-    def drop_tables(self, cursor: Cursor) -> None:
-        cursor.execute(f"DROP TABLE IF EXISTS {TABLE}")
 
     def handle(self, cursor: Cursor, events: Sequence[Tracked]) -> int:
         for tracked in events:
