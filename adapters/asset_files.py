@@ -21,9 +21,11 @@ import hashlib
 import os
 import tempfile
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from uuid import UUID
 
+from phantomflow.adapters.media_cache import MediaCache
 from phantomflow.adapters.storage import Storage, check_key
 
 PREFIX = "assets"
@@ -75,22 +77,41 @@ def spool_folder(storage: Storage) -> Path:
     return storage.scratch_dir() or Path(tempfile.gettempdir()) / "phantomflow-uploads"
 
 
-def asset_local_file(storage: Storage, key: str, sha256: str, work_dir: Path) -> Path:
-    """A local file with an asset's bytes, for a render in `work_dir`: the stored file
-    itself for a local folder, a download into `work_dir` otherwise.
+@dataclass(frozen=True)
+class LocalAsset:
+    """An asset's bytes as a local file for a render, and where they came from:
+    `from_cache` is True or False when they had to be downloaded (from the host's media
+    cache or from storage), None when the stored file itself is read (a local folder)."""
 
-    The one place a render resolves an asset to bytes (a cache keyed by `sha256` can
-    stand in front of it)."""
+    path: Path
+    from_cache: bool | None
+
+
+def asset_local_file(
+    storage: Storage, key: str, sha256: str, work_dir: Path, cache: MediaCache | None = None
+) -> LocalAsset:
+    """An asset's bytes as a local file for a render in `work_dir`: the stored file itself
+    for a local folder; otherwise a copy from the host's media cache (keyed by the
+    content's sha256, so every job and worker process on the host downloads an asset
+    once) or, without a cache, a download into `work_dir`.
+
+    The one place a render resolves an asset to bytes."""
     path = storage.local_path(key)
     if path is not None:
-        return path
+        return LocalAsset(path, None)
     target = work_dir / "assets" / f"{sha256}{Path(key).suffix}"
-    if target.is_file():
-        return target
+    if target.is_file():  # named twice in one script: here already
+        return LocalAsset(target, True)
     target.parent.mkdir(parents=True, exist_ok=True)
+
+    def download(into: Path) -> None:
+        with into.open("wb") as out:
+            for chunk in storage.read(key):
+                out.write(chunk)
+
+    if cache is not None:
+        return LocalAsset(target, cache.by_sha256(sha256, download, target))
     partial = target.with_name(f"{target.name}.part")
-    with partial.open("wb") as out:
-        for chunk in storage.read(key):
-            out.write(chunk)
+    download(partial)
     os.replace(partial, target)
-    return target
+    return LocalAsset(target, False)

@@ -33,7 +33,7 @@ import dramatiq
 from aiohttp import web
 from dramatiq.brokers.redis import RedisBroker
 
-from phantomflow.adapters.asset_files import asset_local_file
+from phantomflow.adapters.asset_files import LocalAsset, asset_local_file
 from phantomflow.adapters.persistence import (
     event_store_env,
     postgres_conninfo,
@@ -41,7 +41,7 @@ from phantomflow.adapters.persistence import (
 )
 from phantomflow.adapters.pg_locks import AdvisoryAccountLocks
 from phantomflow.adapters.preview_files import PreviewFiles
-from phantomflow.adapters.render import renderer_for
+from phantomflow.adapters.render import media_cache_for, renderer_for
 from phantomflow.adapters.secrets import SecretsVault, embedded_master_key, parse_master_key
 from phantomflow.adapters.settings import Settings
 from phantomflow.adapters.storage import Storage, storage_for
@@ -204,11 +204,14 @@ def production_settings() -> Settings:
 
 
 def asset_resolver(runtime: Runtime) -> Callable[[str, Path], Path]:
-    """How a render gets an uploaded asset's bytes: by its id, from the output storage."""
+    """How a render gets an uploaded asset's bytes: by its id, from the output storage,
+    through the host's media cache (by content) when the storage is not a local folder."""
 
-    def resolve(ref: str, work_dir: Path) -> Path:
+    cache = media_cache_for(runtime.settings)
+
+    def resolve(ref: str, work_dir: Path) -> LocalAsset:
         asset = runtime.app.asset_by_ref(ref)
-        return asset_local_file(runtime.storage, asset.key, asset.sha256, work_dir)
+        return asset_local_file(runtime.storage, asset.key, asset.sha256, work_dir, cache)
 
     return resolve
 

@@ -22,6 +22,7 @@ from phantomflow.api.app import create_app
 from phantomflow.api.bootstrap import Runtime, build_runtime, render_service
 from phantomflow.api.services import Services
 from phantomflow.domain import plans
+from phantomflow.domain.jobs import RenderJob
 from phantomflow.domain.plans import MB
 from phantomflow.projections.runner import FollowerThreads
 from tests import upload_files as files
@@ -63,7 +64,7 @@ class Library:
 async def library(
     request: pytest.FixtureRequest, tmp_path: Path, monkeypatch
 ) -> AsyncIterator[Library]:
-    settings = Settings(data_dir=tmp_path / "data")
+    settings = Settings(data_dir=tmp_path / "data", media_cache_dir=tmp_path / "media-cache")
     if request.param == "s3":
         bucket: S3Bucket = request.getfixturevalue("s3_bucket")
         for name, value in bucket.endpoint.env().items():
@@ -461,6 +462,32 @@ async def test_a_job_renders_with_an_uploaded_image_and_font_from_storage(librar
     # Ended: its assets are free to go.
     deleted = await client.delete(f"/api/assets/{image}", headers=headers)
     assert deleted.status == 200
+
+
+async def test_an_asset_is_downloaded_once_per_host_and_its_cache_use_is_in_the_events(library):
+    _, body = await upload(library, ("file", "bg.png", files.png(320, 240, "blue")))
+    image = body["assets"][0]["id"]
+    script = {**TINY_SCRIPT, "scenes": [{"duration": 1, "background": {"type": "image", "src": image}}]}  # fmt: skip
+    service = render_service(library.runtime)
+    said = []
+    for _ in range(2):
+        submitted = await library.client.post("/api/render", json=script, headers=library.headers)
+        job_id = uuid.UUID((await submitted.json())["job_id"])
+        outcome = await asyncio.get_running_loop().run_in_executor(None, service.run, job_id)
+        assert outcome == "completed", library.runtime.app.get_job(job_id).error
+        events = library.runtime.app.events.get(job_id)
+        said += [
+            e.media_cache
+            for e in events
+            if isinstance(e, RenderJob.ProgressReported) and e.media_cache is not None
+        ]
+
+    if library.backend == "s3":
+        # Read from the bucket by the first job, from the host's cache (by content) after.
+        assert said == [{"hits": 0, "misses": 1}, {"hits": 1, "misses": 0}]
+    else:
+        # A local folder's file is read where it is stored: nothing to download.
+        assert said == [{"hits": 0, "misses": 0}, {"hits": 0, "misses": 0}]
 
 
 async def test_the_asset_routes_answer_as_the_openapi_document_says(library, monkeypatch):

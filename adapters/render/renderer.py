@@ -19,6 +19,7 @@ from pathlib import Path
 
 import imageio_ffmpeg
 
+from phantomflow.adapters.asset_files import LocalAsset
 from phantomflow.adapters.media import FetchLimits, MediaFetcher, MediaFetchFailed
 from phantomflow.adapters.media_cache import MediaCache
 from phantomflow.adapters.render.failure import RenderFailed
@@ -55,9 +56,9 @@ FONT_FILES: dict[tuple[str, str], str] = {
 FONT_SIGNATURES = (b"\x00\x01\x00\x00", b"OTTO", b"true", b"ttcf", b"wOFF")
 
 # An uploaded asset's bytes as a local file for a render: (its `asset_…` id, the
-# render's work folder) -> the file. Built by the composition root on the storage
-# (adapters/asset_files.py `asset_local_file`).
-AssetResolver = Callable[[str, Path], Path]
+# render's work folder) -> the file, and whether the host's media cache had it. Built by
+# the composition root on the storage (adapters/asset_files.py `asset_local_file`).
+AssetResolver = Callable[[str, Path], LocalAsset]
 
 
 # The font of the "PREVIEW" watermark.
@@ -184,12 +185,12 @@ class FFmpegRenderer:
             if isinstance(element, TextElement)
         }
         # An uploaded font is the one file for both weights: the text is drawn in it.
-        uploaded = {key: self._asset(key[0], work_dir) for key in used if is_asset_ref(key[0])}
+        uploaded = {key: self._asset(key[0], work_dir).path for key in used if is_asset_ref(key[0])}
         if self.font_path is not None:
             return {**dict.fromkeys(used, self.font_path), **uploaded}
         return {key: uploaded.get(key) or FONTS_DIR / FONT_FILES[key] for key in used}
 
-    def _asset(self, ref: str, work_dir: Path) -> Path:
+    def _asset(self, ref: str, work_dir: Path) -> LocalAsset:
         if self.assets is None:
             raise RenderFailed(f"{ref}: this renderer has no asset storage")
         try:
@@ -208,14 +209,17 @@ class FFmpegRenderer:
         if not sources:
             return {}
         progress.start_stage("downloading", 0.0)
-        # Uploaded assets come from storage, URLs from the web (through the media cache).
-        files = {
+        # Uploaded assets come from storage, URLs from the web; both through the host's
+        # media cache, whose hits and misses the last `downloading` report carries.
+        assets = {
             source.url: self._asset(source.url, work_dir)
             for source in sources
             if is_asset_ref(source.url)
         }
+        files = {ref: asset.path for ref, asset in assets.items()}
+        hits = sum(1 for asset in assets.values() if asset.from_cache is True)
+        misses = sum(1 for asset in assets.values() if asset.from_cache is False)
         remote = [source for source in sources if source.url not in files]
-        hits = misses = 0
         if remote:
             try:
                 fetched = self.fetcher.fetch_all(
@@ -225,8 +229,9 @@ class FFmpegRenderer:
                 )
             except MediaFetchFailed as failure:
                 raise RenderFailed(failure.message) from None
-            hits = sum(1 for file in fetched.values() if file.from_cache)
-            misses = len(fetched) - hits
+            from_cache = sum(1 for file in fetched.values() if file.from_cache)
+            hits += from_cache
+            misses += len(fetched) - from_cache
             files.update({url: file.path for url, file in fetched.items()})
         progress.media_fetched(DOWNLOAD_END * 0.8, hits, misses)
         return probe_sources(self.ffmpeg_exe, sources, files, deadline)
@@ -252,11 +257,7 @@ def renderer_for(settings: Settings, assets: AssetResolver | None = None) -> FFm
     """The renderer a deployment's settings ask for (media download policy and limits,
     and the media cache, shared with the host's other workers through its folder),
     reading uploaded assets with `assets`."""
-    cache = (
-        MediaCache(settings.media_cache_folder, settings.media_cache_bytes)
-        if settings.media_cache_bytes > 0
-        else None
-    )
+    cache = media_cache_for(settings)
     return FFmpegRenderer(
         assets=assets,
         fetcher=MediaFetcher(
@@ -268,3 +269,11 @@ def renderer_for(settings: Settings, assets: AssetResolver | None = None) -> FFm
             cache=cache,
         ),
     )
+
+
+def media_cache_for(settings: Settings) -> MediaCache | None:
+    """The host's media cache as the settings ask for it (None when turned off). Every
+    instance over one folder is the same cache: they share it through the folder."""
+    if settings.media_cache_bytes <= 0:
+        return None
+    return MediaCache(settings.media_cache_folder, settings.media_cache_bytes)
