@@ -71,6 +71,24 @@ class Spool:
         self.path.unlink(missing_ok=True)
 
 
+# A spool no byte has reached for this long belongs to an upload that will never finish
+# (its API process was killed; a live one discards its own spools): it is removed.
+SPOOL_IDLE_SECONDS = 3600.0
+
+
+def sweep_spools(folder: Path, now: float, idle_seconds: float = SPOOL_IDLE_SECONDS) -> int:
+    """Remove the spools in `folder` untouched for `idle_seconds`; how many went."""
+    removed = 0
+    for path in folder.glob("upload-*") if folder.is_dir() else ():
+        try:
+            if now - path.stat().st_mtime > idle_seconds:
+                path.unlink()
+                removed += 1
+        except FileNotFoundError:  # another API process swept it first
+            continue
+    return removed
+
+
 def spool_folder(storage: Storage) -> Path:
     """Where uploads are spooled: beside the stored files for a local folder (so
     storing one is a rename), the system's temporary folder otherwise."""

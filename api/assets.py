@@ -14,13 +14,22 @@ quota too small leaves nothing stored and nothing recorded.
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import ClientPayloadError, web
 
-from phantomflow.adapters.asset_files import Spool, asset_key, spool_folder
+from phantomflow.adapters.asset_files import (
+    SPOOL_IDLE_SECONDS,
+    Spool,
+    asset_key,
+    spool_folder,
+    sweep_spools,
+)
 from phantomflow.adapters.asset_probe import ProbedFile, UnsupportedFile, probe_file
 from phantomflow.api.errors import ApiError, invalid_request, not_found
 from phantomflow.api.multipart_stream import (
@@ -31,12 +40,14 @@ from phantomflow.api.multipart_stream import (
 )
 from phantomflow.api.outputs import serve_object
 from phantomflow.api.requests import MAX_PAGE, principal_of, public_base, query_int
-from phantomflow.api.services import Services, services_of
+from phantomflow.api.services import SERVICES, Services, services_of
 from phantomflow.domain.asset_commands import NewAsset, StorageUse
 from phantomflow.domain.assets import TYPES, AssetNotFound, display_name
 from phantomflow.projections.assets import public_view, view_of
 
 routes = web.RouteTableDef()
+
+log = logging.getLogger(__name__)
 
 MAX_FILES = 20
 FILE_FIELDS = ("file", "files")
@@ -326,3 +337,25 @@ async def delete_asset(request: web.Request) -> web.Response:
     await services.call(runtime.storage.delete, asset.key)
     await _after_write(services, position)
     return web.json_response({"id": asset.ref, "deleted": True})
+
+
+async def sweep_abandoned_spools(app: web.Application) -> AsyncIterator[None]:
+    """While the app runs: every so often, remove the spools of uploads that an API
+    process killed mid-upload left behind (a live upload touches its spool with every
+    batch; see SPOOL_IDLE_SECONDS)."""
+
+    async def sweep_forever() -> None:
+        folder = spool_folder(app[SERVICES].runtime.storage)
+        while True:
+            try:
+                removed = await asyncio.to_thread(sweep_spools, folder, time.time())
+                if removed:
+                    log.info("removed %d abandoned upload spool(s) from %s", removed, folder)
+            except OSError:
+                log.exception("sweeping the upload spools of %s failed", folder)
+            await asyncio.sleep(SPOOL_IDLE_SECONDS / 4)
+
+    task = asyncio.create_task(sweep_forever())
+    yield
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
