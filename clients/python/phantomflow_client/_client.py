@@ -20,9 +20,11 @@ from phantomflow_client.models import Job, Submission
 from phantomflow_client.resources.account import Accounts, AsyncAccounts
 from phantomflow_client.resources.credits import AsyncCredits, Credits
 from phantomflow_client.resources.events import AsyncEvents, Events
+from phantomflow_client.resources.integrations import AsyncIntegrations, Integrations
 from phantomflow_client.resources.jobs import AsyncJobs, Jobs, OnEvent
 from phantomflow_client.resources.keys import AsyncKeys, Keys
-from phantomflow_client.resources.renders import AsyncRenders, Renders
+from phantomflow_client.resources.previews import AsyncPreviews, Previews
+from phantomflow_client.resources.renders import AsyncRenders, Exports, Metadata, Renders
 from phantomflow_client.resources.schema import AsyncSchema, Schema
 from phantomflow_client.resources.templates import AsyncTemplates, Templates
 from phantomflow_client.resources.webhooks import AsyncWebhooks, Webhooks
@@ -68,6 +70,8 @@ class Client:
         self.credits = Credits(transport)
         self.webhooks = Webhooks(transport)
         self.schema = Schema(transport)
+        self.integrations = Integrations(transport)
+        self.previews = Previews(transport)
 
     @overload
     def render(
@@ -78,6 +82,8 @@ class Client:
         timeout: float | None = None,
         on_event: OnEvent | None = None,
         webhook_uri: str | None = None,
+        metadata: Metadata | None = None,
+        exports: Exports | None = None,
         idempotency_key: str | None = None,
     ) -> Job: ...
 
@@ -90,6 +96,8 @@ class Client:
         timeout: float | None = None,
         on_event: OnEvent | None = None,
         webhook_uri: str | None = None,
+        metadata: Metadata | None = None,
+        exports: Exports | None = None,
         idempotency_key: str | None = None,
     ) -> Submission: ...
 
@@ -101,12 +109,18 @@ class Client:
         timeout: float | None = None,
         on_event: OnEvent | None = None,
         webhook_uri: str | None = None,
+        metadata: Metadata | None = None,
+        exports: Exports | None = None,
         idempotency_key: str | None = None,
     ) -> Job | Submission:
         """Submit `script`; with `wait` (the default) follow the job over SSE and return
         it completed, or raise JobFailedError (failed or cancelled) or WaitTimeoutError."""
         submission = self.renders.create(
-            script, webhook_uri=webhook_uri, idempotency_key=idempotency_key
+            script,
+            webhook_uri=webhook_uri,
+            metadata=metadata,
+            exports=exports,
+            idempotency_key=idempotency_key,
         )
         if not wait:
             return submission
@@ -147,6 +161,8 @@ class AsyncClient:
         self.credits = AsyncCredits(transport)
         self.webhooks = AsyncWebhooks(transport)
         self.schema = AsyncSchema(transport)
+        self.integrations = AsyncIntegrations(transport)
+        self.previews = AsyncPreviews(transport)
 
     @overload
     async def render(
@@ -157,6 +173,8 @@ class AsyncClient:
         timeout: float | None = None,
         on_event: OnEvent | None = None,
         webhook_uri: str | None = None,
+        metadata: Metadata | None = None,
+        exports: Exports | None = None,
         idempotency_key: str | None = None,
     ) -> Job: ...
 
@@ -169,6 +187,8 @@ class AsyncClient:
         timeout: float | None = None,
         on_event: OnEvent | None = None,
         webhook_uri: str | None = None,
+        metadata: Metadata | None = None,
+        exports: Exports | None = None,
         idempotency_key: str | None = None,
     ) -> Submission: ...
 
@@ -180,10 +200,16 @@ class AsyncClient:
         timeout: float | None = None,
         on_event: OnEvent | None = None,
         webhook_uri: str | None = None,
+        metadata: Metadata | None = None,
+        exports: Exports | None = None,
         idempotency_key: str | None = None,
     ) -> Job | Submission:
         submission = await self.renders.create(
-            script, webhook_uri=webhook_uri, idempotency_key=idempotency_key
+            script,
+            webhook_uri=webhook_uri,
+            metadata=metadata,
+            exports=exports,
+            idempotency_key=idempotency_key,
         )
         if not wait:
             return submission

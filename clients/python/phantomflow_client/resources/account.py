@@ -4,18 +4,22 @@ from __future__ import annotations
 
 from phantomflow_client._transport import Call
 from phantomflow_client.models import Account
-from phantomflow_client.resources._base import AsyncResource, SyncResource, model
+from phantomflow_client.resources._base import (
+    AsyncResource,
+    SyncResource,
+    model,
+    sends,
+    sends_async,
+)
 
 
-def get_call() -> Call[Account]:
+def get_account() -> Call[Account]:
     return Call("GET", "/api/account", model(Account))
 
 
 class Accounts(SyncResource):
-    def get(self) -> Account:
-        return self._transport.send(get_call())
+    get = sends(get_account)
 
 
 class AsyncAccounts(AsyncResource):
-    async def get(self) -> Account:
-        return await self._transport.send(get_call())
+    get = sends_async(get_account)
