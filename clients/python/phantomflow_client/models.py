@@ -247,7 +247,9 @@ class ExportEvent(Model):
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class StoryboardImage(Model):
+class StoryboardFrame(Model):
+    """One picture of a preview's storyboard: a scene at its middle, or a transition."""
+
     scene: int
     kind: str  # scene or transition
     time: float
@@ -261,7 +263,7 @@ class StoryboardEvent(Model):
     name: ClassVar[str] = "storyboard"
     final: ClassVar[bool] = False
     id: int
-    storyboard: list[StoryboardImage]
+    storyboard: list[StoryboardFrame]
     timestamp: datetime | None = None
 
 
@@ -543,14 +545,6 @@ class DeletedIntegration(Model):
 # --- previews -------------------------------------------------------------------------
 
 PREVIEW_FINAL_STATUSES = frozenset({"completed", "failed", "expired"})
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class StoryboardFrame(Model):
-    scene: int
-    kind: str  # scene or transition
-    time: float
-    image_uri: str
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -1,12 +1,12 @@
 """What every resource module builds on: the transports, and readers of answers.
 
-A resource is one module with a function per call that says what to send (a `Call`),
-whose signature and docstring are the method's, and two thin classes, one sync and one
-async, that send it: `list = sends(list_keys)` in one, `list = sends_async(list_keys)`
-in the other. So the parameters of a call are written once, whichever client calls it;
-only methods with logic of their own (paging, following, waiting) are written twice.
-The client lists each resource once (`_client.py`), so a new part of the API is a new
-module and two lines.
+A resource is one module with a function per call that says what to send (a `Call`);
+its signature and docstring are the method's. The resource class declares each call
+once, `list = sends(list_keys)`, and serves both clients: on a `Client`'s transport the
+method blocks and returns the answer, on an `AsyncClient`'s it is awaited. Only methods
+with logic of their own (paging, following, waiting, downloading) are written for each
+client, in a sync and an async subclass. The client lists each resource once
+(`_client.py`), so a new part of the API is a new module and two lines.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from __future__ import annotations
 import functools
 import inspect
 import uuid
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 import httpx
 
@@ -26,53 +26,59 @@ from phantomflow_client.models import Model
 M = TypeVar("M", bound=Model)
 T = TypeVar("T")
 P = ParamSpec("P")
-F = TypeVar("F", bound=Callable[..., Any])
+Transport = TypeVar("Transport", SyncTransport, AsyncTransport)
 
 
-class SyncResource:
-    def __init__(self, transport: SyncTransport) -> None:
+class Resource(Generic[Transport]):
+    def __init__(self, transport: Transport) -> None:
         self._transport = transport
 
 
-class AsyncResource:
-    def __init__(self, transport: AsyncTransport) -> None:
-        self._transport = transport
+SyncResource = Resource[SyncTransport]
+AsyncResource = Resource[AsyncTransport]
 
 
-def sends(build: Callable[P, Call[T]]) -> Callable[Concatenate[SyncResource, P], T]:
-    """A method of a blocking resource: it sends the call `build` describes (and takes
-    `build`'s parameters and docstring)."""
+class sends(Generic[P, T]):
+    """A method that sends the call `build` describes, with `build`'s parameters and
+    docstring: blocking on a `Client`'s resource, a coroutine on an `AsyncClient`'s."""
 
-    @functools.wraps(build)
-    def method(self: SyncResource, *args: P.args, **kwargs: P.kwargs) -> T:
-        return self._transport.send(build(*args, **kwargs))
+    def __init__(self, build: Callable[P, Call[T]]) -> None:
+        self.build = build
+        functools.update_wrapper(self, build)
 
-    return _described(method, build)
+    @overload
+    def __get__(self, resource: None, owner: type) -> sends[P, T]: ...
+    @overload
+    def __get__(self, resource: SyncResource, owner: type) -> Callable[P, T]: ...
+    @overload
+    def __get__(self, resource: AsyncResource, owner: type) -> Callable[P, Awaitable[T]]: ...
+
+    def __get__(self, resource: Resource[Any] | None, owner: type) -> Any:
+        if resource is None:
+            return self
+        build, transport = self.build, resource._transport
+        if isinstance(transport, AsyncTransport):
+
+            async def method(*args: Any, **kwargs: Any) -> Any:
+                return await transport.send(build(*args, **kwargs))
+
+        else:
+
+            def method(*args: Any, **kwargs: Any) -> Any:
+                return transport.send(build(*args, **kwargs))
+
+        return _described(method, build)
 
 
-def sends_async(
-    build: Callable[P, Call[T]],
-) -> Callable[Concatenate[AsyncResource, P], Coroutine[Any, Any, T]]:
-    """The same method for an async resource."""
-
-    @functools.wraps(build)
-    async def method(self: AsyncResource, *args: P.args, **kwargs: P.kwargs) -> T:
-        return await self._transport.send(build(*args, **kwargs))
-
-    return _described(method, build)
-
-
-def _described(method: F, build: Callable[..., Any]) -> F:
-    """`help()` and `inspect.signature` show the method as it is called: `self`, then
-    the builder's parameters, returning what the call answers (not the `Call`)."""
+def _described(method: Callable[..., Any], build: Callable[..., Any]) -> Callable[..., Any]:
+    """`help()` and `inspect.signature` show the method as it is called: the builder's
+    parameters, returning what the call answers (not the `Call`)."""
+    functools.update_wrapper(method, build)
     signature = inspect.signature(build)
     answer = signature.return_annotation
     if isinstance(answer, str) and answer.startswith("Call[") and answer.endswith("]"):
         answer = answer.removeprefix("Call[").removesuffix("]")
-    self = inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    method.__signature__ = signature.replace(  # type: ignore[attr-defined]
-        parameters=[self, *signature.parameters.values()], return_annotation=answer
-    )
+    method.__signature__ = signature.replace(return_annotation=answer)  # type: ignore[attr-defined]
     return method
 
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 from phantomflow_client._transport import Call
 from phantomflow_client.models import Account
 from phantomflow_client.resources._base import (
-    AsyncResource,
-    SyncResource,
+    Resource,
+    Transport,
     model,
     sends,
-    sends_async,
 )
 
 
@@ -17,9 +16,5 @@ def get_account() -> Call[Account]:
     return Call("GET", "/api/account", model(Account))
 
 
-class Accounts(SyncResource):
+class Accounts(Resource[Transport]):
     get = sends(get_account)
-
-
-class AsyncAccounts(AsyncResource):
-    get = sends_async(get_account)

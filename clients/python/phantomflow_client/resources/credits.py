@@ -5,15 +5,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 
-from phantomflow_client._transport import Call
+from phantomflow_client._transport import AsyncTransport, Call, SyncTransport
 from phantomflow_client.models import Balance, BalanceAt, LedgerEntry, LedgerPage
 from phantomflow_client.resources._base import (
-    AsyncResource,
-    SyncResource,
+    Resource,
+    Transport,
     instant,
     model,
     sends,
-    sends_async,
     text_body,
 )
 
@@ -69,12 +68,16 @@ def ledger_csv(
     )
 
 
-class Credits(SyncResource):
+class CreditCalls(Resource[Transport]):
+    """The calls, for both clients."""
+
     balance = sends(balance)
     balance_at = sends(balance_at)
     ledger = sends(ledger)
     ledger_csv = sends(ledger_csv)
 
+
+class Credits(CreditCalls[SyncTransport]):
     def iter_ledger(
         self,
         *,
@@ -97,12 +100,7 @@ class Credits(SyncResource):
             page += 1
 
 
-class AsyncCredits(AsyncResource):
-    balance = sends_async(balance)
-    balance_at = sends_async(balance_at)
-    ledger = sends_async(ledger)
-    ledger_csv = sends_async(ledger_csv)
-
+class AsyncCredits(CreditCalls[AsyncTransport]):
     async def iter_ledger(
         self,
         *,

@@ -10,12 +10,11 @@ from typing import Any, Literal
 from phantomflow_client._transport import Call
 from phantomflow_client.models import DeletedIntegration, Integration
 from phantomflow_client.resources._base import (
-    AsyncResource,
-    SyncResource,
+    Resource,
+    Transport,
     model,
     models,
     sends,
-    sends_async,
 )
 
 IntegrationType = Literal["s3", "ftp", "sftp", "email", "youtube"]
@@ -47,15 +46,8 @@ def delete(integration_id: str) -> Call[DeletedIntegration]:
     return Call("DELETE", f"/api/integrations/{integration_id}", model(DeletedIntegration))
 
 
-class Integrations(SyncResource):
+class Integrations(Resource[Transport]):
     create = sends(create)
     list = sends(list_integrations)
     get = sends(get)
     delete = sends(delete)
-
-
-class AsyncIntegrations(AsyncResource):
-    create = sends_async(create)
-    list = sends_async(list_integrations)
-    get = sends_async(get)
-    delete = sends_async(delete)

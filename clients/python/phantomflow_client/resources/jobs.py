@@ -10,7 +10,7 @@ from typing import Any
 
 from phantomflow_client._sse import Resume
 from phantomflow_client._streams import drain_async, follow_async, follow_sync
-from phantomflow_client._transport import Call
+from phantomflow_client._transport import AsyncTransport, Call, SyncTransport
 from phantomflow_client.errors import PhantomFlowError
 from phantomflow_client.models import (
     Cancellation,
@@ -22,11 +22,10 @@ from phantomflow_client.models import (
     JobPage,
 )
 from phantomflow_client.resources._base import (
-    AsyncResource,
-    SyncResource,
+    Resource,
+    Transport,
     model,
     sends,
-    sends_async,
 )
 
 JobRef = str | Job
@@ -118,13 +117,17 @@ class _Seen:
         return fresh
 
 
-class Jobs(SyncResource):
+class JobCalls(Resource[Transport]):
+    """The calls, for both clients."""
+
     list = sends(list_jobs)
     get = sends(get)
     history = sends(history)
     cancel = sends(cancel)
     delete_output = sends(delete_output)
 
+
+class Jobs(JobCalls[SyncTransport]):
     def iter(
         self,
         *,
@@ -174,13 +177,7 @@ class Jobs(SyncResource):
         return self._transport.download(url, Path(path))
 
 
-class AsyncJobs(AsyncResource):
-    list = sends_async(list_jobs)
-    get = sends_async(get)
-    history = sends_async(history)
-    cancel = sends_async(cancel)
-    delete_output = sends_async(delete_output)
-
+class AsyncJobs(JobCalls[AsyncTransport]):
     async def iter(
         self,
         *,

@@ -7,12 +7,11 @@ from typing import Literal
 from phantomflow_client._transport import Call
 from phantomflow_client.models import ApiKey, NewApiKey, RevokedKey
 from phantomflow_client.resources._base import (
-    AsyncResource,
-    SyncResource,
+    Resource,
+    Transport,
     model,
     models,
     sends,
-    sends_async,
 )
 
 Mode = Literal["live", "test"]
@@ -32,13 +31,7 @@ def revoke_key(key_id: str) -> Call[RevokedKey]:
     return Call("DELETE", f"/api/keys/{key_id}", model(RevokedKey))
 
 
-class Keys(SyncResource):
+class Keys(Resource[Transport]):
     list = sends(list_keys)
     create = sends(create_key)
     revoke = sends(revoke_key)
-
-
-class AsyncKeys(AsyncResource):
-    list = sends_async(list_keys)
-    create = sends_async(create_key)
-    revoke = sends_async(revoke_key)

@@ -10,7 +10,7 @@ from typing import Any
 
 from phantomflow_client._sse import Resume
 from phantomflow_client._streams import drain_async, follow_async, follow_sync
-from phantomflow_client._transport import Call
+from phantomflow_client._transport import AsyncTransport, Call, SyncTransport
 from phantomflow_client.errors import PhantomFlowError
 from phantomflow_client.models import (
     PREVIEW_EVENTS,
@@ -21,11 +21,10 @@ from phantomflow_client.models import (
     Submission,
 )
 from phantomflow_client.resources._base import (
-    AsyncResource,
-    SyncResource,
+    Resource,
+    Transport,
     model,
     sends,
-    sends_async,
     text_body,
     with_extras,
 )
@@ -122,7 +121,9 @@ def _proxy_of(preview: Preview) -> str:
     return preview.proxy_uri
 
 
-class Previews(SyncResource):
+class PreviewCalls(Resource[Transport]):
+    """The calls, for both clients."""
+
     create = sends(create)
     create_from_template = sends(create_from_template)
     get = sends(get)
@@ -131,6 +132,8 @@ class Previews(SyncResource):
     quote = sends(quote)
     page = sends(page)
 
+
+class Previews(PreviewCalls[SyncTransport]):
     def follow(
         self, preview: PreviewRef, *, last_event_id: int | None = None, timeout: float | None = None
     ) -> Iterator[PreviewEvent]:
@@ -161,15 +164,7 @@ class Previews(SyncResource):
         return self._transport.download(_proxy_of(found), Path(path))
 
 
-class AsyncPreviews(AsyncResource):
-    create = sends_async(create)
-    create_from_template = sends_async(create_from_template)
-    get = sends_async(get)
-    delete = sends_async(delete)
-    render = sends_async(render)
-    quote = sends_async(quote)
-    page = sends_async(page)
-
+class AsyncPreviews(PreviewCalls[AsyncTransport]):
     def follow(
         self, preview: PreviewRef, *, last_event_id: int | None = None
     ) -> AsyncIterator[PreviewEvent]:

@@ -14,12 +14,11 @@ import httpx
 from phantomflow_client._transport import Call
 from phantomflow_client.models import Quote, Submission
 from phantomflow_client.resources._base import (
-    AsyncResource,
-    SyncResource,
+    Resource,
+    Transport,
     idempotency_headers,
     model,
     sends,
-    sends_async,
     with_extras,
 )
 
@@ -80,11 +79,6 @@ def quote(
     return dry_run("/api/render", body)
 
 
-class Renders(SyncResource):
+class Renders(Resource[Transport]):
     create = sends(create)
     quote = sends(quote)
-
-
-class AsyncRenders(AsyncResource):
-    create = sends_async(create)
-    quote = sends_async(quote)

@@ -6,11 +6,10 @@ from typing import Any
 
 from phantomflow_client._transport import Call
 from phantomflow_client.resources._base import (
-    AsyncResource,
-    SyncResource,
+    Resource,
+    Transport,
     json_body,
     sends,
-    sends_async,
 )
 
 
@@ -24,11 +23,6 @@ def openapi() -> Call[dict[str, Any]]:
     return Call("GET", "/api/openapi.json", json_body, anonymous=True)
 
 
-class Schema(SyncResource):
+class Schema(Resource[Transport]):
     script = sends(script)
     openapi = sends(openapi)
-
-
-class AsyncSchema(AsyncResource):
-    script = sends_async(script)
-    openapi = sends_async(openapi)

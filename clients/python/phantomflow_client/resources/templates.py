@@ -14,12 +14,11 @@ from phantomflow_client.models import (
     TemplateVersion,
 )
 from phantomflow_client.resources._base import (
-    AsyncResource,
-    SyncResource,
+    Resource,
+    Transport,
     model,
     models,
     sends,
-    sends_async,
     with_extras,
 )
 from phantomflow_client.resources.renders import Exports, Metadata, dry_run, submit
@@ -143,7 +142,7 @@ def quote(
     return dry_run("/api/render/template", body)
 
 
-class Templates(SyncResource):
+class Templates(Resource[Transport]):
     create = sends(create)
     list = sends(list_templates)
     get = sends(get)
@@ -153,15 +152,3 @@ class Templates(SyncResource):
     delete = sends(delete)
     render = sends(render)
     quote = sends(quote)
-
-
-class AsyncTemplates(AsyncResource):
-    create = sends_async(create)
-    list = sends_async(list_templates)
-    get = sends_async(get)
-    versions = sends_async(versions)
-    update = sends_async(update)
-    replace = sends_async(replace)
-    delete = sends_async(delete)
-    render = sends_async(render)
-    quote = sends_async(quote)

@@ -8,11 +8,10 @@ from __future__ import annotations
 from phantomflow_client._transport import Call
 from phantomflow_client.models import Redelivery, WebhookLog, WebhookSecret
 from phantomflow_client.resources._base import (
-    AsyncResource,
-    SyncResource,
+    Resource,
+    Transport,
     model,
     sends,
-    sends_async,
 )
 
 
@@ -36,15 +35,8 @@ def rotate_secret() -> Call[WebhookSecret]:
     return Call("POST", "/api/webhooks/secret/rotate", model(WebhookSecret))
 
 
-class Webhooks(SyncResource):
+class Webhooks(Resource[Transport]):
     deliveries = sends(deliveries)
     redeliver = sends(redeliver)
     secret = sends(secret)
     rotate_secret = sends(rotate_secret)
-
-
-class AsyncWebhooks(AsyncResource):
-    deliveries = sends_async(deliveries)
-    redeliver = sends_async(redeliver)
-    secret = sends_async(secret)
-    rotate_secret = sends_async(rotate_secret)
