@@ -1,7 +1,8 @@
 // The TypeScript SDK against the live embedded server that tests/test_sdk_typescript.py
-// starts: PHANTOMFLOW_URL, and PHANTOMFLOW_TEST_ACCOUNTS (a JSON list of accounts, one
-// per test, each {api_key, test_api_key}, 1000 credits on the pro plan), and
-// PHANTOMFLOW_TIGHT_API_KEY (an account allowed one request per window of 2 s).
+// starts: PHANTOMFLOW_URL, and PHANTOMFLOW_TEST_ACCOUNTS (accounts for each test file,
+// one per test, each {api_key, test_api_key}, 1000 credits on the pro plan: see
+// accounts.mjs), and PHANTOMFLOW_TIGHT_API_KEY (an account allowed one request per
+// window of 2 s).
 
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
@@ -16,11 +17,10 @@ import {
   signWebhook,
   verifyWebhook,
 } from "../dist/index.js";
+import { URL_, accountsOf } from "./accounts.mjs";
 import { FaultProxy, Receiver } from "./servers.mjs";
 
-const URL_ = process.env.PHANTOMFLOW_URL;
-const ACCOUNTS = JSON.parse(process.env.PHANTOMFLOW_TEST_ACCOUNTS ?? "[]");
-if (!URL_ || ACCOUNTS.length === 0) throw new Error("run through tests/test_sdk_typescript.py");
+const ACCOUNTS = accountsOf(import.meta.url);
 
 const TINY = {
   width: 320,
