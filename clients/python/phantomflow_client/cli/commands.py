@@ -20,7 +20,8 @@ from phantomflow_client.cli._common import (
     stage_name,
     table,
 )
-from phantomflow_client.cli.render import run_watch
+from phantomflow_client.cli.extras import add_render_extras, extras_of, pairs
+from phantomflow_client.cli.render import print_quote, run_watch
 from phantomflow_client.models import Job
 
 STATUSES = ("queued", "processing", "completed", "failed", "cancelled")
@@ -31,7 +32,9 @@ LEDGER_TYPES = ("grant", "charge", "settlement_refund", "failure_refund", "cance
 
 
 def add_jobs(commands: argparse._SubParsersAction) -> None:
-    jobs = commands.add_parser("jobs", help="list, read, watch and cancel render jobs")
+    jobs = commands.add_parser(
+        "jobs", help="list, read, watch and cancel render jobs, and delete their files"
+    )
     actions = jobs.add_subparsers(required=True, metavar="ACTION")
     options = server_options()
 
@@ -40,6 +43,13 @@ def add_jobs(commands: argparse._SubParsersAction) -> None:
     listing.add_argument("--limit", type=int, default=20, help="jobs per page, 1-100 (default 20)")
     listing.add_argument("--page", type=int, default=1, help="which page (default 1)")
     listing.add_argument("--all", action="store_true", help="every job, fetching page after page")
+    listing.add_argument(
+        "--metadata",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="only the jobs whose metadata has this top-level key with this value (one)",
+    )
     listing.set_defaults(run=run_jobs_list)
 
     get = actions.add_parser("get", parents=[options], help="one job's status and result")
@@ -63,6 +73,14 @@ def add_jobs(commands: argparse._SubParsersAction) -> None:
     cancel.add_argument("job_id", help="the job's id")
     cancel.set_defaults(run=run_jobs_cancel)
 
+    delete_output = actions.add_parser(
+        "delete-output",
+        parents=[options],
+        help="delete a completed job's MP4 and poster; the job and its charge stay",
+    )
+    delete_output.add_argument("job_id", help="the job's id")
+    delete_output.set_defaults(run=run_jobs_delete_output)
+
 
 def job_row(job: Job) -> list[Any]:
     credits = job.credits_used if job.credits_used is not None else job.estimated_credits
@@ -76,17 +94,27 @@ def job_row(job: Job) -> list[Any]:
     ]
 
 
+def metadata_filter(args: argparse.Namespace) -> dict[str, Any] | None:
+    found = pairs(args.metadata, "--metadata")
+    if len(found) > 1:
+        raise UsageError("jobs are listed by one --metadata KEY=VALUE at a time")
+    return found or None
+
+
 @handles_errors
 def run_jobs_list(args: argparse.Namespace) -> int:
+    metadata = metadata_filter(args)
     with client_of(args) as client:
         if args.all:
-            jobs = list(client.jobs.iter(status=args.status))
+            jobs = list(client.jobs.iter(status=args.status, metadata=metadata))
             if args.json:
                 print_json(jobs)
                 return 0
             title = f"{len(jobs)} jobs"
         else:
-            page = client.jobs.list(page=args.page, limit=args.limit, status=args.status)
+            page = client.jobs.list(
+                page=args.page, limit=args.limit, status=args.status, metadata=metadata
+            )
             if args.json:
                 print_json(page)
                 return 0
@@ -114,6 +142,9 @@ def run_jobs_get(args: argparse.Namespace) -> int:
             ("credits used", job.credits_used),
             ("duration", f"{job.duration_seconds:.2f} s" if job.duration_seconds else None),
             ("output", job.output_uri),
+            ("output deleted", job.output_deleted_at),
+            ("metadata", job.metadata or None),
+            ("exports", ", ".join(f"{e.type} {e.status}" for e in job.exports) or None),
             ("error", error),
             ("created", job.created_at),
             ("completed", job.completed_at),
@@ -133,6 +164,17 @@ def run_jobs_cancel(args: argparse.Namespace) -> int:
             f"job {cancelled.job_id} cancelled: {cancelled.credits_used or 0} credits used, "
             f"{cancelled.credits_refunded} refunded"
         )
+    return 0
+
+
+@handles_errors
+def run_jobs_delete_output(args: argparse.Namespace) -> int:
+    with client_of(args) as client:
+        deleted = client.jobs.delete_output(args.job_id)
+    if args.json:
+        print_json(deleted)
+    else:
+        print(f"job {deleted.job_id}: its video and poster are deleted")
     return 0
 
 
@@ -181,6 +223,12 @@ def add_templates(commands: argparse._SubParsersAction) -> None:
     render.add_argument(
         "--wait", action="store_true", help="follow the job until it ends, with progress"
     )
+    render.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="only check and price the render (nothing is charged or queued)",
+    )
+    add_render_extras(render)
     render.set_defaults(run=run_templates_render)
 
 
@@ -236,27 +284,24 @@ def variables_of(args: argparse.Namespace) -> dict[str, Any]:
         if not isinstance(loaded, dict):
             raise UsageError(f"{args.vars} must hold a JSON object of variables")
         values.update(loaded)
-    for pair in args.var:
-        name, sep, raw = pair.partition("=")
-        if not sep or not name:
-            raise UsageError(f"--var takes NAME=VALUE, not {pair!r}")
-        values[name] = _typed(raw)
+    values.update(pairs(args.var, "--var"))
     return values
-
-
-def _typed(raw: str) -> Any:
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        return raw
-    return value if isinstance(value, int | float | bool) else raw
 
 
 @handles_errors
 def run_templates_render(args: argparse.Namespace) -> int:
     variables = variables_of(args)
+    extras = extras_of(args)
     with client_of(args) as client:
-        submission = client.templates.render(args.template_id, variables, version=args.version)
+        if args.dry_run:
+            quote = client.templates.quote(
+                args.template_id, variables, version=args.version, **extras
+            )
+            print_quote(quote, args.json)
+            return 0
+        submission = client.templates.render(
+            args.template_id, variables, version=args.version, **extras
+        )
         if not args.wait:
             if args.json:
                 print_json(submission)
