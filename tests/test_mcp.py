@@ -20,6 +20,11 @@ from tests.live_server import LiveServer
 
 TOOLS = {
     "check_script",
+    "check_template",
+    "preview_script",
+    "preview_template",
+    "get_preview",
+    "render_preview",
     "render_script",
     "render_template",
     "get_job",
@@ -155,6 +160,71 @@ def test_an_agent_renders_a_template_and_waits_for_a_job(server: LiveServer):
     assert detail["variables"] == ["headline"]
     assert queued["status"] == "queued"
     assert waited["job_id"] == queued["job_id"] and waited["status"] == "completed"
+
+
+def test_an_agent_prices_and_previews_before_paying_then_renders_the_preview(
+    server: LiveServer,
+):
+    account = server.open_account(plan="pro", credits=100)
+    template_script = {**TINY_SCRIPT, "scenes": [{"duration": "{{seconds}}"}]}
+    with Client(account.api_key, base_url=server.url) as client:
+        template = client.templates.create("Teaser", template_script)
+    progress: list[tuple[float, float | None, str | None]] = []
+
+    async def on_progress(done: float, total: float | None, message: str | None) -> None:
+        progress.append((done, total, message))
+
+    async def agent() -> dict[str, Any]:
+        async with (
+            stdio_client(mcp_process(server.url, account.api_key)) as (read, write),
+            ClientSession(read, write) as session,
+        ):
+            await session.initialize()
+            call = session.call_tool
+            priced = result_of(
+                await call(
+                    "check_template", {"template_id": template.id, "variables": {"seconds": 2}}
+                )
+            )
+            preview = result_of(
+                await call("preview_script", {"script": TINY_SCRIPT}, progress_callback=on_progress)
+            )
+            got = result_of(await call("get_preview", {"preview_id": preview["preview_id"]}))
+            from_template = result_of(
+                await call(
+                    "preview_template",
+                    {"template_id": template.id, "variables": {"seconds": 2}, "wait": False},
+                )
+            )
+            balance = result_of(await call("get_credits", {}))
+            job = result_of(
+                await call(
+                    "render_preview",
+                    {"preview_id": preview["preview_id"], "metadata": {"order": 42}},
+                )
+            )
+            # The list reads the jobs read model, which may be a moment behind.
+            for _ in range(200):
+                found = result_of(await call("list_jobs", {"metadata": {"order": 42}}))
+                if found["jobs"]:
+                    break
+                await asyncio.sleep(0.1)
+            return locals()
+
+    seen = asyncio.run(asyncio.wait_for(agent(), 120))
+
+    assert seen["priced"]["estimated_credits"] == 1 and seen["priced"]["duration_seconds"] == 2
+    assert seen["preview"]["status"] == "completed" and seen["preview"]["viewer_url"]
+    assert [frame["kind"] for frame in seen["preview"]["storyboard"]] == ["scene"]
+    assert "storyboard_ready" in [message for _, _, message in progress]
+    assert progress[-1][2] == "complete"
+    assert seen["got"]["proxy_uri"] == seen["preview"]["proxy_uri"]
+    assert seen["from_template"]["duration_seconds"] == 2
+    assert seen["balance"]["credits"] == 100  # previews are free
+    assert seen["job"]["status"] == "completed" and seen["job"]["metadata"] == {"order": 42}
+    assert (
+        seen["found"]["jobs"] == [] or seen["found"]["jobs"][0]["job_id"] == seen["job"]["job_id"]
+    )
 
 
 def test_without_a_key_the_server_says_what_is_missing(server: LiveServer):
