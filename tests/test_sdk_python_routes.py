@@ -18,6 +18,7 @@ from phantomflow_client import (
     Client,
     ConflictError,
     ErrorEvent,
+    ExportEvent,
     GoneError,
     Job,
     NotFoundError,
@@ -161,18 +162,19 @@ def test_metadata_and_exports_travel_with_the_job_and_find_it(sandbox: Client):
         sandbox.jobs.list(metadata={"order": 42, "customer": "acme"})
 
 
-def test_a_sandbox_email_export_is_skipped_and_says_why(sandbox: Client):
+def test_following_with_exports_goes_on_until_they_settle(sandbox: Client):
     mail = sandbox.integrations.create("email", "Mail", EMAIL)
     export = {"type": "email", "integration_id": mail.id, "to": ["a@example.com"]}
-    job = sandbox.render(TINY_SCRIPT, exports=[export], timeout=60)
+    submission = sandbox.renders.create(TINY_SCRIPT, exports=[export])
 
-    deadline = time.monotonic() + 30
-    while job.exports[0].status in ("pending", "running") and time.monotonic() < deadline:
-        time.sleep(0.1)
-        job = sandbox.jobs.get(job)
+    events = list(sandbox.jobs.follow(submission.job_id, exports=True, timeout=60))
+    job = sandbox.jobs.get(submission.job_id)
 
-    assert job.exports[0].status == "skipped"
-    assert job.exports[0].error is not None and job.exports[0].error.code == "SANDBOX_SKIPPED"
+    names = [event.name for event in events]
+    assert "complete" in names and names[-1] == "export"
+    assert isinstance(events[-1], ExportEvent) and events[-1].index == 0
+    assert events[-1].status == "skipped" and events[-1].error["code"] == "SANDBOX_SKIPPED"
+    assert job.exports[0].status == "skipped" and job.exports[0].error.code == "SANDBOX_SKIPPED"
 
 
 def test_a_dry_run_with_an_unknown_integration_is_refused_and_charges_nothing(client: Client):

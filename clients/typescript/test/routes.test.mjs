@@ -89,6 +89,21 @@ test("metadata and exports travel with the job, and find it", async () => {
   assert.throws(() => client.jobs.list({ metadata: { a: 1, b: 2 } }), /one metadata key/);
 });
 
+test("following with exports goes on until they settle", async () => {
+  const client = sandbox(account());
+  const mail = await client.integrations.create({ type: "email", name: "Mail", settings: EMAIL });
+  const exports = [{ type: "email", integration_id: mail.id, to: ["a@example.com"] }];
+  const submission = await client.renders.create(TINY, { exports });
+  const events = [];
+  const job = await client.jobs.wait(submission.job_id, { exports: true, onEvent: (e) => events.push(e), timeout: 60 });
+
+  assert.ok(events.some((event) => event.type === "complete"));
+  assert.equal(events.at(-1).type, "export");
+  assert.equal(events.at(-1).status, "skipped");
+  assert.equal(job.exports[0].status, "skipped");
+  assert.equal(job.exports[0].error.code, "SANDBOX_SKIPPED");
+});
+
 test("a dry run with an unknown integration is refused; one without prices and records nothing", async () => {
   const client = live(account());
   const exports = [{ type: "email", integration_id: `int_${"0".repeat(32)}`, to: ["a@example.com"] }];

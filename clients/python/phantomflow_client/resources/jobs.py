@@ -145,26 +145,39 @@ class Jobs(JobCalls[SyncTransport]):
             page += 1
 
     def follow(
-        self, job: JobRef, *, last_event_id: int | None = None, timeout: float | None = None
+        self,
+        job: JobRef,
+        *,
+        last_event_id: int | None = None,
+        timeout: float | None = None,
+        exports: bool = False,
     ) -> Iterator[JobEvent]:
         """The job's progress events as they happen, over SSE, until `complete` or
-        `error`. Reconnects after a dropped connection from the last event seen."""
+        `error`; with `exports`, on past `complete` with each `export` event until the
+        last export has settled (the server then ends the stream). Reconnects after a
+        dropped connection from the last event seen."""
         events = follow_sync(
             self._transport,
             progress_path(job),
             Resume(last_event_id),
-            closes=True,
+            closes=not exports,
             timeout=timeout,
             job_id=_id(job),
         )
         return events  # type: ignore[return-value]  # a job stream has no webhook events
 
     def wait(
-        self, job: JobRef, *, timeout: float | None = None, on_event: OnEvent | None = None
+        self,
+        job: JobRef,
+        *,
+        timeout: float | None = None,
+        on_event: OnEvent | None = None,
+        exports: bool = False,
     ) -> Job:
         """Follow the job to its end and return it as it ended (completed, failed or
-        cancelled). Raises WaitTimeoutError after `timeout` seconds."""
-        for event in self.follow(job, timeout=timeout):
+        cancelled); with `exports`, until its exports have settled too. Raises
+        WaitTimeoutError after `timeout` seconds."""
+        for event in self.follow(job, timeout=timeout, exports=exports):
             if on_event is not None:
                 on_event(event)
         return self.get(job)
@@ -194,17 +207,24 @@ class AsyncJobs(JobCalls[AsyncTransport]):
                 return
             page += 1
 
-    def follow(self, job: JobRef, *, last_event_id: int | None = None) -> AsyncIterator[JobEvent]:
+    def follow(
+        self, job: JobRef, *, last_event_id: int | None = None, exports: bool = False
+    ) -> AsyncIterator[JobEvent]:
         """As `Jobs.follow`; bound it in time with `asyncio.timeout`."""
         events = follow_async(
-            self._transport, progress_path(job), Resume(last_event_id), closes=True
+            self._transport, progress_path(job), Resume(last_event_id), closes=not exports
         )
         return events  # type: ignore[return-value]
 
     async def wait(
-        self, job: JobRef, *, timeout: float | None = None, on_event: OnEvent | None = None
+        self,
+        job: JobRef,
+        *,
+        timeout: float | None = None,
+        on_event: OnEvent | None = None,
+        exports: bool = False,
     ) -> Job:
-        await drain_async(self.follow(job), on_event, timeout, _id(job))
+        await drain_async(self.follow(job, exports=exports), on_event, timeout, _id(job))
         return await self.get(job)
 
     async def download(self, job: JobRef | CompleteEvent, path: str | Path) -> Path:

@@ -42,6 +42,8 @@ function metadataQuery(metadata?: MetadataFilter): Record<string, string> {
 export interface WaitOptions {
   /** Seconds; the job goes on running after it. */
   timeout?: number;
+  /** Go on past the outcome until every export has settled. */
+  exports?: boolean;
   onEvent?: (event: JobEvent) => void | Promise<void>;
   signal?: AbortSignal;
 }
@@ -103,16 +105,22 @@ export class Jobs extends Resource {
   }
 
   /**
-   * The job's progress events as they happen, over SSE, until `complete` or `error`.
-   * Reconnects after a dropped connection from the last event seen.
+   * The job's progress events as they happen, over SSE, until `complete` or `error`;
+   * with `exports`, on past `complete` with each `export` event until the last export
+   * has settled (the server then ends the stream). Reconnects after a dropped
+   * connection from the last event seen.
    */
-  follow(job: JobRef, options: { lastEventId?: number; signal?: AbortSignal } = {}): AsyncGenerator<JobEvent> {
-    return follow(this.transport, `/api/jobs/${encode(idOf(job))}/progress`, true, options) as AsyncGenerator<JobEvent>;
+  follow(
+    job: JobRef,
+    options: { lastEventId?: number; signal?: AbortSignal; exports?: boolean } = {},
+  ): AsyncGenerator<JobEvent> {
+    const path = `/api/jobs/${encode(idOf(job))}/progress`;
+    return follow(this.transport, path, !options.exports, options) as AsyncGenerator<JobEvent>;
   }
 
   /** Follow the job to its end; the job as it ended (completed, failed or cancelled). */
   async wait(job: JobRef, options: WaitOptions = {}): Promise<Job> {
-    await drain((signal) => this.follow(job, { signal }), idOf(job), options);
+    await drain((signal) => this.follow(job, { signal, exports: options.exports }), idOf(job), options);
     return this.get(job);
   }
 
