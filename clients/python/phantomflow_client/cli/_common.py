@@ -49,6 +49,23 @@ def server_options() -> argparse.ArgumentParser:
     return options
 
 
+def add_action(
+    actions: argparse._SubParsersAction,
+    name: str,
+    run: Run,
+    help: str,
+    *positionals: tuple[str, str],
+    **parser_options: Any,
+) -> argparse.ArgumentParser:
+    """An action that calls a server: the server options, its positional arguments
+    (name, help) and the function that runs it."""
+    action = actions.add_parser(name, parents=[server_options()], help=help, **parser_options)
+    for argument, text in positionals:
+        action.add_argument(argument, help=text)
+    action.set_defaults(run=run)
+    return action
+
+
 def client_of(args: argparse.Namespace) -> Client:
     key, url = settings(args.api_key, args.url)
     if not key:
@@ -98,6 +115,15 @@ def load_json_file(path: str) -> Any:
 
 
 # --- output -------------------------------------------------------------------------------
+
+
+def answer(args: argparse.Namespace, data: Any, message: str) -> int:
+    """The API's answer as JSON with --json, else one line saying what happened."""
+    if args.json:
+        print_json(data)
+    else:
+        print(message)
+    return 0
 
 
 def print_json(data: Any) -> None:

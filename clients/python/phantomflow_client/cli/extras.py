@@ -1,5 +1,6 @@
 """The options a render carries besides its script, shared by `render`, `templates
-render`, `previews create` and `previews render`: `--metadata KEY=VALUE` and exports."""
+render`, `previews create` and `previews render`: `--metadata KEY=VALUE` and exports;
+and a template's variables, shared by `templates render` and `previews create`."""
 
 from __future__ import annotations
 
@@ -36,6 +37,35 @@ def add_render_extras(command: argparse.ArgumentParser, exports: bool = True) ->
         metavar="FILE",
         help="export targets as a JSON list in a file (added to any --export)",
     )
+
+
+def add_variables(command: argparse.ArgumentParser, only: str = "") -> None:
+    """--var, --vars and --version of a template render (`only`: when they apply)."""
+    command.add_argument(
+        "--var",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help=f"{only}a variable's value (repeatable); JSON numbers and booleans keep their "
+        "type, anything else is text",
+    )
+    command.add_argument(
+        "--vars", metavar="FILE", help=f"{only}the variables as a JSON object in a file"
+    )
+    command.add_argument(
+        "--version", type=int, help=f"{only}render this version of the template, not the latest"
+    )
+
+
+def variables_of(args: argparse.Namespace) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    if args.vars:
+        loaded = load_json_file(args.vars)
+        if not isinstance(loaded, dict):
+            raise UsageError(f"{args.vars} must hold a JSON object of variables")
+        values.update(loaded)
+    values.update(pairs(args.var, "--var"))
+    return values
 
 
 def pairs(values: list[str], option: str) -> dict[str, Any]:

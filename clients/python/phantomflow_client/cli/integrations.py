@@ -7,19 +7,21 @@ from typing import Any
 
 from phantomflow_client.cli._common import (
     UsageError,
+    add_action,
+    answer,
     cell,
     client_of,
     fields,
     handles_errors,
     load_json_file,
     print_json,
-    server_options,
     table,
 )
 from phantomflow_client.cli.extras import pairs
 from phantomflow_client.models import Integration
 
 TYPES = ("s3", "ftp", "sftp", "email", "youtube")
+INTEGRATION_ID = ("integration_id", "the integration's id (int_...)")
 
 
 def add_integrations(commands: argparse._SubParsersAction) -> None:
@@ -28,21 +30,18 @@ def add_integrations(commands: argparse._SubParsersAction) -> None:
         help="store, list and delete the credentials exports deliver with (S3, FTP, ...)",
     )
     actions = integrations.add_subparsers(required=True, metavar="ACTION")
-    options = server_options()
-
-    listing = actions.add_parser(
-        "list", parents=[options], help="the integrations of this key's mode, newest first"
+    add_action(
+        actions,
+        "list",
+        run_integrations_list,
+        "the integrations of this key's mode, newest first",
     )
-    listing.set_defaults(run=run_integrations_list)
-
-    get = actions.add_parser("get", parents=[options], help="one integration")
-    get.add_argument("integration_id", help="the integration's id (int_...)")
-    get.set_defaults(run=run_integrations_get)
-
-    create = actions.add_parser(
+    add_action(actions, "get", run_integrations_get, "one integration", INTEGRATION_ID)
+    create = add_action(
+        actions,
         "create",
-        parents=[options],
-        help="store an integration; its secrets are sealed and never shown again",
+        run_integrations_create,
+        "store an integration; its secrets are sealed and never shown again",
         description="What each type takes is in docs/api.md, Integrations. Example: "
         "integrations create --type s3 --name Archive --setting bucket=videos "
         "--setting access_key_id=AKIA... --secrets secrets.json",
@@ -72,15 +71,13 @@ def add_integrations(commands: argparse._SubParsersAction) -> None:
         metavar="NAME=VALUE",
         help="a secret (repeatable); prefer --secrets FILE, as arguments show in process lists",
     )
-    create.set_defaults(run=run_integrations_create)
-
-    delete = actions.add_parser(
+    add_action(
+        actions,
         "delete",
-        parents=[options],
-        help="delete an integration; its secret can never be recovered",
+        run_integrations_delete,
+        "delete an integration; its secret can never be recovered",
+        INTEGRATION_ID,
     )
-    delete.add_argument("integration_id", help="the integration's id (int_...)")
-    delete.set_defaults(run=run_integrations_delete)
 
 
 def _object_file(path: str | None) -> dict[str, Any]:
@@ -144,11 +141,9 @@ def run_integrations_create(args: argparse.Namespace) -> int:
     secrets = {**_object_file(args.secrets), **_texts(args.secret)}
     with client_of(args) as client:
         created = client.integrations.create(args.type, args.name, settings, secrets)
-    if args.json:
-        print_json(created)
-    else:
-        print(f"integration {created.id} stored ({created.type}, {created.name})")
-    return 0
+    return answer(
+        args, created, f"integration {created.id} stored ({created.type}, {created.name})"
+    )
 
 
 def _texts(values: list[str]) -> dict[str, str]:
@@ -165,8 +160,4 @@ def _texts(values: list[str]) -> dict[str, str]:
 def run_integrations_delete(args: argparse.Namespace) -> int:
     with client_of(args) as client:
         deleted = client.integrations.delete(args.integration_id)
-    if args.json:
-        print_json(deleted)
-    else:
-        print(f"integration {deleted.id} deleted")
-    return 0
+    return answer(args, deleted, f"integration {deleted.id} deleted")

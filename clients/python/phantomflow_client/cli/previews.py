@@ -8,20 +8,27 @@ from typing import Any
 
 from phantomflow_client.cli._common import (
     UsageError,
+    add_action,
+    answer,
     client_of,
     fields,
     handles_errors,
     load_json_file,
     percent,
     print_json,
-    server_options,
     stage_name,
 )
-from phantomflow_client.cli.commands import variables_of
-from phantomflow_client.cli.extras import add_render_extras, extras_of
+from phantomflow_client.cli.extras import (
+    add_render_extras,
+    add_variables,
+    extras_of,
+    variables_of,
+)
 from phantomflow_client.cli.progress import ProgressDisplay
-from phantomflow_client.cli.render import print_quote, run_watch
+from phantomflow_client.cli.render import add_wait, print_quote, submitted
 from phantomflow_client.models import Preview
+
+PREVIEW_ID = ("preview_id", "the preview's id (prv_...)")
 
 
 def add_previews(commands: argparse._SubParsersAction) -> None:
@@ -30,28 +37,18 @@ def add_previews(commands: argparse._SubParsersAction) -> None:
         help="preview a script for free (storyboard, proxy video, viewer page), then render it",
     )
     actions = previews.add_subparsers(required=True, metavar="ACTION")
-    options = server_options()
 
-    create = actions.add_parser(
+    create = add_action(
+        actions,
         "create",
-        parents=[options],
-        help="preview a script file, or a template with --template (nothing is charged)",
+        run_previews_create,
+        "preview a script file, or a template with --template (nothing is charged)",
     )
     create.add_argument("script", nargs="?", help="the movie script, a JSON file")
     create.add_argument(
         "--template", metavar="TEMPLATE_ID", help="preview this template instead of a script"
     )
-    create.add_argument(
-        "--var",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="with --template: a variable's value (repeatable)",
-    )
-    create.add_argument(
-        "--vars", metavar="FILE", help="with --template: the variables as a JSON object"
-    )
-    create.add_argument("--version", type=int, help="with --template: this version")
+    add_variables(create, only="with --template: ")
     create.add_argument(
         "--wait",
         action="store_true",
@@ -64,34 +61,24 @@ def add_previews(commands: argparse._SubParsersAction) -> None:
         help="with --wait: stop waiting after this many seconds (default 300)",
     )
     add_render_extras(create)
-    create.set_defaults(run=run_previews_create)
 
-    get = actions.add_parser(
-        "get", parents=[options], help="a preview's status, storyboard, proxy and viewer link"
+    add_action(
+        actions,
+        "get",
+        run_previews_get,
+        "a preview's status, storyboard, proxy and viewer link",
+        PREVIEW_ID,
     )
-    get.add_argument("preview_id", help="the preview's id (prv_...)")
-    get.set_defaults(run=run_previews_get)
-
-    render = actions.add_parser(
+    render = add_action(
+        actions,
         "render",
-        parents=[options],
-        help="render a preview's script for real (charged as a render)",
+        run_previews_render,
+        "render a preview's script for real (charged as a render)",
+        PREVIEW_ID,
     )
-    render.add_argument("preview_id", help="the preview's id (prv_...)")
-    render.add_argument(
-        "--dry-run",
-        action="store_true",
-        help="only say what the render would cost now (nothing is charged or queued)",
-    )
-    render.add_argument(
-        "--wait", action="store_true", help="follow the job until it ends, with progress"
-    )
+    add_wait(render)
     add_render_extras(render)
-    render.set_defaults(run=run_previews_render)
-
-    delete = actions.add_parser("delete", parents=[options], help="delete a preview and its files")
-    delete.add_argument("preview_id", help="the preview's id (prv_...)")
-    delete.set_defaults(run=run_previews_delete)
+    add_action(actions, "delete", run_previews_delete, "delete a preview and its files", PREVIEW_ID)
 
 
 def show(preview: Preview) -> None:
@@ -156,7 +143,7 @@ def run_previews_get(args: argparse.Namespace) -> int:
         print_json(preview)
     else:
         show(preview)
-    return 0
+    return 0 if preview.status != "failed" else 1
 
 
 @handles_errors
@@ -167,22 +154,11 @@ def run_previews_render(args: argparse.Namespace) -> int:
             print_quote(client.previews.quote(args.preview_id, **extras), args.json)
             return 0
         submission = client.previews.render(args.preview_id, **extras)
-    if not args.wait:
-        if args.json:
-            print_json(submission)
-        else:
-            print(f"job {submission.job_id} queued: {submission.estimated_credits} credits charged")
-        return 0
-    args.job_id, args.timeout = submission.job_id, None
-    return run_watch(args)
+    return submitted(args, submission)
 
 
 @handles_errors
 def run_previews_delete(args: argparse.Namespace) -> int:
     with client_of(args) as client:
         deleted = client.previews.delete(args.preview_id)
-    if args.json:
-        print_json(deleted)
-    else:
-        print(f"preview {deleted.preview_id} deleted")
-    return 0
+    return answer(args, deleted, f"preview {deleted.preview_id} deleted")

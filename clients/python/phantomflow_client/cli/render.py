@@ -18,6 +18,7 @@ from phantomflow_client._client import settings
 from phantomflow_client.cli._common import (
     FAILED,
     UsageError,
+    answer,
     client_of,
     console,
     handles_errors,
@@ -28,7 +29,7 @@ from phantomflow_client.cli._common import (
 from phantomflow_client.cli.extras import add_render_extras, extras_of
 from phantomflow_client.cli.progress import ProgressDisplay
 from phantomflow_client.errors import PhantomFlowError
-from phantomflow_client.models import CompleteEvent, ErrorEvent, JobEvent, Quote
+from phantomflow_client.models import CompleteEvent, ErrorEvent, JobEvent, Quote, Submission
 
 # A server of one's own for one command: an async context manager giving (url, api_key).
 # The server's `phantomflow` passes one that starts the embedded system.
@@ -142,6 +143,30 @@ def print_quote(quote: Quote, as_json: bool) -> None:
     console().print(
         f"valid: {quote.duration_seconds:g} s of video for "
         f"{credits(quote.estimated_credits)}, {quote.credits_remaining} would be left"
+    )
+
+
+def submitted(args: argparse.Namespace, submission: Submission) -> int:
+    """After a submission: with --wait, follow the job with progress; else say it is
+    queued (or print it, with --json)."""
+    if args.wait:
+        args.job_id, args.timeout = submission.job_id, None
+        return run_watch(args)
+    return answer(
+        args,
+        submission,
+        f"job {submission.job_id} queued: {credits(submission.estimated_credits)} charged",
+    )
+
+
+def add_wait(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--wait", action="store_true", help="follow the job until it ends, with progress"
+    )
+    command.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="only check and price the render now (nothing is charged or queued)",
     )
 
 
