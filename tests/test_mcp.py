@@ -7,7 +7,8 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -58,6 +59,24 @@ def mcp_process(url: str, api_key: str) -> StdioServerParameters:
     )
 
 
+@asynccontextmanager
+async def session_of(url: str, api_key: str) -> AsyncIterator[ClientSession]:
+    """An agent's session with `phantomflow mcp`, started as a process of its own."""
+    async with (
+        stdio_client(mcp_process(url, api_key)) as (read, write),
+        ClientSession(read, write) as session,
+    ):
+        await session.initialize()
+        yield session
+
+
+class Progress(list[tuple[float, float | None, str | None]]):
+    """The progress notifications of a tool call, as (done, total, message)."""
+
+    async def __call__(self, done: float, total: float | None, message: str | None) -> None:
+        self.append((done, total, message))
+
+
 def result_of(called: Any) -> dict[str, Any]:
     assert not called.is_error, called.content
     if called.structured_content is not None:
@@ -67,24 +86,17 @@ def result_of(called: Any) -> dict[str, Any]:
 
 def test_an_agent_renders_a_script_end_to_end_by_tool_calls(server: LiveServer):
     account = server.open_account(plan="pro", credits=100)
-    progress: list[tuple[float, float | None, str | None]] = []
-
-    async def on_progress(done: float, total: float | None, message: str | None) -> None:
-        progress.append((done, total, message))
+    progress = Progress()
 
     async def agent() -> dict[str, Any]:
-        async with (
-            stdio_client(mcp_process(server.url, account.api_key)) as (read, write),
-            ClientSession(read, write) as session,
-        ):
-            await session.initialize()
+        async with session_of(server.url, account.api_key) as session:
             tools = {tool.name for tool in (await session.list_tools()).tools}
             schema = result_of(await session.call_tool("get_script_schema", {}))
             before = result_of(await session.call_tool("get_credits", {}))
             quote = result_of(await session.call_tool("check_script", {"script": TINY_SCRIPT}))
             job = result_of(
                 await session.call_tool(
-                    "render_script", {"script": TINY_SCRIPT}, progress_callback=on_progress
+                    "render_script", {"script": TINY_SCRIPT}, progress_callback=progress
                 )
             )
             again = result_of(await session.call_tool("get_job", {"job_id": job["job_id"]}))
@@ -132,11 +144,7 @@ def test_an_agent_renders_a_template_and_waits_for_a_job(server: LiveServer):
         template = client.templates.create("Headline", script)
 
     async def agent() -> tuple[dict, dict, dict, dict]:
-        async with (
-            stdio_client(mcp_process(server.url, account.test_api_key)) as (read, write),
-            ClientSession(read, write) as session,
-        ):
-            await session.initialize()
+        async with session_of(server.url, account.test_api_key) as session:
             listed = result_of(await session.call_tool("list_templates", {}))
             detail = result_of(
                 await session.call_tool("get_template", {"template_id": template.id})
@@ -169,17 +177,10 @@ def test_an_agent_prices_and_previews_before_paying_then_renders_the_preview(
     template_script = {**TINY_SCRIPT, "scenes": [{"duration": "{{seconds}}"}]}
     with Client(account.api_key, base_url=server.url) as client:
         template = client.templates.create("Teaser", template_script)
-    progress: list[tuple[float, float | None, str | None]] = []
-
-    async def on_progress(done: float, total: float | None, message: str | None) -> None:
-        progress.append((done, total, message))
+    progress = Progress()
 
     async def agent() -> dict[str, Any]:
-        async with (
-            stdio_client(mcp_process(server.url, account.api_key)) as (read, write),
-            ClientSession(read, write) as session,
-        ):
-            await session.initialize()
+        async with session_of(server.url, account.api_key) as session:
             call = session.call_tool
             priced = result_of(
                 await call(
@@ -187,7 +188,7 @@ def test_an_agent_prices_and_previews_before_paying_then_renders_the_preview(
                 )
             )
             preview = result_of(
-                await call("preview_script", {"script": TINY_SCRIPT}, progress_callback=on_progress)
+                await call("preview_script", {"script": TINY_SCRIPT}, progress_callback=progress)
             )
             got = result_of(await call("get_preview", {"preview_id": preview["preview_id"]}))
             from_template = result_of(

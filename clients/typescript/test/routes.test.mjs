@@ -7,25 +7,13 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import { APIError, PhantomFlow } from "../dist/index.js";
-import { URL_, accountsOf } from "./accounts.mjs";
+import { TINY, URL_, accountsOf, taker } from "./accounts.mjs";
 
 const ACCOUNTS = accountsOf(import.meta.url);
-const TINY = {
-  width: 320,
-  height: 240,
-  fps: 15,
-  quality: "low",
-  scenes: [{ duration: 1, background: "#FF0000", elements: [{ type: "text", text: "Hello", font_size: 24 }] }],
-};
 const TWO_SCENES = { ...TINY, scenes: [{ duration: 1, background: "#FF0000" }, { duration: 1, background: "#0000FF" }] };
 const EMAIL = { host: "smtp.example.com", from_address: "renders@example.com" };
 
-let next = 0;
-function account() {
-  const taken = ACCOUNTS[next++];
-  assert.ok(taken, "not enough accounts for the tests");
-  return taken;
-}
+const account = taker(ACCOUNTS);
 const live = (a) => new PhantomFlow({ apiKey: a.api_key, baseUrl: URL_ });
 const sandbox = (a) => new PhantomFlow({ apiKey: a.test_api_key, baseUrl: URL_ });
 

@@ -17,28 +17,16 @@ import {
   signWebhook,
   verifyWebhook,
 } from "../dist/index.js";
-import { URL_, accountsOf } from "./accounts.mjs";
+import { TINY, URL_, accountsOf, taker } from "./accounts.mjs";
 import { FaultProxy, Receiver } from "./servers.mjs";
 
 const ACCOUNTS = accountsOf(import.meta.url);
 
-const TINY = {
-  width: 320,
-  height: 240,
-  fps: 15,
-  quality: "low",
-  scenes: [{ duration: 1, background: "#FF0000", elements: [{ type: "text", text: "Hello", font_size: 24 }] }],
-};
 const MANY_SCENES = { ...TINY, scenes: Array(30).fill({ duration: 0.5, background: "#202020", elements: [] }) };
 const LONG = { ...TINY, scenes: [{ duration: 300, background: "#000000" }] };
 const FAST = { maxRetries: 3, backoff: 0.05, maxBackoff: 0.2 };
 
-let next = 0;
-function account() {
-  const taken = ACCOUNTS[next++];
-  assert.ok(taken, "not enough accounts for the tests");
-  return taken;
-}
+const account = taker(ACCOUNTS);
 
 const live = (a, extra = {}) => new PhantomFlow({ apiKey: a.api_key, baseUrl: URL_, retry: FAST, ...extra });
 const sandbox = (a, extra = {}) => new PhantomFlow({ apiKey: a.test_api_key, baseUrl: URL_, retry: FAST, ...extra });

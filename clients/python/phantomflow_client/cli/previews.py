@@ -7,6 +7,7 @@ import argparse
 from typing import Any
 
 from phantomflow_client.cli._common import (
+    FAILED,
     UsageError,
     add_action,
     answer,
@@ -128,22 +129,23 @@ def run_previews_create(args: argparse.Namespace) -> int:
                 preview = client.previews.wait(
                     preview, timeout=args.timeout, on_event=display.update
                 )
-    if args.json:
-        print_json(preview)
-    else:
-        show(preview)
-    return 0 if preview.status != "failed" else 1
+    return shown(args, preview)
 
 
 @handles_errors
 def run_previews_get(args: argparse.Namespace) -> int:
     with client_of(args) as client:
         preview = client.previews.get(args.preview_id)
+    return shown(args, preview)
+
+
+def shown(args: argparse.Namespace, preview: Preview) -> int:
+    """The preview, as JSON or fields; exit status 1 when it failed to be drawn."""
     if args.json:
         print_json(preview)
     else:
         show(preview)
-    return 0 if preview.status != "failed" else 1
+    return FAILED if preview.status == "failed" else 0
 
 
 @handles_errors
