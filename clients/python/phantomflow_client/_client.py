@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from typing import Any, Generic, Literal, overload
+from typing import Generic, Literal, Unpack, overload
 
 import httpx
 
@@ -25,7 +24,7 @@ from phantomflow_client.resources.integrations import Integrations
 from phantomflow_client.resources.jobs import AsyncJobs, Jobs, OnEvent
 from phantomflow_client.resources.keys import Keys
 from phantomflow_client.resources.previews import AsyncPreviews, Previews
-from phantomflow_client.resources.renders import Exports, Metadata, Renders
+from phantomflow_client.resources.renders import Renders, Script, SubmitOptions
 from phantomflow_client.resources.schema import Schema
 from phantomflow_client.resources.templates import Templates
 from phantomflow_client.resources.webhooks import Webhooks
@@ -85,52 +84,31 @@ class Client(_Parts[SyncTransport]):
     @overload
     def render(
         self,
-        script: Mapping[str, Any],
+        script: Script,
         *,
         wait: Literal[True] = True,
         timeout: float | None = None,
         on_event: OnEvent | None = None,
-        webhook_uri: str | None = None,
-        metadata: Metadata | None = None,
-        exports: Exports | None = None,
-        idempotency_key: str | None = None,
+        **options: Unpack[SubmitOptions],
     ) -> Job: ...
-
     @overload
     def render(
-        self,
-        script: Mapping[str, Any],
-        *,
-        wait: Literal[False],
-        timeout: float | None = None,
-        on_event: OnEvent | None = None,
-        webhook_uri: str | None = None,
-        metadata: Metadata | None = None,
-        exports: Exports | None = None,
-        idempotency_key: str | None = None,
+        self, script: Script, *, wait: Literal[False], **options: Unpack[SubmitOptions]
     ) -> Submission: ...
 
     def render(
         self,
-        script: Mapping[str, Any],
+        script: Script,
         *,
         wait: bool = True,
         timeout: float | None = None,
         on_event: OnEvent | None = None,
-        webhook_uri: str | None = None,
-        metadata: Metadata | None = None,
-        exports: Exports | None = None,
-        idempotency_key: str | None = None,
+        **options: Unpack[SubmitOptions],
     ) -> Job | Submission:
-        """Submit `script`; with `wait` (the default) follow the job over SSE and return
-        it completed, or raise JobFailedError (failed or cancelled) or WaitTimeoutError."""
-        submission = self.renders.create(
-            script,
-            webhook_uri=webhook_uri,
-            metadata=metadata,
-            exports=exports,
-            idempotency_key=idempotency_key,
-        )
+        """Submit `script` (`options`: as `renders.create`'s); with `wait` (the default)
+        follow the job over SSE and return it completed, or raise JobFailedError (failed
+        or cancelled) or WaitTimeoutError."""
+        submission = self.renders.create(script, **options)
         if not wait:
             return submission
         return _finished(self.jobs.wait(submission.job_id, timeout=timeout, on_event=on_event))
@@ -169,50 +147,28 @@ class AsyncClient(_Parts[AsyncTransport]):
     @overload
     async def render(
         self,
-        script: Mapping[str, Any],
+        script: Script,
         *,
         wait: Literal[True] = True,
         timeout: float | None = None,
         on_event: OnEvent | None = None,
-        webhook_uri: str | None = None,
-        metadata: Metadata | None = None,
-        exports: Exports | None = None,
-        idempotency_key: str | None = None,
+        **options: Unpack[SubmitOptions],
     ) -> Job: ...
-
     @overload
     async def render(
-        self,
-        script: Mapping[str, Any],
-        *,
-        wait: Literal[False],
-        timeout: float | None = None,
-        on_event: OnEvent | None = None,
-        webhook_uri: str | None = None,
-        metadata: Metadata | None = None,
-        exports: Exports | None = None,
-        idempotency_key: str | None = None,
+        self, script: Script, *, wait: Literal[False], **options: Unpack[SubmitOptions]
     ) -> Submission: ...
 
     async def render(
         self,
-        script: Mapping[str, Any],
+        script: Script,
         *,
         wait: bool = True,
         timeout: float | None = None,
         on_event: OnEvent | None = None,
-        webhook_uri: str | None = None,
-        metadata: Metadata | None = None,
-        exports: Exports | None = None,
-        idempotency_key: str | None = None,
+        **options: Unpack[SubmitOptions],
     ) -> Job | Submission:
-        submission = await self.renders.create(
-            script,
-            webhook_uri=webhook_uri,
-            metadata=metadata,
-            exports=exports,
-            idempotency_key=idempotency_key,
-        )
+        submission = await self.renders.create(script, **options)
         if not wait:
             return submission
         job = await self.jobs.wait(submission.job_id, timeout=timeout, on_event=on_event)

@@ -7,7 +7,7 @@ integrations (docs/api.md, "Metadata" and "Exports")."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypedDict
 
 import httpx
 
@@ -26,6 +26,16 @@ from phantomflow_client.resources._base import (
 DRY_RUN = {"dry_run": "true"}
 Metadata = Mapping[str, Any]
 Exports = Sequence[Mapping[str, Any]]
+Script = Mapping[str, Any]
+
+
+class SubmitOptions(TypedDict, total=False):
+    """What a submission may carry besides its script (`Client.render`'s options)."""
+
+    webhook_uri: str | None
+    metadata: Metadata | None
+    exports: Exports | None
+    idempotency_key: str | None
 
 
 def submission(response: httpx.Response) -> Submission:
