@@ -145,8 +145,9 @@ def console() -> Console:
 
 def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
     shown = Table(title=title, title_justify="left")
-    for column in columns:
-        shown.add_column(column)
+    for index, column in enumerate(columns):
+        # The first column is an id: whole on one line, to be copied.
+        shown.add_column(column, no_wrap=index == 0)
     for row in rows:
         shown.add_row(*(cell(value) for value in row))
     console().print(shown)
