@@ -44,6 +44,7 @@ class sends(Generic[P, T]):
 
     def __init__(self, build: Callable[P, Call[T]]) -> None:
         self.build = build
+        self.signature = _signature(build)
         functools.update_wrapper(self, build)
 
     @overload
@@ -67,19 +68,19 @@ class sends(Generic[P, T]):
             def method(*args: Any, **kwargs: Any) -> Any:
                 return transport.send(build(*args, **kwargs))
 
-        return _described(method, build)
+        functools.update_wrapper(method, build)
+        method.__signature__ = self.signature  # type: ignore[attr-defined]
+        return method
 
 
-def _described(method: Callable[..., Any], build: Callable[..., Any]) -> Callable[..., Any]:
-    """`help()` and `inspect.signature` show the method as it is called: the builder's
-    parameters, returning what the call answers (not the `Call`)."""
-    functools.update_wrapper(method, build)
+def _signature(build: Callable[..., Any]) -> inspect.Signature:
+    """The method as `help()` and `inspect.signature` show it: the builder's parameters,
+    returning what the call answers (not the `Call`)."""
     signature = inspect.signature(build)
     answer = signature.return_annotation
     if isinstance(answer, str) and answer.startswith("Call[") and answer.endswith("]"):
         answer = answer.removeprefix("Call[").removesuffix("]")
-    method.__signature__ = signature.replace(return_annotation=answer)  # type: ignore[attr-defined]
-    return method
+    return signature.replace(return_annotation=answer)
 
 
 def model(kind: type[M]) -> Callable[[httpx.Response], M]:
