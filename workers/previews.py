@@ -165,7 +165,10 @@ class PreviewProgress:
         self.preview = preview
         self.worker_name = worker_name
 
-    def __call__(self, progress: float, stage: str) -> None:
+    def __call__(
+        self, progress: float, stage: str, *, media_cache: dict[str, int] | None = None
+    ) -> None:
+        # A preview's events keep their shape: `media_cache` is reported on jobs only.
         try:
             self.app.report_preview_progress(self.preview, progress, stage)
         except (RecordConflictError, IllegalPreviewTransition):

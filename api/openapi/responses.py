@@ -157,7 +157,12 @@ class StoredJobEventSchema(ResponseSchema):
     )
     data = fields.Dict(
         required=True,
-        metadata={"description": "The event's own fields, as stored; they vary by `type`."},
+        metadata={
+            "description": "The event's own fields, as stored; they vary by `type`."
+            " ProgressReported has `progress`, `stage` and `media_cache` ({hits, misses}"
+            " on the report that ends `downloading`, null otherwise and absent from"
+            " events recorded before the media cache)."
+        },
     )
 
 
@@ -559,6 +564,20 @@ class DeletedPreviewSchema(ResponseSchema):
 # --- Server-Sent Events: the `data` of each event (and see STREAM_EVENTS below)
 
 
+class MediaCacheSchema(ResponseSchema):
+    hits = fields.Integer(
+        required=True,
+        metadata={
+            "minimum": 0,
+            "description": "Sources whose bytes came from the worker's media cache (the"
+            " server answered 304 Not Modified, or another job had just downloaded them).",
+        },
+    )
+    misses = fields.Integer(
+        required=True, metadata={"minimum": 0, "description": "Sources downloaded."}
+    )
+
+
 class ProgressEventSchema(ResponseSchema):
     progress = fields.Float(required=True, metadata={"minimum": 0, "maximum": 1})
     stage = fields.String(
@@ -568,6 +587,13 @@ class ProgressEventSchema(ResponseSchema):
         },
     )
     timestamp = _instant(required=True)
+    mediaCache = fields.Nested(
+        MediaCacheSchema,
+        metadata={
+            "description": "On a job's last `downloading` event only (once every source is"
+            " there): how many sources came from the media cache."
+        },
+    )
 
 
 class CompleteEventSchema(ResponseSchema):
@@ -746,6 +772,7 @@ RESPONSE_SCHEMAS: dict[str, type[Schema]] = {
     "Redelivery": RedeliverySchema,
     "WebhookSecret": WebhookSecretSchema,
     "RotatedWebhookSecret": RotatedWebhookSecretSchema,
+    "MediaCache": MediaCacheSchema,
     "ProgressEvent": ProgressEventSchema,
     "CompleteEvent": CompleteEventSchema,
     "ErrorEvent": ErrorEventSchema,
