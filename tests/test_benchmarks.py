@@ -61,6 +61,7 @@ FIGURES: dict[str, tuple[str, ...]] = {
         "cached_load_ms",
     ),
     "read_models.py": ("events_in_store", "rebuild_seconds", "events_per_second"),
+    "flood.py": ("quiet_p99_ms", "flood_p99_ms", "flood_to_quiet_p99", "flood_bodies_refused"),
     "cli_render.py": (
         "total_median_s",
         "complete_to_exit_median_s",
@@ -104,7 +105,7 @@ FIGURES: dict[str, tuple[str, ...]] = {
     ),
 }
 # What each needs besides Python: PostgreSQL, and Redis for the API process.
-NEEDS_REDIS = {"submit.py", "job_reads.py", "sse.py", "template_render.py"}
+NEEDS_REDIS = {"submit.py", "job_reads.py", "sse.py", "template_render.py", "flood.py"}
 # The embedded system, or no service at all.
 EMBEDDED = {"render.py", "cli_render.py", "exports.py", "preview.py", "media_cache.py"}
 

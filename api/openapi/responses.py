@@ -614,6 +614,32 @@ class ErrorEventSchema(ResponseSchema):
     )
 
 
+class ExportEventSchema(ResponseSchema):
+    """One export's change (api/sse.py `export_event`); which fields come with which
+    `status` is said on each."""
+
+    index = fields.Integer(
+        required=True, metadata={"description": "The export's place in the job's exports."}
+    )
+    status = fields.String(
+        required=True,
+        metadata={
+            "enum": ["running", "succeeded", "pending", "failed", "skipped"],
+            "description": "pending: an attempt failed and another follows (nextAttemptAt).",
+        },
+    )
+    attempt = fields.Integer(metadata={"description": "Not on skipped."})
+    location = fields.String(metadata={"description": "On succeeded: where the file landed."})
+    bytes = fields.Integer(metadata={"description": "On succeeded."})
+    durationMs = fields.Integer(metadata={"description": "On succeeded."})
+    error = fields.Nested(JobErrorSchema, metadata={"description": "On pending, failed, skipped."})
+    final = fields.Boolean(metadata={"description": "On pending and failed: no attempt follows."})
+    nextAttemptAt = _instant(
+        "On pending and failed: when the next attempt runs (null: none).", allow_none=True
+    )
+    timestamp = _instant(required=True)
+
+
 class StoryboardImageSchema(ResponseSchema):
     scene = fields.Integer(required=True)
     kind = fields.String(required=True, metadata={"enum": [SCENE, TRANSITION]})
@@ -655,6 +681,10 @@ class AccountErrorEventSchema(ErrorEventSchema, _OnTheAccountStream):
     pass
 
 
+class AccountExportEventSchema(ExportEventSchema, _OnTheAccountStream):
+    pass
+
+
 class WebhookEventSchema(_OnTheAccountStream):
     attempt = fields.Integer(required=True)
     trigger = fields.String(required=True, metadata={"enum": list(WEBHOOK_TRIGGERS)})
@@ -672,6 +702,7 @@ STREAM_EVENTS: dict[str, dict[str, str]] = {
         "progress": "ProgressEvent",
         "complete": "CompleteEvent",
         "error": "ErrorEvent",
+        "export": "ExportEvent",
     },
     "PreviewStreamEvent": {
         "progress": "ProgressEvent",
@@ -683,6 +714,7 @@ STREAM_EVENTS: dict[str, dict[str, str]] = {
         "progress": "AccountProgressEvent",
         "complete": "AccountCompleteEvent",
         "error": "AccountErrorEvent",
+        "export": "AccountExportEvent",
         "webhook": "WebhookEvent",
     },
 }
@@ -776,9 +808,11 @@ RESPONSE_SCHEMAS: dict[str, type[Schema]] = {
     "ProgressEvent": ProgressEventSchema,
     "CompleteEvent": CompleteEventSchema,
     "ErrorEvent": ErrorEventSchema,
+    "ExportEvent": ExportEventSchema,
     "AccountProgressEvent": AccountProgressEventSchema,
     "AccountCompleteEvent": AccountCompleteEventSchema,
     "AccountErrorEvent": AccountErrorEventSchema,
+    "AccountExportEvent": AccountExportEventSchema,
     "WebhookEvent": WebhookEventSchema,
     "StoryboardFrame": StoryboardFrameSchema,
     "PreviewProxy": PreviewProxySchema,
