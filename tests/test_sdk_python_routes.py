@@ -26,6 +26,7 @@ from phantomflow_client import (
     ProgressEvent,
     StoryboardEvent,
 )
+from phantomflow_client.models import JOB_EVENTS, PREVIEW_EVENTS
 from tests.conftest import TINY_SCRIPT
 from tests.live_server import LiveServer
 from tests.media import ffprobe
@@ -88,6 +89,17 @@ def test_every_operation_of_the_served_document_has_a_method_in_the_table(client
     }
 
     assert set(SDK_METHODS) == served, "add the new operation's SDK methods to the table"
+
+
+def test_every_event_of_the_served_streams_has_a_typed_event(client: Client):
+    schemas = client.schema.openapi()["components"]["schemas"]
+    served = {
+        stream: set(schemas[stream]["discriminator"]["mapping"])
+        for stream in ("JobStreamEvent", "AccountStreamEvent", "PreviewStreamEvent")
+    }
+
+    assert served["JobStreamEvent"] | served["AccountStreamEvent"] == set(JOB_EVENTS)
+    assert served["PreviewStreamEvent"] == set(PREVIEW_EVENTS)
 
 
 def test_each_method_of_the_table_exists_on_both_python_clients(server: LiveServer):

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { APIError, PhantomFlow } from "../dist/index.js";
+import { APIError, EVENT_TYPES, PREVIEW_EVENT_TYPES, PhantomFlow } from "../dist/index.js";
 import { TINY, URL_, accountsOf, taker } from "./accounts.mjs";
 
 const ACCOUNTS = accountsOf(import.meta.url);
@@ -35,6 +35,14 @@ test("every operation of the API has its method on the client", () => {
     const [part, name] = path.split(".");
     assert.equal(typeof client[part]?.[name], "function", `${operation}: client.${path}`);
   }
+});
+
+test("every event of the served streams is one the client hands on", async () => {
+  const schemas = (await new PhantomFlow({ apiKey: "key", baseUrl: URL_ }).schema.openapi()).components.schemas;
+  const names = (stream) => Object.keys(schemas[stream].discriminator.mapping).sort();
+
+  assert.deepEqual([...new Set([...names("JobStreamEvent"), ...names("AccountStreamEvent")])].sort(), [...EVENT_TYPES].sort());
+  assert.deepEqual(names("PreviewStreamEvent"), [...PREVIEW_EVENT_TYPES].sort());
 });
 
 test("integrations are stored, shown without their secrets, and deleted", async () => {
