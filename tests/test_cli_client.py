@@ -360,6 +360,25 @@ def test_a_template_is_previewed_with_its_variables(account, tmp_path: Path, cap
     assert neither[0] == 2 and "--template" in neither[2]
 
 
+def test_assets_are_uploaded_listed_and_deleted(account, tmp_path: Path, capsys):
+    from tests import upload_files
+
+    image = tmp_path / "logo.png"
+    image.write_bytes(upload_files.png())
+    uploaded = run(capsys, "assets", "upload", str(image), "--json")
+    asset_id = json.loads(uploaded[1])[0]["id"]
+    listed = run(capsys, "assets", "list")
+    deleted = run(capsys, "assets", "delete", asset_id)
+    missing = run(capsys, "assets", "upload", str(tmp_path / "nope.png"))
+    refused = run(capsys, "assets", "upload", str(script_file(tmp_path, TINY_SCRIPT)))
+
+    assert uploaded[0] == 0 and asset_id.startswith("asset_")
+    assert asset_id in listed[1] and "logo.png" in listed[1] and "storage:" in listed[1]
+    assert deleted[0] == 0 and f"asset {asset_id} deleted" in deleted[1]
+    assert missing[0] == 2 and "cannot read" in missing[2]
+    assert refused[0] == 1 and "UNSUPPORTED_FILE_TYPE" in refused[2]
+
+
 # --- the command line itself -------------------------------------------------------------------
 
 

@@ -27,6 +27,7 @@ from phantomflow_client import (
     StoryboardEvent,
 )
 from phantomflow_client.models import JOB_EVENTS, PREVIEW_EVENTS
+from tests import upload_files
 from tests.conftest import TINY_SCRIPT
 from tests.live_server import LiveServer
 from tests.media import ffprobe
@@ -294,3 +295,61 @@ def test_the_async_client_covers_previews_integrations_and_output_deletion(
     assert drawn.status == "completed" and not isinstance(events[-1], ErrorEvent)
     assert job.status == "completed" and job.metadata == {"via": "async"}
     assert deleted.deleted and deleted.job_id == job.job_id
+
+
+# --- assets -------------------------------------------------------------------------------
+
+
+def test_assets_upload_with_progress_list_read_and_delete(client: Client, tmp_path):
+    image = tmp_path / "logo.png"
+    image.write_bytes(upload_files.png())
+    sound = upload_files.wav()
+    progress: list[tuple[int, int]] = []
+
+    uploaded = client.assets.upload(
+        image, ("voice.wav", sound), on_progress=lambda sent, total: progress.append((sent, total))
+    )
+    again = client.assets.upload(image)
+    page = client.assets.list(type="image")
+    every = [asset.id for asset in client.assets.iter()]
+    got = client.assets.get(uploaded[0])
+    saved = client.assets.download(uploaded[1], tmp_path / "voice.wav")
+    deleted = client.assets.delete(uploaded[0])
+
+    total = image.stat().st_size + len(sound)
+    assert [asset.type for asset in uploaded] == ["image", "audio"]
+    assert uploaded[0].name == "logo.png" and uploaded[0].width == 32
+    assert progress[-1] == (total, total) and all(t == total for _, t in progress)
+    assert [sent for sent, _ in progress] == sorted(sent for sent, _ in progress)
+    assert again[0].id == uploaded[0].id  # the same content is the same asset
+    assert [asset.id for asset in page.assets] == [uploaded[0].id]
+    assert page.storage.used_bytes == total and sorted(every) == sorted(a.id for a in uploaded)
+    assert got.sha256 == uploaded[0].sha256 and saved.read_bytes() == sound
+    assert deleted.deleted
+    with pytest.raises(NotFoundError):
+        client.assets.get(uploaded[0])
+
+
+def test_a_file_that_is_not_media_is_refused_by_name(client: Client):
+    with pytest.raises(BadRequestError) as refused:
+        client.assets.upload(("notes.mp4", upload_files.TEXT))
+
+    assert refused.value.code == "UNSUPPORTED_FILE_TYPE"
+
+
+def test_the_async_client_uploads_and_renders_with_an_asset(server: LiveServer, account):
+    async def scenario():
+        async with AsyncClient(account.test_api_key, base_url=server.url) as client:
+            (image,) = await client.assets.upload(("bg.png", upload_files.png(320, 240)))
+            script = {
+                **TINY_SCRIPT,
+                "scenes": [{"duration": 1, "background": {"type": "image", "src": image.id}}],
+            }
+            job = await client.render(script, timeout=60)
+            listed = await client.assets.list()
+            return image, job, listed
+
+    image, job, listed = asyncio.run(scenario())
+
+    assert image.id.startswith("asset_") and job.status == "completed"
+    assert [asset.id for asset in listed.assets] == [image.id]

@@ -3,12 +3,14 @@ live embedded server started here. Without Node the test skips, except in CI."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
 import subprocess
 from pathlib import Path
 
+from tests import upload_files
 from tests.conftest import service_missing
 from tests.live_server import LiveServer
 from tests.sdk_operations import SDK_METHODS
@@ -57,6 +59,7 @@ def test_the_typescript_sdk_passes_its_node_tests_against_the_live_server(tmp_pa
                 {operation: methods[1] for operation, methods in SDK_METHODS.items() if methods}
             ),
             "PHANTOMFLOW_TIGHT_API_KEY": tight.api_key,
+            "PHANTOMFLOW_TEST_PNG": base64.b64encode(upload_files.png()).decode(),
         }
         done = subprocess.run(
             [node, "--test", "--test-reporter=spec", *sorted(map(str, tests))],

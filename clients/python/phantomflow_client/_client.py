@@ -18,6 +18,7 @@ from phantomflow_client.errors import JobFailedError
 from phantomflow_client.models import Job, Submission
 from phantomflow_client.resources._base import Transport
 from phantomflow_client.resources.account import Accounts
+from phantomflow_client.resources.assets import Assets, AsyncAssets
 from phantomflow_client.resources.credits import AsyncCredits, Credits
 from phantomflow_client.resources.events import AsyncEvents, Events
 from phantomflow_client.resources.integrations import Integrations
@@ -80,6 +81,7 @@ class Client(_Parts[SyncTransport]):
         self.events = Events(transport)
         self.credits = Credits(transport)
         self.previews = Previews(transport)
+        self.assets = Assets(transport)
 
     @overload
     def render(
@@ -143,6 +145,7 @@ class AsyncClient(_Parts[AsyncTransport]):
         self.events = AsyncEvents(transport)
         self.credits = AsyncCredits(transport)
         self.previews = AsyncPreviews(transport)
+        self.assets = AsyncAssets(transport)
 
     @overload
     async def render(

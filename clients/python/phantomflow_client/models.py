@@ -587,3 +587,45 @@ class Preview(Model):
 class DeletedPreview(Model):
     preview_id: str
     deleted: bool
+
+
+# --- assets ---------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Asset(Model):
+    """An uploaded file of your media library, named in scripts by its id (`"src":
+    "asset_..."`, `"font_family": "asset_..."`). `url` is its file, read with your key."""
+
+    id: str
+    name: str
+    type: str  # image, video, audio or font
+    mime_type: str
+    size: int
+    sha256: str
+    width: int | None = None
+    height: int | None = None
+    duration_seconds: float | None = None
+    created_at: datetime | None = None
+    url: str = ""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class StorageUse(Model):
+    used_bytes: int
+    limit_bytes: int
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class AssetPage(Model):
+    assets: list[Asset]
+    total: int
+    page: int
+    limit: int
+    storage: StorageUse
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class DeletedAsset(Model):
+    id: str
+    deleted: bool

@@ -4,6 +4,7 @@ import { JobFailedError } from "./errors.js";
 import type { Job, JobEvent, Script, Submission } from "./models.js";
 import type { SubmitOptions } from "./resources/renders.js";
 import { Accounts } from "./resources/account.js";
+import { Assets } from "./resources/assets.js";
 import { Credits } from "./resources/credits.js";
 import { Events } from "./resources/events.js";
 import { Jobs } from "./resources/jobs.js";
@@ -51,6 +52,7 @@ export class PhantomFlow {
   readonly schema: Schema;
   readonly integrations: Integrations;
   readonly previews: Previews;
+  readonly assets: Assets;
   readonly baseUrl: string;
 
   constructor(options: ClientOptions = {}) {
@@ -73,6 +75,7 @@ export class PhantomFlow {
     this.schema = new Schema(transport);
     this.integrations = new Integrations(transport);
     this.previews = new Previews(transport);
+    this.assets = new Assets(transport);
   }
 
   /**

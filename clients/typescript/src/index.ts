@@ -16,6 +16,7 @@ export {
   WaitTimeoutError,
 } from "./errors.js";
 export * from "./models.js";
+export type { AssetRef, UploadFile, UploadOptions } from "./resources/assets.js";
 export type { LedgerQuery } from "./resources/credits.js";
 export type { JobRef, ListOptions, MetadataFilter, WaitOptions } from "./resources/jobs.js";
 export type { PreviewRef, PreviewWaitOptions } from "./resources/previews.js";

@@ -370,3 +370,32 @@ export interface PreviewCompleteEvent {
 export type PreviewEvent = ProgressEvent | StoryboardEvent | PreviewCompleteEvent | ErrorEvent;
 /** The events a preview's stream hands on, by name. */
 export const PREVIEW_EVENT_TYPES: ReadonlySet<string> = new Set(["progress", "storyboard", "complete", "error"]);
+
+/** An uploaded file of your media library, named in scripts by its id. */
+export interface Asset {
+  id: string;
+  name: string;
+  type: "image" | "video" | "audio" | "font";
+  mime_type: string;
+  size: number;
+  sha256: string;
+  width: number | null;
+  height: number | null;
+  duration_seconds: number | null;
+  created_at: string;
+  /** Its file, read with your key (`assets.download`). */
+  url: string;
+}
+
+export interface AssetPage {
+  assets: Asset[];
+  total: number;
+  page: number;
+  limit: number;
+  storage: { used_bytes: number; limit_bytes: number };
+}
+
+export interface DeletedAsset {
+  id: string;
+  deleted: true;
+}

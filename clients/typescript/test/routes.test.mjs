@@ -167,3 +167,28 @@ test("a template is previewed with its variables, and PUT changes it", async () 
   assert.equal(preview.origin.template_id, template.id);
   await client.previews.delete(preview);
 });
+
+test("assets upload with progress, list, download and delete", async () => {
+  const client = live(account());
+  const png = new Uint8Array(Buffer.from(process.env.PHANTOMFLOW_TEST_PNG ?? "", "base64"));
+  assert.ok(png.length > 0, "tests/test_sdk_typescript.py passes a PNG");
+  const progress = [];
+  const [asset] = await client.assets.upload([{ name: "logo.png", data: png }], {
+    onProgress: (sent, total) => progress.push([sent, total]),
+  });
+  const page = await client.assets.list({ type: "image" });
+  const bytes = await client.assets.download(asset);
+  await assert.rejects(
+    client.assets.upload([{ name: "notes.mp4", data: new TextEncoder().encode("just words\n") }]),
+    (error) => error instanceof APIError && error.code === "UNSUPPORTED_FILE_TYPE",
+  );
+  const deleted = await client.assets.delete(asset);
+
+  assert.match(asset.id, /^asset_/);
+  assert.equal(asset.type, "image");
+  assert.deepEqual(progress.at(-1), [png.length, png.length]);
+  assert.deepEqual(page.assets.map((a) => a.id), [asset.id]);
+  assert.deepEqual(bytes, png);
+  assert.equal(deleted.deleted, true);
+  await assert.rejects(client.assets.get(asset), (error) => error instanceof APIError && error.status === 404);
+});
