@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from phantomflow.api import (
+    assets,
     credits,
     dashboard,
     integrations,
@@ -53,6 +54,8 @@ def create_app(services: Services) -> web.Application:
     app.add_routes(previews.routes)
     app.add_routes(preview_viewer.routes)
     app.add_routes(integrations.routes)
+    app.add_routes(assets.routes)
+    app.cleanup_ctx.append(assets.sweep_abandoned_spools)
     app.add_routes(outputs.routes)
     app.add_routes(schema_routes)
     # The web app and its security headers (and no-store on every key-protected answer).

@@ -26,12 +26,14 @@ import signal
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
 import dramatiq
 from aiohttp import web
 from dramatiq.brokers.redis import RedisBroker
 
+from phantomflow.adapters.asset_files import LocalAsset, asset_local_file
 from phantomflow.adapters.persistence import (
     event_store_env,
     postgres_conninfo,
@@ -39,7 +41,7 @@ from phantomflow.adapters.persistence import (
 )
 from phantomflow.adapters.pg_locks import AdvisoryAccountLocks
 from phantomflow.adapters.preview_files import PreviewFiles
-from phantomflow.adapters.render import renderer_for
+from phantomflow.adapters.render import media_cache_for, renderer_for
 from phantomflow.adapters.secrets import SecretsVault, embedded_master_key, parse_master_key
 from phantomflow.adapters.settings import Settings
 from phantomflow.adapters.storage import Storage, storage_for
@@ -50,6 +52,7 @@ from phantomflow.api.services import Services
 from phantomflow.api.sse import RedactingAccessLogger
 from phantomflow.domain import exports as ex
 from phantomflow.domain.application import PhantomFlow
+from phantomflow.projections.assets import AssetsProjection, AssetsQueries
 from phantomflow.projections.integrations import IntegrationsProjection, IntegrationsQueries
 from phantomflow.projections.jobs import JobsProjection, JobsQueries
 from phantomflow.projections.ledger import LedgerProjection, LedgerQueries
@@ -101,6 +104,8 @@ class Runtime:
     templates: TemplatesQueries = field(init=False)
     integrations_runner: FollowerRunner = field(init=False)
     integrations: IntegrationsQueries = field(init=False)
+    assets_runner: FollowerRunner = field(init=False)
+    assets: AssetsQueries = field(init=False)
     preview_files: PreviewFiles = field(init=False)
     preview_expiry_runner: FollowerRunner = field(init=False)
     preview_expiry: PreviewExpiryQueries = field(init=False)
@@ -114,9 +119,18 @@ class Runtime:
         self.templates = TemplatesQueries(self.views)
         self.integrations_runner = FollowerRunner(self.app, self.views, IntegrationsProjection())
         self.integrations = IntegrationsQueries(self.views)
+        self.assets_runner = FollowerRunner(self.app, self.views, AssetsProjection())
+        self.assets = AssetsQueries(self.views)
         self.preview_files = PreviewFiles(self.storage)
         self.preview_expiry_runner = FollowerRunner(self.app, self.views, PreviewExpiryProjection())
         self.preview_expiry = PreviewExpiryQueries(self.views)
+
+    @functools.cached_property
+    def ffmpeg_exe(self) -> str:
+        """The FFmpeg binary (the imageio-ffmpeg wheel's) that probes uploads."""
+        import imageio_ffmpeg
+
+        return str(imageio_ffmpeg.get_ffmpeg_exe())
 
     @property
     def read_models(self) -> list[FollowerRunner]:
@@ -127,6 +141,7 @@ class Runtime:
             self.ledger_runner,
             self.templates_runner,
             self.integrations_runner,
+            self.assets_runner,
             self.preview_expiry_runner,
         ]
 
@@ -188,10 +203,23 @@ def production_settings() -> Settings:
 # --- the work behind the queues -------------------------------------------------------
 
 
+def asset_resolver(runtime: Runtime) -> Callable[[str, Path], Path]:
+    """How a render gets an uploaded asset's bytes: by its id, from the output storage,
+    through the host's media cache (by content) when the storage is not a local folder."""
+
+    cache = media_cache_for(runtime.settings)
+
+    def resolve(ref: str, work_dir: Path) -> LocalAsset:
+        asset = runtime.app.asset_by_ref(ref)
+        return asset_local_file(runtime.storage, asset.key, asset.sha256, work_dir, cache)
+
+    return resolve
+
+
 def render_service(runtime: Runtime) -> RenderService:
     return RenderService(
         app=runtime.app,
-        renderer=renderer_for(runtime.settings),
+        renderer=renderer_for(runtime.settings, assets=asset_resolver(runtime)),
         storage=runtime.storage,
         lease_seconds=runtime.settings.render_lease_seconds,
     )
@@ -200,7 +228,7 @@ def render_service(runtime: Runtime) -> RenderService:
 def preview_service(runtime: Runtime) -> PreviewService:
     return PreviewService(
         app=runtime.app,
-        renderer=renderer_for(runtime.settings),
+        renderer=renderer_for(runtime.settings, assets=asset_resolver(runtime)),
         files=runtime.preview_files,
         lease_seconds=runtime.settings.render_lease_seconds,
     )

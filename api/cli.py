@@ -93,6 +93,9 @@ def parser() -> argparse.ArgumentParser:
     plan.add_argument("plan", choices=PLANS, help="the new plan")
     plan.add_argument("--requests-per-minute", type=int, help="enterprise only")
     plan.add_argument("--concurrent-jobs", type=int, help="enterprise only")
+    plan.add_argument(
+        "--storage-bytes", type=int, help="enterprise only: the account's asset storage"
+    )
     plan.set_defaults(run=run_accounts_plan)
 
     keys = commands.add_parser("keys", help="mint and revoke an account's API keys")
@@ -228,7 +231,11 @@ def run_accounts_plan(args: argparse.Namespace) -> int:
 
     with bootstrap.one_off() as runtime:
         account = runtime.app.change_plan(
-            args.account_id, args.plan, args.requests_per_minute, args.concurrent_jobs
+            args.account_id,
+            args.plan,
+            args.requests_per_minute,
+            args.concurrent_jobs,
+            args.storage_bytes,
         )
     limits = account.limits
     print(
@@ -238,6 +245,7 @@ def run_accounts_plan(args: argparse.Namespace) -> int:
                 "plan": account.plan,
                 "requests_per_minute": limits.requests_per_minute,
                 "concurrent_jobs": limits.concurrent_jobs,
+                "storage_bytes": account.storage_limit_bytes,
             }
         )
     )

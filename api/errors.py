@@ -21,6 +21,7 @@ from aiohttp import web
 
 from phantomflow.adapters.pg_health import UNAVAILABLE_ERRORS
 from phantomflow.api.services import REQUEST_ID
+from phantomflow.domain.assets import AssetInUse, AssetReferenceInvalid, StorageLimitExceeded
 from phantomflow.domain.errors import ConcurrencyLimitExceeded, InsufficientCredits
 from phantomflow.domain.exports import ExportTargetInvalid
 from phantomflow.domain.idempotency import IdempotencyKeyReused
@@ -37,6 +38,14 @@ class ErrorCode(NamedTuple):
 
 ERROR_CODES: dict[str, ErrorCode] = {
     "INVALID_JSON": ErrorCode(400, "the body is empty or is not JSON"),
+    "NO_FILES": ErrorCode(400, "an upload without a `file` or `files` part"),
+    "EMPTY_FILE": ErrorCode(400, "an uploaded file has no bytes (`name`)"),
+    "TOO_MANY_FILES": ErrorCode(400, "more than 20 files in one upload (`limit`)"),
+    "UNSUPPORTED_FILE_TYPE": ErrorCode(
+        400,
+        "an uploaded file is not an image, video, audio or font we take, by its content"
+        " (`name`); nothing was stored",
+    ),
     "INVALID_REQUEST": ErrorCode(
         400,
         "the body is not a JSON object, or a field is missing, unknown or of the wrong JSON"
@@ -48,6 +57,11 @@ ERROR_CODES: dict[str, ErrorCode] = {
     "INSUFFICIENT_CREDITS": ErrorCode(
         402, "the balance cannot cover the estimate (`required`, `balance`)"
     ),
+    "STORAGE_LIMIT_EXCEEDED": ErrorCode(
+        402,
+        "the files do not fit the plan's storage (`used_bytes`, `limit_bytes`,"
+        " `required_bytes`); nothing was stored",
+    ),
     "FORBIDDEN": ErrorCode(403, "not allowed"),
     "NOT_FOUND": ErrorCode(
         404, "no such resource for you (unknown, malformed or another account's)"
@@ -55,8 +69,14 @@ ERROR_CODES: dict[str, ErrorCode] = {
     "TEMPLATE_NOT_FOUND": ErrorCode(404, "no such template (or version) that you may render"),
     "JOB_ALREADY_FINISHED": ErrorCode(409, "the job has already ended"),
     "JOB_NOT_COMPLETED": ErrorCode(409, "the job has no output (it has not completed)"),
+    "ASSET_IN_USE": ErrorCode(
+        409, "a queued or processing job uses the asset (`job_ids`); delete it once they end"
+    ),
     "OUTPUT_DELETED": ErrorCode(
         410, "the job's output was deleted (DELETE /api/jobs/{job_id}/output)"
+    ),
+    "FILE_TOO_LARGE": ErrorCode(
+        413, "an uploaded file is larger than the plan's single-file limit (`limit_bytes`)"
     ),
     "RANGE_NOT_SATISFIABLE": ErrorCode(416, "the Range starts past the end of the file"),
     "PREVIEW_EXPIRED": ErrorCode(410, "the preview has expired and its files are deleted"),
@@ -235,8 +255,18 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         response = error.response()
     except (InsufficientCredits, ConcurrencyLimitExceeded, IdempotencyKeyReused) as refused:
         response = from_domain(refused).response()
-    except ExportTargetInvalid as invalid:
+    except (ExportTargetInvalid, AssetReferenceInvalid) as invalid:
         response = schema_error(invalid.path, invalid.message).response()
+    except AssetInUse as in_use:
+        response = ApiError.of("ASSET_IN_USE", str(in_use), job_ids=in_use.job_ids).response()
+    except StorageLimitExceeded as refused:
+        response = ApiError.of(
+            "STORAGE_LIMIT_EXCEEDED",
+            str(refused),
+            used_bytes=refused.used_bytes,
+            limit_bytes=refused.limit_bytes,
+            required_bytes=refused.required_bytes,
+        ).response()
     except UNAVAILABLE_ERRORS:
         log.warning(
             "database unavailable in %s %s (request %s)",

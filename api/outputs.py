@@ -55,15 +55,18 @@ async def download_output(request: web.Request) -> web.StreamResponse:
     return served
 
 
-async def serve_object(request: web.Request, key: str) -> web.StreamResponse | None:
-    """The stored object `key` as this module serves outputs (a preview's files too);
-    None when there is no such object."""
+async def serve_object(
+    request: web.Request, key: str, cache_control: str = CACHE_CONTROL
+) -> web.StreamResponse | None:
+    """The stored object `key` as this module serves outputs (a preview's files and
+    assets too, the latter `private`: they are read with a key); None when there is no
+    such object."""
     services = services_of(request)
     storage = services.runtime.storage
     path = storage.local_path(key)
     if path is not None:
         return web.FileResponse(
-            path, headers={"Content-Type": content_type_of(key), "Cache-Control": CACHE_CONTROL}
+            path, headers={"Content-Type": content_type_of(key), "Cache-Control": cache_control}
         )
     found = await services.call(storage.stat, key)
     if found is None:
@@ -72,7 +75,7 @@ async def serve_object(request: web.Request, key: str) -> web.StreamResponse | N
         url = await services.call(storage.presigned_url, key, PRESIGNED_SECONDS)
         if url is not None:
             raise web.HTTPFound(url, headers={"Cache-Control": "private, max-age=60"})
-    return await _proxy(request, services, storage, found)
+    return await _proxy(request, services, storage, found, cache_control)
 
 
 async def _missing(services: Services, name: str) -> ApiError:
@@ -88,12 +91,12 @@ async def _missing(services: Services, name: str) -> ApiError:
     return not_found("No such output.")
 
 
-def _headers(found: StoredObject) -> dict[str, str]:
+def _headers(found: StoredObject, cache_control: str = CACHE_CONTROL) -> dict[str, str]:
     return {
         "ETag": found.etag,
         "Last-Modified": format_datetime(found.last_modified.astimezone(UTC), usegmt=True),
         "Accept-Ranges": "bytes",
-        "Cache-Control": CACHE_CONTROL,
+        "Cache-Control": cache_control,
     }
 
 
@@ -141,9 +144,13 @@ def _unsatisfiable(found: StoredObject) -> ApiError:
 
 
 async def _proxy(
-    request: web.Request, services: Services, storage: Storage, found: StoredObject
+    request: web.Request,
+    services: Services,
+    storage: Storage,
+    found: StoredObject,
+    cache_control: str = CACHE_CONTROL,
 ) -> web.StreamResponse:
-    headers = _headers(found)
+    headers = _headers(found, cache_control)
     if _not_modified(request, found):
         return web.Response(status=304, headers=headers)
     wanted = _range(request, found)

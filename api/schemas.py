@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 from typing import Any, ClassVar, NamedTuple
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from phantomflow.domain import metadata as job_metadata
+from phantomflow.domain.assets import REF_PATTERN as ASSET_REF_PATTERN
 from phantomflow.domain.exports import MAX_EXPORTS
 from phantomflow.domain.script import (
     ALIGNMENTS,
@@ -54,6 +56,13 @@ COLOUR_MESSAGE = "Expected a hex colour like #RRGGBB"
 # only, size and time limits) is checked when it is fetched; see adapters/media.py.
 HTTP_URL_PATTERN = r"^https?://[^\x00-\x20\x7f/?#@\\]+(?:[/?#][^\x00-\x20\x7f]*)?" + END
 HTTP_URL_MESSAGE = "Expected an absolute http(s) URL"
+# Where a script names media: a URL as above, or an uploaded asset's id (docs/api.md
+# "Assets"); whether the asset may be used there is checked at submission.
+MEDIA_SRC_PATTERN = (
+    f"^(?:{HTTP_URL_PATTERN.removeprefix('^').removesuffix(END)}|{ASSET_REF_PATTERN})" + END
+)
+MEDIA_SRC_MESSAGE = "Expected an absolute http(s) URL or an asset id (asset_…)"
+ASSET_FONT_PATTERN = "^" + ASSET_REF_PATTERN + END
 
 
 def json_type(value: Any) -> str:
@@ -200,6 +209,34 @@ def _url(**kwargs: Any) -> String:
     )
 
 
+def _media_src() -> String:
+    return String(
+        required=True,
+        validate=[
+            validate.Regexp(MEDIA_SRC_PATTERN, error=MEDIA_SRC_MESSAGE),
+            validate.Length(
+                max=LIMITS.max_url_length,
+                error=f"URLs are limited to {LIMITS.max_url_length} characters",
+            ),
+        ],
+    )
+
+
+class FontFamily(validate.Validator):
+    """One of the bundled font families, or an uploaded font asset's id (published as
+    `anyOf` an enum and a pattern)."""
+
+    families = FONT_FAMILIES
+    pattern = ASSET_FONT_PATTERN
+
+    def __call__(self, value: Any) -> Any:
+        if value in self.families or re.match(self.pattern, value):
+            return value
+        raise ValidationError(
+            f"Expected one of: {', '.join(self.families)}, or a font asset's id (asset_…)"
+        )
+
+
 def _between(low: float, high: float) -> validate.Range:
     return validate.Range(min=low, max=high, error=f"Must be between {low:g} and {high:g}")
 
@@ -267,7 +304,7 @@ class TextElementSchema(TimedSchema):
             error=f"Must be 1 to {LIMITS.max_text_length} characters",
         ),
     )
-    font_family = String(load_default=TextElement.font_family, validate=_one_of(FONT_FAMILIES))
+    font_family = String(load_default=TextElement.font_family, validate=FontFamily())
     font_weight = String(load_default=TextElement.font_weight, validate=_one_of(FONT_WEIGHTS))
     font_size = Integer(
         load_default=DEFAULTS["font_size"],
@@ -295,7 +332,7 @@ class _TrimmedSchema(TimedSchema):
 
 class ImageElementSchema(TimedSchema):
     type = _type("image")
-    src = _url(required=True)
+    src = _media_src()
     x = _offset(ImageElement.x)
     y = _offset(ImageElement.y)
     width = _box_size()
@@ -306,7 +343,7 @@ class ImageElementSchema(TimedSchema):
 
 class VideoElementSchema(_TrimmedSchema):
     type = _type("video")
-    src = _url(required=True)
+    src = _media_src()
     x = _offset(VideoElement.x)
     y = _offset(VideoElement.y)
     width = _box_size()
@@ -320,7 +357,7 @@ class VideoElementSchema(_TrimmedSchema):
 
 class AudioElementSchema(_TrimmedSchema):
     type = _type("audio")
-    src = _url(required=True)
+    src = _media_src()
     volume = _volume()
 
 
@@ -378,7 +415,7 @@ class Element(TypedObject):
 
 class MediaBackgroundSchema(StrictSchema):
     type = String(required=True, validate=_one_of(BACKGROUND_MEDIA))
-    src = _url(required=True)
+    src = _media_src()
     fit = String(load_default=MediaBackground.fit, validate=_one_of(FITS))
     color = _colour(load_default=MediaBackground.color)
     loop = Boolean(load_default=MediaBackground.loop)
@@ -408,7 +445,7 @@ class TransitionSchema(StrictSchema):
 
 
 class SoundtrackSchema(StrictSchema):
-    src = _url(required=True)
+    src = _media_src()
     volume = _volume()
     fade_in = _fade()
     fade_out = _fade()

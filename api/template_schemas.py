@@ -88,11 +88,19 @@ class VariableValues(validate.Validator):
         return value
 
 
+# Exactly the characters str.isspace() is true of (str.strip() removes these).
+STRIPPED = r"[\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+
+
 def _name(**kwargs: Any) -> String:
     return String(
-        # Python's `\s` is what str.strip() removes; the domain strips the name and
-        # limits what is left (domain/templates.py).
-        validate=validate.Regexp(r"^\s*\S", error="Template name must not be empty."),
+        # The domain strips the name (str.strip()) and limits what is left
+        # (domain/templates.py). What str.strip() removes is spelled out: Python's `\s`
+        # and the published pattern's (ECMA-262) disagree on a few characters (U+0085,
+        # U+001C to U+001F), so a name of them alone passed the one and not the other.
+        validate=validate.Regexp(
+            f"^{STRIPPED}*[^{STRIPPED[1:-1]}]", error="Template name must not be empty."
+        ),
         metadata={
             "description": "Surrounding spaces are removed; what is left must be 1 to"
             f" {MAX_NAME_LENGTH} characters (VALIDATION_ERROR otherwise)."

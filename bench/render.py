@@ -224,7 +224,7 @@ def bare_ffmpeg(work: Path, media: Path, base: str, script: dict) -> float:
     for source in movie.media_sources():
         path = media / source.url.rsplit("/", 1)[1]
         infos[source.url] = probe(renderer.ffmpeg_exe, path, source.path, deadline)
-    fonts = {key: path.resolve() for key, path in renderer._fonts(movie).items()}
+    fonts = {key: path.resolve() for key, path in renderer._fonts(movie, work).items()}
     work.mkdir(parents=True, exist_ok=True)
     plan = GraphBuilder(movie, fonts, infos, work).build(work / "bare.mp4")
     args = plan.compile(cmd=FFMPEG)

@@ -11,11 +11,12 @@ import base64
 import copy
 import secrets
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
+from phantomflow.domain.assets import AssetInUse, StorageLimitExceeded, asset_ref, content_slot
 from phantomflow.domain.errors import (
     ConcurrencyLimitExceeded,
     DomainError,
@@ -23,7 +24,7 @@ from phantomflow.domain.errors import (
     InsufficientCredits,
 )
 from phantomflow.domain.keys import LIVE, TEST
-from phantomflow.domain.plans import PLAN_LIMITS, PLANS, PlanLimits
+from phantomflow.domain.plans import PLAN_LIMITS, PLANS, STORAGE_LIMITS, PlanLimits
 
 # Why credits came back: the unused part of an estimate once the real duration is
 # known, a failed render, or a job the customer cancelled.
@@ -98,27 +99,127 @@ class CreditAccount(Aggregate):
         plan: str,
         requests_per_minute: int | None = None,
         concurrent_jobs: int | None = None,
+        storage_bytes: int | None = None,
     ) -> None:
         """Move to a plan; enterprise accounts may carry limits of their own."""
         if plan not in PLANS:
             raise DomainError(f"unknown plan {plan!r}; plans are {', '.join(PLANS)}")
-        custom = (requests_per_minute, concurrent_jobs) != (None, None)
+        custom = (requests_per_minute, concurrent_jobs, storage_bytes) != (None, None, None)
         if custom and plan != "enterprise":
             raise DomainError("only the enterprise plan has custom limits")
-        for value in (requests_per_minute, concurrent_jobs):
+        for value in (requests_per_minute, concurrent_jobs, storage_bytes):
             if value is not None and value < 1:
                 raise DomainError("limits must be at least 1")
         self._plan_changed(
-            plan=plan, requests_per_minute=requests_per_minute, concurrent_jobs=concurrent_jobs
+            plan=plan,
+            requests_per_minute=requests_per_minute,
+            concurrent_jobs=concurrent_jobs,
+            storage_bytes=storage_bytes,
         )
 
     @event("PlanChanged")
     def _plan_changed(
-        self, plan: str, requests_per_minute: int | None, concurrent_jobs: int | None
+        self,
+        plan: str,
+        requests_per_minute: int | None,
+        concurrent_jobs: int | None,
+        storage_bytes: int | None = None,
     ) -> None:
         self.plan = plan
         self.custom_requests_per_minute = requests_per_minute
         self.custom_concurrent_jobs = concurrent_jobs
+        self.custom_storage_bytes = storage_bytes
+
+    # --- stored assets (domain/assets.py) -------------------------------------------
+    # Accounts opened or snapshotted before assets existed have none of these
+    # attributes: these class-level values stand in for them. The containers are
+    # replaced, never changed in place, so the shared defaults (and the shallow copies
+    # `__deepcopy__` makes of them) are never written to.
+    custom_storage_bytes: int | None = None
+    storage_used: int = 0
+    # content_slot(sandbox, sha256) -> [asset id, size]
+    # (Unannotated: the aggregate is a dataclass, which refuses a mutable default.)
+    stored_assets = cast("dict[str, list[Any]]", {})
+    # job id -> the asset ids it holds while queued or processing
+    asset_holds = cast("dict[str, list[str]]", {})
+
+    @property
+    def storage_limit_bytes(self) -> int:
+        return self.custom_storage_bytes or STORAGE_LIMITS[self.plan].storage_bytes
+
+    @property
+    def max_file_bytes(self) -> int:
+        return STORAGE_LIMITS[self.plan].max_file_bytes
+
+    def stored_asset(self, sandbox: bool, sha256: str) -> UUID | None:
+        """The account's asset of this content in this key mode, if it has one."""
+        found = self.stored_assets.get(content_slot(sandbox, sha256))
+        return UUID(found[0]) if found else None
+
+    def check_storage(self, required_bytes: int) -> None:
+        """Raise StorageLimitExceeded unless `required_bytes` more fit the plan."""
+        if self.storage_used + required_bytes > self.storage_limit_bytes:
+            raise StorageLimitExceeded(
+                used_bytes=self.storage_used,
+                limit_bytes=self.storage_limit_bytes,
+                required_bytes=required_bytes,
+            )
+
+    def store_asset(self, asset_id: UUID, sandbox: bool, sha256: str, size: int) -> None:
+        if self.stored_asset(sandbox, sha256) is not None:
+            raise DomainError(f"the account already holds content {sha256}")
+        self.check_storage(size)
+        self._asset_stored(asset_id=asset_id, sandbox=sandbox, sha256=sha256, size=size)
+
+    @event("AssetStored")
+    def _asset_stored(self, asset_id: UUID, sandbox: bool, sha256: str, size: int) -> None:
+        self.stored_assets = {
+            **self.stored_assets,
+            content_slot(sandbox, sha256): [str(asset_id), size],
+        }
+        self.storage_used += size
+
+    def remove_asset(self, asset_id: UUID, sandbox: bool, sha256: str) -> None:
+        """Give the asset's bytes back; AssetInUse while a job holds it."""
+        holders = [job for job, held in self.asset_holds.items() if str(asset_id) in held]
+        if holders:
+            raise AssetInUse(asset_ref(asset_id), holders)
+        if self.stored_asset(sandbox, sha256) != asset_id:
+            raise DomainError(f"asset {asset_id} is not stored on this account")
+        self._asset_removed(asset_id=asset_id, sandbox=sandbox, sha256=sha256)
+
+    @event("AssetRemoved")
+    def _asset_removed(self, asset_id: UUID, sandbox: bool, sha256: str) -> None:
+        slots = dict(self.stored_assets)
+        _, size = slots.pop(content_slot(sandbox, sha256))
+        self.stored_assets = slots
+        self.storage_used -= size
+
+    def hold_assets(self, job_id: UUID, asset_ids: list[UUID]) -> UUID | None:
+        """The job uses these assets until it ends: none can be deleted meanwhile.
+        Returns the first that is no longer stored (deleted since it was checked), and
+        records nothing then."""
+        live = {found[0] for found in self.stored_assets.values()}
+        for asset_id in asset_ids:
+            if str(asset_id) not in live:
+                return asset_id
+        self._assets_held(job_id=job_id, asset_ids=[str(a) for a in dict.fromkeys(asset_ids)])
+        return None
+
+    @event("AssetsHeld")
+    def _assets_held(self, job_id: UUID, asset_ids: list[str]) -> None:
+        self.asset_holds = {**self.asset_holds, str(job_id): list(asset_ids)}
+
+    def release_assets(self, job_id: UUID) -> None:
+        """The job has ended: its assets may be deleted (nothing if it held none)."""
+        if str(job_id) in self.asset_holds:
+            self._assets_released(job_id=job_id)
+
+    @event("AssetsReleased")
+    def _assets_released(self, job_id: UUID) -> None:
+        holds = dict(self.asset_holds)
+        holds.pop(str(job_id), None)
+        self.asset_holds = holds
 
     # --- grants -------------------------------------------------------------------
 

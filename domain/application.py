@@ -34,6 +34,8 @@ from phantomflow.domain.accounts import (
     CreditAccount,
     mint_webhook_secret,
 )
+from phantomflow.domain.asset_commands import AssetCommands
+from phantomflow.domain.assets import AssetReferenceInvalid, AssetUse, asset_ref, asset_uses
 from phantomflow.domain.concurrency import ConflictRetries
 from phantomflow.domain.errors import AccountNotFound, JobNotFound
 from phantomflow.domain.export_commands import ExportCommands
@@ -110,7 +112,7 @@ class Quote:
     duration_seconds: float
 
 
-class PhantomFlow(PreviewUseCases, ExportCommands, Application[UUID]):
+class PhantomFlow(PreviewUseCases, ExportCommands, AssetCommands, Application[UUID]):
     name = "PhantomFlow"
 
     # Keep recently used aggregates in memory; each read still fast-forwards from the
@@ -212,10 +214,11 @@ class PhantomFlow(PreviewUseCases, ExportCommands, Application[UUID]):
         plan: str,
         requests_per_minute: int | None = None,
         concurrent_jobs: int | None = None,
+        storage_bytes: int | None = None,
     ) -> CreditAccount:
         def change() -> CreditAccount:
             account = self.get_account(account_id)
-            account.change_plan(plan, requests_per_minute, concurrent_jobs)
+            account.change_plan(plan, requests_per_minute, concurrent_jobs, storage_bytes)
             self.save(account)
             return account
 
@@ -280,6 +283,8 @@ class PhantomFlow(PreviewUseCases, ExportCommands, Application[UUID]):
         estimated = pricing.estimate(script)
         if exports:
             self.check_export_targets(account_id, sandbox, exports)
+        uses = asset_uses(script)
+        assets = self.check_asset_uses(account_id, sandbox, uses)
 
         def submit() -> Submission:
             with self.retries.local_lock(account_id):
@@ -304,6 +309,10 @@ class PhantomFlow(PreviewUseCases, ExportCommands, Application[UUID]):
             )
             if not sandbox:
                 account.charge(job.id, estimated)
+            if assets:  # held until the job ends: none of them can be deleted meanwhile
+                gone = account.hold_assets(job.id, assets)
+                if gone is not None:
+                    raise _deleted_since(uses, gone)
             submission = Submission(
                 job_id=job.id,
                 status=job.status,
@@ -331,6 +340,7 @@ class PhantomFlow(PreviewUseCases, ExportCommands, Application[UUID]):
         now, and nothing recorded. A sandbox quote, like a sandbox job, charges nothing
         and meets no limit."""
         estimated = pricing.estimate(script)
+        self.check_asset_uses(account_id, sandbox, asset_uses(script))
         account = self.get_account(account_id)
         if sandbox:
             return Quote(estimated, account.balance, script.duration)
@@ -471,12 +481,18 @@ class PhantomFlow(PreviewUseCases, ExportCommands, Application[UUID]):
 
     def _save_with_refund(self, job: RenderJob, kind: str, reason: str) -> None:
         if job.sandbox:  # never charged, so nothing to refund or release
-            self.save(job)
+            if not asset_uses(self.script_of(job)):
+                self.save(job)
+                return
+            account = self.get_account(job.account_id)
+            account.release_assets(job.id)
+            self.save(job, account)
             return
         account = self.get_account(job.account_id)
         if job.refund_due:
             account.refund(job.id, job.refund_due, kind=kind, reason=reason)
         account.release(job.id)
+        account.release_assets(job.id)
         self.save(job, account)
 
     # --- webhooks -----------------------------------------------------------------
@@ -614,3 +630,10 @@ class PhantomFlow(PreviewUseCases, ExportCommands, Application[UUID]):
 def _last_position(recordings: list[Any]) -> int | None:
     """Where the last of a save's events landed in the application sequence."""
     return max((r.notification.id for r in recordings), default=None)
+
+
+def _deleted_since(uses: list[AssetUse], gone: UUID) -> AssetReferenceInvalid:
+    """The refusal of a submission whose asset was deleted after it was checked."""
+    ref = asset_ref(gone)
+    path = next(use.path for use in uses if use.ref == ref)
+    return AssetReferenceInvalid(path, f"No asset {ref} (deleted)")

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
 
+from phantomflow.domain.assets import AssetUse, asset_uses
 from phantomflow.domain.concurrency import ConflictRetries
 from phantomflow.domain.previews import LIFETIME, Preview, PreviewNotFound, preview_ref
 from phantomflow.domain.script import MovieScript
@@ -33,6 +34,10 @@ class PreviewUseCases:
 
         def _find(self, aggregate_id: UUID, kind: type[A]) -> A | None: ...
 
+        def check_asset_uses(
+            self, account_id: UUID, sandbox: bool, uses: list[AssetUse]
+        ) -> list[UUID]: ...
+
     def create_preview(
         self,
         account_id: UUID,
@@ -45,7 +50,9 @@ class PreviewUseCases:
         exports: list[dict[str, Any]] | None = None,
     ) -> Preview:
         """A preview of a validated script, queued; it charges nothing. `webhook_uri`,
-        `metadata` and `exports` are its render's, unless the render asks for others."""
+        `metadata` and `exports` are its render's, unless the render asks for others.
+        The assets it names are checked as a render's (AssetReferenceInvalid)."""
+        self.check_asset_uses(account_id, sandbox, asset_uses(script))
         preview = Preview.create(
             account_id,
             script.to_dict(),

@@ -125,6 +125,32 @@ def _integration_not_usable(failure: Failure, response: Any, case: Any) -> bool:
     )
 
 
+def _asset_not_usable(failure: Failure, response: Any, case: Any) -> bool:
+    """A script naming an asset (`asset_…`) this account (in this key's mode) does not
+    have, or one of another type: 400 SCHEMA_VALIDATION_ERROR at that `src` or
+    `font_family`; which assets exist is the account's state, not the document's."""
+    error = _error(response)
+    return (
+        isinstance(failure, RejectedPositiveData)
+        and response.status_code == 400
+        and error.get("code") == "SCHEMA_VALIDATION_ERROR"
+        and re.search(r"\.(src|font_family)$", str(error.get("path", ""))) is not None
+        and "asset_" in str(error.get("message", ""))
+    )
+
+
+def _upload_not_media(failure: Failure, response: Any, case: Any) -> bool:
+    """An upload whose bytes are not an image, video, audio or font file, or no bytes at
+    all: 400 UNSUPPORTED_FILE_TYPE or EMPTY_FILE (docs/api.md, "Assets"); a file is
+    judged by its content, which JSON Schema cannot describe."""
+    return (
+        isinstance(failure, RejectedPositiveData)
+        and case.path == "/api/assets"
+        and response.status_code == 400
+        and _error(response).get("code") in ("UNSUPPORTED_FILE_TYPE", "EMPTY_FILE")
+    )
+
+
 # Integration settings and secrets the server checks by loading them (an SSH host key, a
 # PEM certificate, a private key), by relating them (SFTP takes a password or a key; an
 # email username needs a password), or by the address policy (a host or endpoint that is
@@ -164,6 +190,8 @@ DOCUMENTED: list[Rule] = [
     _template_variables_missing,
     _integration_not_usable,
     _integration_checked_beyond_the_schema,
+    _asset_not_usable,
+    _upload_not_media,
     _swapped_id,
 ]
 

@@ -94,6 +94,13 @@ FIGURES: dict[str, tuple[str, ...]] = {
         "render_seconds_30s_720p",
         "proxy_to_render_30s_720p",
     ),
+    "assets.py": (
+        "upload_ratio",
+        "upload_to_hashed_ratio",
+        "api_rss_growth_mb",
+        "upload_mb_s",
+        "direct_mb_s",
+    ),
     "render.py": (
         "system_seconds",
         "bare_seconds",
@@ -107,7 +114,14 @@ FIGURES: dict[str, tuple[str, ...]] = {
 # What each needs besides Python: PostgreSQL, and Redis for the API process.
 NEEDS_REDIS = {"submit.py", "job_reads.py", "sse.py", "template_render.py", "flood.py"}
 # The embedded system, or no service at all.
-EMBEDDED = {"render.py", "cli_render.py", "exports.py", "preview.py", "media_cache.py"}
+EMBEDDED = {
+    "render.py",
+    "cli_render.py",
+    "exports.py",
+    "preview.py",
+    "media_cache.py",
+    "assets.py",
+}
 
 
 def run_smoke(name: str, redis_url: str | None) -> dict[str, Any]:

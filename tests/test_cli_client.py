@@ -238,6 +238,147 @@ def test_an_unreachable_server_is_reported_as_such(account, monkeypatch, capsys)
     assert code == 3 and "cannot reach the server" in err
 
 
+# --- metadata, exports, deleting files, integrations, previews -----------------------------
+
+
+def listed_with(capsys, *args: str) -> list[dict]:
+    """`jobs list --json` with `args`, once the read model shows a job (it may lag)."""
+    deadline = time.monotonic() + 20
+    while True:
+        jobs = json.loads(run(capsys, "jobs", "list", "--json", *args)[1])["jobs"]
+        if jobs or time.monotonic() > deadline:
+            return jobs
+        time.sleep(0.1)
+
+
+def test_render_carries_metadata_and_exports_and_its_files_can_be_deleted(
+    account, tmp_path: Path, capsys
+):
+    mail = run(
+        capsys,
+        "integrations",
+        "create",
+        "--type",
+        "email",
+        "--name",
+        "Mail",
+        "--setting",
+        "host=smtp.example.com",
+        "--setting",
+        "from_address=renders@example.com",
+        "--json",
+    )
+    export = {"type": "email", "integration_id": json.loads(mail[1])["id"], "to": ["a@b.co"]}
+    script = str(script_file(tmp_path, TINY_SCRIPT))
+    priced = run(capsys, "render", script, "--dry-run", "--metadata", "order=42", "--json")
+    rendered = run(
+        capsys,
+        "render",
+        script,
+        "--out",
+        str(tmp_path / "o.mp4"),
+        *("--metadata", "order=42", "--metadata", "customer=acme"),
+        *("--export", json.dumps(export), "--json"),
+    )
+    job = json.loads(rendered[1])
+    found = listed_with(capsys, "--metadata", "order=42")
+    shown = run(capsys, "jobs", "get", job["job_id"])
+    deleted = run(capsys, "jobs", "delete-output", job["job_id"])
+    after = run(capsys, "jobs", "get", job["job_id"], "--json")
+    two_keys = run(capsys, "jobs", "list", "--metadata", "a=1", "--metadata", "b=2")
+
+    assert json.loads(priced[1])["valid"] is True
+    assert job["metadata"] == {"order": 42, "customer": "acme"}
+    assert [e["type"] for e in job["exports"]] == ["email"]
+    assert [j["job_id"] for j in found] == [job["job_id"]]
+    assert '"customer": "acme"' in shown[1] and "email" in shown[1]
+    assert deleted[0] == 0 and "deleted" in deleted[1]
+    assert json.loads(after[1])["output_deleted_at"] is not None
+    assert two_keys[0] == 2 and "one --metadata" in two_keys[2]
+
+
+def test_a_bad_export_option_is_a_usage_error(account, tmp_path: Path, capsys):
+    script = str(script_file(tmp_path, TINY_SCRIPT))
+    code, _, err = run(capsys, "render", script, "--export", "s3", "--dry-run")
+    assert code == 2 and "--export takes a JSON object" in err
+
+
+def test_integrations_are_created_listed_read_and_deleted(account, tmp_path: Path, capsys):
+    secrets = tmp_path / "secrets.json"
+    secrets.write_text(json.dumps({"password": "a-long-smtp-password-6789"}))
+    created = run(
+        capsys,
+        *("integrations", "create", "--type", "email", "--name", "Mail"),
+        *("--setting", "host=smtp.example.com", "--setting", "from_address=a@example.com"),
+        *("--setting", "username=me", "--secrets", str(secrets)),
+    )
+    integration_id = re.search(r"int_[0-9a-f]{32}", created[1]).group(0)
+    listed = run(capsys, "integrations", "list")
+    got = run(capsys, "integrations", "get", integration_id, "--json")
+    deleted = run(capsys, "integrations", "delete", integration_id)
+    gone = run(capsys, "integrations", "get", integration_id)
+
+    assert created[0] == 0 and "stored (email, Mail)" in created[1]
+    assert "password" in listed[1] and "(…6789)" in listed[1]
+    assert "a-long-smtp" not in listed[1] + got[1]
+    assert json.loads(got[1])["settings"]["username"] == "me"
+    assert deleted[0] == 0 and gone[0] == 1 and "NOT_FOUND" in gone[2]
+
+
+def test_a_preview_is_created_shown_priced_rendered_and_deleted(account, tmp_path: Path, capsys):
+    script = str(script_file(tmp_path, TINY_SCRIPT))
+    created = run(capsys, "previews", "create", script, "--wait", "--json")
+    preview = json.loads(created[1])
+    shown = run(capsys, "previews", "get", preview["preview_id"])
+    priced = run(capsys, "previews", "render", preview["preview_id"], "--dry-run")
+    rendered = run(
+        capsys, "previews", "render", preview["preview_id"], "--metadata", "from=preview", "--wait"
+    )
+    deleted = run(capsys, "previews", "delete", preview["preview_id"])
+    gone = run(capsys, "previews", "get", preview["preview_id"])
+
+    assert created[0] == 0 and preview["status"] == "completed" and preview["proxy_uri"]
+    assert "preview prv_" in created[2]  # the progress, on stderr
+    assert preview["viewer_url"] in shown[1] and "completed" in shown[1]
+    assert priced[1].strip().startswith("valid: 1 s of video for 1 credit")
+    assert rendered[0] == 0 and "completed" in rendered[1]
+    assert deleted[0] == 0 and gone[0] == 1
+
+
+def test_a_template_is_previewed_with_its_variables(account, tmp_path: Path, capsys):
+    script = {**TINY_SCRIPT, "scenes": [{"duration": "{{seconds}}", "background": "#00FF00"}]}
+    made = run(capsys, "templates", "create", str(script_file(tmp_path, script)), "--name", "T")
+    template_id = re.search(r"tpl_[0-9a-f]{32}", made[1]).group(0)
+    priced = run(capsys, "templates", "render", template_id, "--var", "seconds=2", "--dry-run")
+    created = run(
+        capsys, "previews", "create", "--template", template_id, "--var", "seconds=2", "--json"
+    )
+    neither = run(capsys, "previews", "create")
+
+    assert priced[1].strip().startswith("valid: 2 s of video")
+    assert json.loads(created[1])["duration_seconds"] == 2
+    assert neither[0] == 2 and "--template" in neither[2]
+
+
+def test_assets_are_uploaded_listed_and_deleted(account, tmp_path: Path, capsys):
+    from tests import upload_files
+
+    image = tmp_path / "logo.png"
+    image.write_bytes(upload_files.png())
+    uploaded = run(capsys, "assets", "upload", str(image), "--json")
+    asset_id = json.loads(uploaded[1])[0]["id"]
+    listed = run(capsys, "assets", "list")
+    deleted = run(capsys, "assets", "delete", asset_id)
+    missing = run(capsys, "assets", "upload", str(tmp_path / "nope.png"))
+    refused = run(capsys, "assets", "upload", str(script_file(tmp_path, TINY_SCRIPT)))
+
+    assert uploaded[0] == 0 and asset_id.startswith("asset_")
+    assert asset_id in listed[1] and "logo.png" in listed[1] and "storage:" in listed[1]
+    assert deleted[0] == 0 and f"asset {asset_id} deleted" in deleted[1]
+    assert missing[0] == 2 and "cannot read" in missing[2]
+    assert refused[0] == 1 and "UNSUPPORTED_FILE_TYPE" in refused[2]
+
+
 # --- the command line itself -------------------------------------------------------------------
 
 

@@ -7,7 +7,8 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -20,6 +21,11 @@ from tests.live_server import LiveServer
 
 TOOLS = {
     "check_script",
+    "check_template",
+    "preview_script",
+    "preview_template",
+    "get_preview",
+    "render_preview",
     "render_script",
     "render_template",
     "get_job",
@@ -53,6 +59,24 @@ def mcp_process(url: str, api_key: str) -> StdioServerParameters:
     )
 
 
+@asynccontextmanager
+async def session_of(url: str, api_key: str) -> AsyncIterator[ClientSession]:
+    """An agent's session with `phantomflow mcp`, started as a process of its own."""
+    async with (
+        stdio_client(mcp_process(url, api_key)) as (read, write),
+        ClientSession(read, write) as session,
+    ):
+        await session.initialize()
+        yield session
+
+
+class Progress(list[tuple[float, float | None, str | None]]):
+    """The progress notifications of a tool call, as (done, total, message)."""
+
+    async def __call__(self, done: float, total: float | None, message: str | None) -> None:
+        self.append((done, total, message))
+
+
 def result_of(called: Any) -> dict[str, Any]:
     assert not called.is_error, called.content
     if called.structured_content is not None:
@@ -62,24 +86,17 @@ def result_of(called: Any) -> dict[str, Any]:
 
 def test_an_agent_renders_a_script_end_to_end_by_tool_calls(server: LiveServer):
     account = server.open_account(plan="pro", credits=100)
-    progress: list[tuple[float, float | None, str | None]] = []
-
-    async def on_progress(done: float, total: float | None, message: str | None) -> None:
-        progress.append((done, total, message))
+    progress = Progress()
 
     async def agent() -> dict[str, Any]:
-        async with (
-            stdio_client(mcp_process(server.url, account.api_key)) as (read, write),
-            ClientSession(read, write) as session,
-        ):
-            await session.initialize()
+        async with session_of(server.url, account.api_key) as session:
             tools = {tool.name for tool in (await session.list_tools()).tools}
             schema = result_of(await session.call_tool("get_script_schema", {}))
             before = result_of(await session.call_tool("get_credits", {}))
             quote = result_of(await session.call_tool("check_script", {"script": TINY_SCRIPT}))
             job = result_of(
                 await session.call_tool(
-                    "render_script", {"script": TINY_SCRIPT}, progress_callback=on_progress
+                    "render_script", {"script": TINY_SCRIPT}, progress_callback=progress
                 )
             )
             again = result_of(await session.call_tool("get_job", {"job_id": job["job_id"]}))
@@ -127,11 +144,7 @@ def test_an_agent_renders_a_template_and_waits_for_a_job(server: LiveServer):
         template = client.templates.create("Headline", script)
 
     async def agent() -> tuple[dict, dict, dict, dict]:
-        async with (
-            stdio_client(mcp_process(server.url, account.test_api_key)) as (read, write),
-            ClientSession(read, write) as session,
-        ):
-            await session.initialize()
+        async with session_of(server.url, account.test_api_key) as session:
             listed = result_of(await session.call_tool("list_templates", {}))
             detail = result_of(
                 await session.call_tool("get_template", {"template_id": template.id})
@@ -155,6 +168,64 @@ def test_an_agent_renders_a_template_and_waits_for_a_job(server: LiveServer):
     assert detail["variables"] == ["headline"]
     assert queued["status"] == "queued"
     assert waited["job_id"] == queued["job_id"] and waited["status"] == "completed"
+
+
+def test_an_agent_prices_and_previews_before_paying_then_renders_the_preview(
+    server: LiveServer,
+):
+    account = server.open_account(plan="pro", credits=100)
+    template_script = {**TINY_SCRIPT, "scenes": [{"duration": "{{seconds}}"}]}
+    with Client(account.api_key, base_url=server.url) as client:
+        template = client.templates.create("Teaser", template_script)
+    progress = Progress()
+
+    async def agent() -> dict[str, Any]:
+        async with session_of(server.url, account.api_key) as session:
+            call = session.call_tool
+            priced = result_of(
+                await call(
+                    "check_template", {"template_id": template.id, "variables": {"seconds": 2}}
+                )
+            )
+            preview = result_of(
+                await call("preview_script", {"script": TINY_SCRIPT}, progress_callback=progress)
+            )
+            got = result_of(await call("get_preview", {"preview_id": preview["preview_id"]}))
+            from_template = result_of(
+                await call(
+                    "preview_template",
+                    {"template_id": template.id, "variables": {"seconds": 2}, "wait": False},
+                )
+            )
+            balance = result_of(await call("get_credits", {}))
+            job = result_of(
+                await call(
+                    "render_preview",
+                    {"preview_id": preview["preview_id"], "metadata": {"order": 42}},
+                )
+            )
+            # The list reads the jobs read model, which may be a moment behind.
+            for _ in range(200):
+                found = result_of(await call("list_jobs", {"metadata": {"order": 42}}))
+                if found["jobs"]:
+                    break
+                await asyncio.sleep(0.1)
+            return locals()
+
+    seen = asyncio.run(asyncio.wait_for(agent(), 120))
+
+    assert seen["priced"]["estimated_credits"] == 1 and seen["priced"]["duration_seconds"] == 2
+    assert seen["preview"]["status"] == "completed" and seen["preview"]["viewer_url"]
+    assert [frame["kind"] for frame in seen["preview"]["storyboard"]] == ["scene"]
+    assert "storyboard_ready" in [message for _, _, message in progress]
+    assert progress[-1][2] == "complete"
+    assert seen["got"]["proxy_uri"] == seen["preview"]["proxy_uri"]
+    assert seen["from_template"]["duration_seconds"] == 2
+    assert seen["balance"]["credits"] == 100  # previews are free
+    assert seen["job"]["status"] == "completed" and seen["job"]["metadata"] == {"order": 42}
+    assert (
+        seen["found"]["jobs"] == [] or seen["found"]["jobs"][0]["job_id"] == seen["job"]["job_id"]
+    )
 
 
 def test_without_a_key_the_server_says_what_is_missing(server: LiveServer):

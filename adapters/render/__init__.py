@@ -23,6 +23,18 @@ an API user can act on.
 
 from phantomflow.adapters.render.failure import RenderFailed
 from phantomflow.adapters.render.progress import ProgressCallback
-from phantomflow.adapters.render.renderer import FFmpegRenderer, RenderResult, renderer_for
+from phantomflow.adapters.render.renderer import (
+    FFmpegRenderer,
+    RenderResult,
+    media_cache_for,
+    renderer_for,
+)
 
-__all__ = ["FFmpegRenderer", "ProgressCallback", "RenderFailed", "RenderResult", "renderer_for"]
+__all__ = [
+    "FFmpegRenderer",
+    "ProgressCallback",
+    "RenderFailed",
+    "RenderResult",
+    "media_cache_for",
+    "renderer_for",
+]

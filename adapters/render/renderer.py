@@ -13,11 +13,13 @@ fontconfig finds.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import imageio_ffmpeg
 
+from phantomflow.adapters.asset_files import LocalAsset
 from phantomflow.adapters.media import FetchLimits, MediaFetcher, MediaFetchFailed
 from phantomflow.adapters.media_cache import MediaCache
 from phantomflow.adapters.render.failure import RenderFailed
@@ -33,6 +35,9 @@ from phantomflow.adapters.render.progress import (
     frame_progress,
 )
 from phantomflow.adapters.settings import Settings
+from phantomflow.adapters.storage import StorageError
+from phantomflow.domain.assets import is_asset_ref
+from phantomflow.domain.errors import DomainError
 from phantomflow.domain.script import MovieScript, TextElement
 
 FONTS_DIR = Path(__file__).parent / "fonts"
@@ -48,7 +53,12 @@ FONT_FILES: dict[tuple[str, str], str] = {
 # TrueType, OpenType (CFF) and TrueType collection signatures. Checked because this
 # FFmpeg build has fontconfig: drawtext silently falls back to some system font when
 # `fontfile` cannot be loaded, which would make output depend on the machine.
-FONT_SIGNATURES = (b"\x00\x01\x00\x00", b"OTTO", b"true", b"ttcf")
+FONT_SIGNATURES = (b"\x00\x01\x00\x00", b"OTTO", b"true", b"ttcf", b"wOFF")
+
+# An uploaded asset's bytes as a local file for a render: (its `asset_…` id, the
+# render's work folder) -> the file, and whether the host's media cache had it. Built by
+# the composition root on the storage (adapters/asset_files.py `asset_local_file`).
+AssetResolver = Callable[[str, Path], LocalAsset]
 
 
 # The font of the "PREVIEW" watermark.
@@ -73,13 +83,16 @@ class FFmpegRenderer:
         timeout_seconds: float = 3600,
         stall_seconds: float = STALL_SECONDS,
         fetcher: MediaFetcher | None = None,
+        assets: AssetResolver | None = None,
     ) -> None:
-        """`font_path` replaces every bundled font with one file (tests, custom builds)."""
+        """`font_path` replaces every bundled font with one file (tests, custom builds);
+        `assets` gives the files of the uploaded assets a script names."""
         self.ffmpeg_exe = ffmpeg_exe or imageio_ffmpeg.get_ffmpeg_exe()
         self.font_path = font_path
         self.timeout_seconds = timeout_seconds
         self.stall_seconds = stall_seconds
         self.fetcher = fetcher or MediaFetcher()
+        self.assets = assets
 
     def render(
         self,
@@ -102,7 +115,7 @@ class FFmpegRenderer:
         poster_path = output_path.with_suffix(".jpg")
         work_dir.mkdir(parents=True, exist_ok=True)
         output_path.parent.mkdir(parents=True, exist_ok=True)
-        fonts = self._checked_fonts(script)
+        fonts = self._checked_fonts(script, work_dir)
 
         media = self._download(script, work_dir, progress, deadline)
         frames_start = DOWNLOAD_END if media else 0.0
@@ -141,7 +154,7 @@ class FFmpegRenderer:
         output_dir = output_dir.resolve()
         work_dir.mkdir(parents=True, exist_ok=True)
         output_dir.mkdir(parents=True, exist_ok=True)
-        fonts = self._checked_fonts(script)
+        fonts = self._checked_fonts(script, work_dir)
         watermark_font = _checked_font(self._font_file(WATERMARK_FONT))
         media = self._download(script, work_dir, progress, deadline)
 
@@ -158,22 +171,32 @@ class FFmpegRenderer:
         )
         return drawing.draw(progress, DOWNLOAD_END if media else 0.0, on_storyboard)
 
-    def _checked_fonts(self, script: MovieScript) -> dict[tuple[str, str], Path]:
-        return {key: _checked_font(path) for key, path in self._fonts(script).items()}
+    def _checked_fonts(self, script: MovieScript, work_dir: Path) -> dict[tuple[str, str], Path]:
+        return {key: _checked_font(path) for key, path in self._fonts(script, work_dir).items()}
 
     def _font_file(self, key: tuple[str, str]) -> Path:
         return self.font_path or FONTS_DIR / FONT_FILES[key]
 
-    def _fonts(self, script: MovieScript) -> dict[tuple[str, str], Path]:
+    def _fonts(self, script: MovieScript, work_dir: Path) -> dict[tuple[str, str], Path]:
         used = {
             (element.font_family, element.font_weight)
             for scene in script.scenes
             for element in scene.elements
             if isinstance(element, TextElement)
         }
+        # An uploaded font is the one file for both weights: the text is drawn in it.
+        uploaded = {key: self._asset(key[0], work_dir).path for key in used if is_asset_ref(key[0])}
         if self.font_path is not None:
-            return dict.fromkeys(used, self.font_path)
-        return {key: FONTS_DIR / FONT_FILES[key] for key in used}
+            return {**dict.fromkeys(used, self.font_path), **uploaded}
+        return {key: uploaded.get(key) or FONTS_DIR / FONT_FILES[key] for key in used}
+
+    def _asset(self, ref: str, work_dir: Path) -> LocalAsset:
+        if self.assets is None:
+            raise RenderFailed(f"{ref}: this renderer has no asset storage")
+        try:
+            return self.assets(ref, work_dir)
+        except (OSError, LookupError, DomainError, StorageError) as error:
+            raise RenderFailed(f"{ref}: the asset's file could not be read ({error})") from None
 
     def _download(
         self,
@@ -186,22 +209,32 @@ class FFmpegRenderer:
         if not sources:
             return {}
         progress.start_stage("downloading", 0.0)
-        try:
-            fetched = self.fetcher.fetch_all(
-                sources,
-                work_dir / "media",
-                lambda done, total: progress.advance(DOWNLOAD_END * 0.8 * done / total),
-            )
-        except MediaFetchFailed as failure:
-            raise RenderFailed(failure.message) from None
-        hits = sum(1 for file in fetched.values() if file.from_cache)
-        progress.media_fetched(DOWNLOAD_END * 0.8, hits, len(fetched) - hits)
-        return probe_sources(
-            self.ffmpeg_exe,
-            sources,
-            {url: file.path for url, file in fetched.items()},
-            deadline,
-        )
+        # Uploaded assets come from storage, URLs from the web; both through the host's
+        # media cache, whose hits and misses the last `downloading` report carries.
+        assets = {
+            source.url: self._asset(source.url, work_dir)
+            for source in sources
+            if is_asset_ref(source.url)
+        }
+        files = {ref: asset.path for ref, asset in assets.items()}
+        hits = sum(1 for asset in assets.values() if asset.from_cache is True)
+        misses = sum(1 for asset in assets.values() if asset.from_cache is False)
+        remote = [source for source in sources if source.url not in files]
+        if remote:
+            try:
+                fetched = self.fetcher.fetch_all(
+                    remote,
+                    work_dir / "media",
+                    lambda done, total: progress.advance(DOWNLOAD_END * 0.8 * done / total),
+                )
+            except MediaFetchFailed as failure:
+                raise RenderFailed(failure.message) from None
+            from_cache = sum(1 for file in fetched.values() if file.from_cache)
+            hits += from_cache
+            misses += len(fetched) - from_cache
+            files.update({url: file.path for url, file in fetched.items()})
+        progress.media_fetched(DOWNLOAD_END * 0.8, hits, misses)
+        return probe_sources(self.ffmpeg_exe, sources, files, deadline)
 
 
 def _ignore(_done: float) -> None:
@@ -220,15 +253,13 @@ def _checked_font(font_path: Path) -> Path:
     return font_path.resolve()
 
 
-def renderer_for(settings: Settings) -> FFmpegRenderer:
+def renderer_for(settings: Settings, assets: AssetResolver | None = None) -> FFmpegRenderer:
     """The renderer a deployment's settings ask for (media download policy and limits,
-    and the media cache, shared with the host's other workers through its folder)."""
-    cache = (
-        MediaCache(settings.media_cache_folder, settings.media_cache_bytes)
-        if settings.media_cache_bytes > 0
-        else None
-    )
+    and the media cache, shared with the host's other workers through its folder),
+    reading uploaded assets with `assets`."""
+    cache = media_cache_for(settings)
     return FFmpegRenderer(
+        assets=assets,
         fetcher=MediaFetcher(
             allow_private=settings.allow_private_urls,
             limits=FetchLimits(
@@ -236,5 +267,13 @@ def renderer_for(settings: Settings) -> FFmpegRenderer:
                 timeout_seconds=settings.media_timeout_seconds,
             ),
             cache=cache,
-        )
+        ),
     )
+
+
+def media_cache_for(settings: Settings) -> MediaCache | None:
+    """The host's media cache as the settings ask for it (None when turned off). Every
+    instance over one folder is the same cache: they share it through the folder."""
+    if settings.media_cache_bytes <= 0:
+        return None
+    return MediaCache(settings.media_cache_folder, settings.media_cache_bytes)

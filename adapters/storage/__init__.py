@@ -39,6 +39,21 @@ CONTENT_TYPES = {
     ".m4a": "audio/mp4",
     ".ttf": "font/ttf",
     ".otf": "font/otf",
+    ".woff": "font/woff",
+    ".webm": "video/webm",
+    ".avi": "video/x-msvideo",
+    ".ts": "video/mp2t",
+    ".flv": "video/x-flv",
+    ".ogv": "video/ogg",
+    ".asf": "video/x-ms-asf",
+    ".mpg": "video/mpeg",
+    ".weba": "audio/webm",
+    ".ogg": "audio/ogg",
+    ".aac": "audio/aac",
+    ".flac": "audio/flac",
+    ".w64": "audio/x-w64",
+    ".aiff": "audio/aiff",
+    ".bmp": "image/bmp",
 }
 
 
@@ -121,6 +136,12 @@ class Storage(ABC):
     def local_path(self, key: str) -> Path | None:
         """The object's own file, when the backend is a local folder (served with
         sendfile); None for remote backends."""
+        return None
+
+    def scratch_dir(self) -> Path | None:
+        """Where to write a file that will be stored with `put_file(move=True)`: a folder
+        on the backend's own filesystem (the move is a rename) for a local folder; None
+        (the system's temporary folder) for remote backends."""
         return None
 
     def presigned_url(self, key: str, expires_seconds: int) -> str | None:

@@ -120,6 +120,12 @@ class FileStorage(Storage):
         if is_valid_key(key):
             (self.root / key).unlink(missing_ok=True)
 
+    def scratch_dir(self) -> Path | None:
+        # A name no key can have (keys never start with "."), on the same filesystem.
+        scratch = self.root / ".incoming"
+        scratch.mkdir(exist_ok=True)
+        return scratch
+
     def local_path(self, key: str) -> Path | None:
         if not is_valid_key(key):
             return None

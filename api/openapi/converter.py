@@ -29,6 +29,7 @@ from phantomflow.api.schemas import (
     Boolean,
     Element,
     ExportTarget,
+    FontFamily,
     Integer,
     MediaBackgroundSchema,
     Metadata,
@@ -90,6 +91,8 @@ def _strict_fields(converter: OpenAPIConverter, field: fields.Field, **kwargs: A
         }
     extra: dict[str, Any] = {}
     for validator in field.validators:
+        if isinstance(validator, FontFamily):
+            extra["anyOf"] = [{"enum": list(validator.families)}, {"pattern": validator.pattern}]
         if isinstance(validator, MultipleOf):
             extra["multipleOf"] = validator.base
         if isinstance(validator, VariableValues):

@@ -12,6 +12,7 @@ from typing import Any
 
 from marshmallow import Schema
 
+from phantomflow.api.assets import MAX_FILES
 from phantomflow.api.dashboard import OPERATIONS as DASHBOARD_OPERATIONS
 from phantomflow.api.errors import ERROR_CODES
 from phantomflow.api.keys import NewKeySchema
@@ -26,6 +27,8 @@ from phantomflow.api.template_schemas import (
     TemplateChangesSchema,
     TemplateRenderRequestSchema,
 )
+from phantomflow.domain.assets import REF_PATTERN
+from phantomflow.domain.assets import TYPES as ASSET_TYPES
 from phantomflow.domain.idempotency import MAX_KEY_LENGTH
 from phantomflow.domain.jobs import STATUSES
 from phantomflow.projections.ledger import ENTRY_TYPES
@@ -410,6 +413,109 @@ INTEGRATION_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         "responses": {
             "200": _json("DeletedIntegration", "Deleted"),
             **_errors("NOT_FOUND"),
+        },
+    },
+}
+
+ASSET_ID_PATTERN = f"^{REF_PATTERN}$"
+ASSET_ID = _path(
+    "asset_id", "`asset_` and 32 hex digits; anything else is NOT_FOUND.", pattern=ASSET_ID_PATTERN
+)
+_UPLOADED_FILE = {"type": "string", "contentMediaType": "application/octet-stream"}
+ASSET_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
+    ("post", "/api/assets"): {
+        "operationId": "uploadAssets",
+        "summary": "Upload files to your media library (multipart: one `file` or up to 20 `files`)",
+        "description": "Each file is typed by its content (never its name or MIME type):"
+        " an image, video, audio or font. The files are kept all or none. The same content"
+        " uploaded again is the same asset, stored and counted once. See docs/api.md"
+        " (Assets) for the types and limits.",
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            "file": _UPLOADED_FILE,
+                            "files": {
+                                "type": "array",
+                                "items": _UPLOADED_FILE,
+                                "minItems": 1,
+                                "maxItems": MAX_FILES,
+                            },
+                        },
+                        "anyOf": [{"required": ["file"]}, {"required": ["files"]}],
+                        "additionalProperties": False,
+                    }
+                }
+            },
+        },
+        "responses": {
+            "201": {
+                **_json("UploadedAssets", "Stored"),
+                "links": _links(
+                    "asset_id", "assets/0/id", "getAsset", "getAssetContent", "deleteAsset"
+                ),
+            },
+            **_errors(
+                "NO_FILES",
+                "EMPTY_FILE",
+                "TOO_MANY_FILES",
+                "UNSUPPORTED_FILE_TYPE",
+                "INVALID_REQUEST",
+                "STORAGE_LIMIT_EXCEEDED",
+                "FILE_TOO_LARGE",
+                INVALID_REQUEST="an unknown form field, a malformed multipart body, or an"
+                " upload cut short; 415: the body is not multipart/form-data",
+            ),
+            "415": _json("Error", "INVALID_REQUEST: the body is not multipart/form-data"),
+        },
+    },
+    ("get", "/api/assets"): {
+        "operationId": "listAssets",
+        "summary": "Your assets (of this key's mode), newest first, and your storage",
+        "parameters": [
+            PAGE,
+            _query("limit", "integer", "Assets per page.", minimum=1, maximum=100, default=20),
+            _query("type", "string", "Only assets of this type.", enum=list(ASSET_TYPES)),
+        ],
+        "responses": {
+            "200": _json("AssetList", "A page of your assets"),
+            **_errors("INVALID_REQUEST", INVALID_REQUEST=BAD_QUERY),
+        },
+    },
+    ("get", "/api/assets/{asset_id}"): {
+        "operationId": "getAsset",
+        "summary": "One asset",
+        "parameters": [ASSET_ID],
+        "responses": {"200": _json("Asset", "The asset"), **_errors("NOT_FOUND")},
+    },
+    ("get", "/api/assets/{asset_id}/content"): {
+        "operationId": "getAssetContent",
+        "summary": "An asset's file (with your key), served like an output",
+        "parameters": [ASSET_ID],
+        "responses": {
+            "200": {
+                "description": "The file, with its Content-Type (the asset's mime_type)",
+                "content": {"application/octet-stream": {"schema": _UPLOADED_FILE}},
+            },
+            "206": {"description": "The bytes of a single Range (Content-Range)"},
+            "302": {
+                "description": "With S3 storage (PHANTOMFLOW_S3_SERVE=redirect): to a"
+                " presigned URL of the object, valid for an hour"
+            },
+            "304": {"description": "If-None-Match or If-Modified-Since: unchanged"},
+            **_errors("NOT_FOUND", "RANGE_NOT_SATISFIABLE"),
+        },
+    },
+    ("delete", "/api/assets/{asset_id}"): {
+        "operationId": "deleteAsset",
+        "summary": "Delete an asset and its file; refused while a queued or processing job uses it",
+        "parameters": [ASSET_ID],
+        "responses": {
+            "200": _json("DeletedAsset", "Deleted"),
+            **_errors("NOT_FOUND", "ASSET_IN_USE"),
         },
     },
 }
@@ -868,6 +974,7 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         ("account", ACCOUNT_OPERATIONS),
         ("credits", CREDIT_OPERATIONS),
         ("integrations", INTEGRATION_OPERATIONS),
+        ("assets", ASSET_OPERATIONS),
         ("previews", PREVIEW_OPERATIONS),
         # Pages for people, not API operations (api/dashboard.py).
         ("dashboard", DASHBOARD_OPERATIONS),

@@ -16,6 +16,8 @@ from marshmallow import Schema, fields
 from phantomflow.adapters.render.look import PREVIEW_MAX_SIDE
 from phantomflow.api.openapi.converter import COMPONENTS
 from phantomflow.api.schemas import COMPONENT, EXPORT_TARGET_SCHEMAS
+from phantomflow.domain.assets import REF_PATTERN as ASSET_REF_PATTERN
+from phantomflow.domain.assets import TYPES as ASSET_TYPES
 from phantomflow.domain.jobs import CANCELLED, STATUSES, WEBHOOK_TRIGGERS, RenderJob
 from phantomflow.domain.keys import PREFIXES
 from phantomflow.domain.plans import PLANS
@@ -53,6 +55,22 @@ class ErrorDetailSchema(ResponseSchema):
         metadata={"description": "VALIDATION_ERROR: the variables a template needs and lacks"},
     )
     request_id = fields.String(metadata={"description": "INTERNAL_ERROR"})
+    name = fields.String(
+        metadata={
+            "description": "UNSUPPORTED_FILE_TYPE, EMPTY_FILE, FILE_TOO_LARGE: the file's"
+            " display name"
+        }
+    )
+    used_bytes = fields.Integer(metadata={"description": "STORAGE_LIMIT_EXCEEDED"})
+    limit_bytes = fields.Integer(
+        metadata={"description": "STORAGE_LIMIT_EXCEEDED; FILE_TOO_LARGE: the per-file limit"}
+    )
+    required_bytes = fields.Integer(
+        metadata={"description": "STORAGE_LIMIT_EXCEEDED: what the new files need"}
+    )
+    job_ids = fields.List(
+        fields.String(), metadata={"description": "ASSET_IN_USE: the jobs that use the asset"}
+    )
 
 
 class ErrorSchema(ResponseSchema):
@@ -386,6 +404,54 @@ class IntegrationListSchema(ResponseSchema):
 
 
 class DeletedIntegrationSchema(ResponseSchema):
+    id = fields.String(required=True)
+    deleted = fields.Boolean(required=True, metadata={"enum": [True]})
+
+
+class AssetSchema(ResponseSchema):
+    id = fields.String(required=True, metadata={"pattern": f"^{ASSET_REF_PATTERN}$"})
+    name = fields.String(
+        required=True, metadata={"description": "The uploaded file's name, for display only."}
+    )
+    type = fields.String(required=True, metadata={"enum": list(ASSET_TYPES)})
+    mime_type = fields.String(required=True, metadata={"description": "From its content."})
+    size = fields.Integer(required=True, metadata={"description": "Bytes."})
+    sha256 = fields.String(required=True, metadata={"pattern": "^[0-9a-f]{64}$"})
+    width = fields.Integer(required=True, allow_none=True)
+    height = fields.Integer(required=True, allow_none=True)
+    duration_seconds = fields.Float(required=True, allow_none=True)
+    created_at = _instant(required=True)
+    url = fields.String(
+        required=True,
+        metadata={
+            "format": "uri",
+            "description": "GET it with your key (x-api-key) for the file's bytes.",
+        },
+    )
+
+
+class UploadedAssetsSchema(ResponseSchema):
+    assets = fields.List(
+        fields.Nested(AssetSchema),
+        required=True,
+        metadata={"description": "One per file sent, in order (the same content: one asset)."},
+    )
+
+
+class StorageUseSchema(ResponseSchema):
+    used_bytes = fields.Integer(required=True)
+    limit_bytes = fields.Integer(required=True)
+
+
+class AssetListSchema(ResponseSchema):
+    assets = fields.List(fields.Nested(AssetSchema), required=True)
+    total = fields.Integer(required=True)
+    page = fields.Integer(required=True)
+    limit = fields.Integer(required=True)
+    storage = fields.Nested(StorageUseSchema, required=True)
+
+
+class DeletedAssetSchema(ResponseSchema):
     id = fields.String(required=True)
     deleted = fields.Boolean(required=True, metadata={"enum": [True]})
 
@@ -797,6 +863,11 @@ RESPONSE_SCHEMAS: dict[str, type[Schema]] = {
     "IntegrationList": IntegrationListSchema,
     "DeletedIntegration": DeletedIntegrationSchema,
     "DeletedOutput": DeletedOutputSchema,
+    "Asset": AssetSchema,
+    "UploadedAssets": UploadedAssetsSchema,
+    "StorageUse": StorageUseSchema,
+    "AssetList": AssetListSchema,
+    "DeletedAsset": DeletedAssetSchema,
     "TemplateVersion": TemplateVersionSchema,
     "TemplateVersions": TemplateVersionsSchema,
     "WebhookAttempt": WebhookAttemptSchema,

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from typing import Any, Literal, overload
+from typing import Generic, Literal, Unpack, overload
 
 import httpx
 
@@ -17,15 +16,19 @@ from phantomflow_client._transport import (
 )
 from phantomflow_client.errors import JobFailedError
 from phantomflow_client.models import Job, Submission
-from phantomflow_client.resources.account import Accounts, AsyncAccounts
+from phantomflow_client.resources._base import Transport
+from phantomflow_client.resources.account import Accounts
+from phantomflow_client.resources.assets import Assets, AsyncAssets
 from phantomflow_client.resources.credits import AsyncCredits, Credits
 from phantomflow_client.resources.events import AsyncEvents, Events
+from phantomflow_client.resources.integrations import Integrations
 from phantomflow_client.resources.jobs import AsyncJobs, Jobs, OnEvent
-from phantomflow_client.resources.keys import AsyncKeys, Keys
-from phantomflow_client.resources.renders import AsyncRenders, Renders
-from phantomflow_client.resources.schema import AsyncSchema, Schema
-from phantomflow_client.resources.templates import AsyncTemplates, Templates
-from phantomflow_client.resources.webhooks import AsyncWebhooks, Webhooks
+from phantomflow_client.resources.keys import Keys
+from phantomflow_client.resources.previews import AsyncPreviews, Previews
+from phantomflow_client.resources.renders import Renders, Script, SubmitOptions
+from phantomflow_client.resources.schema import Schema
+from phantomflow_client.resources.templates import Templates
+from phantomflow_client.resources.webhooks import Webhooks
 
 
 def settings(api_key: str | None, base_url: str | None) -> tuple[str | None, str]:
@@ -41,7 +44,22 @@ def _finished(job: Job) -> Job:
     return job
 
 
-class Client:
+class _Parts(Generic[Transport]):
+    """The parts of the API both clients reach the same way (their calls block or are
+    awaited as the transport does); each client adds those with logic of its own."""
+
+    def __init__(self, transport: Transport) -> None:
+        self._transport = transport
+        self.renders = Renders(transport)
+        self.templates = Templates(transport)
+        self.keys = Keys(transport)
+        self.account = Accounts(transport)
+        self.webhooks = Webhooks(transport)
+        self.schema = Schema(transport)
+        self.integrations = Integrations(transport)
+
+
+class Client(_Parts[SyncTransport]):
     """A blocking client. Use it as a context manager, or call `close()`.
 
     `api_key` and `base_url` default to PHANTOMFLOW_API_KEY and PHANTOMFLOW_URL."""
@@ -58,56 +76,41 @@ class Client:
         key, url = settings(api_key, base_url)
         self.base_url = url
         transport = SyncTransport(url, key, timeout, retry or RetryPolicy(), http_client)
-        self._transport = transport
-        self.renders = Renders(transport)
+        super().__init__(transport)
         self.jobs = Jobs(transport)
         self.events = Events(transport)
-        self.templates = Templates(transport)
-        self.keys = Keys(transport)
-        self.account = Accounts(transport)
         self.credits = Credits(transport)
-        self.webhooks = Webhooks(transport)
-        self.schema = Schema(transport)
+        self.previews = Previews(transport)
+        self.assets = Assets(transport)
 
     @overload
     def render(
         self,
-        script: Mapping[str, Any],
+        script: Script,
         *,
         wait: Literal[True] = True,
         timeout: float | None = None,
         on_event: OnEvent | None = None,
-        webhook_uri: str | None = None,
-        idempotency_key: str | None = None,
+        **options: Unpack[SubmitOptions],
     ) -> Job: ...
-
     @overload
     def render(
-        self,
-        script: Mapping[str, Any],
-        *,
-        wait: Literal[False],
-        timeout: float | None = None,
-        on_event: OnEvent | None = None,
-        webhook_uri: str | None = None,
-        idempotency_key: str | None = None,
+        self, script: Script, *, wait: Literal[False], **options: Unpack[SubmitOptions]
     ) -> Submission: ...
 
     def render(
         self,
-        script: Mapping[str, Any],
+        script: Script,
         *,
         wait: bool = True,
         timeout: float | None = None,
         on_event: OnEvent | None = None,
-        webhook_uri: str | None = None,
-        idempotency_key: str | None = None,
+        **options: Unpack[SubmitOptions],
     ) -> Job | Submission:
-        """Submit `script`; with `wait` (the default) follow the job over SSE and return
-        it completed, or raise JobFailedError (failed or cancelled) or WaitTimeoutError."""
-        submission = self.renders.create(
-            script, webhook_uri=webhook_uri, idempotency_key=idempotency_key
-        )
+        """Submit `script` (`options`: as `renders.create`'s); with `wait` (the default)
+        follow the job over SSE and return it completed, or raise JobFailedError (failed
+        or cancelled) or WaitTimeoutError."""
+        submission = self.renders.create(script, **options)
         if not wait:
             return submission
         return _finished(self.jobs.wait(submission.job_id, timeout=timeout, on_event=on_event))
@@ -122,7 +125,7 @@ class Client:
         self.close()
 
 
-class AsyncClient:
+class AsyncClient(_Parts[AsyncTransport]):
     """The same API with `await`; use it with `async with`, or `await close()`."""
 
     def __init__(
@@ -137,54 +140,38 @@ class AsyncClient:
         key, url = settings(api_key, base_url)
         self.base_url = url
         transport = AsyncTransport(url, key, timeout, retry or RetryPolicy(), http_client)
-        self._transport = transport
-        self.renders = AsyncRenders(transport)
+        super().__init__(transport)
         self.jobs = AsyncJobs(transport)
         self.events = AsyncEvents(transport)
-        self.templates = AsyncTemplates(transport)
-        self.keys = AsyncKeys(transport)
-        self.account = AsyncAccounts(transport)
         self.credits = AsyncCredits(transport)
-        self.webhooks = AsyncWebhooks(transport)
-        self.schema = AsyncSchema(transport)
+        self.previews = AsyncPreviews(transport)
+        self.assets = AsyncAssets(transport)
 
     @overload
     async def render(
         self,
-        script: Mapping[str, Any],
+        script: Script,
         *,
         wait: Literal[True] = True,
         timeout: float | None = None,
         on_event: OnEvent | None = None,
-        webhook_uri: str | None = None,
-        idempotency_key: str | None = None,
+        **options: Unpack[SubmitOptions],
     ) -> Job: ...
-
     @overload
     async def render(
-        self,
-        script: Mapping[str, Any],
-        *,
-        wait: Literal[False],
-        timeout: float | None = None,
-        on_event: OnEvent | None = None,
-        webhook_uri: str | None = None,
-        idempotency_key: str | None = None,
+        self, script: Script, *, wait: Literal[False], **options: Unpack[SubmitOptions]
     ) -> Submission: ...
 
     async def render(
         self,
-        script: Mapping[str, Any],
+        script: Script,
         *,
         wait: bool = True,
         timeout: float | None = None,
         on_event: OnEvent | None = None,
-        webhook_uri: str | None = None,
-        idempotency_key: str | None = None,
+        **options: Unpack[SubmitOptions],
     ) -> Job | Submission:
-        submission = await self.renders.create(
-            script, webhook_uri=webhook_uri, idempotency_key=idempotency_key
-        )
+        submission = await self.renders.create(script, **options)
         if not wait:
             return submission
         job = await self.jobs.wait(submission.job_id, timeout=timeout, on_event=on_event)

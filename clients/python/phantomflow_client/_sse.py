@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from phantomflow_client.models import AccountEvent, event_from_sse
+from phantomflow_client.models import JOB_EVENTS, Event, Model, event_from_sse
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,7 @@ class Resume:
 
     last_id: int | None = None
     ended: bool = False
+    kinds: dict[str, type[Model]] = field(default_factory=lambda: JOB_EVENTS)  # by event name
 
     def headers(self) -> dict[str, str]:
         headers = {"Accept": "text/event-stream", "Cache-Control": "no-cache"}
@@ -69,12 +70,12 @@ class Resume:
             headers["Last-Event-ID"] = str(self.last_id)
         return headers
 
-    def line(self, decoder: Decoder, line: str, closes: bool) -> AccountEvent | None:
+    def line(self, decoder: Decoder, line: str, closes: bool) -> Event | None:
         """The event that `line` completes, if it is one to hand on."""
         message = decoder.line(line)
         return self.accept(message, closes) if message is not None else None
 
-    def accept(self, message: Message, closes: bool) -> AccountEvent | None:
+    def accept(self, message: Message, closes: bool) -> Event | None:
         """The typed event to hand on, or None for one already handed on or unknown."""
         try:
             event_id = int(message.id) if message.id is not None else None
@@ -84,7 +85,8 @@ class Resume:
             return None
         self.last_id = event_id
         data = json.loads(message.data)
-        event = event_from_sse(message.event, event_id, data if isinstance(data, dict) else {})
+        data = data if isinstance(data, dict) else {}
+        event = event_from_sse(message.event, event_id, data, self.kinds)
         if event is not None and closes and event.final:
             self.ended = True
         return event

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
 
 import httpx
 
@@ -26,7 +27,7 @@ from phantomflow_client._transport import (
     SyncTransport,
 )
 from phantomflow_client.errors import APIConnectionError, WaitTimeoutError
-from phantomflow_client.models import AccountEvent
+from phantomflow_client.models import Event
 
 
 def _stream_call(path: str, resume: Resume) -> Call[None]:
@@ -47,7 +48,7 @@ def follow_sync(
     closes: bool,
     timeout: float | None = None,
     job_id: str = "",
-) -> Iterator[AccountEvent]:
+) -> Iterator[Event]:
     deadline = None if timeout is None else time.monotonic() + timeout
     attempts = Attempts(transport.retry, _stream_call(path, resume), what=f"event stream {path}")
     while not resume.ended:
@@ -80,7 +81,7 @@ async def follow_async(
     path: str,
     resume: Resume,
     closes: bool,
-) -> AsyncIterator[AccountEvent]:
+) -> AsyncIterator[Event]:
     attempts = Attempts(transport.retry, _stream_call(path, resume), what=f"event stream {path}")
     while not resume.ended:
         try:
@@ -99,3 +100,25 @@ async def follow_async(
             await asyncio.sleep(attempts.after_error(error))
             continue
         await asyncio.sleep(attempts.after_close())
+
+
+async def drain_async(
+    events: AsyncIterator[Any],
+    on_event: Callable[[Any], Any] | None,
+    timeout: float | None,
+    what: str,
+) -> None:
+    """Follow `events` to their end, handing each to `on_event` (awaited when it is a
+    coroutine function); WaitTimeoutError after `timeout` seconds."""
+    started = time.monotonic()
+    try:
+        async with asyncio.timeout(timeout):
+            async for event in events:
+                if on_event is not None:
+                    result = on_event(event)
+                    if asyncio.iscoroutine(result):
+                        await result
+    except TimeoutError:
+        if timeout is not None and time.monotonic() - started >= timeout:
+            raise WaitTimeoutError(what, timeout) from None
+        raise

@@ -136,6 +136,8 @@ class Call(Generic[T]):
     params: Mapping[str, Any] | None = None
     json: Any = None
     has_body: bool = False
+    # Multipart file fields, as httpx takes them (read again from the start on a retry).
+    files: Any = None
     headers: Mapping[str, str] = field(default_factory=dict)
     idempotent: bool | None = None  # None: decided by the method
     # Sent without the API key: outputs are public links, possibly on another host.
@@ -153,6 +155,7 @@ class Call(Generic[T]):
             self.path,
             params=params,
             json=self.json if self.has_body else None,
+            files=self.files,
             headers=dict(self.headers),
         )
         if self.anonymous:
@@ -160,8 +163,8 @@ class Call(Generic[T]):
         return request
 
 
-def download_call(url: str) -> Call[None]:
-    return Call("GET", url, parse=lambda _: None, anonymous=True)
+def download_call(url: str, anonymous: bool = True) -> Call[None]:
+    return Call("GET", url, parse=lambda _: None, anonymous=anonymous)
 
 
 def partial_path(path: Path) -> Path:
@@ -280,9 +283,10 @@ class SyncTransport:
                 response.close()
             return
 
-    def download(self, url: str, path: Path) -> Path:
-        """Stream `url` into `path`; a transfer cut short starts again (up to the retries)."""
-        call, part = download_call(url), partial_path(path)
+    def download(self, url: str, path: Path, anonymous: bool = True) -> Path:
+        """Stream `url` into `path`; a transfer cut short starts again (up to the retries).
+        Sent without the key unless `anonymous` is False (an asset's own file)."""
+        call, part = download_call(url, anonymous), partial_path(path)
         attempts = Attempts(self.retry, call, what=f"download of {url}")
         while True:
             try:
@@ -353,8 +357,8 @@ class AsyncTransport:
                 await response.aclose()
             return
 
-    async def download(self, url: str, path: Path) -> Path:
-        call, part = download_call(url), partial_path(path)
+    async def download(self, url: str, path: Path, anonymous: bool = True) -> Path:
+        call, part = download_call(url, anonymous), partial_path(path)
         attempts = Attempts(self.retry, call, what=f"download of {url}")
         while True:
             try:

@@ -83,6 +83,10 @@ class ConflictError(APIError):
     """409: e.g. JOB_ALREADY_FINISHED when cancelling."""
 
 
+class GoneError(APIError):
+    """410: OUTPUT_DELETED (a job's files were deleted) or PREVIEW_EXPIRED."""
+
+
 class UnprocessableError(APIError):
     """422: e.g. IDEMPOTENCY_KEY_REUSED."""
 
@@ -106,6 +110,7 @@ _BY_STATUS: dict[int, type[APIError]] = {
     403: PermissionDeniedError,
     404: NotFoundError,
     409: ConflictError,
+    410: GoneError,
     422: UnprocessableError,
     429: RateLimitError,
 }

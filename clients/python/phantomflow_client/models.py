@@ -99,6 +99,19 @@ class JobError(Model):
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
+class JobExport(Model):
+    """One export target of a job and where it stands (docs/api.md, "Exports")."""
+
+    type: str
+    integration_id: str
+    status: str  # pending, running, succeeded, failed or skipped
+    location: str | None = None
+    attempts: int = 0
+    error: JobError | None = None
+    next_attempt_at: datetime | None = None
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class Job(Model):
     job_id: str
     status: str
@@ -112,6 +125,9 @@ class Job(Model):
     credits_used: int | None = None
     error: JobError | None = None
     webhook_uri: str | None = None
+    metadata: dict[str, Any] = dataclasses.field(default_factory=dict)
+    exports: list[JobExport] = dataclasses.field(default_factory=list)
+    output_deleted_at: datetime | None = None
     sandbox: bool = False
     created_at: datetime | None = None
     started_at: datetime | None = None
@@ -145,6 +161,15 @@ class StoredEvent(Model):
 class JobHistory(Model):
     job_id: str
     events: list[StoredEvent]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class DeletedOutput(Model):
+    """`DELETE /api/jobs/{id}/output`: the job's files are gone; the job stays."""
+
+    job_id: str
+    deleted: bool
+    output_deleted_at: datetime | None = None
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -182,6 +207,7 @@ class CompleteEvent(Model):
     credits_used: int
     duration_seconds: float
     file_size_bytes: int | None = None
+    metadata: dict[str, Any] = dataclasses.field(default_factory=dict)
     timestamp: datetime | None = None
     job_id: str | None = None
 
@@ -195,8 +221,67 @@ class ErrorEvent(Model):
     id: int
     code: str
     message: str
+    metadata: dict[str, Any] = dataclasses.field(default_factory=dict)
     timestamp: datetime | None = None
     job_id: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ExportEvent(Model):
+    """`export` (a job with exports): one export changed; `index` is its place in the
+    job's `exports`. `settled` (the stream's `final`): it will change no more."""
+
+    name: ClassVar[str] = "export"
+    final: ClassVar[bool] = False
+    id: int
+    index: int
+    status: str
+    attempt: int | None = None
+    location: str | None = None
+    bytes: int | None = None
+    duration_ms: int | None = None
+    error: dict[str, Any] | None = None
+    settled: bool = False
+    next_attempt_at: datetime | None = None
+    timestamp: datetime | None = None
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class StoryboardFrame(Model):
+    """One picture of a preview's storyboard: a scene at its middle, or a transition."""
+
+    scene: int
+    kind: str  # scene or transition
+    time: float
+    image_uri: str
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class StoryboardEvent(Model):
+    """`storyboard` (a preview's stream): its frames are drawn, before the proxy."""
+
+    name: ClassVar[str] = "storyboard"
+    final: ClassVar[bool] = False
+    id: int
+    storyboard: list[StoryboardFrame]
+    timestamp: datetime | None = None
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class PreviewCompleteEvent(Model):
+    """`complete` (a preview's stream): the proxy is drawn."""
+
+    name: ClassVar[str] = "complete"
+    final: ClassVar[bool] = True
+    id: int
+    proxy_uri: str
+    viewer_url: str
+    duration_seconds: float
+    width: int
+    height: int
+    fps: float
+    file_size_bytes: int | None = None
+    timestamp: datetime | None = None
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -216,14 +301,26 @@ class WebhookEvent(Model):
     timestamp: datetime | None = None
 
 
-JobEvent = ProgressEvent | CompleteEvent | ErrorEvent
+JobEvent = ProgressEvent | CompleteEvent | ErrorEvent | ExportEvent
 AccountEvent = ProgressEvent | CompleteEvent | ErrorEvent | WebhookEvent
+PreviewEvent = ProgressEvent | StoryboardEvent | PreviewCompleteEvent | ErrorEvent
+Event = AccountEvent | ExportEvent | StoryboardEvent | PreviewCompleteEvent
 
-_EVENT_TYPES: dict[str, type[Model]] = {
-    kind.name: kind for kind in (ProgressEvent, CompleteEvent, ErrorEvent, WebhookEvent)
-}
+
+def _by_name(*kinds: type[Model]) -> dict[str, type[Model]]:
+    return {kind.name: kind for kind in kinds}  # type: ignore[attr-defined]
+
+
+# Each stream's events by name (a preview's `complete` is not a job's).
+JOB_EVENTS = _by_name(ProgressEvent, CompleteEvent, ErrorEvent, ExportEvent, WebhookEvent)
+PREVIEW_EVENTS = _by_name(ProgressEvent, StoryboardEvent, PreviewCompleteEvent, ErrorEvent)
 # The event stream's data is camelCase (the contract's); the models are snake_case.
 _EVENT_FIELDS = {
+    "proxyUri": "proxy_uri",
+    "viewerUrl": "viewer_url",
+    "imageUri": "image_uri",
+    "nextAttemptAt": "next_attempt_at",
+    "final": "settled",
     "outputUri": "output_uri",
     "creditsUsed": "credits_used",
     "durationSeconds": "duration_seconds",
@@ -234,14 +331,29 @@ _EVENT_FIELDS = {
 }
 
 
-def event_from_sse(name: str, event_id: int, data: dict[str, Any]) -> AccountEvent | None:
+def _snake(value: Any) -> Any:
+    """A list of objects (a storyboard) with its objects' fields renamed; anything else
+    as it is (metadata is the caller's own, never renamed)."""
+    if isinstance(value, list):
+        return [
+            {_EVENT_FIELDS.get(key, key): v for key, v in item.items()}
+            if isinstance(item, dict)
+            else item
+            for item in value
+        ]
+    return value
+
+
+def event_from_sse(
+    name: str, event_id: int, data: dict[str, Any], kinds: dict[str, type[Model]] = JOB_EVENTS
+) -> Event | None:
     """The typed event of one SSE message; None for an event name this client does not know."""
-    kind = _EVENT_TYPES.get(name)
+    kind = kinds.get(name)
     if kind is None:
         return None
-    fields = {_EVENT_FIELDS.get(key, key): value for key, value in data.items()}
+    fields = {_EVENT_FIELDS.get(key, key): _snake(value) for key, value in data.items()}
     event = kind.from_dict({**fields, "id": event_id})
-    return typing.cast(AccountEvent, dataclasses.replace(event, raw=data))
+    return typing.cast(Event, dataclasses.replace(event, raw=data))
 
 
 # --- templates ----------------------------------------------------------------------
@@ -395,3 +507,125 @@ class Redelivery(Model):
 class WebhookSecret(Model):
     secret: str
     previous_secret_expires_at: datetime | None = None
+
+
+# --- integrations ---------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class IntegrationSecret(Model):
+    """What is shown of a sealed secret: that it is set, and (12 characters or more) its
+    last 4."""
+
+    set: bool
+    last4: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Integration(Model):
+    """Stored credentials of an export destination (docs/api.md, "Integrations")."""
+
+    id: str
+    type: str  # s3, ftp, sftp, email or youtube
+    name: str
+    settings: dict[str, Any]
+    secrets: dict[str, Any]  # name -> {"set": true, "last4": ...}
+    created_at: datetime | None = None
+
+    def secret(self, name: str) -> IntegrationSecret:
+        return IntegrationSecret.from_dict(self.secrets[name])
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class DeletedIntegration(Model):
+    id: str
+    deleted: bool
+
+
+# --- previews -------------------------------------------------------------------------
+
+PREVIEW_FINAL_STATUSES = frozenset({"completed", "failed", "expired"})
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class PreviewProxy(Model):
+    duration_seconds: float
+    width: int
+    height: int
+    fps: float
+    file_size_bytes: int
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Preview(Model):
+    """A free look at a script: its storyboard, then a watermarked proxy video, and a
+    page anyone with `viewer_url` can watch them on (docs/api.md, "Previews")."""
+
+    preview_id: str
+    status: str  # queued, processing, completed, failed or expired
+    progress: float = 0.0
+    stage: str | None = None
+    storyboard: list[StoryboardFrame] = dataclasses.field(default_factory=list)
+    proxy_uri: str | None = None
+    proxy: PreviewProxy | None = None
+    viewer_url: str = ""
+    duration_seconds: float = 0.0
+    estimated_credits: int = 0
+    error: JobError | None = None
+    metadata: dict[str, Any] = dataclasses.field(default_factory=dict)
+    sandbox: bool = False
+    origin: dict[str, Any] = dataclasses.field(default_factory=dict)
+    created_at: datetime | None = None
+    expires_at: datetime | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.status in PREVIEW_FINAL_STATUSES
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class DeletedPreview(Model):
+    preview_id: str
+    deleted: bool
+
+
+# --- assets ---------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Asset(Model):
+    """An uploaded file of your media library, named in scripts by its id (`"src":
+    "asset_..."`, `"font_family": "asset_..."`). `url` is its file, read with your key."""
+
+    id: str
+    name: str
+    type: str  # image, video, audio or font
+    mime_type: str
+    size: int
+    sha256: str
+    width: int | None = None
+    height: int | None = None
+    duration_seconds: float | None = None
+    created_at: datetime | None = None
+    url: str = ""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class StorageUse(Model):
+    used_bytes: int
+    limit_bytes: int
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class AssetPage(Model):
+    assets: list[Asset]
+    total: int
+    page: int
+    limit: int
+    storage: StorageUse
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class DeletedAsset(Model):
+    id: str
+    deleted: bool

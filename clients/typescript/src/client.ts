@@ -2,11 +2,15 @@
 
 import { JobFailedError } from "./errors.js";
 import type { Job, JobEvent, Script, Submission } from "./models.js";
+import type { SubmitOptions } from "./resources/renders.js";
 import { Accounts } from "./resources/account.js";
+import { Assets } from "./resources/assets.js";
 import { Credits } from "./resources/credits.js";
 import { Events } from "./resources/events.js";
 import { Jobs } from "./resources/jobs.js";
+import { Integrations } from "./resources/integrations.js";
 import { Keys } from "./resources/keys.js";
+import { Previews } from "./resources/previews.js";
 import { Renders } from "./resources/renders.js";
 import { Schema } from "./resources/schema.js";
 import { Templates } from "./resources/templates.js";
@@ -24,12 +28,10 @@ export interface ClientOptions {
   fetch?: typeof fetch;
 }
 
-export interface RenderOptions {
+export interface RenderOptions extends SubmitOptions {
   /** Seconds to wait for the end; the job goes on after it. */
   timeout?: number;
   onEvent?: (event: JobEvent) => void | Promise<void>;
-  webhookUri?: string;
-  idempotencyKey?: string;
   signal?: AbortSignal;
 }
 
@@ -48,6 +50,9 @@ export class PhantomFlow {
   readonly credits: Credits;
   readonly webhooks: Webhooks;
   readonly schema: Schema;
+  readonly integrations: Integrations;
+  readonly previews: Previews;
+  readonly assets: Assets;
   readonly baseUrl: string;
 
   constructor(options: ClientOptions = {}) {
@@ -68,6 +73,9 @@ export class PhantomFlow {
     this.credits = new Credits(transport);
     this.webhooks = new Webhooks(transport);
     this.schema = new Schema(transport);
+    this.integrations = new Integrations(transport);
+    this.previews = new Previews(transport);
+    this.assets = new Assets(transport);
   }
 
   /**
@@ -80,6 +88,8 @@ export class PhantomFlow {
   async render(script: Script, options: RenderOptions & { wait?: boolean } = {}): Promise<Job | Submission> {
     const submission = await this.renders.create(script, {
       webhookUri: options.webhookUri,
+      metadata: options.metadata,
+      exports: options.exports,
       idempotencyKey: options.idempotencyKey,
     });
     if (options.wait === false) return submission;

@@ -16,9 +16,11 @@ export {
   WaitTimeoutError,
 } from "./errors.js";
 export * from "./models.js";
+export type { AssetRef, UploadFile, UploadOptions } from "./resources/assets.js";
 export type { LedgerQuery } from "./resources/credits.js";
-export type { JobRef, ListOptions, WaitOptions } from "./resources/jobs.js";
-export type { SubmitOptions } from "./resources/renders.js";
+export type { JobRef, ListOptions, MetadataFilter, WaitOptions } from "./resources/jobs.js";
+export type { PreviewRef, PreviewWaitOptions } from "./resources/previews.js";
+export type { RenderExtras, SubmitOptions } from "./resources/renders.js";
 export type { TemplateChanges, TemplateRenderOptions } from "./resources/templates.js";
 export { DEFAULT_RETRY, VERSION, type RetryEvent, type RetryPolicy } from "./transport.js";
 export {

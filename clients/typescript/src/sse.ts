@@ -9,7 +9,7 @@
  */
 
 import { APIConnectionError, PhantomFlowError } from "./errors.js";
-import { EVENT_TYPES, type AccountEvent } from "./models.js";
+import { EVENT_TYPES } from "./models.js";
 import { backoffDelay, sleep, type Call, type Transport } from "./transport.js";
 
 /** The server sends a keep-alive every 15 s: a minute of silence means a dead connection. */
@@ -85,6 +85,8 @@ async function* lines(body: ReadableStream<Uint8Array>, idleMs: number): AsyncGe
 export interface FollowOptions {
   lastEventId?: number;
   signal?: AbortSignal;
+  /** The event names to hand on (others are skipped); a job's and the account's by default. */
+  events?: ReadonlySet<string>;
 }
 
 /** Events of the stream at `path` from after `lastEventId`, across reconnects. */
@@ -93,7 +95,8 @@ export async function* follow(
   path: string,
   closes: boolean,
   options: FollowOptions = {},
-): AsyncGenerator<AccountEvent> {
+): AsyncGenerator<{ type: string; id: number }> {
+  const names = options.events ?? EVENT_TYPES;
   let last = options.lastEventId;
   let failures = 0;
   for (;;) {
@@ -110,8 +113,8 @@ export async function* follow(
         const id = Number(message.id);
         if (!Number.isInteger(id) || (last !== undefined && id <= last)) continue;
         last = id;
-        if (!EVENT_TYPES.has(message.event)) continue;
-        const event = { ...JSON.parse(message.data), type: message.event, id } as AccountEvent;
+        if (!names.has(message.event)) continue;
+        const event = { ...JSON.parse(message.data), type: message.event, id } as { type: string; id: number };
         failures = 0;
         yield event;
         if (closes && (event.type === "complete" || event.type === "error")) return;

@@ -62,6 +62,8 @@ export interface Call {
   path: string;
   query?: Record<string, string | number | boolean | undefined | null>;
   body?: unknown;
+  /** A body that is not JSON (an upload), made anew for each attempt. */
+  stream?: () => { body: ReadableStream<Uint8Array>; contentType: string };
   headers?: Record<string, string>;
   /** Safe to send twice; by default, decided by the method and the Idempotency-Key. */
   idempotent?: boolean;
@@ -186,12 +188,17 @@ export class Transport {
         (signal): signal is AbortSignal => signal !== undefined,
       );
       try {
+        const made = call.stream?.();
+        const headers = this.headers(call);
+        if (made) headers["content-type"] = made.contentType;
         response = await this.fetchImpl(this.url(call), {
           method: call.method,
-          headers: this.headers(call),
-          body: call.body === undefined ? undefined : JSON.stringify(call.body),
+          headers,
+          body: made ? made.body : call.body === undefined ? undefined : JSON.stringify(call.body),
           signal: signals.length ? AbortSignal.any(signals) : undefined,
-        });
+          // A stream is sent as it is read (fetch wants to be told so).
+          ...(made ? { duplex: "half" } : {}),
+        } as RequestInit);
         if (read || response.status >= 400) text = await response.text();
       } catch (error) {
         if (call.signal?.aborted) throw error;

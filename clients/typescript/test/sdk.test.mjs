@@ -1,7 +1,8 @@
 // The TypeScript SDK against the live embedded server that tests/test_sdk_typescript.py
-// starts: PHANTOMFLOW_URL, and PHANTOMFLOW_TEST_ACCOUNTS (a JSON list of accounts, one
-// per test, each {api_key, test_api_key}, 1000 credits on the pro plan), and
-// PHANTOMFLOW_TIGHT_API_KEY (an account allowed one request per window of 2 s).
+// starts: PHANTOMFLOW_URL, and PHANTOMFLOW_TEST_ACCOUNTS (accounts for each test file,
+// one per test, each {api_key, test_api_key}, 1000 credits on the pro plan: see
+// accounts.mjs), and PHANTOMFLOW_TIGHT_API_KEY (an account allowed one request per
+// window of 2 s).
 
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
@@ -16,29 +17,16 @@ import {
   signWebhook,
   verifyWebhook,
 } from "../dist/index.js";
+import { TINY, URL_, accountsOf, taker } from "./accounts.mjs";
 import { FaultProxy, Receiver } from "./servers.mjs";
 
-const URL_ = process.env.PHANTOMFLOW_URL;
-const ACCOUNTS = JSON.parse(process.env.PHANTOMFLOW_TEST_ACCOUNTS ?? "[]");
-if (!URL_ || ACCOUNTS.length === 0) throw new Error("run through tests/test_sdk_typescript.py");
+const ACCOUNTS = accountsOf(import.meta.url);
 
-const TINY = {
-  width: 320,
-  height: 240,
-  fps: 15,
-  quality: "low",
-  scenes: [{ duration: 1, background: "#FF0000", elements: [{ type: "text", text: "Hello", font_size: 24 }] }],
-};
 const MANY_SCENES = { ...TINY, scenes: Array(30).fill({ duration: 0.5, background: "#202020", elements: [] }) };
 const LONG = { ...TINY, scenes: [{ duration: 300, background: "#000000" }] };
 const FAST = { maxRetries: 3, backoff: 0.05, maxBackoff: 0.2 };
 
-let next = 0;
-function account() {
-  const taken = ACCOUNTS[next++];
-  assert.ok(taken, "not enough accounts for the tests");
-  return taken;
-}
+const account = taker(ACCOUNTS);
 
 const live = (a, extra = {}) => new PhantomFlow({ apiKey: a.api_key, baseUrl: URL_, retry: FAST, ...extra });
 const sandbox = (a, extra = {}) => new PhantomFlow({ apiKey: a.test_api_key, baseUrl: URL_, retry: FAST, ...extra });
@@ -298,7 +286,12 @@ test("a delivered webhook verifies with Web Crypto, and is logged and redelivere
 
     await client.webhooks.redeliver(submission.job_id);
     await receiver.waitFor(2);
-    const log = await client.webhooks.deliveries(submission.job_id);
+    // The attempt is recorded once its answer is in: a moment after the receiver has it.
+    let log = await client.webhooks.deliveries(submission.job_id);
+    for (let tries = 0; log.attempts.length < 2 && tries < 100; tries++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      log = await client.webhooks.deliveries(submission.job_id);
+    }
     assert.deepEqual(await verifyWebhook(secret, receiver.received[1].headers, receiver.received[1].body), payload);
     assert.deepEqual(log.attempts.map((a) => a.trigger), ["automatic", "manual"]);
 

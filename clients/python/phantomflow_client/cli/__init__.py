@@ -1,5 +1,5 @@
-"""The client commands, on the SDK: `render`, `jobs`, `templates`, `credits`, `ledger`,
-`account`, `mcp`.
+"""The client commands, on the SDK: `render`, `jobs`, `templates`, `previews`,
+`integrations`, `assets`, `credits`, `ledger`, `account`, `mcp`.
 
 `register` adds them to a command line: the server's `phantomflow` (api/cli.py), which
 passes an embedded server for `render` to use when no URL is given, and this
@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from phantomflow_client._version import __version__
+from phantomflow_client.cli.assets import add_assets
 from phantomflow_client.cli.commands import (
     add_account,
     add_credits,
@@ -20,6 +21,8 @@ from phantomflow_client.cli.commands import (
     add_ledger,
     add_templates,
 )
+from phantomflow_client.cli.integrations import add_integrations
+from phantomflow_client.cli.previews import add_previews
 from phantomflow_client.cli.render import LocalServer, add_render
 
 
@@ -34,6 +37,9 @@ def register(
     add_render(commands, local_server)
     add_jobs(commands)
     add_templates(commands)
+    add_previews(commands)
+    add_integrations(commands)
+    add_assets(commands)
     credit_actions = add_credits(commands)
     add_ledger(commands)
     add_account(commands)

@@ -49,6 +49,23 @@ def server_options() -> argparse.ArgumentParser:
     return options
 
 
+def add_action(
+    actions: argparse._SubParsersAction,
+    name: str,
+    run: Run,
+    help: str,
+    *positionals: tuple[str, str],
+    **parser_options: Any,
+) -> argparse.ArgumentParser:
+    """An action that calls a server: the server options, its positional arguments
+    (name, help) and the function that runs it."""
+    action = actions.add_parser(name, parents=[server_options()], help=help, **parser_options)
+    for argument, text in positionals:
+        action.add_argument(argument, help=text)
+    action.set_defaults(run=run)
+    return action
+
+
 def client_of(args: argparse.Namespace) -> Client:
     key, url = settings(args.api_key, args.url)
     if not key:
@@ -100,6 +117,15 @@ def load_json_file(path: str) -> Any:
 # --- output -------------------------------------------------------------------------------
 
 
+def answer(args: argparse.Namespace, data: Any, message: str) -> int:
+    """The API's answer as JSON with --json, else one line saying what happened."""
+    if args.json:
+        print_json(data)
+    else:
+        print(message)
+    return 0
+
+
 def print_json(data: Any) -> None:
     json.dump(_plain(data), sys.stdout, indent=2)
     sys.stdout.write("\n")
@@ -119,8 +145,9 @@ def console() -> Console:
 
 def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
     shown = Table(title=title, title_justify="left")
-    for column in columns:
-        shown.add_column(column)
+    for index, column in enumerate(columns):
+        # The first column is an id: whole on one line, to be copied.
+        shown.add_column(column, no_wrap=index == 0)
     for row in rows:
         shown.add_row(*(cell(value) for value in row))
     console().print(shown)

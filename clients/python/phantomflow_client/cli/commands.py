@@ -9,6 +9,8 @@ from typing import Any
 
 from phantomflow_client.cli._common import (
     UsageError,
+    add_action,
+    answer,
     cell,
     client_of,
     fields,
@@ -20,10 +22,19 @@ from phantomflow_client.cli._common import (
     stage_name,
     table,
 )
-from phantomflow_client.cli.render import run_watch
+from phantomflow_client.cli.extras import (
+    add_render_extras,
+    add_variables,
+    extras_of,
+    pairs,
+    variables_of,
+)
+from phantomflow_client.cli.render import add_wait, print_quote, run_watch, submitted
 from phantomflow_client.models import Job
 
 STATUSES = ("queued", "processing", "completed", "failed", "cancelled")
+JOB_ID = ("job_id", "the job's id")
+TEMPLATE_ID = ("template_id", "the template's id (tpl_...)")
 LEDGER_TYPES = ("grant", "charge", "settlement_refund", "failure_refund", "cancellation_refund")
 
 
@@ -31,7 +42,9 @@ LEDGER_TYPES = ("grant", "charge", "settlement_refund", "failure_refund", "cance
 
 
 def add_jobs(commands: argparse._SubParsersAction) -> None:
-    jobs = commands.add_parser("jobs", help="list, read, watch and cancel render jobs")
+    jobs = commands.add_parser(
+        "jobs", help="list, read, watch and cancel render jobs, and delete their files"
+    )
     actions = jobs.add_subparsers(required=True, metavar="ACTION")
     options = server_options()
 
@@ -40,28 +53,37 @@ def add_jobs(commands: argparse._SubParsersAction) -> None:
     listing.add_argument("--limit", type=int, default=20, help="jobs per page, 1-100 (default 20)")
     listing.add_argument("--page", type=int, default=1, help="which page (default 1)")
     listing.add_argument("--all", action="store_true", help="every job, fetching page after page")
+    listing.add_argument(
+        "--metadata",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="only the jobs whose metadata has this top-level key with this value (one)",
+    )
     listing.set_defaults(run=run_jobs_list)
 
-    get = actions.add_parser("get", parents=[options], help="one job's status and result")
-    get.add_argument("job_id", help="the job's id")
-    get.set_defaults(run=run_jobs_get)
+    add_action(actions, "get", run_jobs_get, "one job's status and result", JOB_ID)
 
-    watch = actions.add_parser(
+    watch = add_action(
+        actions,
         "watch",
-        parents=[options],
-        help="follow a job live (SSE) until it ends; exit status 0 only if it completed",
+        run_watch,
+        "follow a job live (SSE) until it ends; exit status 0 only if it completed",
+        JOB_ID,
     )
-    watch.add_argument("job_id", help="the job's id")
     watch.add_argument(
         "--timeout", type=float, default=None, help="stop waiting after this many seconds"
     )
-    watch.set_defaults(run=run_watch)
-
-    cancel = actions.add_parser(
-        "cancel", parents=[options], help="cancel a queued or processing job (refunded)"
+    add_action(
+        actions, "cancel", run_jobs_cancel, "cancel a queued or processing job (refunded)", JOB_ID
     )
-    cancel.add_argument("job_id", help="the job's id")
-    cancel.set_defaults(run=run_jobs_cancel)
+    add_action(
+        actions,
+        "delete-output",
+        run_jobs_delete_output,
+        "delete a completed job's MP4 and poster; the job and its charge stay",
+        JOB_ID,
+    )
 
 
 def job_row(job: Job) -> list[Any]:
@@ -76,17 +98,27 @@ def job_row(job: Job) -> list[Any]:
     ]
 
 
+def metadata_filter(args: argparse.Namespace) -> dict[str, Any] | None:
+    found = pairs(args.metadata, "--metadata")
+    if len(found) > 1:
+        raise UsageError("jobs are listed by one --metadata KEY=VALUE at a time")
+    return found or None
+
+
 @handles_errors
 def run_jobs_list(args: argparse.Namespace) -> int:
+    metadata = metadata_filter(args)
     with client_of(args) as client:
         if args.all:
-            jobs = list(client.jobs.iter(status=args.status))
+            jobs = list(client.jobs.iter(status=args.status, metadata=metadata))
             if args.json:
                 print_json(jobs)
                 return 0
             title = f"{len(jobs)} jobs"
         else:
-            page = client.jobs.list(page=args.page, limit=args.limit, status=args.status)
+            page = client.jobs.list(
+                page=args.page, limit=args.limit, status=args.status, metadata=metadata
+            )
             if args.json:
                 print_json(page)
                 return 0
@@ -114,6 +146,9 @@ def run_jobs_get(args: argparse.Namespace) -> int:
             ("credits used", job.credits_used),
             ("duration", f"{job.duration_seconds:.2f} s" if job.duration_seconds else None),
             ("output", job.output_uri),
+            ("output deleted", job.output_deleted_at),
+            ("metadata", job.metadata or None),
+            ("exports", ", ".join(f"{e.type} {e.status}" for e in job.exports) or None),
             ("error", error),
             ("created", job.created_at),
             ("completed", job.completed_at),
@@ -126,14 +161,19 @@ def run_jobs_get(args: argparse.Namespace) -> int:
 def run_jobs_cancel(args: argparse.Namespace) -> int:
     with client_of(args) as client:
         cancelled = client.jobs.cancel(args.job_id)
-    if args.json:
-        print_json(cancelled)
-    else:
-        print(
-            f"job {cancelled.job_id} cancelled: {cancelled.credits_used or 0} credits used, "
-            f"{cancelled.credits_refunded} refunded"
-        )
-    return 0
+    return answer(
+        args,
+        cancelled,
+        f"job {cancelled.job_id} cancelled: {cancelled.credits_used or 0} credits used, "
+        f"{cancelled.credits_refunded} refunded",
+    )
+
+
+@handles_errors
+def run_jobs_delete_output(args: argparse.Namespace) -> int:
+    with client_of(args) as client:
+        deleted = client.jobs.delete_output(args.job_id)
+    return answer(args, deleted, f"job {deleted.job_id}: its video and poster are deleted")
 
 
 # --- templates -----------------------------------------------------------------------
@@ -164,24 +204,16 @@ def add_templates(commands: argparse._SubParsersAction) -> None:
     )
     create.set_defaults(run=run_templates_create)
 
-    render = actions.add_parser(
-        "render", parents=[options], help="render a template with values for its variables"
+    render = add_action(
+        actions,
+        "render",
+        run_templates_render,
+        "render a template with values for its variables",
+        TEMPLATE_ID,
     )
-    render.add_argument("template_id", help="the template's id (tpl_...)")
-    render.add_argument(
-        "--var",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="a variable's value (repeatable); JSON numbers and booleans keep their type, "
-        "anything else is text",
-    )
-    render.add_argument("--vars", metavar="FILE", help="the variables as a JSON object in a file")
-    render.add_argument("--version", type=int, help="render this version, not the latest")
-    render.add_argument(
-        "--wait", action="store_true", help="follow the job until it ends, with progress"
-    )
-    render.set_defaults(run=run_templates_render)
+    add_variables(render)
+    add_wait(render)
+    add_render_extras(render)
 
 
 @handles_errors
@@ -229,46 +261,21 @@ def run_templates_create(args: argparse.Namespace) -> int:
     return 0
 
 
-def variables_of(args: argparse.Namespace) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    if args.vars:
-        loaded = load_json_file(args.vars)
-        if not isinstance(loaded, dict):
-            raise UsageError(f"{args.vars} must hold a JSON object of variables")
-        values.update(loaded)
-    for pair in args.var:
-        name, sep, raw = pair.partition("=")
-        if not sep or not name:
-            raise UsageError(f"--var takes NAME=VALUE, not {pair!r}")
-        values[name] = _typed(raw)
-    return values
-
-
-def _typed(raw: str) -> Any:
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        return raw
-    return value if isinstance(value, int | float | bool) else raw
-
-
 @handles_errors
 def run_templates_render(args: argparse.Namespace) -> int:
     variables = variables_of(args)
+    extras = extras_of(args)
     with client_of(args) as client:
-        submission = client.templates.render(args.template_id, variables, version=args.version)
-        if not args.wait:
-            if args.json:
-                print_json(submission)
-            else:
-                print(
-                    f"job {submission.job_id} queued: {submission.estimated_credits} credits "
-                    "charged"
-                )
+        if args.dry_run:
+            quote = client.templates.quote(
+                args.template_id, variables, version=args.version, **extras
+            )
+            print_quote(quote, args.json)
             return 0
-    args.job_id = submission.job_id
-    args.timeout = None
-    return run_watch(args)
+        submission = client.templates.render(
+            args.template_id, variables, version=args.version, **extras
+        )
+    return submitted(args, submission)
 
 
 # --- credits and the ledger ---------------------------------------------------------------

@@ -18,6 +18,7 @@ from phantomflow_client._client import settings
 from phantomflow_client.cli._common import (
     FAILED,
     UsageError,
+    answer,
     client_of,
     console,
     handles_errors,
@@ -25,9 +26,10 @@ from phantomflow_client.cli._common import (
     print_json,
     server_options,
 )
+from phantomflow_client.cli.extras import add_render_extras, extras_of
 from phantomflow_client.cli.progress import ProgressDisplay
 from phantomflow_client.errors import PhantomFlowError
-from phantomflow_client.models import CompleteEvent, ErrorEvent, JobEvent
+from phantomflow_client.models import CompleteEvent, ErrorEvent, JobEvent, Quote, Submission
 
 # A server of one's own for one command: an async context manager giving (url, api_key).
 # The server's `phantomflow` passes one that starts the embedded system.
@@ -66,6 +68,7 @@ def add_render(commands: argparse._SubParsersAction, local_server: LocalServer |
         action="store_true",
         help="only check the script and say what it would cost; render nothing",
     )
+    add_render_extras(render)
     render.set_defaults(run=functools.partial(run_render, local_server=local_server))
 
 
@@ -89,18 +92,12 @@ async def _render(args: argparse.Namespace, script: dict, local_server: LocalSer
 
 async def _render_on(url: str, key: str, args: argparse.Namespace, script: dict) -> int:
     out = console()
+    extras = extras_of(args)
     async with AsyncClient(key, base_url=url) as client:
         if args.dry_run:
-            quote = await client.renders.quote(script)
-            if args.json:
-                print_json(quote)
-            else:
-                out.print(
-                    f"valid: {quote.duration_seconds:g} s of video for "
-                    f"{credits(quote.estimated_credits)}, {quote.credits_remaining} would be left"
-                )
+            print_quote(await client.renders.quote(script, **extras), args.json)
             return 0
-        submission = await client.renders.create(script)
+        submission = await client.renders.create(script, **extras)
         if not args.json:
             out.print(
                 f"job {submission.job_id} queued: {credits(submission.estimated_credits)} "
@@ -136,6 +133,41 @@ async def _follow(client: AsyncClient, job_id: str, timeout: float) -> CompleteE
                 f"(phantomflow jobs watch {job_id})"
             ) from None
     raise PhantomFlowError(f"the event stream of job {job_id} ended without an outcome")
+
+
+def print_quote(quote: Quote, as_json: bool) -> None:
+    """A dry run's answer: valid, how long, what it would cost and leave."""
+    if as_json:
+        print_json(quote)
+        return
+    console().print(
+        f"valid: {quote.duration_seconds:g} s of video for "
+        f"{credits(quote.estimated_credits)}, {quote.credits_remaining} would be left"
+    )
+
+
+def submitted(args: argparse.Namespace, submission: Submission) -> int:
+    """After a submission: with --wait, follow the job with progress; else say it is
+    queued (or print it, with --json)."""
+    if args.wait:
+        args.job_id, args.timeout = submission.job_id, None
+        return run_watch(args)
+    return answer(
+        args,
+        submission,
+        f"job {submission.job_id} queued: {credits(submission.estimated_credits)} charged",
+    )
+
+
+def add_wait(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--wait", action="store_true", help="follow the job until it ends, with progress"
+    )
+    command.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="only check and price the render now (nothing is charged or queued)",
+    )
 
 
 def credits(amount: int) -> str:

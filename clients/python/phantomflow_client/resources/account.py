@@ -4,18 +4,17 @@ from __future__ import annotations
 
 from phantomflow_client._transport import Call
 from phantomflow_client.models import Account
-from phantomflow_client.resources._base import AsyncResource, SyncResource, model
+from phantomflow_client.resources._base import (
+    Resource,
+    Transport,
+    model,
+    sends,
+)
 
 
-def get_call() -> Call[Account]:
+def get_account() -> Call[Account]:
     return Call("GET", "/api/account", model(Account))
 
 
-class Accounts(SyncResource):
-    def get(self) -> Account:
-        return self._transport.send(get_call())
-
-
-class AsyncAccounts(AsyncResource):
-    async def get(self) -> Account:
-        return await self._transport.send(get_call())
+class Accounts(Resource[Transport]):
+    get = sends(get_account)

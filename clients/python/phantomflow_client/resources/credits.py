@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from datetime import datetime
 
-from phantomflow_client._transport import Call
+from phantomflow_client._transport import AsyncTransport, Call, SyncTransport
 from phantomflow_client.models import Balance, BalanceAt, LedgerEntry, LedgerPage
 from phantomflow_client.resources._base import (
-    AsyncResource,
-    SyncResource,
+    Resource,
+    Transport,
     instant,
     model,
+    sends,
     text_body,
 )
 
@@ -20,71 +20,64 @@ Instant = datetime | str
 MAX_PAGE_SIZE = 1000
 
 
-@dataclass(frozen=True)
-class LedgerQuery:
+def _filters(
+    start: Instant | None, end: Instant | None, job_id: str | None, type: str | None
+) -> dict[str, str | None]:
     """Which entries: `start` inclusive, `end` exclusive (an instant without a zone is UTC)."""
-
-    start: Instant | None = None
-    end: Instant | None = None
-    job_id: str | None = None
-    type: str | None = None
-
-    def params(self) -> dict[str, str | None]:
-        return {
-            "from": instant(self.start),
-            "to": instant(self.end),
-            "job_id": self.job_id,
-            "type": self.type,
-        }
+    return {"from": instant(start), "to": instant(end), "job_id": job_id, "type": type}
 
 
-def balance_call() -> Call[Balance]:
+def balance() -> Call[Balance]:
+    """The balance now (exact: read from the account itself)."""
     return Call("GET", "/api/credits", model(Balance))
 
 
-def balance_at_call(at: Instant) -> Call[BalanceAt]:
+def balance_at(at: Instant) -> Call[BalanceAt]:
+    """The balance at an instant, replayed from the account's events."""
     return Call("GET", "/api/credits/balance", model(BalanceAt), params={"at": instant(at)})
 
 
-def ledger_call(query: LedgerQuery, page: int, limit: int) -> Call[LedgerPage]:
-    params = {**query.params(), "page": page, "limit": limit}
+def ledger(
+    *,
+    page: int = 1,
+    limit: int = 50,
+    start: Instant | None = None,
+    end: Instant | None = None,
+    job_id: str | None = None,
+    type: str | None = None,
+) -> Call[LedgerPage]:
+    """One page of the ledger, oldest first, with `totals` over the whole period."""
+    params = {**_filters(start, end, job_id, type), "page": page, "limit": limit}
     return Call("GET", "/api/credits/ledger", model(LedgerPage), params=params)
 
 
-def csv_call(query: LedgerQuery) -> Call[str]:
-    params = {**query.params(), "format": "csv"}
+def ledger_csv(
+    *,
+    start: Instant | None = None,
+    end: Instant | None = None,
+    job_id: str | None = None,
+    type: str | None = None,
+) -> Call[str]:
+    """The whole period as CSV (header `seq,at,type,amount,balance_after,job_id,reason`)."""
     return Call(
         "GET",
-        "/api/credits/ledger",
+        "/api/credits/ledger.csv",
         text_body,
-        params=params,
+        params=_filters(start, end, job_id, type),
         headers={"Accept": "text/csv"},
     )
 
 
-class Credits(SyncResource):
-    def balance(self) -> Balance:
-        """The balance now (exact: read from the account itself)."""
-        return self._transport.send(balance_call())
+class CreditCalls(Resource[Transport]):
+    """The calls, for both clients."""
 
-    def balance_at(self, at: Instant) -> BalanceAt:
-        """The balance at an instant, replayed from the account's events."""
-        return self._transport.send(balance_at_call(at))
+    balance = sends(balance)
+    balance_at = sends(balance_at)
+    ledger = sends(ledger)
+    ledger_csv = sends(ledger_csv)
 
-    def ledger(
-        self,
-        *,
-        page: int = 1,
-        limit: int = 50,
-        start: Instant | None = None,
-        end: Instant | None = None,
-        job_id: str | None = None,
-        type: str | None = None,
-    ) -> LedgerPage:
-        """One page of the ledger, oldest first, with `totals` over the whole period."""
-        query = LedgerQuery(start, end, job_id, type)
-        return self._transport.send(ledger_call(query, page, limit))
 
+class Credits(CreditCalls[SyncTransport]):
     def iter_ledger(
         self,
         *,
@@ -96,46 +89,18 @@ class Credits(SyncResource):
     ) -> Iterator[LedgerEntry]:
         """Every entry of the period, oldest first. The ledger only grows at its end,
         so pages never shift under the iterator."""
-        query, page = LedgerQuery(start, end, job_id, type), 1
+        page = 1
         while True:
-            found = self._transport.send(ledger_call(query, page, page_size))
+            found = self.ledger(
+                page=page, limit=page_size, start=start, end=end, job_id=job_id, type=type
+            )
             yield from found.entries
             if len(found.entries) < page_size:
                 return
             page += 1
 
-    def ledger_csv(
-        self,
-        *,
-        start: Instant | None = None,
-        end: Instant | None = None,
-        job_id: str | None = None,
-        type: str | None = None,
-    ) -> str:
-        """The whole period as CSV (header `seq,at,type,amount,balance_after,job_id,reason`)."""
-        return self._transport.send(csv_call(LedgerQuery(start, end, job_id, type)))
 
-
-class AsyncCredits(AsyncResource):
-    async def balance(self) -> Balance:
-        return await self._transport.send(balance_call())
-
-    async def balance_at(self, at: Instant) -> BalanceAt:
-        return await self._transport.send(balance_at_call(at))
-
-    async def ledger(
-        self,
-        *,
-        page: int = 1,
-        limit: int = 50,
-        start: Instant | None = None,
-        end: Instant | None = None,
-        job_id: str | None = None,
-        type: str | None = None,
-    ) -> LedgerPage:
-        query = LedgerQuery(start, end, job_id, type)
-        return await self._transport.send(ledger_call(query, page, limit))
-
+class AsyncCredits(CreditCalls[AsyncTransport]):
     async def iter_ledger(
         self,
         *,
@@ -145,21 +110,13 @@ class AsyncCredits(AsyncResource):
         type: str | None = None,
         page_size: int = MAX_PAGE_SIZE,
     ) -> AsyncIterator[LedgerEntry]:
-        query, page = LedgerQuery(start, end, job_id, type), 1
+        page = 1
         while True:
-            found = await self._transport.send(ledger_call(query, page, page_size))
+            found = await self.ledger(
+                page=page, limit=page_size, start=start, end=end, job_id=job_id, type=type
+            )
             for entry in found.entries:
                 yield entry
             if len(found.entries) < page_size:
                 return
             page += 1
-
-    async def ledger_csv(
-        self,
-        *,
-        start: Instant | None = None,
-        end: Instant | None = None,
-        job_id: str | None = None,
-        type: str | None = None,
-    ) -> str:
-        return await self._transport.send(csv_call(LedgerQuery(start, end, job_id, type)))

@@ -6,40 +6,32 @@ from typing import Literal
 
 from phantomflow_client._transport import Call
 from phantomflow_client.models import ApiKey, NewApiKey, RevokedKey
-from phantomflow_client.resources._base import AsyncResource, SyncResource, model, models
+from phantomflow_client.resources._base import (
+    Resource,
+    Transport,
+    model,
+    models,
+    sends,
+)
 
 Mode = Literal["live", "test"]
 
 
-def list_call() -> Call[list[ApiKey]]:
+def list_keys() -> Call[list[ApiKey]]:
+    """The account's keys (prefixes only; a sandbox key sees sandbox keys only)."""
     return Call("GET", "/api/keys", models(ApiKey, "keys"))
 
 
-def create_call(mode: Mode) -> Call[NewApiKey]:
+def create_key(mode: Mode = "live") -> Call[NewApiKey]:
+    """Mint a key; its secret (`api_key`) is in this answer only."""
     return Call("POST", "/api/keys", model(NewApiKey), json={"mode": mode}, has_body=True)
 
 
-def revoke_call(key_id: str) -> Call[RevokedKey]:
+def revoke_key(key_id: str) -> Call[RevokedKey]:
     return Call("DELETE", f"/api/keys/{key_id}", model(RevokedKey))
 
 
-class Keys(SyncResource):
-    def list(self) -> list[ApiKey]:
-        return self._transport.send(list_call())
-
-    def create(self, mode: Mode = "live") -> NewApiKey:
-        return self._transport.send(create_call(mode))
-
-    def revoke(self, key_id: str) -> RevokedKey:
-        return self._transport.send(revoke_call(key_id))
-
-
-class AsyncKeys(AsyncResource):
-    async def list(self) -> list[ApiKey]:
-        return await self._transport.send(list_call())
-
-    async def create(self, mode: Mode = "live") -> NewApiKey:
-        return await self._transport.send(create_call(mode))
-
-    async def revoke(self, key_id: str) -> RevokedKey:
-        return await self._transport.send(revoke_call(key_id))
+class Keys(Resource[Transport]):
+    list = sends(list_keys)
+    create = sends(create_key)
+    revoke = sends(revoke_key)

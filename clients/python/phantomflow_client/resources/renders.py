@@ -1,23 +1,41 @@
-"""Renders: submit a movie script (`POST /api/render`)."""
+"""Renders: submit a movie script (`POST /api/render`), or price it first (a dry run).
+
+`metadata` is your own JSON object, kept with the job and sent back with it; `exports`
+are targets the video is delivered to once rendered, each naming one of your
+integrations (docs/api.md, "Metadata" and "Exports")."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, TypedDict
 
 import httpx
 
 from phantomflow_client._transport import Call
 from phantomflow_client.models import Quote, Submission
 from phantomflow_client.resources._base import (
-    AsyncResource,
-    SyncResource,
+    Resource,
+    Transport,
     idempotency_headers,
     model,
+    sends,
+    with_extras,
 )
 
 # A dry run records nothing, so a lost answer may be asked again.
 DRY_RUN = {"dry_run": "true"}
+Metadata = Mapping[str, Any]
+Exports = Sequence[Mapping[str, Any]]
+Script = Mapping[str, Any]
+
+
+class SubmitOptions(TypedDict, total=False):
+    """What a submission may carry besides its script (`Client.render`'s options)."""
+
+    webhook_uri: str | None
+    metadata: Metadata | None
+    exports: Exports | None
+    idempotency_key: str | None
 
 
 def submission(response: httpx.Response) -> Submission:
@@ -25,65 +43,52 @@ def submission(response: httpx.Response) -> Submission:
     return Submission.from_dict({**response.json(), "replayed": replayed})
 
 
-def render_body(script: Mapping[str, Any], webhook_uri: str | None) -> dict[str, Any]:
-    body = dict(script)
-    if webhook_uri is not None:
-        body["webhook_uri"] = webhook_uri
-    return body
-
-
-def create_call(
-    script: Mapping[str, Any], webhook_uri: str | None, idempotency_key: str | None
-) -> Call[Submission]:
+def submit(path: str, body: dict[str, Any], idempotency_key: str | None) -> Call[Submission]:
+    """A submission: one Idempotency-Key per call, so that its retries charge once."""
     return Call(
         "POST",
-        "/api/render",
+        path,
         submission,
-        json=render_body(script, webhook_uri),
+        json=body,
         has_body=True,
         headers=idempotency_headers(idempotency_key),
     )
 
 
-def quote_call(script: Mapping[str, Any], webhook_uri: str | None) -> Call[Quote]:
+def dry_run(path: str, body: dict[str, Any]) -> Call[Quote]:
     return Call(
-        "POST",
-        "/api/render",
-        model(Quote),
-        params=DRY_RUN,
-        json=render_body(script, webhook_uri),
-        has_body=True,
-        idempotent=True,
+        "POST", path, model(Quote), params=DRY_RUN, json=body, has_body=True, idempotent=True
     )
 
 
-class Renders(SyncResource):
-    def create(
-        self,
-        script: Mapping[str, Any],
-        *,
-        webhook_uri: str | None = None,
-        idempotency_key: str | None = None,
-    ) -> Submission:
-        """Queue a render of `script` and charge its estimate. Safe to retry: one
-        Idempotency-Key per call (generated unless given) makes retries charge once."""
-        return self._transport.send(create_call(script, webhook_uri, idempotency_key))
-
-    def quote(self, script: Mapping[str, Any], *, webhook_uri: str | None = None) -> Quote:
-        """A dry run: validate and price `script` against the account's credits and
-        limits now, recording nothing. Raises exactly as `create` would."""
-        return self._transport.send(quote_call(script, webhook_uri))
+def create(
+    script: Mapping[str, Any],
+    *,
+    webhook_uri: str | None = None,
+    metadata: Metadata | None = None,
+    exports: Exports | None = None,
+    idempotency_key: str | None = None,
+) -> Call[Submission]:
+    """Queue a render of `script` and charge its estimate. Safe to retry: one
+    Idempotency-Key per call (generated unless given) makes retries charge once.
+    `webhook_uri`, `metadata` and `exports`, when given, replace the script's."""
+    body = with_extras(script, webhook_uri=webhook_uri, metadata=metadata, exports=exports)
+    return submit("/api/render", body, idempotency_key)
 
 
-class AsyncRenders(AsyncResource):
-    async def create(
-        self,
-        script: Mapping[str, Any],
-        *,
-        webhook_uri: str | None = None,
-        idempotency_key: str | None = None,
-    ) -> Submission:
-        return await self._transport.send(create_call(script, webhook_uri, idempotency_key))
+def quote(
+    script: Mapping[str, Any],
+    *,
+    webhook_uri: str | None = None,
+    metadata: Metadata | None = None,
+    exports: Exports | None = None,
+) -> Call[Quote]:
+    """A dry run: validate and price `script` against the account's credits and
+    limits now, recording nothing. Raises exactly as `create` would."""
+    body = with_extras(script, webhook_uri=webhook_uri, metadata=metadata, exports=exports)
+    return dry_run("/api/render", body)
 
-    async def quote(self, script: Mapping[str, Any], *, webhook_uri: str | None = None) -> Quote:
-        return await self._transport.send(quote_call(script, webhook_uri))
+
+class Renders(Resource[Transport]):
+    create = sends(create)
+    quote = sends(quote)

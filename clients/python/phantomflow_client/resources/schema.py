@@ -5,29 +5,24 @@ from __future__ import annotations
 from typing import Any
 
 from phantomflow_client._transport import Call
-from phantomflow_client.resources._base import AsyncResource, SyncResource, json_body
+from phantomflow_client.resources._base import (
+    Resource,
+    Transport,
+    json_body,
+    sends,
+)
 
 
-def script_call() -> Call[dict[str, Any]]:
+def script() -> Call[dict[str, Any]]:
+    """The JSON Schema (draft 2020-12) of a render request's body."""
     return Call("GET", "/api/render/schema", json_body, anonymous=True)
 
 
-def openapi_call() -> Call[dict[str, Any]]:
+def openapi() -> Call[dict[str, Any]]:
+    """The API's OpenAPI 3.1 document."""
     return Call("GET", "/api/openapi.json", json_body, anonymous=True)
 
 
-class Schema(SyncResource):
-    def script(self) -> dict[str, Any]:
-        """The JSON Schema (draft 2020-12) of a render request's body."""
-        return self._transport.send(script_call())
-
-    def openapi(self) -> dict[str, Any]:
-        return self._transport.send(openapi_call())
-
-
-class AsyncSchema(AsyncResource):
-    async def script(self) -> dict[str, Any]:
-        return await self._transport.send(script_call())
-
-    async def openapi(self) -> dict[str, Any]:
-        return await self._transport.send(openapi_call())
+class Schema(Resource[Transport]):
+    script = sends(script)
+    openapi = sends(openapi)

@@ -14,56 +14,58 @@ from phantomflow_client.models import (
     TemplateVersion,
 )
 from phantomflow_client.resources._base import (
-    AsyncResource,
-    SyncResource,
-    idempotency_headers,
-    json_body,
+    Resource,
+    Transport,
     model,
     models,
+    sends,
+    with_extras,
 )
-from phantomflow_client.resources.renders import DRY_RUN, submission
+from phantomflow_client.resources.renders import Exports, Metadata, dry_run, submit
 
 Variables = Mapping[str, str | int | float | bool]
 
 
-def create_call(name: str, script: Mapping[str, Any], is_public: bool) -> Call[TemplateSummary]:
+def create(
+    name: str, script: Mapping[str, Any], *, is_public: bool = False
+) -> Call[TemplateSummary]:
     body = {"name": name, "script": dict(script), "is_public": is_public}
     return Call("POST", "/api/templates", model(TemplateSummary), json=body, has_body=True)
 
 
-def list_call() -> Call[list[TemplateSummary]]:
+def list_templates() -> Call[list[TemplateSummary]]:
+    """The account's own templates, newest first (without their scripts)."""
     return Call("GET", "/api/templates", models(TemplateSummary, "templates"))
 
 
-def get_call(template_id: str, version: int | None) -> Call[Template]:
+def get(template_id: str, *, version: int | None = None) -> Call[Template]:
+    """The latest version, or version `version`; yours or a public one."""
     return Call(
         "GET", f"/api/templates/{template_id}", model(Template), params={"version": version}
     )
 
 
-def versions_call(template_id: str) -> Call[list[TemplateVersion]]:
+def versions(template_id: str) -> Call[list[TemplateVersion]]:
+    """The template's versions, newest first."""
     return Call(
         "GET", f"/api/templates/{template_id}/versions", models(TemplateVersion, "versions")
     )
 
 
-def update_call(
+def _changes(
+    method: str,
     template_id: str,
     name: str | None,
     script: Mapping[str, Any] | None,
     is_public: bool | None,
 ) -> Call[TemplateSummary]:
-    body: dict[str, Any] = {}
-    if name is not None:
-        body["name"] = name
-    if script is not None:
-        body["script"] = dict(script)
+    body = with_extras({}, name=name, script=None if script is None else dict(script))
     if is_public is not None:
         body["is_public"] = is_public
-    # PATCH sets only the fields given; sending the same change twice records nothing
-    # the second time, so a lost answer may be retried.
+    # Only the fields given change; the same change twice records nothing the second
+    # time, so a lost answer may be retried (PATCH too).
     return Call(
-        "PATCH",
+        method,
         f"/api/templates/{template_id}",
         model(TemplateSummary),
         json=body,
@@ -72,144 +74,81 @@ def update_call(
     )
 
 
-def delete_call(template_id: str) -> Call[Any]:
-    return Call("DELETE", f"/api/templates/{template_id}", json_body)
+def update(
+    template_id: str,
+    *,
+    name: str | None = None,
+    script: Mapping[str, Any] | None = None,
+    is_public: bool | None = None,
+) -> Call[TemplateSummary]:
+    """Change the fields given (PATCH): a new version, unless nothing changes."""
+    return _changes("PATCH", template_id, name, script, is_public)
+
+
+def replace(
+    template_id: str,
+    *,
+    name: str | None = None,
+    script: Mapping[str, Any] | None = None,
+    is_public: bool | None = None,
+) -> Call[TemplateSummary]:
+    """The same change sent as PUT (the server treats PUT and PATCH alike)."""
+    return _changes("PUT", template_id, name, script, is_public)
+
+
+def delete(template_id: str) -> Call[Any]:
+    """Delete the template, all its versions with it."""
+    return Call("DELETE", f"/api/templates/{template_id}", lambda _: None)
 
 
 def render_body(
-    template_id: str, variables: Variables | None, version: int | None, webhook_uri: str | None
-) -> dict[str, Any]:
-    body: dict[str, Any] = {"template_id": template_id, "variables": dict(variables or {})}
-    if version is not None:
-        body["template_version"] = version
-    if webhook_uri is not None:
-        body["webhook_uri"] = webhook_uri
-    return body
-
-
-def quote_call(template_id: str, variables: Variables | None, version: int | None) -> Call[Quote]:
-    return Call(
-        "POST",
-        "/api/render/template",
-        model(Quote),
-        params=DRY_RUN,
-        json=render_body(template_id, variables, version, None),
-        has_body=True,
-        idempotent=True,
-    )
-
-
-def render_call(
     template_id: str,
     variables: Variables | None,
     version: int | None,
-    webhook_uri: str | None,
-    idempotency_key: str | None,
+    **extras: Any,
+) -> dict[str, Any]:
+    body = {"template_id": template_id, "variables": dict(variables or {})}
+    return with_extras(body, template_version=version, **extras)
+
+
+def render(
+    template_id: str,
+    variables: Variables | None = None,
+    *,
+    version: int | None = None,
+    webhook_uri: str | None = None,
+    metadata: Metadata | None = None,
+    exports: Exports | None = None,
+    idempotency_key: str | None = None,
 ) -> Call[Submission]:
-    body = render_body(template_id, variables, version, webhook_uri)
-    return Call(
-        "POST",
-        "/api/render/template",
-        submission,
-        json=body,
-        has_body=True,
-        headers=idempotency_headers(idempotency_key),
+    """Substitute `variables` into the template and queue the render (charged as
+    `renders.create`; `metadata` replaces the script's)."""
+    body = render_body(
+        template_id, variables, version, webhook_uri=webhook_uri, metadata=metadata, exports=exports
     )
+    return submit("/api/render/template", body, idempotency_key)
 
 
-class Templates(SyncResource):
-    def create(
-        self, name: str, script: Mapping[str, Any], *, is_public: bool = False
-    ) -> TemplateSummary:
-        return self._transport.send(create_call(name, script, is_public))
-
-    def list(self) -> list[TemplateSummary]:
-        """The account's own templates, newest first (without their scripts)."""
-        return self._transport.send(list_call())
-
-    def get(self, template_id: str, *, version: int | None = None) -> Template:
-        """The latest version, or version `version`; yours or a public one."""
-        return self._transport.send(get_call(template_id, version))
-
-    def versions(self, template_id: str) -> list[TemplateVersion]:
-        return self._transport.send(versions_call(template_id))
-
-    def update(
-        self,
-        template_id: str,
-        *,
-        name: str | None = None,
-        script: Mapping[str, Any] | None = None,
-        is_public: bool | None = None,
-    ) -> TemplateSummary:
-        return self._transport.send(update_call(template_id, name, script, is_public))
-
-    def delete(self, template_id: str) -> None:
-        self._transport.send(delete_call(template_id))
-
-    def render(
-        self,
-        template_id: str,
-        variables: Variables | None = None,
-        *,
-        version: int | None = None,
-        webhook_uri: str | None = None,
-        idempotency_key: str | None = None,
-    ) -> Submission:
-        """Substitute `variables` into the template and queue the render."""
-        return self._transport.send(
-            render_call(template_id, variables, version, webhook_uri, idempotency_key)
-        )
-
-    def quote(
-        self, template_id: str, variables: Variables | None = None, *, version: int | None = None
-    ) -> Quote:
-        """A dry run of `render`: substitute, validate and price, recording nothing."""
-        return self._transport.send(quote_call(template_id, variables, version))
+def quote(
+    template_id: str,
+    variables: Variables | None = None,
+    *,
+    version: int | None = None,
+    metadata: Metadata | None = None,
+    exports: Exports | None = None,
+) -> Call[Quote]:
+    """A dry run of `render`: substitute, validate and price, recording nothing."""
+    body = render_body(template_id, variables, version, metadata=metadata, exports=exports)
+    return dry_run("/api/render/template", body)
 
 
-class AsyncTemplates(AsyncResource):
-    async def create(
-        self, name: str, script: Mapping[str, Any], *, is_public: bool = False
-    ) -> TemplateSummary:
-        return await self._transport.send(create_call(name, script, is_public))
-
-    async def list(self) -> list[TemplateSummary]:
-        return await self._transport.send(list_call())
-
-    async def get(self, template_id: str, *, version: int | None = None) -> Template:
-        return await self._transport.send(get_call(template_id, version))
-
-    async def versions(self, template_id: str) -> list[TemplateVersion]:
-        return await self._transport.send(versions_call(template_id))
-
-    async def update(
-        self,
-        template_id: str,
-        *,
-        name: str | None = None,
-        script: Mapping[str, Any] | None = None,
-        is_public: bool | None = None,
-    ) -> TemplateSummary:
-        return await self._transport.send(update_call(template_id, name, script, is_public))
-
-    async def delete(self, template_id: str) -> None:
-        await self._transport.send(delete_call(template_id))
-
-    async def render(
-        self,
-        template_id: str,
-        variables: Variables | None = None,
-        *,
-        version: int | None = None,
-        webhook_uri: str | None = None,
-        idempotency_key: str | None = None,
-    ) -> Submission:
-        return await self._transport.send(
-            render_call(template_id, variables, version, webhook_uri, idempotency_key)
-        )
-
-    async def quote(
-        self, template_id: str, variables: Variables | None = None, *, version: int | None = None
-    ) -> Quote:
-        return await self._transport.send(quote_call(template_id, variables, version))
+class Templates(Resource[Transport]):
+    create = sends(create)
+    list = sends(list_templates)
+    get = sends(get)
+    versions = sends(versions)
+    update = sends(update)
+    replace = sends(replace)
+    delete = sends(delete)
+    render = sends(render)
+    quote = sends(quote)

@@ -7,51 +7,36 @@ from __future__ import annotations
 
 from phantomflow_client._transport import Call
 from phantomflow_client.models import Redelivery, WebhookLog, WebhookSecret
-from phantomflow_client.resources._base import AsyncResource, SyncResource, model
+from phantomflow_client.resources._base import (
+    Resource,
+    Transport,
+    model,
+    sends,
+)
 
 
-def deliveries_call(job_id: str) -> Call[WebhookLog]:
+def deliveries(job_id: str) -> Call[WebhookLog]:
+    """The job's webhook and every attempt to deliver it."""
     return Call("GET", f"/api/jobs/{job_id}/webhooks", model(WebhookLog))
 
 
-def redeliver_call(job_id: str) -> Call[Redelivery]:
+def redeliver(job_id: str) -> Call[Redelivery]:
+    """Send the job's webhook once more (same body, same webhook-id)."""
     return Call("POST", f"/api/jobs/{job_id}/webhooks/redeliver", model(Redelivery))
 
 
-def secret_call() -> Call[WebhookSecret]:
+def secret() -> Call[WebhookSecret]:
+    """The `whsec_...` secret deliveries are signed with (created on first use)."""
     return Call("GET", "/api/webhooks/secret", model(WebhookSecret))
 
 
-def rotate_call() -> Call[WebhookSecret]:
+def rotate_secret() -> Call[WebhookSecret]:
+    """A new secret; the previous one signs beside it until `previous_secret_expires_at`."""
     return Call("POST", "/api/webhooks/secret/rotate", model(WebhookSecret))
 
 
-class Webhooks(SyncResource):
-    def deliveries(self, job_id: str) -> WebhookLog:
-        return self._transport.send(deliveries_call(job_id))
-
-    def redeliver(self, job_id: str) -> Redelivery:
-        """Send the job's webhook once more (same body, same webhook-id)."""
-        return self._transport.send(redeliver_call(job_id))
-
-    def secret(self) -> WebhookSecret:
-        """The `whsec_...` secret deliveries are signed with (created on first use)."""
-        return self._transport.send(secret_call())
-
-    def rotate_secret(self) -> WebhookSecret:
-        """A new secret; the previous one signs beside it until `previous_secret_expires_at`."""
-        return self._transport.send(rotate_call())
-
-
-class AsyncWebhooks(AsyncResource):
-    async def deliveries(self, job_id: str) -> WebhookLog:
-        return await self._transport.send(deliveries_call(job_id))
-
-    async def redeliver(self, job_id: str) -> Redelivery:
-        return await self._transport.send(redeliver_call(job_id))
-
-    async def secret(self) -> WebhookSecret:
-        return await self._transport.send(secret_call())
-
-    async def rotate_secret(self) -> WebhookSecret:
-        return await self._transport.send(rotate_call())
+class Webhooks(Resource[Transport]):
+    deliveries = sends(deliveries)
+    redeliver = sends(redeliver)
+    secret = sends(secret)
+    rotate_secret = sends(rotate_secret)

@@ -51,8 +51,8 @@ export class Credits extends Resource {
   ledgerCsv(query: LedgerQuery = {}): Promise<string> {
     return this.transport.text({
       method: "GET",
-      path: "/api/credits/ledger",
-      query: { ...params(query), format: "csv" },
+      path: "/api/credits/ledger.csv",
+      query: params(query),
       headers: { accept: "text/csv" },
     });
   }

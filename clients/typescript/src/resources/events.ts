@@ -9,6 +9,6 @@ export class Events extends Resource {
   /** Events from now on (or after `lastEventId`); reconnects without loss. It never
    * ends by itself: break out of the loop, or abort `signal`. */
   follow(options: { lastEventId?: number; signal?: AbortSignal } = {}): AsyncGenerator<AccountEvent> {
-    return follow(this.transport, "/api/events", false, options);
+    return follow(this.transport, "/api/events", false, options) as AsyncGenerator<AccountEvent>;
   }
 }

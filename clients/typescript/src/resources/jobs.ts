@@ -1,10 +1,20 @@
-/** Jobs: list and page through them, read one, its history, cancel it, follow it live,
- * wait for it, and download its video. */
+/** Jobs: list and page through them (by status, or by one key of their metadata), read
+ * one, its history, cancel it, follow it live, wait for it, download its video, and delete
+ * its files. */
 
-import { PhantomFlowError, WaitTimeoutError } from "../errors.js";
-import type { Cancellation, CompleteEvent, Job, JobEvent, JobHistory, JobPage, JobStatus } from "../models.js";
+import { PhantomFlowError } from "../errors.js";
+import type {
+  Cancellation,
+  CompleteEvent,
+  DeletedOutput,
+  Job,
+  JobEvent,
+  JobHistory,
+  JobPage,
+  JobStatus,
+} from "../models.js";
 import { follow } from "../sse.js";
-import { Resource, encode } from "./base.js";
+import { Resource, downloadWhole, drain, encode } from "./base.js";
 
 export type JobRef = string | Pick<Job, "job_id">;
 
@@ -12,15 +22,28 @@ function idOf(job: JobRef): string {
   return typeof job === "string" ? job : job.job_id;
 }
 
+/** One metadata key and the value to find (a number or boolean as JSON writes it). */
+export type MetadataFilter = Record<string, string | number | boolean>;
+
 export interface ListOptions {
   page?: number;
   limit?: number;
   status?: JobStatus;
+  /** `{order: 42}`: only the jobs whose metadata has that key with that value (one key). */
+  metadata?: MetadataFilter;
+}
+
+function metadataQuery(metadata?: MetadataFilter): Record<string, string> {
+  const entries = Object.entries(metadata ?? {});
+  if (entries.length > 1) throw new PhantomFlowError("jobs are listed by one metadata key at a time");
+  return Object.fromEntries(entries.map(([key, value]) => [`metadata.${key}`, String(value)]));
 }
 
 export interface WaitOptions {
   /** Seconds; the job goes on running after it. */
   timeout?: number;
+  /** Go on past the outcome until every export has settled. */
+  exports?: boolean;
   onEvent?: (event: JobEvent) => void | Promise<void>;
   signal?: AbortSignal;
 }
@@ -31,7 +54,7 @@ export class Jobs extends Resource {
     return this.transport.json({
       method: "GET",
       path: "/api/jobs",
-      query: { page: options.page, limit: options.limit, status: options.status },
+      query: { page: options.page, limit: options.limit, status: options.status, ...metadataQuery(options.metadata) },
     });
   }
 
@@ -39,11 +62,13 @@ export class Jobs extends Resource {
    * Every job, newest first, fetching pages as it goes. Jobs submitted meanwhile shift
    * the pages; a job already handed on is skipped rather than repeated.
    */
-  async *iter(options: { status?: JobStatus; pageSize?: number } = {}): AsyncGenerator<Job> {
+  async *iter(
+    options: { status?: JobStatus; metadata?: MetadataFilter; pageSize?: number } = {},
+  ): AsyncGenerator<Job> {
     const pageSize = options.pageSize ?? 100;
     const seen = new Set<string>();
     for (let page = 1; ; page++) {
-      const found = await this.list({ page, limit: pageSize, status: options.status });
+      const found = await this.list({ page, limit: pageSize, status: options.status, metadata: options.metadata });
       for (const job of found.jobs) {
         if (seen.has(job.job_id)) continue;
         seen.add(job.job_id);
@@ -72,29 +97,30 @@ export class Jobs extends Resource {
   }
 
   /**
-   * The job's progress events as they happen, over SSE, until `complete` or `error`.
-   * Reconnects after a dropped connection from the last event seen.
+   * Delete a completed job's MP4 and poster; the job and its charge stay, and its
+   * output_uri then answers 410 (OUTPUT_DELETED). Asking again answers the same.
    */
-  follow(job: JobRef, options: { lastEventId?: number; signal?: AbortSignal } = {}): AsyncGenerator<JobEvent> {
-    return follow(this.transport, `/api/jobs/${encode(idOf(job))}/progress`, true, options) as AsyncGenerator<JobEvent>;
+  deleteOutput(job: JobRef): Promise<DeletedOutput> {
+    return this.transport.json({ method: "DELETE", path: `/api/jobs/${encode(idOf(job))}/output` });
+  }
+
+  /**
+   * The job's progress events as they happen, over SSE, until `complete` or `error`;
+   * with `exports`, on past `complete` with each `export` event until the last export
+   * has settled (the server then ends the stream). Reconnects after a dropped
+   * connection from the last event seen.
+   */
+  follow(
+    job: JobRef,
+    options: { lastEventId?: number; signal?: AbortSignal; exports?: boolean } = {},
+  ): AsyncGenerator<JobEvent> {
+    const path = `/api/jobs/${encode(idOf(job))}/progress`;
+    return follow(this.transport, path, !options.exports, options) as AsyncGenerator<JobEvent>;
   }
 
   /** Follow the job to its end; the job as it ended (completed, failed or cancelled). */
   async wait(job: JobRef, options: WaitOptions = {}): Promise<Job> {
-    const timeout = options.timeout;
-    const signals = [options.signal, timeout === undefined ? undefined : AbortSignal.timeout(timeout * 1000)];
-    const live = signals.filter((signal): signal is AbortSignal => signal !== undefined);
-    const signal = live.length ? AbortSignal.any(live) : undefined;
-    try {
-      for await (const event of this.follow(job, { signal })) {
-        await options.onEvent?.(event);
-      }
-    } catch (error) {
-      if (timeout !== undefined && signal?.aborted && !options.signal?.aborted) {
-        throw new WaitTimeoutError(idOf(job), timeout);
-      }
-      throw error;
-    }
+    await drain((signal) => this.follow(job, { signal, exports: options.exports }), idOf(job), options);
     return this.get(job);
   }
 
@@ -108,19 +134,7 @@ export class Jobs extends Resource {
 
   /** The job's MP4, whole. */
   async download(job: JobRef | CompleteEvent): Promise<Uint8Array> {
-    const url = await this.outputOf(job);
-    for (let attempt = 0; ; attempt++) {
-      const { response } = await this.transport.open({ method: "GET", path: url, anonymous: true });
-      try {
-        return new Uint8Array(await response.arrayBuffer());
-      } catch (error) {
-        // The transfer broke off: start again, within the retries.
-        const call = { method: "GET", path: url };
-        const delay = this.transport.delay(call, attempt, undefined, error);
-        if (delay === undefined) throw error;
-        this.transport.announce(call, attempt, delay, undefined, error);
-      }
-    }
+    return downloadWhole(this.transport, await this.outputOf(job));
   }
 
   private async outputOf(job: JobRef | CompleteEvent): Promise<string> {

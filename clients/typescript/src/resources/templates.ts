@@ -1,8 +1,8 @@
 /** Templates: scripts with `{{variable}}` placeholders, versioned, rendered with values. */
 
 import type { Quote, Script, Submission, Template, TemplateSummary, TemplateVersion, Variables } from "../models.js";
-import { Resource, encode, idempotencyHeaders } from "./base.js";
-import { DRY_RUN, submit } from "./renders.js";
+import { Resource, encode, withExtras } from "./base.js";
+import { type RenderExtras, dryRunCall, extras, submit, submitCall } from "./renders.js";
 
 export interface TemplateChanges {
   name?: string;
@@ -10,10 +10,13 @@ export interface TemplateChanges {
   is_public?: boolean;
 }
 
-export interface TemplateRenderOptions {
+export interface TemplateRenderOptions extends RenderExtras {
   version?: number;
-  webhookUri?: string;
   idempotencyKey?: string;
+}
+
+export function renderBody(templateId: string, variables: Variables, options: TemplateRenderOptions): Record<string, unknown> {
+  return withExtras({ template_id: templateId, variables }, { template_version: options.version, ...extras(options) });
 }
 
 export class Templates extends Resource {
@@ -58,33 +61,29 @@ export class Templates extends Resource {
     });
   }
 
+  /** The same change sent as PUT (the server treats PUT and PATCH alike). */
+  replace(templateId: string, changes: TemplateChanges): Promise<TemplateSummary> {
+    return this.transport.json({
+      method: "PUT",
+      path: `/api/templates/${encode(templateId)}`,
+      body: changes,
+      idempotent: true,
+    });
+  }
+
   async delete(templateId: string): Promise<void> {
     await this.transport.json({ method: "DELETE", path: `/api/templates/${encode(templateId)}` });
   }
 
   /** Substitute `variables` into the template and queue the render. */
   render(templateId: string, variables: Variables = {}, options: TemplateRenderOptions = {}): Promise<Submission> {
-    const body: Record<string, unknown> = { template_id: templateId, variables };
-    if (options.version !== undefined) body.template_version = options.version;
-    if (options.webhookUri !== undefined) body.webhook_uri = options.webhookUri;
-    return submit(this.transport, {
-      method: "POST",
-      path: "/api/render/template",
-      body,
-      headers: idempotencyHeaders(options.idempotencyKey),
-    });
+    const body = renderBody(templateId, variables, options);
+    return submit(this.transport, submitCall("/api/render/template", body, options.idempotencyKey));
   }
 
   /** A dry run of `render`: substitute, validate and price, recording nothing. */
-  quote(templateId: string, variables: Variables = {}, options: { version?: number } = {}): Promise<Quote> {
-    const body: Record<string, unknown> = { template_id: templateId, variables };
-    if (options.version !== undefined) body.template_version = options.version;
-    return this.transport.json({
-      method: "POST",
-      path: "/api/render/template",
-      query: DRY_RUN,
-      body,
-      idempotent: true,
-    });
+  quote(templateId: string, variables: Variables = {}, options: Omit<TemplateRenderOptions, "idempotencyKey"> = {}): Promise<Quote> {
+    return this.transport.json(dryRunCall("/api/render/template", renderBody(templateId, variables, options)));
   }
 }
+
