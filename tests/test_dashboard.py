@@ -523,7 +523,16 @@ def test_the_webhook_secret_is_shown_and_rotated(page, server, account, screensh
     p.screenshot(path=screenshots / "webhooks.png")
 
 
-PAGES = ["/jobs", "/render", "/templates", "/credits", "/keys", "/webhooks", "/integrations"]
+PAGES = [
+    "/jobs",
+    "/render",
+    "/templates",
+    "/credits",
+    "/keys",
+    "/webhooks",
+    "/integrations",
+    "/assets",
+]
 
 
 def test_every_page_reads_from_360_to_1920_px_and_is_screenshotted(

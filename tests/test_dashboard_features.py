@@ -10,6 +10,7 @@ a request to another host) and the helpers are tests/test_dashboard.py's.
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import time
@@ -23,6 +24,7 @@ import playwright.sync_api as playwright_api
 import pytest
 
 from tests import test_dashboard as ui
+from tests import upload_files
 from tests.conftest import TINY_SCRIPT
 from tests.processes import RunningSystem, base_env, start_embedded
 from tests.servers import ftp
@@ -519,3 +521,85 @@ def test_a_template_is_previewed_with_its_variables_then_rendered(page, server):
     origin = events[0]["data"]["origin"]
     assert (origin["channel"], origin["template_id"]) == ("preview", template["id"])
     assert events[0]["data"]["script"]["scenes"][0]["elements"][0]["text"] == "Summer sale"
+
+
+# --- assets ------------------------------------------------------------------------------
+
+
+def test_assets_are_dropped_with_a_progress_bar_listed_and_deleted(page, server, screenshots):
+    key = server.cli("accounts", "create", "--plan", "pro", "--credits", "10")["api_key"]
+    p = page.page
+    sign_in(p, key)
+    nav(p, "Assets").click()
+    expect_text(p.locator("main"), "No assets yet")
+
+    # Chosen with the keyboard: the file input behind "Choose files".
+    p.get_by_label("Choose files").set_input_files(
+        {"name": "logo.png", "mimeType": "image/png", "buffer": upload_files.png(32, 24)}
+    )
+    expect_text(p.locator(".notice"), "Uploaded logo.png")
+    row = p.locator("tr", has_text="logo.png")
+    expect_text(row, "image")
+    expect_text(row, "32×24")
+
+    # Dropped, over a throttled connection, so the upload takes a while: the bar moves.
+    cdp = p.context.new_cdp_session(p)
+    cdp.send("Network.enable")
+    cdp.send(
+        "Network.emulateNetworkConditions",
+        {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": 150_000},
+    )
+    sound = upload_files.wav(3.0)
+    p.evaluate(
+        """() => {
+          window.__uploadSeen = [];
+          new MutationObserver(() => {
+            const bar = document.querySelector('progress[aria-label="Upload progress"]');
+            if (bar) window.__uploadSeen.push(Number(bar.value));
+          }).observe(document.getElementById('main'),
+                     {subtree: true, childList: true, attributes: true});
+        }"""
+    )
+    p.evaluate(
+        """([name, b64]) => {
+          const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+          const data = new DataTransfer();
+          data.items.add(new File([bytes], name, {type: 'audio/wav'}));
+          const zone = document.querySelector('[data-testid="dropzone"]');
+          zone.dispatchEvent(new DragEvent('dragenter', {dataTransfer: data, bubbles: true}));
+          zone.dispatchEvent(new DragEvent('drop', {dataTransfer: data, bubbles: true}));
+        }""",
+        ["jingle.wav", base64.b64encode(sound).decode()],
+    )
+    expect_text(p.locator(".notice"), "Uploaded jingle.wav", timeout=WAIT_S * 1000)
+    cdp.send(
+        "Network.emulateNetworkConditions",
+        {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1},
+    )
+    seen = p.evaluate("window.__uploadSeen")
+    assert any(0 < value < 100 for value in seen), seen
+    expect_text(p.locator("tr", has_text="jingle.wav"), "3.00 s")
+    listed = api(server, "GET", "/api/assets", key)
+    assert sorted(a["name"] for a in listed["assets"]) == ["jingle.wav", "logo.png"]
+    expect_text(p.locator(".storage"), "Storage:")
+    assert listed["storage"]["used_bytes"] == sum(a["size"] for a in listed["assets"])
+    p.screenshot(path=screenshots / "assets.png", full_page=True)
+
+    # A file that is not media: the API's own words.
+    p.get_by_label("Choose files").set_input_files(
+        {"name": "notes.txt", "mimeType": "text/plain", "buffer": b"not a picture\n"}
+    )
+    expect_text(p.get_by_role("alert"), "notes.txt is not a file we take")
+
+    p.set_viewport_size({"width": 360, "height": 740})
+    p.wait_for_timeout(50)
+    assert p.evaluate("document.documentElement.scrollWidth") <= 360
+    p.set_viewport_size(VIEWPORT)
+
+    logo = next(a for a in listed["assets"] if a["name"] == "logo.png")
+    p.once("dialog", lambda dialog: dialog.accept())
+    p.get_by_role("button", name="Delete logo.png").click()
+    playwright_api.expect(p.locator("tr", has_text="logo.png")).to_have_count(0)
+    with pytest.raises(urllib.error.HTTPError) as gone:
+        api(server, "GET", f"/api/assets/{logo['id']}", key)
+    assert gone.value.code == 404
