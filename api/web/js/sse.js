@@ -111,31 +111,38 @@ export class EventFeed {
     }
   }
 
-  async read(body) {
-    const reader = body.pipeThrough(new TextDecoderStream()).getReader();
-    let buffer = "";
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) return;
-      buffer += value.replace(/\r\n?/g, "\n");
-      let end;
-      while ((end = buffer.indexOf("\n\n")) !== -1) {
-        const block = buffer.slice(0, end);
-        buffer = buffer.slice(end + 2);
-        this.dispatch(parseBlock(block));
-      }
-    }
+  read(body) {
+    return readEvents(body, (event) => {
+      if (event.id !== null) this.lastEventId = event.id;
+      if (event.data === null) return;
+      for (const listener of this.listeners) listener(event);
+    });
   }
+}
 
-  dispatch(event) {
-    if (event.id !== null) this.lastEventId = event.id;
-    if (!event.data.length) return;
-    let data;
-    try {
-      data = JSON.parse(event.data.join("\n"));
-    } catch {
-      return;
+// Reads a text/event-stream body to its end, calling `onEvent({id, type, data})` for
+// each event (`data` parsed as JSON, or null for an event without JSON data).
+export async function readEvents(body, onEvent) {
+  const reader = body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buffer += value.replace(/\r\n?/g, "\n");
+    let end;
+    while ((end = buffer.indexOf("\n\n")) !== -1) {
+      const block = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      const event = parseBlock(block);
+      let data = null;
+      if (event.data.length) {
+        try {
+          data = JSON.parse(event.data.join("\n"));
+        } catch {
+          data = null;
+        }
+      }
+      if (event.id !== null || data !== null) onEvent({ id: event.id, type: event.type, data });
     }
-    for (const listener of this.listeners) listener({ id: event.id, type: event.type, data });
   }
 }

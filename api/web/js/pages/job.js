@@ -1,4 +1,5 @@
-// One job: live progress, the video, its history, webhook deliveries, exports, cancel.
+// One job: live progress, the video (and deleting it), its metadata, its history,
+// webhook deliveries, exports with their status, cancel.
 
 import { html, nothing } from "../../vendor/lit-html/lit-html.js";
 import {
@@ -16,7 +17,7 @@ import {
   statusBadge,
   when,
 } from "../ui.js";
-import { applyEvent } from "./jobs.js";
+import { advances, applyEvent } from "./jobs.js";
 
 const ENDED = ["completed", "failed", "cancelled"];
 
@@ -48,6 +49,18 @@ function describeEvent(event) {
       }`;
     case "WebhookRedeliveryRequested":
       return "Webhook redelivery requested";
+    case "ExportStarted":
+      return `Export ${data.index + 1}: attempt ${data.attempt} started`;
+    case "ExportSucceeded":
+      return `Export ${data.index + 1}: delivered to ${data.location}`;
+    case "ExportFailed":
+      return `Export ${data.index + 1}: ${data.final ? "failed for good" : "failed, will retry"} (${data.code}: ${data.message})`;
+    case "ExportSkipped":
+      return `Export ${data.index + 1}: skipped (${data.code})`;
+    case "ExportsSettled":
+      return "Every export has settled";
+    case "OutputDeleted":
+      return "The video and its poster were deleted";
     default:
       return event.type.replace(/([a-z])([A-Z])/g, "$1 $2");
   }
@@ -85,6 +98,7 @@ class JobPage {
     this.actionError = null;
     this.actionMessage = null;
     this.busy = false;
+    this.early = []; // events of this job that came before its first read answered
     this.reloadHistory = debounce(() => this.loadHistory(), 250);
     this.unfollow = ctx.feed.follow(
       (event) => this.onEvent(event),
@@ -103,13 +117,22 @@ class JobPage {
   }
 
   async loadAll() {
+    let ended = false;
     try {
-      this.job = await this.ctx.api.get(`/api/jobs/${encodeURIComponent(this.id)}`);
+      const job = await this.ctx.api.get(`/api/jobs/${encodeURIComponent(this.id)}`);
+      // The read may have been answered before events the feed has already delivered.
+      for (const event of this.early.splice(0)) {
+        if (!advances(job, event)) continue;
+        applyEvent(job, event);
+        ended = ended || event.type !== "progress";
+      }
+      this.job = job;
       this.error = null;
     } catch (error) {
       this.error = error;
     }
     this.ctx.refresh();
+    if (ended) await this.loadJob(); // the poster and the final figures
     if (this.job) await this.loadHistory();
   }
 
@@ -139,7 +162,11 @@ class JobPage {
   }
 
   onEvent(event) {
-    if (!this.job || event.data.jobId !== this.id) return;
+    if (event.data.jobId !== this.id) return;
+    if (!this.job) {
+      this.early.push(event);
+      return;
+    }
     if (event.type === "webhook" || event.type === "export") {
       this.reloadHistory();
       if (event.type === "export") this.loadJob();
@@ -163,6 +190,24 @@ class JobPage {
     try {
       const answer = await this.ctx.api.post(`/api/jobs/${encodeURIComponent(this.id)}/cancel`);
       this.actionMessage = `Cancelled: ${credits(answer.credits_used)} used, ${credits(answer.credits_refunded)} refunded.`;
+      await this.loadJob();
+      this.reloadHistory();
+    } catch (error) {
+      this.actionError = error;
+    }
+    this.busy = false;
+    this.ctx.refresh();
+  }
+
+  async deleteOutput() {
+    if (!window.confirm("Delete this job's video and poster? The job, its charge and its history stay; the video's link stops working and cannot be restored.")) return;
+    this.busy = true;
+    this.actionError = null;
+    this.ctx.refresh();
+    try {
+      const answer = await this.ctx.api.del(`/api/jobs/${encodeURIComponent(this.id)}/output`);
+      this.actionMessage = `The video was deleted (${when(answer.output_deleted_at)}).`;
+      this.ctx.announce("The video was deleted.");
       await this.loadJob();
       this.reloadHistory();
     } catch (error) {
@@ -218,7 +263,13 @@ class JobPage {
           ? html`<p class="error" role="alert">${job.error.message} (<code>${job.error.code}</code>)</p>`
           : nothing}
       </section>
-      ${job.status === "completed" && job.output_uri
+      ${job.output_deleted_at
+        ? html`<section aria-labelledby="video-heading" class="card">
+            <h2 id="video-heading">Video</h2>
+            ${emptyState(`The video was deleted (${when(job.output_deleted_at)}).`, "The job, its charge and its history stay.")}
+          </section>`
+        : nothing}
+      ${job.status === "completed" && job.output_uri && !job.output_deleted_at
         ? html`<section aria-labelledby="video-heading" class="card">
             <h2 id="video-heading">Video</h2>
             <video
@@ -235,6 +286,11 @@ class JobPage {
               (${bytes(job.file_size_bytes)})${job.poster_uri
                 ? html` · <a href=${job.poster_uri}>Poster (JPEG)</a>`
                 : nothing}
+            </p>
+            <p>
+              <button type="button" class="danger" ?disabled=${this.busy} @click=${() => this.deleteOutput()}>
+                Delete the video
+              </button>
             </p>
           </section>`
         : nothing}
@@ -260,6 +316,7 @@ class JobPage {
         </dl>
       </section>
       </div>
+      ${this.metadataView(job.metadata)}
       ${Array.isArray(job.exports) ? this.exportsView(job.exports) : nothing}
       ${this.webhookView()} ${this.timelineView()}`;
   }
@@ -286,12 +343,44 @@ class JobPage {
                   <td data-label="Attempts">${item.attempts ?? "—"}</td>
                   <td data-label="Where">
                     ${item.location || "—"}
-                    ${item.error ? html`<span class="error-inline">${item.error.message || item.error}</span>` : nothing}
+                    ${item.error
+                      ? html`<span class="error-inline"
+                          >${item.error.message || item.error}${item.error.code
+                            ? html` (<code>${item.error.code}</code>)`
+                            : nothing}</span
+                        >`
+                      : nothing}
+                    ${item.next_attempt_at
+                      ? html`<span class="help">Next attempt ${when(item.next_attempt_at)}</span>`
+                      : nothing}
                   </td>
                 </tr>`,
               )}
             </tbody>
           </table>`}
+    </section>`;
+  }
+
+  // The job's own metadata, as submitted: top-level keys, nested values as JSON.
+  metadataView(metadata) {
+    const entries = Object.entries(metadata || {});
+    return html`<section aria-labelledby="metadata-heading" class="card">
+      <h2 id="metadata-heading">Metadata</h2>
+      ${entries.length === 0
+        ? emptyState(
+            "No metadata on this job.",
+            html`Add a <code>metadata</code> object to a script to find its jobs by your own keys.`,
+          )
+        : html`<dl class="facts metadata">
+            ${entries.map(
+              ([key, value]) => html`<dt><code>${key}</code></dt>
+                <dd>
+                  ${typeof value === "string"
+                    ? value
+                    : html`<code class="wrap">${JSON.stringify(value)}</code>`}
+                </dd>`,
+            )}
+          </dl>`}
     </section>`;
   }
 

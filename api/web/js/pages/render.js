@@ -1,8 +1,10 @@
 // New render: from the Hello World example (a JSON editor checked as you type, with a
-// dry-run estimate) or from a template (a form for its variables, a pinned version).
+// dry-run estimate) or from a template (a form for its variables, a pinned version);
+// a free preview of either before paying, then "Render this".
 
 import { html, nothing } from "../../vendor/lit-html/lit-html.js";
 import { JsonEditor } from "../editor.js";
+import { PreviewPanel } from "../preview.js";
 import { SchemaChecker, loadSchema } from "../schema.js";
 import { credits, debounce, emptyState, errorBox, href, loading, seconds } from "../ui.js";
 
@@ -108,6 +110,9 @@ class RenderPage {
     this.schemaError = null;
     this.submitError = null;
     this.busy = false;
+    this.previewPanel = new PreviewPanel(ctx, {
+      onRendered: (submitted) => this.submitted(submitted),
+    });
     this.quoter = new Quoter(ctx, "/api/render");
     this.templateQuoter = new Quoter(ctx, "/api/render/template");
     this.editor = new JsonEditor({
@@ -143,6 +148,7 @@ class RenderPage {
   }
 
   destroy() {
+    this.previewPanel.destroy();
     this.quoter.ask.cancel();
     this.templateQuoter.ask.cancel();
   }
@@ -204,23 +210,38 @@ class RenderPage {
     else this.templateQuoter.request(this.templateBody());
   }
 
+  // What the form would submit now: {path, body}, or null when it cannot yet.
+  request() {
+    if (this.source === "script") {
+      return this.editor.valid ? { path: "/api/render", body: this.editor.value } : null;
+    }
+    return this.template ? { path: "/api/render/template", body: this.templateBody() } : null;
+  }
+
+  // A preview takes the very body a render would (a script, or a template's).
+  preview() {
+    const wanted = this.request();
+    if (!wanted) {
+      if (this.source === "script") document.getElementById("script").focus();
+      return;
+    }
+    this.previewPanel.start(wanted.body);
+  }
+
+  submitted(job) {
+    this.ctx.announce(`Submitted: ${job.estimated_credits} credits charged.`);
+    this.ctx.navigate(`/jobs/${job.job_id}`);
+  }
+
   async submit(event) {
     event.preventDefault();
     const { ctx } = this;
-    let path;
-    let body;
-    if (this.source === "script") {
-      if (!this.editor.valid) {
-        document.getElementById("script").focus();
-        return;
-      }
-      path = "/api/render";
-      body = this.editor.value;
-    } else {
-      if (!this.template) return;
-      path = "/api/render/template";
-      body = this.templateBody();
+    const wanted = this.request();
+    if (!wanted) {
+      if (this.source === "script") document.getElementById("script").focus();
+      return;
     }
+    const { path, body } = wanted;
     // One key per body: a retry after a dropped answer is the same submission.
     const fingerprint = `${path} ${JSON.stringify(body)}`;
     if (!this.idempotencyKey || this.idempotencyKey.fingerprint !== fingerprint) {
@@ -233,8 +254,7 @@ class RenderPage {
       const submitted = await ctx.api.post(path, body, {
         headers: { "Idempotency-Key": this.idempotencyKey.key },
       });
-      ctx.announce(`Submitted: ${submitted.estimated_credits} credits charged.`);
-      ctx.navigate(`/jobs/${submitted.job_id}`);
+      this.submitted(submitted);
       return;
     } catch (error) {
       this.submitError = error;
@@ -282,8 +302,17 @@ class RenderPage {
           <button type="submit" class="primary" ?disabled=${this.busy}>
             ${this.busy ? "Submitting…" : "Render"}
           </button>
+          <button
+            type="button"
+            ?disabled=${this.busy || this.previewPanel.busy}
+            @click=${() => this.preview()}
+          >
+            Preview
+          </button>
+          <span class="help">A preview is free: storyboard stills, then a small watermarked video.</span>
         </div>
-      </form>`;
+      </form>
+      ${this.previewPanel.view(this.request()?.body)}`;
   }
 
   scriptView() {
