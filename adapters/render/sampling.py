@@ -34,7 +34,7 @@ import ffmpeg
 
 from phantomflow.adapters.render.look import Look
 from phantomflow.adapters.render.probe import MEDIA_FORMATS, MediaInfo
-from phantomflow.adapters.render.process import COMMON_ARGS, Deadline, run_checked
+from phantomflow.adapters.render.process import COMMON_ARGS, PREVIEW_ARGS, Deadline, run_checked
 
 # Decoded past the last instant: with non-reference frames skipped (a preview's
 # decoding shortcuts) the first frame kept after an instant can be a few frames later.
@@ -108,7 +108,9 @@ def sample_command(
                 **{"q:v": COPY_QUALITY},
             )
         )
-    command = ffmpeg.merge_outputs(*outputs).global_args(*COMMON_ARGS).overwrite_output()
+    command = (
+        ffmpeg.merge_outputs(*outputs).global_args(*COMMON_ARGS, *PREVIEW_ARGS).overwrite_output()
+    )
     args: list[str] = command.compile(cmd=ffmpeg_exe)
     return args
 
