@@ -344,24 +344,33 @@ class GraphBuilder:
         None when nothing of it is drawn (a video that has ended)."""
         skip, length = self._drawn(*window)
         if is_image:
-            picture = self._input(url).video.filter("loop", loop=-1, size=1, start=0)
+            # Fitted once, then repeated: fitting every repeated frame scaled the same
+            # picture again each time (a 640x360 background into a preview's 512x288:
+            # 0.13 s of CPU for 81 frames, against 0.02 s once).
+            picture = self._fitted(self._input(url).video, box, fit)
+            picture = picture.filter("loop", loop=-1, size=1, start=0)
         else:
             picture = self._video(url, trim, loop, skip, length)
             if picture is None:
                 return None
         picture = picture.filter("fps", fps=self.frame.rate)
         picture = picture.filter("trim", duration=f"{length:.6f}")
-        width, height = box
-        if fit == "fill":
-            picture = picture.filter("scale", width, height)
-        elif fit == "cover":
-            picture = picture.filter(
-                "scale", width, height, force_original_aspect_ratio="increase"
-            ).filter("crop", width, height)
-        else:
-            picture = picture.filter("scale", width, height, force_original_aspect_ratio="decrease")
+        if not is_image:
+            picture = self._fitted(picture, box, fit)
         timing = f"PTS-STARTPTS+{skip:.6f}/TB" if skip else "PTS-STARTPTS"
         return picture.filter("setsar", "1").filter("setpts", timing)
+
+    @staticmethod
+    def _fitted(picture: Stream, box: tuple[int, int], fit: str) -> Stream:
+        """`picture` scaled into `box` by `fit`."""
+        width, height = box
+        if fit == "fill":
+            return picture.filter("scale", width, height)
+        if fit == "cover":
+            return picture.filter(
+                "scale", width, height, force_original_aspect_ratio="increase"
+            ).filter("crop", width, height)
+        return picture.filter("scale", width, height, force_original_aspect_ratio="decrease")
 
     def _drawn(self, start: float, end: float) -> tuple[float, float]:
         """Which part of a layer shown from `start` to `end` (scene time) this graph
