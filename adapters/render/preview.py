@@ -16,13 +16,13 @@ frame one or two frames before the instant (a render decodes every frame exactly
 
 `PreviewDrawing.draw` first decodes each video the stills show once, for all of them
 (sampling.py), while the stills without a video are drawn; then the others. It draws the
-stills two at a time, and begins the proxy as soon as the last still has begun: the
-proxy's FFmpeg takes the CPU the last stills leave, without slowing the storyboard
-before that. (Begun with the first still, the proxy finished
-sooner but the storyboard of six scenes took twice as long; docs/performance.md.) The
-storyboard is handed over the moment its stills are drawn; the proxy's progress is
-reported from then on, and the proxy is answered only after the storyboard (so it is
-always recorded second).
+stills two at a time, and begins the proxy once the stills without a video have all
+begun and the videos are decoded (the proxy reads their copies): only the stills of
+videos remain then, and they draw frames already decoded, so the proxy takes little
+from them. (Begun with the first still, the proxy finished sooner but the storyboard of
+six scenes took twice as long; docs/performance.md.) The storyboard is handed over the
+moment its stills are drawn; the proxy's progress is reported from then on, and the
+proxy is answered only after the storyboard (so it is always recorded second).
 """
 
 from __future__ import annotations
@@ -178,7 +178,6 @@ class PreviewDrawing:
     ) -> ProxyResult:
         progress.start_stage("storyboard", start)
         moments = storyboard_moments(self.script)
-        last_still_begun = threading.Event()
         storyboard_out = threading.Event()
         stop = threading.Event()
         begun = itertools.count(1)
@@ -197,9 +196,18 @@ class PreviewDrawing:
             if url in wanted and until <= max(wanted[url]) + COPY_SLACK_SECONDS
         }
 
+        # The stills without a video come first (see `order`); once they have all begun
+        # and the videos are decoded, only the stills of videos remain, and they draw
+        # decoded frames: the proxy begins then.
+        plain = sum(1 for instants in shows if not instants)
+        plain_begun = threading.Event()
+        if plain == 0:
+            plain_begun.set()
+
         def still(number: int) -> Still:
-            if next(begun) == len(moments):
-                last_still_begun.set()
+            count = next(begun)
+            if count >= plain:
+                plain_begun.set()
             samples: dict[tuple[str, float], Path] = {}
             for url, at in shows[number]:
                 sample = sampled[url].result().images.get(at)
@@ -208,7 +216,8 @@ class PreviewDrawing:
             return self._still(number, moments[number], samples)
 
         def proxy() -> ProxyResult:
-            last_still_begun.wait()
+            plain_begun.wait()
+            concurrent.futures.wait(sampled.values())
             if stop.is_set():
                 raise StopProxy
             pictures = {url: sampled[url].result().copy for url in copies}
@@ -242,7 +251,7 @@ class PreviewDrawing:
                 on_storyboard(stills)
             except BaseException:
                 stop.set()
-                last_still_begun.set()
+                plain_begun.set()
                 raise
             storyboard_out.set()
             result = drawn.result()
