@@ -7,9 +7,12 @@ in-process worker. DATABASE_URL and REDIS_URL switch to PostgreSQL and Redis.
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+from phantomflow.adapters.media_cache import DEFAULT_MAX_BYTES as DEFAULT_MEDIA_CACHE_BYTES
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,11 @@ class Settings:
     # all of one render's downloads may take together. See adapters/media.py.
     media_max_bytes: int = 200 * 1024 * 1024
     media_timeout_seconds: float = 60.0
+    # The host's cache of downloaded media (adapters/media_cache.py): its size cap (0
+    # turns it off) and folder (unset: `phantomflow-media-cache` in the temporary
+    # directory, beside the renders' scratch folders, so entries can be hard-linked).
+    media_cache_bytes: int = DEFAULT_MEDIA_CACHE_BYTES
+    media_cache_dir: Path | None = None
     # Seconds between a failed webhook attempt and the next (workers/webhooks.py has the
     # default schedule, about a day in all). Shorter only for tests and trials.
     webhook_retry_delays: tuple[float, ...] | None = None
@@ -71,6 +79,10 @@ class Settings:
         return f"{self.redis_namespace or 'phantomflow'}:rate"
 
     @property
+    def media_cache_folder(self) -> Path:
+        return self.media_cache_dir or Path(tempfile.gettempdir()) / "phantomflow-media-cache"
+
+    @property
     def outputs(self) -> Path:
         return self.output_dir or self.data_dir / "outputs"
 
@@ -83,6 +95,7 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
         output_dir = env.get("PHANTOMFLOW_OUTPUT_DIR")
+        cache_dir = env.get("PHANTOMFLOW_MEDIA_CACHE_DIR")
         return cls(
             data_dir=Path(env.get("PHANTOMFLOW_DATA_DIR", ".phantomflow")).resolve(),
             database_url=env.get("DATABASE_URL") or None,
@@ -97,6 +110,10 @@ class Settings:
             in ("1", "true", "yes"),
             media_max_bytes=int(env.get("PHANTOMFLOW_MEDIA_MAX_BYTES", str(200 * 1024 * 1024))),
             media_timeout_seconds=float(env.get("PHANTOMFLOW_MEDIA_TIMEOUT_SECONDS", "60")),
+            media_cache_bytes=int(
+                env.get("PHANTOMFLOW_MEDIA_CACHE_BYTES", str(DEFAULT_MEDIA_CACHE_BYTES))
+            ),
+            media_cache_dir=Path(cache_dir).resolve() if cache_dir else None,
             webhook_retry_delays=_delays(env.get("PHANTOMFLOW_WEBHOOK_RETRY_DELAYS")),
             secrets_key=env.get("PHANTOMFLOW_SECRETS_KEY") or None,
             export_retry_delays=_delays(env.get("PHANTOMFLOW_EXPORT_RETRY_DELAYS")),

@@ -202,6 +202,9 @@ class PostgresViewStore(ViewStore):
         # Advisory locks are per database, so the key names the schema too: the
         # followers of deployments (or test runs) in other schemas of the same
         # database are not this one's copies.
+        # Stepping down unlocks before closing: a closed session's locks are released
+        # only once its backend has exited, after the close returns, so a successor
+        # asking at once could be refused (seen under CPU load: 2 in 300).
         key = zlib.crc32(name.encode()) - 2**31
         with psycopg.connect(
             self.conninfo, autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS
@@ -209,7 +212,15 @@ class PostgresViewStore(ViewStore):
             row = conn.execute(
                 "SELECT pg_try_advisory_lock(%s, hashtext(current_schema()))", (key,)
             ).fetchone()
-            yield bool(row and row[0])
+            leading = bool(row and row[0])
+            try:
+                yield leading
+            finally:
+                if leading:
+                    with contextlib.suppress(psycopg.Error):  # a lost session holds nothing
+                        conn.execute(
+                            "SELECT pg_advisory_unlock(%s, hashtext(current_schema()))", (key,)
+                        )
 
     def close(self) -> None:
         self.read_pool.close()

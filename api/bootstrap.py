@@ -57,27 +57,22 @@ from phantomflow.projections.previews import PreviewExpiryProjection, PreviewExp
 from phantomflow.projections.runner import FollowerRunner, FollowerThreads
 from phantomflow.projections.templates import TemplatesProjection, TemplatesQueries
 from phantomflow.workers.actors import declare_render_actor, in_process_broker
-from phantomflow.workers.dispatch import Dispatcher
+from phantomflow.workers.dispatch import Dispatcher, PreviewDispatcher
 from phantomflow.workers.exports import (
     ExportScheduler,
     ExportService,
     declare_export_actor,
     export_options,
-    export_sender,
 )
 from phantomflow.workers.preview_sweeper import PreviewSweeper
-from phantomflow.workers.previews import (
-    PreviewDispatcher,
-    PreviewService,
-    declare_preview_actor,
-)
+from phantomflow.workers.previews import PreviewService, declare_preview_actor
 from phantomflow.workers.render import RenderService
+from phantomflow.workers.scheduling import delayed_sender
 from phantomflow.workers.webhooks import (
     RETRY_DELAYS,
     WebhookScheduler,
     WebhookService,
     declare_webhook_actor,
-    sender,
 )
 
 log = logging.getLogger("phantomflow")
@@ -315,14 +310,15 @@ def followers(runtime: Runtime, actors: Actors) -> FollowerThreads:
     render and preview queues), the webhook scheduler (to the webhook queue) and the
     export scheduler (to the export queue)."""
     app, views = runtime.app, runtime.views
-    dispatcher = FollowerRunner(
-        app,
-        views,
-        Dispatcher(send=actors.render.send, lease_seconds=runtime.settings.render_lease_seconds),
+    lease = runtime.settings.render_lease_seconds
+    dispatcher = FollowerRunner(app, views, Dispatcher(actors.render.send, lease))
+    previews = FollowerRunner(app, views, PreviewDispatcher(actors.preview.send, lease))
+    webhooks = FollowerRunner(
+        app, views, WebhookScheduler(app, delayed_sender(actors.webhook), grace_seconds=lease)
     )
-    previews = FollowerRunner(app, views, PreviewDispatcher(send=actors.preview.send))
-    webhooks = FollowerRunner(app, views, WebhookScheduler(app, send=sender(actors.webhook)))
-    exports = FollowerRunner(app, views, ExportScheduler(app, send=export_sender(actors.export)))
+    exports = FollowerRunner(
+        app, views, ExportScheduler(app, delayed_sender(actors.export), grace_seconds=lease)
+    )
     return FollowerThreads([*runtime.read_models, dispatcher, previews, webhooks, exports])
 
 

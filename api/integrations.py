@@ -30,7 +30,7 @@ READ_YOUR_WRITES_SECONDS = 2.0
 async def _after_write(services: Services, position: int | None) -> None:
     if position is not None:
         await services.call(
-            services.runtime.integrations_runner.wait_for, position, READ_YOUR_WRITES_SECONDS
+            services.runtime.integrations_runner.reach, position, READ_YOUR_WRITES_SECONDS
         )
 
 

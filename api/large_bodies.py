@@ -9,7 +9,10 @@ only waits for the verdict. Cheap limits are checked before expensive ones
 refused in a millisecond there.
 
 The pool is started on first use, from a fork server (so its processes come from a
-clean single-threaded parent, not from the API process with its threads).
+clean single-threaded parent, not from the API process with its threads), in a thread:
+starting the fork server and its process (which imports this module) takes a second
+or more on a busy machine, and done on the event loop it stalled every request under
+way (found by bench/flood.py: one GET of 1.6 s at a load of 14).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
+import threading
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
@@ -40,25 +44,37 @@ class LargeBodies:
 
     def __init__(self) -> None:
         self._pool: ProcessPoolExecutor | None = None
+        self._starting = threading.Lock()
+        # Checks waiting for or in the pool now (for tests and curious operators).
+        self.in_flight = 0
 
-    def _executor(self) -> ProcessPoolExecutor:
-        if self._pool is None:
-            context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload([__name__])
-            self._pool = ProcessPoolExecutor(
-                max_workers=POOL_PROCESSES,
-                mp_context=context,
-                initializer=os.nice,
-                initargs=(POOL_NICENESS,),
-            )
-        return self._pool
+    def pool(self) -> ProcessPoolExecutor:
+        """The pool, started if need be (blocking: call it off the event loop)."""
+        with self._starting:
+            if self._pool is None:
+                context = multiprocessing.get_context("forkserver")
+                context.set_forkserver_preload([__name__])
+                pool = ProcessPoolExecutor(
+                    max_workers=POOL_PROCESSES,
+                    mp_context=context,
+                    initializer=os.nice,
+                    initargs=(POOL_NICENESS,),
+                )
+                pool.submit(os.getpid).result()  # its process is up: submits no longer wait
+                self._pool = pool
+            return self._pool
 
     async def check_render_request(self, raw: bytes) -> tuple[Any, RenderRequest]:
         """(body, its validated request: script, webhook_uri, exports, metadata) of a
         render request; the ApiError its body earns (INVALID_JSON,
         SCHEMA_VALIDATION_ERROR) otherwise."""
         loop = asyncio.get_running_loop()
-        verdict, found = await loop.run_in_executor(self._executor(), checked_render_request, raw)
+        self.in_flight += 1
+        try:
+            pool = self._pool or await asyncio.to_thread(self.pool)
+            verdict, found = await loop.run_in_executor(pool, checked_render_request, raw)
+        finally:
+            self.in_flight -= 1
         if verdict == "error":
             status, code, message, details = found
             raise ApiError(status, code, message, **details)

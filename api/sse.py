@@ -101,11 +101,16 @@ def progress_event(
     if status in (FAILED, CANCELLED):
         return "error", {**change["error"], "metadata": metadata or {}}
     # A queued job has no stage yet: the stream names its status instead.
-    return "progress", {
+    data = {
         "progress": change["progress"],
         "stage": change["stage"] or status,
         "timestamp": change["updated_at"],
     }
+    # The report that ends `downloading` says how many sources the media cache had.
+    media_cache = getattr(event, "media_cache", None)
+    if media_cache is not None:
+        data["mediaCache"] = media_cache
+    return "progress", data
 
 
 def export_event(event: Any) -> tuple[str, dict[str, Any]] | None:

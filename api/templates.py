@@ -2,8 +2,10 @@
 
 Reads of the latest version come from the templates read model (`projections/templates.py`),
 with a fall back to the template's own events when the read model has not seen it yet.
-Writes wait (briefly, bounded) for the read model to reach them, so a client that
-changes a template and reads it back sees its change. Pinned versions, version lists
+Writes return once the read model has reached them (`FollowerRunner.reach`: the lead
+copy is given a moment, then the request's thread follows up to its write itself), so
+a client that changes a template and reads it back sees its change, however busy the
+machine. Pinned versions, version lists
 and renders read the event store itself, which is always current.
 
 Errors: see `api/template_schemas.py` for the request bodies and docs/api.md for the
@@ -13,7 +15,8 @@ caller can already read the template).
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple, TypeVar
 from uuid import UUID
 
 from aiohttp import web
@@ -30,7 +33,7 @@ from phantomflow.api.template_schemas import (
     parse_template_changes,
     validation_error,
 )
-from phantomflow.domain.application import Principal
+from phantomflow.domain.application import PhantomFlow
 from phantomflow.domain.substitution import MissingVariables, substitute
 from phantomflow.domain.templates import (
     InvalidTemplateName,
@@ -46,7 +49,10 @@ from phantomflow.projections.timestamps import iso
 
 routes = web.RouteTableDef()
 
-# How long a write waits for the read model to show it before answering anyway.
+T = TypeVar("T")
+
+# How long a write waits for the read model's lead copy to show it before bringing
+# the read model up to it itself (FollowerRunner.reach).
 READ_YOUR_WRITES_SECONDS = 2.0
 
 
@@ -65,7 +71,7 @@ def _template_id(request: web.Request) -> UUID:
 async def _after_write(services: Services, change: TemplateChange) -> None:
     if change.position is not None:
         await services.call(
-            services.runtime.templates_runner.wait_for, change.position, READ_YOUR_WRITES_SECONDS
+            services.runtime.templates_runner.reach, change.position, READ_YOUR_WRITES_SECONDS
         )
 
 
@@ -76,6 +82,24 @@ def _write_errors(error: TemplateNotFound | NotTemplateOwner | InvalidTemplateNa
     if isinstance(error, NotTemplateOwner):
         return forbidden(str(error))
     return validation_error(str(error), path="name")
+
+
+async def _on_template(
+    request: web.Request, operation: Callable[..., T], *args: Any, **kwargs: Any
+) -> T:
+    """`operation(app, template_id, account_id, *args, **kwargs)` off the event loop,
+    on the template the route names, as the caller; a refusal answers as
+    `_write_errors` says (a template the caller may not read is NOT_FOUND)."""
+    principal = principal_of(request)
+    template_id = _template_id(request)
+    services = services_of(request)
+    app = services.runtime.app
+    try:
+        return await services.call(
+            operation, app, template_id, principal.account_id, *args, **kwargs
+        )
+    except (TemplateNotFound, NotTemplateOwner, InvalidTemplateName) as error:
+        raise _write_errors(error) from None
 
 
 def change_view(template: Template) -> dict[str, Any]:
@@ -143,29 +167,13 @@ async def get_template(request: web.Request) -> web.Response:
         return web.json_response(doc)
     if not raw_version.isdigit() or int(raw_version) < 1:
         raise invalid_request("version must be a positive integer", path="version")
-    try:
-        template = await services.call(
-            services.runtime.app.get_template,
-            template_id,
-            principal.account_id,
-            int(raw_version),
-        )
-    except TemplateNotFound as error:
-        raise not_found(str(error)) from None
+    template = await _on_template(request, PhantomFlow.get_template, int(raw_version))
     return web.json_response(document_of(template))
 
 
 @routes.get("/api/templates/{template_id}/versions")
 async def list_versions(request: web.Request) -> web.Response:
-    principal = principal_of(request)
-    template_id = _template_id(request)
-    services = services_of(request)
-    try:
-        versions = await services.call(
-            services.runtime.app.template_history, template_id, principal.account_id
-        )
-    except TemplateNotFound as error:
-        raise not_found(str(error)) from None
+    versions = await _on_template(request, PhantomFlow.template_history)
     return web.json_response(
         {
             "id": request.match_info["template_id"],
@@ -189,47 +197,30 @@ async def list_versions(request: web.Request) -> web.Response:
 @routes.put("/api/templates/{template_id}")
 @routes.patch("/api/templates/{template_id}")
 async def update_template(request: web.Request) -> web.Response:
-    principal = principal_of(request)
-    template_id = _template_id(request)
     body = await read_json(request)
-    services = services_of(request)
-    try:
-        # Access first: someone who may not change the template learns nothing from
-        # the validation of a body they cannot apply.
-        await services.call(_check_changeable, services, template_id, principal)
-        fields = parse_template_changes(body)
-        change = await services.call(
-            services.runtime.app.update_template,
-            template_id,
-            principal.account_id,
-            name=fields.name,
-            script=fields.script,
-            is_public=fields.is_public,
-        )
-    except (TemplateNotFound, NotTemplateOwner, InvalidTemplateName) as error:
-        raise _write_errors(error) from None
-    await _after_write(services, change)
+    # Access first: someone who may not change the template learns nothing from the
+    # validation of a body they cannot apply.
+    await _on_template(request, _check_changeable)
+    fields = parse_template_changes(body)
+    change = await _on_template(
+        request,
+        PhantomFlow.update_template,
+        name=fields.name,
+        script=fields.script,
+        is_public=fields.is_public,
+    )
+    await _after_write(services_of(request), change)
     return web.json_response(change_view(change.template))
 
 
-def _check_changeable(services: Services, template_id: UUID, principal: Principal) -> None:
-    services.runtime.app.get_template(template_id, principal.account_id).check_changeable_by(
-        principal.account_id
-    )
+def _check_changeable(app: PhantomFlow, template_id: UUID, account_id: UUID) -> None:
+    app.get_template(template_id, account_id).check_changeable_by(account_id)
 
 
 @routes.delete("/api/templates/{template_id}")
 async def delete_template(request: web.Request) -> web.Response:
-    principal = principal_of(request)
-    template_id = _template_id(request)
-    services = services_of(request)
-    try:
-        change = await services.call(
-            services.runtime.app.delete_template, template_id, principal.account_id
-        )
-    except (TemplateNotFound, NotTemplateOwner) as error:
-        raise _write_errors(error) from None
-    await _after_write(services, change)
+    change = await _on_template(request, PhantomFlow.delete_template)
+    await _after_write(services_of(request), change)
     return web.json_response({"deleted": True})
 
 

@@ -386,8 +386,14 @@ class PhantomFlow(PreviewUseCases, ExportCommands, Application[UUID]):
             job.start(worker, lease_seconds)
         self.save(job)
 
-    def report_progress(self, job: RenderJob, progress: float, stage: str) -> None:
-        job.report_progress(progress, stage)
+    def report_progress(
+        self,
+        job: RenderJob,
+        progress: float,
+        stage: str,
+        media_cache: dict[str, int] | None = None,
+    ) -> None:
+        job.report_progress(progress, stage, media_cache)
         self.save(job)
 
     def renew_lease(self, job: RenderJob, worker: str, attempt: int) -> None:

@@ -166,16 +166,27 @@ class RenderJob(Aggregate):
 
     # --- progress -----------------------------------------------------------------
 
-    def report_progress(self, progress: float, stage: str) -> None:
+    def report_progress(
+        self, progress: float, stage: str, media_cache: dict[str, int] | None = None
+    ) -> None:
+        """`media_cache` ({"hits": n, "misses": n}): how many of the sources came from
+        the worker's media cache, on the report that ends `downloading`."""
         if self.status != PROCESSING:
             raise IllegalJobTransition(f"cannot report progress on a job that is {self.status}")
         if not 0 <= progress <= 1:
             raise ValueError(f"progress must be between 0 and 1, got {progress}")
         # Progress only ever rises within one attempt, so a reader never sees it go back.
-        self._progress_reported(progress=max(progress, self.progress), stage=stage)
+        self._progress_reported(
+            progress=max(progress, self.progress), stage=stage, media_cache=media_cache
+        )
 
     @event("ProgressReported")
-    def _progress_reported(self, progress: float, stage: str) -> None:
+    def _progress_reported(
+        self,
+        progress: float,
+        stage: str,
+        media_cache: dict[str, int] | None = None,  # absent from events before the cache
+    ) -> None:
         self.progress = progress
         self.stage = stage
 

@@ -155,9 +155,10 @@ class TextElement(Timed, _Record):
 
 
 @dataclass(frozen=True)
-class ImageElement(Timed, _Record):
-    type: Literal["image"] = "image"
-    src: str = ""
+class Framed:
+    """Where a picture (an image or a video element) sits on the frame, and how it fills
+    its box."""
+
     x: int = 0
     y: int = 0
     width: int | None = None  # None: the frame's width
@@ -167,18 +168,24 @@ class ImageElement(Timed, _Record):
 
 
 @dataclass(frozen=True)
-class VideoElement(Timed, _Record):
-    type: Literal["video"] = "video"
-    src: str = ""
-    x: int = 0
-    y: int = 0
-    width: int | None = None
-    height: int | None = None
-    fit: Fit = "contain"
-    opacity: float = 1
+class Audible:
+    """Which part of a source with sound plays (a video or an audio element), how loud."""
+
+    volume: float = 1
     trim_start: float = 0  # seconds into the source
     trim_end: float | None = None  # None: the source's end
-    volume: float = 1
+
+
+@dataclass(frozen=True)
+class ImageElement(Timed, Framed, _Record):
+    type: Literal["image"] = "image"
+    src: str = ""
+
+
+@dataclass(frozen=True)
+class VideoElement(Timed, Framed, Audible, _Record):
+    type: Literal["video"] = "video"
+    src: str = ""
     muted: bool = False
     loop: bool = False
 
@@ -188,12 +195,9 @@ class VideoElement(Timed, _Record):
 
 
 @dataclass(frozen=True)
-class AudioElement(Timed, _Record):
+class AudioElement(Timed, Audible, _Record):
     type: Literal["audio"] = "audio"
     src: str = ""
-    volume: float = 1
-    trim_start: float = 0
-    trim_end: float | None = None
 
 
 Element = TextElement | ImageElement | VideoElement | AudioElement

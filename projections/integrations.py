@@ -56,6 +56,7 @@ def view_of(integration: Integration) -> dict[str, Any]:
 class IntegrationsProjection(Follower):
     name = "integrations_v1"
     topics = topics_of(Integration.Created, Integration.Deleted)
+    tables = (TABLE,)
 
     def create_tables(self, cursor: Cursor) -> None:
         cursor.execute(
@@ -69,9 +70,6 @@ class IntegrationsProjection(Follower):
         cursor.execute(
             f"CREATE INDEX IF NOT EXISTS {TABLE}_by_account ON {TABLE} (account_id, sandbox, seq)"
         )
-
-    def drop_tables(self, cursor: Cursor) -> None:
-        cursor.execute(f"DROP TABLE IF EXISTS {TABLE}")
 
     def handle(self, cursor: Cursor, events: Sequence[Tracked]) -> int:
         for tracked in events:

@@ -42,6 +42,7 @@ class JobsProjection(Follower):
         RenderJob.Cancelled,
         *job_view.EXPORT_EVENTS,
     )
+    tables = (TABLE, METADATA_TABLE)
 
     def create_tables(self, cursor: Cursor) -> None:
         cursor.execute(
@@ -72,10 +73,6 @@ class JobsProjection(Follower):
             f"CREATE INDEX IF NOT EXISTS {METADATA_TABLE}_by_value"
             f" ON {METADATA_TABLE} (account_id, name, value)"
         )
-
-    def drop_tables(self, cursor: Cursor) -> None:
-        cursor.execute(f"DROP TABLE IF EXISTS {TABLE}")
-        cursor.execute(f"DROP TABLE IF EXISTS {METADATA_TABLE}")
 
     def handle(self, cursor: Cursor, events: Sequence[Tracked]) -> int:
         # Apply the batch in memory, then write each touched job once.

@@ -34,6 +34,7 @@ class LedgerProjection(Follower):
         CreditAccount.CreditsCharged,
         CreditAccount.CreditsRefunded,
     )
+    tables = (TABLE,)
 
     def create_tables(self, cursor: Cursor) -> None:
         cursor.execute(
@@ -50,9 +51,6 @@ class LedgerProjection(Follower):
         cursor.execute(
             f"CREATE INDEX IF NOT EXISTS {TABLE}_by_account ON {TABLE} (account_id, seq)"
         )
-
-    def drop_tables(self, cursor: Cursor) -> None:
-        cursor.execute(f"DROP TABLE IF EXISTS {TABLE}")
 
     def handle(self, cursor: Cursor, events: Sequence[Tracked]) -> int:
         balances: dict[str, int] = {}

@@ -24,6 +24,7 @@ TABLE = "preview_expiry_v1"
 class PreviewExpiryProjection(Follower):
     name = "preview_expiry_v1"
     topics = topics_of(Preview.Created, Preview.Expired)
+    tables = (TABLE,)
 
     def create_tables(self, cursor: Cursor) -> None:
         cursor.execute(
@@ -33,9 +34,6 @@ class PreviewExpiryProjection(Follower):
             " expired INTEGER NOT NULL)"
         )
         cursor.execute(f"CREATE INDEX IF NOT EXISTS {TABLE}_due ON {TABLE} (expired, expires_at)")
-
-    def drop_tables(self, cursor: Cursor) -> None:
-        cursor.execute(f"DROP TABLE IF EXISTS {TABLE}")
 
     def handle(self, cursor: Cursor, events: Sequence[Tracked]) -> int:
         for tracked in events:

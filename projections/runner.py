@@ -70,6 +70,8 @@ class Follower(ABC):
 
     name: str
     topics: tuple[str, ...] = ()
+    # The tables of its own that `create_tables` makes (and a rebuild drops).
+    tables: tuple[str, ...] = ()
     # Seconds between calls of `due`, for a follower with work that falls due with time
     # rather than with events (the dispatcher's expired leases); None for none.
     due_interval: float | None = None
@@ -77,8 +79,10 @@ class Follower(ABC):
     def create_tables(self, cursor: Cursor) -> None:  # noqa: B027 - optional hook
         """Create the follower's own tables, if it has any."""
 
-    def drop_tables(self, cursor: Cursor) -> None:  # noqa: B027 - optional hook
-        """Drop the follower's own tables, if it has any."""
+    def drop_tables(self, cursor: Cursor) -> None:
+        """Drop the follower's own tables (`tables`), for a rebuild."""
+        for table in self.tables:
+            cursor.execute(f"DROP TABLE IF EXISTS {table}")
 
     def wants(self, notification: Notification) -> bool:
         """Whether to decode and hand over this event of the followed topics; one not
@@ -358,6 +362,23 @@ class FollowerRunner:
             if time.monotonic() >= deadline:
                 return False
             time.sleep(0.02)
+        return True
+
+    def reach(self, position: int, patience: float) -> bool:
+        """Read-your-writes, whatever the machine's load: return once the follower has
+        passed `position`. The lead copy (a thread here, or the projections process) is
+        given `patience` seconds to get there; then this thread follows up to it itself
+        (safe beside the lead: positions are compare-and-set), so a slow or stopped lead
+        makes the answer later, never stale. False only if the follower cannot go on."""
+        if self.wait_for(position, patience):
+            return True
+        while (before := self.position()) < position:
+            try:
+                self.run_once()
+            except PositionMoved:
+                continue  # the lead moved first: look again
+            if self.position() == before:
+                return False  # its handler stopped short (see `stalled`)
         return True
 
 

@@ -115,6 +115,7 @@ def replay(events: Iterable[Any]) -> Row | None:
 class TemplatesProjection(Follower):
     name = "templates"
     topics = topics_of(Template.Created, Template.Updated, Template.Deleted)
+    tables = (TABLE,)
 
     def create_tables(self, cursor: Cursor) -> None:
         cursor.execute(
@@ -125,9 +126,6 @@ class TemplatesProjection(Follower):
             " doc TEXT NOT NULL)"
         )
         cursor.execute(f"CREATE INDEX IF NOT EXISTS {TABLE}_by_owner ON {TABLE} (owner_id, seq)")
-
-    def drop_tables(self, cursor: Cursor) -> None:
-        cursor.execute(f"DROP TABLE IF EXISTS {TABLE}")
 
     def handle(self, cursor: Cursor, events: Sequence[Tracked]) -> int:
         # Apply the batch in memory, then write (or delete) each touched template once.

@@ -24,9 +24,14 @@ class Recorder:
 
     def __init__(self) -> None:
         self.calls: list[tuple[float, str]] = []
+        self.media_cache: list[dict[str, int]] = []  # each report's, when it has one
 
-    def __call__(self, progress: float, stage: str) -> None:
+    def __call__(
+        self, progress: float, stage: str, *, media_cache: dict[str, int] | None = None
+    ) -> None:
         self.calls.append((progress, stage))
+        if media_cache is not None:
+            self.media_cache.append(media_cache)
 
 
 def run_ffprobe(*args: str) -> bytes:

@@ -61,6 +61,7 @@ FIGURES: dict[str, tuple[str, ...]] = {
         "cached_load_ms",
     ),
     "read_models.py": ("events_in_store", "rebuild_seconds", "events_per_second"),
+    "flood.py": ("quiet_p99_ms", "flood_p99_ms", "flood_to_quiet_p99", "flood_bodies_refused"),
     "cli_render.py": (
         "total_median_s",
         "complete_to_exit_median_s",
@@ -74,6 +75,14 @@ FIGURES: dict[str, tuple[str, ...]] = {
         "file_serve_ratio",
         "s3_redirect_ratio",
         "s3_proxy_ratio",
+    ),
+    "media_cache.py": (
+        "bytes_without_cache",
+        "bytes_with_cache",
+        "bytes_ratio",
+        "wall_without_cache_s",
+        "wall_with_cache_s",
+        "wall_ratio",
     ),
     "preview.py": (
         "storyboard_seconds_10s_1080p",
@@ -96,8 +105,9 @@ FIGURES: dict[str, tuple[str, ...]] = {
     ),
 }
 # What each needs besides Python: PostgreSQL, and Redis for the API process.
-NEEDS_REDIS = {"submit.py", "job_reads.py", "sse.py", "template_render.py"}
-EMBEDDED = {"render.py", "cli_render.py", "exports.py", "preview.py"}  # the embedded system
+NEEDS_REDIS = {"submit.py", "job_reads.py", "sse.py", "template_render.py", "flood.py"}
+# The embedded system, or no service at all.
+EMBEDDED = {"render.py", "cli_render.py", "exports.py", "preview.py", "media_cache.py"}
 
 
 def run_smoke(name: str, redis_url: str | None) -> dict[str, Any]:
@@ -168,6 +178,13 @@ def _sse(figures: dict[str, Any]) -> None:
     assert figures["stream_errors"] == 0
 
 
+def _media_cache(figures: dict[str, Any]) -> None:
+    # However small the run, the shared video is downloaded once with the cache.
+    assert figures["downloads_with_cache"] == 1
+    assert figures["downloads_without_cache"] == figures["jobs"]
+    assert figures["cache_hits"] == figures["jobs"] - 1
+
+
 def _read_models(figures: dict[str, Any]) -> None:
     handled = [model["events"] for model in figures["read_models"].values()]
     assert max(handled) > 0
@@ -177,4 +194,5 @@ CHECKS: dict[str, Callable[[dict[str, Any]], None]] = {
     "submit.py": _submit,
     "sse.py": _sse,
     "read_models.py": _read_models,
+    "media_cache.py": _media_cache,
 }

@@ -47,6 +47,11 @@ def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         *("-f", "lavfi", "-i", "sine=f=440:d=2"),
         *("-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-shortest"),
     )
+    make(
+        folder / "silent.mp4",
+        *("-f", "lavfi", "-i", "color=c=0x00FFFF:s=160x120:r=15:d=1"),
+        *("-c:v", "libx264", "-preset", "ultrafast", "-an"),
+    )
     make(folder / "tone.wav", "-f", "lavfi", "-i", "sine=f=660:d=3")
     (folder / "notes.txt").write_text("not media at all\n")
     # An HLS playlist that points FFmpeg at a local file, dressed up as a video.
@@ -237,6 +242,25 @@ def test_a_looping_trimmed_video_repeats_its_trimmed_part(server: MediaServer, t
     assert mean_volume_db(result.path, 0, 2) < -80  # muted: silence only
 
 
+def test_a_clip_without_a_sound_track_plays_silently_without_being_muted(
+    server: MediaServer, tmp_path: Path
+):
+    script = {
+        "scenes": [
+            {
+                "duration": 1,
+                "background": "#000000",
+                "elements": [{"type": "video", "src": server.url("silent.mp4"), "fit": "fill"}],
+            }
+        ]
+    }
+
+    result, _ = render(script, tmp_path)
+
+    assert close_to(frame_rgb(result.path, 0.5, 160, 120), (0, 255, 255))
+    assert mean_volume_db(result.path, 0, 1) < -80
+
+
 def test_without_the_private_url_setting_a_loopback_source_is_refused(
     server: MediaServer, tmp_path: Path
 ):
@@ -309,7 +333,7 @@ def test_ffmpeg_is_never_given_a_url_or_the_clients_text(server: MediaServer, tm
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(subprocess, "Popen", spy)
-        renderer.render(script, tmp_path / "out.mp4", lambda *_: None, tmp_path)
+        renderer.render(script, tmp_path / "out.mp4", lambda *_, **__: None, tmp_path)
 
     arguments = " ".join(arg for args in seen for arg in args)
     assert "http://" not in arguments and "pwned" not in arguments

@@ -225,6 +225,7 @@ def ended_job_with_a_failed_webhook(app, account_id: UUID) -> UUID:
         account_id, MovieScript.from_dict(TINY_SCRIPT), "https://example.test/hook", {}
     ).job_id
     app.start_job(app.get_job(job_id), "w", lease_seconds=60)
+    app.report_progress(app.get_job(job_id), 0.08, "downloading", {"hits": 1, "misses": 0})
     app.report_progress(app.get_job(job_id), 0.5, "rendering_scene_1")
     app.complete_job(job_id, f"{job_id}.mp4", 1.0, 1234)
     app.record_webhook_attempt(
@@ -298,9 +299,10 @@ async def test_the_event_streams_send_the_documented_events(client, sqlite_runti
     progress = "/api/jobs/{job_id}/progress"
 
     whole = await read_stream(
-        client, f"/api/jobs/{completed}/progress", {**headers, "Last-Event-ID": "0"}, 4
+        client, f"/api/jobs/{completed}/progress", {**headers, "Last-Event-ID": "0"}, 5
     )
-    assert [name for _, name, _ in whole] == ["progress", "progress", "progress", "complete"]
+    assert [name for _, name, _ in whole] == ["progress"] * 4 + ["complete"]
+    assert whole[2][2]["mediaCache"] == {"hits": 1, "misses": 0}
     check_events(whole, progress)
     ended = await read_stream(client, f"/api/jobs/{cancelled}/progress", headers, 1)
     assert [(name, data["code"]) for _, name, data in ended] == [("error", "CANCELLED")]
@@ -314,7 +316,7 @@ async def test_the_event_streams_send_the_documented_events(client, sqlite_runti
     # The account's stream, from the start: both jobs, and the webhook attempt.
     from_the_start = {"Last-Event-ID": "0"}
     everything = await read_stream(
-        client, f"/api/events?apiKey={account.api_key}", from_the_start, 7
+        client, f"/api/events?apiKey={account.api_key}", from_the_start, 8
     )
     assert sorted({name for _, name, _ in everything}) == [
         "complete",
@@ -485,9 +487,11 @@ async def test_a_jobs_history_and_the_ledger_answer_in_their_documented_types(
         "Submitted",
         "Started",
         "ProgressReported",
+        "ProgressReported",
         "Completed",
         "WebhookAttempted",
     ]
+    assert history["events"][2]["data"]["media_cache"] == {"hits": 1, "misses": 0}
     sqlite_runtime.ledger_runner.catch_up()
     ledger = await documented(
         await client.get("/api/credits/ledger", headers=headers), "get", "/api/credits/ledger", 200

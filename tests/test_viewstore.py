@@ -68,3 +68,22 @@ def test_one_copy_of_a_follower_leads_and_another_schema_has_its_own_lead(
             store.close()
         with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
             conn.execute(f"DROP SCHEMA {other_schema} CASCADE")
+
+
+def test_a_copy_that_steps_down_hands_the_lead_over_at_once_every_time(postgres_settings):
+    """A closed session's advisory locks outlive the close for a moment (its backend is
+    still exiting); stepping down must release the lead before that, or a successor
+    asking at once is refused (it was, now and then, under CPU load)."""
+    from phantomflow.adapters.persistence import postgres_conninfo
+    from phantomflow.adapters.viewstore import PostgresViewStore
+
+    stores = [PostgresViewStore(postgres_conninfo(postgres_settings), max_size=1) for _ in "ab"]
+    try:
+        refused = 0
+        for turn in range(100):
+            with stores[turn % 2].leadership("dispatcher") as leading:
+                refused += not leading
+        assert refused == 0
+    finally:
+        for store in stores:
+            store.close()

@@ -32,11 +32,11 @@ from phantomflow.domain.jobs import AUTOMATIC, RenderJob
 from phantomflow.domain.script import MovieScript
 from phantomflow.projections.runner import FollowerRunner, FollowerThreads
 from phantomflow.workers.actors import in_process_broker
+from phantomflow.workers.scheduling import delayed_sender
 from phantomflow.workers.webhooks import (
     WebhookScheduler,
     WebhookService,
     declare_webhook_actor,
-    sender,
 )
 from tests.conftest import TINY_SCRIPT, assert_credits_reconcile, service_missing
 
@@ -123,7 +123,7 @@ def start_deliveries(
         retry_delays=retry_delays,
     )
     actor = declare_webhook_actor(broker, lambda: service)
-    scheduler = WebhookScheduler(runtime.app, send=sender(actor))
+    scheduler = WebhookScheduler(runtime.app, send=delayed_sender(actor))
     threads = FollowerThreads(
         [FollowerRunner(runtime.app, runtime.views, scheduler, poll_interval=0.02)]
     )
@@ -479,7 +479,7 @@ async def test_a_job_that_ends_while_redis_is_down_is_delivered_and_retried_once
     service = WebhookService(runtime.app, PUBLIC_URL, allow_private=True, retry_delays=(0.3,))
     actor = declare_webhook_actor(broker, lambda: service)
     runner = FollowerRunner(
-        runtime.app, runtime.views, WebhookScheduler(runtime.app, sender(actor))
+        runtime.app, runtime.views, WebhookScheduler(runtime.app, delayed_sender(actor))
     )
 
     assert runner.run_once() == 0  # Redis is down: nothing is sent, the position stays

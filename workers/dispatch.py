@@ -1,4 +1,5 @@
-"""The dispatcher: puts each job on the render queue, and again whenever it may be lost.
+"""The dispatchers: put each job on the render queue (and each preview on the previews
+queue), and again whenever its message may be lost.
 
 Submissions never talk to the broker: a request only records events. This follower
 sends the queue message afterwards, so a submission succeeds even when Redis is down,
@@ -21,6 +22,11 @@ events, and sends a job again when it is overdue:
   sent again, then after twice as long, and so on up to an hour. A duplicate message
   costs a worker one read: the job is taken or finished by then.
 
+Previews (`PreviewDispatcher`, table `preview_watch`) are watched the same way: a
+preview's worker shows its signs of life by its progress reports and its storyboard,
+and the next worker takes a silent one over once the lease has run out
+(domain/previews.py); a preview deleted or expired is no longer watched.
+
 The table is looked at every `due_interval` seconds, by the lead copy only. Times in it
 are seconds since the epoch: events' own times for signs of life, this process's clock
 for sends (so clocks of workers and projections hosts must agree to well within the
@@ -36,6 +42,7 @@ from collections.abc import Callable, Sequence
 from phantomflow.adapters.topics import topics_of
 from phantomflow.adapters.viewstore import Cursor
 from phantomflow.domain.jobs import RenderJob
+from phantomflow.domain.previews import Preview
 from phantomflow.projections.runner import Follower, Tracked
 
 log = logging.getLogger(__name__)
@@ -46,13 +53,19 @@ MAX_QUEUED_RESEND_SECONDS = 3600.0
 # Overdue jobs sent again per look at the table (the rest wait for the next look).
 RESEND_BATCH = 500
 
-_SIGNS_OF_LIFE = (RenderJob.ProgressReported, RenderJob.LeaseRenewed)
-_ENDINGS = (RenderJob.Completed, RenderJob.Failed, RenderJob.Cancelled)
-
 
 class Dispatcher(Follower):
+    """Dispatches render jobs; a subclass names another aggregate's events and table."""
+
     name = "dispatcher"
-    topics = topics_of(RenderJob.Submitted, RenderJob.Started, *_SIGNS_OF_LIFE, *_ENDINGS)
+    table = WATCH_TABLE
+    tables = (table,)
+    kind = "job"  # in logs
+    created: tuple[type, ...] = (RenderJob.Submitted,)
+    started: tuple[type, ...] = (RenderJob.Started,)
+    signs_of_life: tuple[type, ...] = (RenderJob.ProgressReported, RenderJob.LeaseRenewed)
+    endings: tuple[type, ...] = (RenderJob.Completed, RenderJob.Failed, RenderJob.Cancelled)
+    topics = topics_of(*created, *started, *signs_of_life, *endings)
 
     def __init__(
         self,
@@ -70,7 +83,7 @@ class Dispatcher(Follower):
 
     def create_tables(self, cursor: Cursor) -> None:
         cursor.execute(
-            f"CREATE TABLE IF NOT EXISTS {WATCH_TABLE} ("
+            f"CREATE TABLE IF NOT EXISTS {self.table} ("
             " job_id TEXT PRIMARY KEY,"
             " status TEXT NOT NULL,"  # queued | processing
             " attempt INTEGER NOT NULL,"
@@ -79,50 +92,48 @@ class Dispatcher(Follower):
             " sends INTEGER NOT NULL,"
             " due_at DOUBLE PRECISION NOT NULL)"  # when it is overdue unless heard of
         )
-        cursor.execute(f"CREATE INDEX IF NOT EXISTS {WATCH_TABLE}_due ON {WATCH_TABLE} (due_at)")
-
-    def drop_tables(self, cursor: Cursor) -> None:
-        cursor.execute(f"DROP TABLE IF EXISTS {WATCH_TABLE}")
+        cursor.execute(f"CREATE INDEX IF NOT EXISTS {self.table}_due ON {self.table} (due_at)")
 
     def handle(self, cursor: Cursor, events: Sequence[Tracked]) -> int:
         for handled, tracked in enumerate(events):
             event = tracked.event
             job_id = str(event.originator_id)
             at = event.timestamp.timestamp()
-            if isinstance(event, RenderJob.Submitted):
+            if isinstance(event, self.created):
                 try:
                     self.send(job_id)
                 except Exception as error:  # the broker is unreachable: try again later
-                    log.warning("could not dispatch job %s yet: %s", job_id, error)
+                    log.warning("could not dispatch %s %s yet: %s", self.kind, job_id, error)
                     return handled
                 cursor.execute(
-                    f"INSERT INTO {WATCH_TABLE} "
+                    f"INSERT INTO {self.table} "
                     "(job_id, status, attempt, lease_seconds, alive_at, sends, due_at) "
                     "VALUES (?, 'queued', 0, ?, ?, 1, ?) ON CONFLICT (job_id) DO NOTHING",
                     (job_id, self.lease_seconds, at, self.clock() + self.lease_seconds),
                 )
-            elif isinstance(event, RenderJob.Started):
-                lease = event.lease_seconds or self.lease_seconds
+            elif isinstance(event, self.started):
+                # A preview's attempt records no lease: the dispatcher's own applies.
+                lease = getattr(event, "lease_seconds", None) or self.lease_seconds
                 cursor.execute(
-                    f"UPDATE {WATCH_TABLE} SET status = 'processing', attempt = ?,"
+                    f"UPDATE {self.table} SET status = 'processing', attempt = ?,"
                     " lease_seconds = ?, alive_at = ?, sends = 1, due_at = ? WHERE job_id = ?",
                     (event.attempt, lease, at, at + lease, job_id),
                 )
-            elif isinstance(event, _SIGNS_OF_LIFE):
+            elif isinstance(event, self.signs_of_life):
                 cursor.execute(
-                    f"UPDATE {WATCH_TABLE} SET alive_at = ?, due_at = ? + lease_seconds"
+                    f"UPDATE {self.table} SET alive_at = ?, due_at = ? + lease_seconds"
                     " WHERE job_id = ? AND status = 'processing' AND alive_at < ?",
                     (at, at, job_id, at),
                 )
-            else:
-                cursor.execute(f"DELETE FROM {WATCH_TABLE} WHERE job_id = ?", (job_id,))
+            elif isinstance(event, self.endings):
+                cursor.execute(f"DELETE FROM {self.table} WHERE job_id = ?", (job_id,))
         return len(events)
 
     def due(self, cursor: Cursor) -> int:
         """Send every overdue job again; return how many were sent."""
         now = self.clock()
         cursor.execute(
-            f"SELECT job_id, status, attempt, lease_seconds, alive_at, sends FROM {WATCH_TABLE}"
+            f"SELECT job_id, status, attempt, lease_seconds, alive_at, sends FROM {self.table}"
             f" WHERE due_at <= ? ORDER BY due_at LIMIT {RESEND_BATCH}",
             (now,),
         )
@@ -131,20 +142,34 @@ class Dispatcher(Follower):
             try:
                 self.send(job_id)
             except Exception as error:
-                log.warning("could not dispatch job %s again yet: %s", job_id, error)
+                log.warning("could not dispatch %s %s again yet: %s", self.kind, job_id, error)
                 break
             if status == "processing":
                 log.warning(
-                    "job %s: attempt %d silent for %.0f s (lease %.0f s); dispatched again",
-                    job_id, attempt, now - alive_at, lease,
+                    "%s %s: attempt %d silent for %.0f s (lease %.0f s); dispatched again",
+                    self.kind, job_id, attempt, now - alive_at, lease,
                 )  # fmt: skip
                 wait = lease
             else:
-                log.warning("job %s: queued and not started; dispatched again", job_id)
+                log.warning("%s %s: queued and not started; dispatched again", self.kind, job_id)
                 wait = min(lease * 2**sends, MAX_QUEUED_RESEND_SECONDS)
             cursor.execute(
-                f"UPDATE {WATCH_TABLE} SET sends = sends + 1, due_at = ? WHERE job_id = ?",
+                f"UPDATE {self.table} SET sends = sends + 1, due_at = ? WHERE job_id = ?",
                 (now + wait, job_id),
             )
             sent += 1
         return sent
+
+
+class PreviewDispatcher(Dispatcher):
+    """Dispatches previews to the previews queue (workers/previews.py), watched alike."""
+
+    name = "preview-dispatcher"
+    table = "preview_watch"
+    tables = (table,)
+    kind = "preview"
+    created = (Preview.Created,)
+    started = (Preview.Started,)
+    signs_of_life = (Preview.ProgressReported, Preview.StoryboardReady)
+    endings = (Preview.ProxyReady, Preview.Failed, Preview.Deleted, Preview.Expired)
+    topics = topics_of(*created, *started, *signs_of_life, *endings)

@@ -9,7 +9,9 @@ Like webhooks (workers/webhooks.py), nothing talks to the broker inside a render
   until then (the schedule is domain/exports.py's, about a day at most).
 
 Its position moves only past events whose messages were sent, so an export is never
-lost while Redis is down. The actor (`ExportService.run`) records `ExportStarted`
+lost while Redis is down; a message lost after it was sent (Redis restarted empty, a
+worker killed holding it) is sent again from the scheduler's watch table
+(workers/scheduling.py). The actor (`ExportService.run`) records `ExportStarted`
 before delivering, so a message delivered twice runs once; an attempt whose worker
 died is taken over once it has been running for longer than the actor's time limit
 (`EXPORT_LEASE`). An export failing never touches the render, its file or its charge.
@@ -26,9 +28,9 @@ import contextlib
 import logging
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -40,13 +42,12 @@ from phantomflow.adapters.secrets import MasterKeyMissing, SecretsUnavailable, S
 from phantomflow.adapters.settings import Settings
 from phantomflow.adapters.storage import Storage, StorageError
 from phantomflow.adapters.topics import topics_of
-from phantomflow.adapters.viewstore import Cursor
 from phantomflow.domain import exports as ex
 from phantomflow.domain.application import PhantomFlow
 from phantomflow.domain.errors import JobNotFound
 from phantomflow.domain.integrations import IntegrationNotFound, parse_integration_ref
 from phantomflow.domain.jobs import RenderJob
-from phantomflow.projections.runner import Follower, Tracked
+from phantomflow.workers.scheduling import Scheduler
 
 log = logging.getLogger(__name__)
 
@@ -60,9 +61,6 @@ SANDBOX_SKIPPED = "SANDBOX_SKIPPED"
 SANDBOX_SKIPS = ("email", "youtube")
 INTEGRATION_UNAVAILABLE = "INTEGRATION_UNAVAILABLE"
 STORAGE_UNAVAILABLE = "STORAGE_UNAVAILABLE"
-
-# send(job_id, index, attempt, delay_seconds)
-Send = Callable[[str, int, int, float], object]
 
 
 class ExportBusy(Exception):
@@ -178,41 +176,40 @@ class ExportService:
         return f"{self.public_url}/outputs/{location}" if self.public_url and location else None
 
 
-class ExportScheduler(Follower):
-    """Follows completions and failed attempts; sends each export attempt to the queue."""
+class ExportScheduler(Scheduler):
+    """Follows completions and attempts; sends each export attempt to the queue, and
+    again if its message is lost (workers/scheduling.py)."""
 
     name = "exports"
-    topics = topics_of(RenderJob.Completed, RenderJob.ExportFailed)
+    what = "exports"
+    topics = topics_of(
+        RenderJob.Completed,
+        RenderJob.ExportStarted,
+        RenderJob.ExportSucceeded,
+        RenderJob.ExportFailed,
+        RenderJob.ExportSkipped,
+        RenderJob.OutputDeleted,
+    )
 
-    def __init__(
-        self,
-        app: PhantomFlow,
-        send: Send,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-    ) -> None:
-        self.app = app
-        self.send = send
-        self.clock = clock
-
-    def handle(self, cursor: Cursor, events: Sequence[Tracked]) -> int:
-        for handled, tracked in enumerate(events):
-            try:
-                self._schedule(tracked.event)
-            except Exception as error:  # the broker (or the store) is unreachable
-                log.warning("could not schedule exports of job %s yet: %s",
-                            tracked.event.originator_id, error)  # fmt: skip
-                return handled
-        return len(events)
-
-    def _schedule(self, event: Any) -> None:
+    def schedule(self, event: Any) -> None:
         job_id = str(event.originator_id)
         if isinstance(event, RenderJob.Completed):
-            submitted = next(iter(self.app.events.get(event.originator_id, lte=1)), None)
-            for index, _ in enumerate(getattr(submitted, "exports", None) or []):
-                self.send(job_id, index, 1, 0)
-        elif isinstance(event, RenderJob.ExportFailed) and event.next_attempt_at is not None:
-            delay = (event.next_attempt_at - self.clock()).total_seconds()
-            self.send(job_id, event.index, event.attempt + 1, max(0.0, delay))
+            for index, _ in enumerate(getattr(self.submitted(event), "exports", None) or []):
+                self.dispatch(job_id, index, 1, 0)
+        elif isinstance(event, RenderJob.ExportStarted):
+            # An attempt whose worker died is taken over once its lease has run out.
+            self.running(job_id, event.index, event.attempt, event.started_at + EXPORT_LEASE)
+        elif isinstance(event, RenderJob.ExportFailed):
+            self.heard(job_id, event.index, event.attempt)
+            if event.next_attempt_at is not None:
+                delay = self.delay_until(event.next_attempt_at)
+                self.dispatch(job_id, event.index, event.attempt + 1, delay)
+        elif isinstance(event, RenderJob.ExportSucceeded):
+            self.heard(job_id, event.index, event.attempt)
+        elif isinstance(event, RenderJob.ExportSkipped):
+            self.heard(job_id, event.index)
+        elif isinstance(event, RenderJob.OutputDeleted):
+            self.heard(job_id)  # its unsettled exports are ended with it
 
 
 def _should_retry(retries: int, error: BaseException) -> bool:
@@ -241,11 +238,3 @@ def declare_export_actor(
         min_backoff=1_000,
         max_backoff=600_000,
     )
-
-
-def export_sender(actor: dramatiq.Actor[[str, int, int], None]) -> Send:
-    def send(job_id: str, index: int, attempt: int, delay_seconds: float) -> None:
-        delay = round(delay_seconds * 1000)
-        actor.send_with_options(args=(job_id, index, attempt), delay=delay or None)
-
-    return send

@@ -1,5 +1,6 @@
-"""Drawing previews: the `draw_preview` actor on the `previews` queue, the service behind
-it, and the dispatcher that feeds it.
+"""Drawing previews: the `draw_preview` actor on the `previews` queue and the service behind
+it. The dispatcher that feeds it, and sends a preview again when its message is lost, is
+`PreviewDispatcher` (workers/dispatch.py).
 
 Like a render (workers/render.py), drawing a preview is safe to run twice: a finished
 preview is left alone, only one worker can record `Started`, and a preview whose worker
@@ -21,7 +22,7 @@ from __future__ import annotations
 import logging
 import tempfile
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from uuid import UUID
@@ -32,12 +33,9 @@ from eventsourcing.persistence import RecordConflictError
 from phantomflow.adapters.preview_files import PreviewFiles
 from phantomflow.adapters.render import FFmpegRenderer, RenderFailed
 from phantomflow.adapters.render.preview import Still
-from phantomflow.adapters.topics import topics_of
-from phantomflow.adapters.viewstore import Cursor
 from phantomflow.domain.application import PhantomFlow
 from phantomflow.domain.previews import IllegalPreviewTransition, Preview, PreviewNotFound
 from phantomflow.domain.script import MovieScript
-from phantomflow.projections.runner import Follower, Tracked
 
 log = logging.getLogger(__name__)
 
@@ -165,7 +163,10 @@ class PreviewProgress:
         self.preview = preview
         self.worker_name = worker_name
 
-    def __call__(self, progress: float, stage: str) -> None:
+    def __call__(
+        self, progress: float, stage: str, *, media_cache: dict[str, int] | None = None
+    ) -> None:
+        # A preview's events keep their shape: `media_cache` is reported on jobs only.
         try:
             self.app.report_preview_progress(self.preview, progress, stage)
         except (RecordConflictError, IllegalPreviewTransition):
@@ -175,29 +176,6 @@ class PreviewProgress:
             if preview.gone or preview.status != "processing" or preview.worker != self.worker_name:
                 raise PreviewAbandoned(str(self.preview.id)) from None
             self.app.report_preview_progress(self.preview, progress, stage)
-
-
-class PreviewDispatcher(Follower):
-    """Follows `Created` previews and puts each on the previews queue. Like the render
-    dispatcher, it never loses a preview while the broker is down: its position moves
-    only past the previews it has sent. (Unlike it, it does not send a preview again
-    whose message was lost after sending: a preview is free and quick to ask for again.)"""
-
-    name = "preview-dispatcher"
-    topics = topics_of(Preview.Created)
-
-    def __init__(self, send: Callable[[str], object]) -> None:
-        self.send = send
-
-    def handle(self, cursor: Cursor, events: Sequence[Tracked]) -> int:
-        for handled, tracked in enumerate(events):
-            preview_id = str(tracked.event.originator_id)
-            try:
-                self.send(preview_id)
-            except Exception as error:  # the broker is unreachable: try again later
-                log.warning("could not dispatch preview %s yet: %s", preview_id, error)
-                return handled
-        return len(events)
 
 
 def _should_retry(retries: int, error: BaseException) -> bool:

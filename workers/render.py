@@ -221,12 +221,16 @@ class RenderAttempt:
         self._lock = threading.Lock()
         self._signalled_at = time.monotonic()
 
-    def __call__(self, progress: float, stage: str) -> None:
+    def __call__(
+        self, progress: float, stage: str, *, media_cache: dict[str, int] | None = None
+    ) -> None:
         with self._lock:
             if self.lost:
                 raise JobAbandoned(str(self.job.id))
             try:
-                self._write(lambda: self.app.report_progress(self.job, progress, stage))
+                self._write(
+                    lambda: self.app.report_progress(self.job, progress, stage, media_cache)
+                )
             except UNAVAILABLE_ERRORS as error:
                 # Progress is worth less than the render: carry on. The keep-alive
                 # thread tries again; if the database stays away longer than the lease,

@@ -11,7 +11,10 @@ the event log like the dispatcher does and turns events into queue messages:
 - a `WebhookRedeliveryRequested` (the manual redelivery route): one attempt, now.
 
 Its position moves only past events whose message was sent, so a delivery (or a
-retry) is never lost while Redis is down: it is sent when Redis is back.
+retry) is never lost while Redis is down: it is sent when Redis is back. A message
+lost after it was sent (Redis restarted empty with a delayed retry in it, a worker
+killed holding it) is sent again from the scheduler's watch table
+(workers/scheduling.py).
 
 The actor (`WebhookService.run`) makes one attempt and records it on the job as a
 `WebhookAttempted` event, whatever came of it; that event is the delivery log and what
@@ -38,13 +41,12 @@ import dramatiq
 
 from phantomflow.adapters import webhooks
 from phantomflow.adapters.topics import topics_of
-from phantomflow.adapters.viewstore import Cursor
 from phantomflow.domain.application import PhantomFlow
 from phantomflow.domain.errors import IllegalJobTransition, JobNotFound
 from phantomflow.domain.jobs import AUTOMATIC, MANUAL, RenderJob, WebhookAttempt
 from phantomflow.domain.keys import LIVE, TEST
 from phantomflow.projections import job_view
-from phantomflow.projections.runner import Follower, Tracked
+from phantomflow.workers.scheduling import Scheduler
 
 log = logging.getLogger(__name__)
 
@@ -62,9 +64,6 @@ ENDINGS = (RenderJob.Completed, RenderJob.Failed, RenderJob.Cancelled)
 # position 0 on an old store (a lost tracking row, a first deployment) must not send
 # every historic job's webhook at once. Manual redelivery still works.
 DELIVERY_WINDOW = timedelta(hours=24)
-
-# send(job_id, trigger, number, delay_seconds)
-Send = Callable[[str, str, int, float], object]
 
 
 @dataclass
@@ -128,10 +127,12 @@ class WebhookService:
         return f"failed: {attempt.error}"
 
 
-class WebhookScheduler(Follower):
-    """Follows job endings, failed attempts and redelivery requests; sends deliveries."""
+class WebhookScheduler(Scheduler):
+    """Follows job endings, attempts and redelivery requests; sends deliveries, and
+    again if a message is lost (workers/scheduling.py)."""
 
     name = "webhooks"
+    what = "webhook"
     topics = topics_of(
         *ENDINGS,
         RenderJob.ExportsSettled,
@@ -139,30 +140,10 @@ class WebhookScheduler(Follower):
         RenderJob.WebhookRedeliveryRequested,
     )
 
-    def __init__(
-        self,
-        app: PhantomFlow,
-        send: Send,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-    ) -> None:
-        self.app = app
-        self.send = send
-        self.clock = clock
-
-    def handle(self, cursor: Cursor, events: Sequence[Tracked]) -> int:
-        for handled, tracked in enumerate(events):
-            try:
-                self._schedule(tracked.event)
-            except Exception as error:  # the broker (or the store) is unreachable
-                log.warning("could not schedule webhook of job %s yet: %s",
-                            tracked.event.originator_id, error)  # fmt: skip
-                return handled
-        return len(events)
-
-    def _schedule(self, event: Any) -> None:
+    def schedule(self, event: Any) -> None:
         job_id = str(event.originator_id)
         if isinstance(event, (*ENDINGS, RenderJob.ExportsSettled)):
-            submitted = next(iter(self.app.events.get(event.originator_id, lte=1)), None)
+            submitted = self.submitted(event)
             if not getattr(submitted, "webhook_uri", None):
                 return
             if isinstance(event, RenderJob.Completed) and getattr(submitted, "exports", None):
@@ -171,13 +152,14 @@ class WebhookScheduler(Follower):
                 log.warning("job %s ended at %s, outside the delivery window: no webhook",
                             job_id, event.timestamp.isoformat())  # fmt: skip
             else:
-                self.send(job_id, AUTOMATIC, 1, 0)
+                self.dispatch(job_id, AUTOMATIC, 1, 0)
         elif isinstance(event, RenderJob.WebhookAttempted):
+            self.heard(job_id, event.trigger, event.sequence)
             if event.trigger == AUTOMATIC and event.next_attempt_at is not None:
-                delay = (event.next_attempt_at - self.clock()).total_seconds()
-                self.send(job_id, AUTOMATIC, event.sequence + 1, max(0.0, delay))
+                delay = self.delay_until(event.next_attempt_at)
+                self.dispatch(job_id, AUTOMATIC, event.sequence + 1, delay)
         elif isinstance(event, RenderJob.WebhookRedeliveryRequested):
-            self.send(job_id, MANUAL, event.request, 0)
+            self.dispatch(job_id, MANUAL, event.request, 0)
 
 
 def declare_webhook_actor(
@@ -200,13 +182,3 @@ def declare_webhook_actor(
         min_backoff=1_000,
         max_backoff=60_000,
     )
-
-
-def sender(actor: dramatiq.Actor[[str, str, int], None]) -> Send:
-    """What the scheduler calls to put one delivery on the queue."""
-
-    def send(job_id: str, trigger: str, number: int, delay_seconds: float) -> None:
-        delay = round(delay_seconds * 1000)
-        actor.send_with_options(args=(job_id, trigger, number), delay=delay or None)
-
-    return send

@@ -4,9 +4,10 @@ Graphs are built with ffmpeg-python and run with the FFmpeg binary shipped in th
 `imageio-ffmpeg` wheel. A render is:
 
 1. `downloading`: every media `src` is fetched by our own code (adapters/media.py:
-   http(s) only, public addresses only, size cap, time limit, Content-Type check)
-   into the work directory, and each file is opened once by FFmpeg to check it is
-   media of the kind the script uses it as, and whether it has sound (probe.py).
+   http(s) only, public addresses only, size cap, time limit, Content-Type check;
+   through the host's media cache, adapters/media_cache.py) into the work directory,
+   and each file is opened once by FFmpeg to check it is media of the kind the script
+   uses it as, and whether it has sound (probe.py).
 2. One FFmpeg run of one filter graph built from the whole script (graph.py), run
    under watch: deadline, stall watchdog, stderr kept to its meaningful line
    (process.py). Its progress, by output time, is reported as `rendering_scene_N`

@@ -324,7 +324,9 @@ class GraphBuilder:
                 d=f"{element.fade_out:.6f}",
                 alpha=1,
             )
-        if isinstance(element, VideoElement) and element.audible:
+        # A silent clip (no sound track) adds nothing to the mix rather than failing
+        # the render on a missing stream: the user did not ask for its sound.
+        if is_video and element.audible and self.media[element.src].has_audio:
             self._sound(element, start, end, scene_start, element.volume, loop=element.loop)
         x, y = frame.px(element.x), frame.px(element.y)
         return self._overlay(canvas, layer, x, y, box_w, box_h, start)

@@ -5,18 +5,27 @@ then by FFmpeg's output time `rendering_scene_N` for each scene (`stitching` whi
 a transition between two is drawn) up to FRAMES_END, then `encoding` while the file
 is finished. Each report becomes an event in the job's history, so reports only rise
 and are rationed (REPORT_INTERVAL_SECONDS and REPORT_STEP); a new stage is always
-reported.
+reported. The last `downloading` report, once every source is there, says how many
+came from the media cache (`media_cache`: hits and misses).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 from phantomflow.domain.script import MovieScript
 
-# What a render is given to report to: (overall progress 0..1, stage).
-ProgressCallback = Callable[[float, str], None]
+
+class ProgressCallback(Protocol):
+    """What a render is given to report to: overall progress 0..1 and stage, and with
+    the last `downloading` report `media_cache` ({"hits": n, "misses": n})."""
+
+    def __call__(
+        self, progress: float, stage: str, *, media_cache: dict[str, int] | None = None
+    ) -> None: ...
+
 
 # Overall progress: downloading ends at DOWNLOAD_END (when there is anything to
 # download) and the frames at FRAMES_END, where `encoding` (the file finished, its
@@ -73,6 +82,12 @@ class ProgressReporter:
         """Always reported: a new stage is news, and it keeps the worker's lease alive."""
         self._stage = stage
         self._report(max(value, self._value))
+
+    def media_fetched(self, value: float, hits: int, misses: int) -> None:
+        """Every source is there (always reported): how many came from the cache."""
+        self._value = max(value, self._value)
+        self._reported_at = self._clock()
+        self._callback(self._value, self._stage, media_cache={"hits": hits, "misses": misses})
 
     def advance(self, value: float) -> None:
         if value - self._value < REPORT_STEP:

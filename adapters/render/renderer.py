@@ -1,10 +1,10 @@
 """The renderer: a movie script in, an MP4 and its JPEG poster out (see the package's docstring).
 
 `FFmpegRenderer.render` runs the stages in order: the fonts are checked, the media
-downloaded (adapters/media.py) and probed (probe.py), the script's one FFmpeg run
-built (graph.py) and run under watch (process.py) while its progress is reported
-(progress.py), then the file's duration is read and its poster taken. `renderer_for`
-makes the renderer a deployment's settings ask for.
+downloaded (adapters/media.py, through the host's media cache) and probed (probe.py),
+the script's one FFmpeg run built (graph.py) and run under watch (process.py) while
+its progress is reported (progress.py), then the file's duration is read and its
+poster taken. `renderer_for` makes the renderer a deployment's settings ask for.
 
 A font that is missing or not a font fails the render up front: with fontconfig in
 this FFmpeg build, drawtext would otherwise quietly substitute whatever system font
@@ -19,6 +19,7 @@ from pathlib import Path
 import imageio_ffmpeg
 
 from phantomflow.adapters.media import FetchLimits, MediaFetcher, MediaFetchFailed
+from phantomflow.adapters.media_cache import MediaCache
 from phantomflow.adapters.render.failure import RenderFailed
 from phantomflow.adapters.render.graph import GraphBuilder, poster_command, poster_time
 from phantomflow.adapters.render.preview import PreviewDrawing, ProxyResult, StoryboardCallback
@@ -193,6 +194,8 @@ class FFmpegRenderer:
             )
         except MediaFetchFailed as failure:
             raise RenderFailed(failure.message) from None
+        hits = sum(1 for file in fetched.values() if file.from_cache)
+        progress.media_fetched(DOWNLOAD_END * 0.8, hits, len(fetched) - hits)
         return probe_sources(
             self.ffmpeg_exe,
             sources,
@@ -218,7 +221,13 @@ def _checked_font(font_path: Path) -> Path:
 
 
 def renderer_for(settings: Settings) -> FFmpegRenderer:
-    """The renderer a deployment's settings ask for (media download policy and limits)."""
+    """The renderer a deployment's settings ask for (media download policy and limits,
+    and the media cache, shared with the host's other workers through its folder)."""
+    cache = (
+        MediaCache(settings.media_cache_folder, settings.media_cache_bytes)
+        if settings.media_cache_bytes > 0
+        else None
+    )
     return FFmpegRenderer(
         fetcher=MediaFetcher(
             allow_private=settings.allow_private_urls,
@@ -226,5 +235,6 @@ def renderer_for(settings: Settings) -> FFmpegRenderer:
                 max_bytes=settings.media_max_bytes,
                 timeout_seconds=settings.media_timeout_seconds,
             ),
+            cache=cache,
         )
     )

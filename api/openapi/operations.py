@@ -123,6 +123,27 @@ def _errors(
     return responses
 
 
+def _served_file(gone: str) -> dict[str, Any]:
+    """The answers of a route that serves a stored MP4 or JPEG as a CDN would
+    (api/outputs.py); `gone` is the code of a file deleted or expired."""
+    return {
+        "200": {
+            "description": "The file",
+            "content": {
+                "video/mp4": {"schema": {"type": "string", "contentMediaType": "video/mp4"}},
+                "image/jpeg": {"schema": {"type": "string", "contentMediaType": "image/jpeg"}},
+            },
+        },
+        "206": {"description": "The bytes of a single Range (Content-Range)"},
+        "302": {
+            "description": "With S3 storage (PHANTOMFLOW_S3_SERVE=redirect): to a"
+            " presigned URL of the object, valid for an hour"
+        },
+        "304": {"description": "If-None-Match or If-Modified-Since: unchanged"},
+        **_errors("NOT_FOUND", gone, "RANGE_NOT_SATISFIABLE", public=True),
+    }
+
+
 def _links(parameter: str, field: str, *operation_ids: str) -> dict[str, Any]:
     """OpenAPI links: the operations that take this answer's `field` as `parameter`."""
     return {
@@ -338,22 +359,7 @@ JOB_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         "summary": "A rendered MP4 or its JPEG poster (no key: the name is unguessable)",
         "security": [],
         "parameters": [_path("name", "The file name in the job's output_uri or poster_uri.")],
-        "responses": {
-            "200": {
-                "description": "The file",
-                "content": {
-                    "video/mp4": {"schema": {"type": "string", "contentMediaType": "video/mp4"}},
-                    "image/jpeg": {"schema": {"type": "string", "contentMediaType": "image/jpeg"}},
-                },
-            },
-            "206": {"description": "The bytes of a single Range (Content-Range)"},
-            "302": {
-                "description": "With S3 storage (PHANTOMFLOW_S3_SERVE=redirect): to a"
-                " presigned URL of the object, valid for an hour"
-            },
-            "304": {"description": "If-None-Match or If-Modified-Since: unchanged"},
-            **_errors("NOT_FOUND", "OUTPUT_DELETED", "RANGE_NOT_SATISFIABLE", public=True),
-        },
+        "responses": _served_file("OUTPUT_DELETED"),
     },
     ("delete", "/api/jobs/{job_id}/output"): {
         "operationId": "deleteJobOutput",
@@ -843,22 +849,7 @@ PREVIEW_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
             PREVIEW_TOKEN,
             _path("name", "proxy.mp4 or storyboard-NN.jpg, as in the preview's URIs."),
         ],
-        "responses": {
-            "200": {
-                "description": "The file",
-                "content": {
-                    "video/mp4": {"schema": {"type": "string", "contentMediaType": "video/mp4"}},
-                    "image/jpeg": {"schema": {"type": "string", "contentMediaType": "image/jpeg"}},
-                },
-            },
-            "206": {"description": "The bytes of a single Range (Content-Range)"},
-            "302": {
-                "description": "With S3 storage (PHANTOMFLOW_S3_SERVE=redirect): to a"
-                " presigned URL of the object, valid for an hour"
-            },
-            "304": {"description": "If-None-Match or If-Modified-Since: unchanged"},
-            **_errors("NOT_FOUND", "PREVIEW_EXPIRED", "RANGE_NOT_SATISFIABLE", public=True),
-        },
+        "responses": _served_file("PREVIEW_EXPIRED"),
     },
 }
 

@@ -157,7 +157,12 @@ class StoredJobEventSchema(ResponseSchema):
     )
     data = fields.Dict(
         required=True,
-        metadata={"description": "The event's own fields, as stored; they vary by `type`."},
+        metadata={
+            "description": "The event's own fields, as stored; they vary by `type`."
+            " ProgressReported has `progress`, `stage` and `media_cache` ({hits, misses}"
+            " on the report that ends `downloading`, null otherwise and absent from"
+            " events recorded before the media cache)."
+        },
     )
 
 
@@ -559,6 +564,20 @@ class DeletedPreviewSchema(ResponseSchema):
 # --- Server-Sent Events: the `data` of each event (and see STREAM_EVENTS below)
 
 
+class MediaCacheSchema(ResponseSchema):
+    hits = fields.Integer(
+        required=True,
+        metadata={
+            "minimum": 0,
+            "description": "Sources whose bytes came from the worker's media cache (the"
+            " server answered 304 Not Modified, or another job had just downloaded them).",
+        },
+    )
+    misses = fields.Integer(
+        required=True, metadata={"minimum": 0, "description": "Sources downloaded."}
+    )
+
+
 class ProgressEventSchema(ResponseSchema):
     progress = fields.Float(required=True, metadata={"minimum": 0, "maximum": 1})
     stage = fields.String(
@@ -568,6 +587,13 @@ class ProgressEventSchema(ResponseSchema):
         },
     )
     timestamp = _instant(required=True)
+    mediaCache = fields.Nested(
+        MediaCacheSchema,
+        metadata={
+            "description": "On a job's last `downloading` event only (once every source is"
+            " there): how many sources came from the media cache."
+        },
+    )
 
 
 class CompleteEventSchema(ResponseSchema):
@@ -586,6 +612,32 @@ class ErrorEventSchema(ResponseSchema):
     metadata = fields.Dict(
         metadata={"description": "A job's metadata (on a job's streams, not a preview's)."}
     )
+
+
+class ExportEventSchema(ResponseSchema):
+    """One export's change (api/sse.py `export_event`); which fields come with which
+    `status` is said on each."""
+
+    index = fields.Integer(
+        required=True, metadata={"description": "The export's place in the job's exports."}
+    )
+    status = fields.String(
+        required=True,
+        metadata={
+            "enum": ["running", "succeeded", "pending", "failed", "skipped"],
+            "description": "pending: an attempt failed and another follows (nextAttemptAt).",
+        },
+    )
+    attempt = fields.Integer(metadata={"description": "Not on skipped."})
+    location = fields.String(metadata={"description": "On succeeded: where the file landed."})
+    bytes = fields.Integer(metadata={"description": "On succeeded."})
+    durationMs = fields.Integer(metadata={"description": "On succeeded."})
+    error = fields.Nested(JobErrorSchema, metadata={"description": "On pending, failed, skipped."})
+    final = fields.Boolean(metadata={"description": "On pending and failed: no attempt follows."})
+    nextAttemptAt = _instant(
+        "On pending and failed: when the next attempt runs (null: none).", allow_none=True
+    )
+    timestamp = _instant(required=True)
 
 
 class StoryboardImageSchema(ResponseSchema):
@@ -629,6 +681,10 @@ class AccountErrorEventSchema(ErrorEventSchema, _OnTheAccountStream):
     pass
 
 
+class AccountExportEventSchema(ExportEventSchema, _OnTheAccountStream):
+    pass
+
+
 class WebhookEventSchema(_OnTheAccountStream):
     attempt = fields.Integer(required=True)
     trigger = fields.String(required=True, metadata={"enum": list(WEBHOOK_TRIGGERS)})
@@ -646,6 +702,7 @@ STREAM_EVENTS: dict[str, dict[str, str]] = {
         "progress": "ProgressEvent",
         "complete": "CompleteEvent",
         "error": "ErrorEvent",
+        "export": "ExportEvent",
     },
     "PreviewStreamEvent": {
         "progress": "ProgressEvent",
@@ -657,6 +714,7 @@ STREAM_EVENTS: dict[str, dict[str, str]] = {
         "progress": "AccountProgressEvent",
         "complete": "AccountCompleteEvent",
         "error": "AccountErrorEvent",
+        "export": "AccountExportEvent",
         "webhook": "WebhookEvent",
     },
 }
@@ -746,12 +804,15 @@ RESPONSE_SCHEMAS: dict[str, type[Schema]] = {
     "Redelivery": RedeliverySchema,
     "WebhookSecret": WebhookSecretSchema,
     "RotatedWebhookSecret": RotatedWebhookSecretSchema,
+    "MediaCache": MediaCacheSchema,
     "ProgressEvent": ProgressEventSchema,
     "CompleteEvent": CompleteEventSchema,
     "ErrorEvent": ErrorEventSchema,
+    "ExportEvent": ExportEventSchema,
     "AccountProgressEvent": AccountProgressEventSchema,
     "AccountCompleteEvent": AccountCompleteEventSchema,
     "AccountErrorEvent": AccountErrorEventSchema,
+    "AccountExportEvent": AccountExportEventSchema,
     "WebhookEvent": WebhookEventSchema,
     "StoryboardFrame": StoryboardFrameSchema,
     "PreviewProxy": PreviewProxySchema,
