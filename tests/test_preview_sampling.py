@@ -98,3 +98,23 @@ def test_a_proxy_reading_a_looped_video_from_its_copy_shows_what_the_render_show
         assert close_to(frame_rgb(rendered.path, at, 160, 120), colour)
     assert close_to(pixel(stills[0].path, 160, 120), BLUE), "the still at 1.5 s"
     assert proxy.duration_seconds == pytest.approx(rendered.duration_seconds, abs=0.1)
+
+
+def test_instants_past_the_videos_last_frame_leave_the_stills_to_seek_it(
+    media_dir: Path,  # noqa: F811
+    red_then_blue_clip: str,  # noqa: F811
+    tmp_path: Path,
+):
+    # A container can say it is longer than its picture (a longer sound track): then a
+    # still's instant may fall past the last frame, and the run keeps no frame at all.
+    ffmpeg_exe = imageio_ffmpeg.get_ffmpeg_exe()
+    info = probe(ffmpeg_exe, media_dir / red_then_blue_clip, "clip", Deadline(30))
+    look = Look(160, 120, 15, 1.0)
+
+    alone = decode_once(ffmpeg_exe, info, [9.0], look, {}, tmp_path / "a", Deadline(30))
+    with_copy = decode_once(
+        ffmpeg_exe, info, [9.0], look, {}, tmp_path / "b", Deadline(30), copy_until=9.0
+    )
+
+    assert (alone.images, alone.copy) == ({}, None)
+    assert (with_copy.images, with_copy.copy) == ({}, None), "the proxy decodes the video"

@@ -25,6 +25,7 @@ so the storyboard never waits for decoding only the proxy needs.
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -32,9 +33,12 @@ from pathlib import Path
 
 import ffmpeg
 
+from phantomflow.adapters.render.failure import RenderFailed
 from phantomflow.adapters.render.look import Look
 from phantomflow.adapters.render.probe import MEDIA_FORMATS, MediaInfo
 from phantomflow.adapters.render.process import COMMON_ARGS, PREVIEW_ARGS, Deadline, run_checked
+
+log = logging.getLogger(__name__)
 
 # Decoded past the last instant: with non-reference frames skipped (a preview's
 # decoding shortcuts) the first frame kept after an instant can be a few frames later.
@@ -131,7 +135,16 @@ def decode_once(
     wanted = sorted(set(instants))
     folder.mkdir(parents=True, exist_ok=True)
     command = sample_command(ffmpeg_exe, info, wanted, look, decoding, folder, copy_until)
-    run_checked(command, deadline, _ignore, folder)
+    try:
+        run_checked(command, deadline, _ignore, folder)
+    except RenderFailed as failure:
+        if deadline.remaining() <= 0:
+            raise
+        # Say every instant fell past the video's last frame (a container longer than its
+        # picture): FFmpeg refuses an output that got no frame. Nothing is lost that the
+        # slower way cannot do: the stills seek the video, the proxy decodes it itself.
+        log.warning("decoding %s once failed (%s); its stills seek it", info.path.name, failure)
+        copy_until = None
     kept = kept_times(folder / FRAMES_LISTING)
     images: dict[float, Path] = {}
     for at in wanted:
