@@ -18,6 +18,8 @@ A name whose job's output was deleted answers 410 Gone; any other missing name 4
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -164,10 +166,20 @@ async def _proxy(
     if request.method == "HEAD" or found.size == 0:
         return response
     chunks = await services.call(storage.read, found.key, first, last)
+    # The next chunk is read (in the pool) while this one is written: reading S3 and
+    # writing to the client overlap instead of taking turns.
+    upcoming: asyncio.Future[bytes] | None = None
     try:
-        while chunk := await services.call(next, chunks, b""):
+        chunk = await services.call(next, chunks, b"")
+        while chunk:
+            upcoming = asyncio.ensure_future(services.call(next, chunks, b""))
             await response.write(chunk)
+            chunk = await upcoming
+            upcoming = None
     finally:
+        if upcoming is not None:  # the client went away mid-write: let the read finish
+            with contextlib.suppress(Exception):
+                await asyncio.shield(upcoming)
         await services.call(chunks.close)  # type: ignore[attr-defined]
     await response.write_eof()
     return response

@@ -8,6 +8,7 @@ file on disk, a few 8 MiB parts at a time (the same transfer settings as storage
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -51,6 +52,14 @@ def object_key(prefix: str | None, filename: str) -> str:
     return f"{prefix}/{filename}" if prefix else filename
 
 
+# One session for every export's client: a new session loads botocore's S3 model again
+# (0.06-0.14 s on the bench's machine, a tenth of a 200 MB export on loopback); a client
+# made from this one takes 0.02-0.04 s. It holds no credentials: each client is given the
+# integration's own. Made at first use, not at import (it reads the AWS config files).
+_SESSION: list[boto3.session.Session] = []
+_SESSION_LOCK = threading.Lock()
+
+
 def client_for(request: ExportRequest) -> Any:
     settings = request.settings
     endpoint = settings.get("endpoint_url")
@@ -58,19 +67,22 @@ def client_for(request: ExportRequest) -> Any:
         parts = urlsplit(endpoint)
         port = parts.port or (443 if parts.scheme == "https" else 80)
         checked_address(parts.hostname or "", port, request.options.allow_private)
-    return boto3.session.Session().client(
-        "s3",
-        endpoint_url=endpoint or None,
-        region_name=settings.get("region") or "us-east-1",
-        aws_access_key_id=settings["access_key_id"],
-        aws_secret_access_key=request.secrets["secret_access_key"],
-        config=Config(
-            retries={"max_attempts": 2, "mode": "standard"},
-            connect_timeout=request.options.timeout,
-            read_timeout=request.options.timeout,
-            max_pool_connections=CONCURRENCY * 2,
-        ),
-    )
+    with _SESSION_LOCK:  # a session is not safe to share between threads
+        if not _SESSION:
+            _SESSION.append(boto3.session.Session())
+        return _SESSION[0].client(
+            "s3",
+            endpoint_url=endpoint or None,
+            region_name=settings.get("region") or "us-east-1",
+            aws_access_key_id=settings["access_key_id"],
+            aws_secret_access_key=request.secrets["secret_access_key"],
+            config=Config(
+                retries={"max_attempts": 2, "mode": "standard"},
+                connect_timeout=request.options.timeout,
+                read_timeout=request.options.timeout,
+                max_pool_connections=CONCURRENCY * 2,
+            ),
+        )
 
 
 def deliver(request: ExportRequest) -> ExportOutcome:

@@ -2,7 +2,7 @@
 
 The proxy is the whole movie in the preview look (look.py: at most 512 px, 12 to 15
 fps) with its sound, encoded for speed rather than size: x264 `ultrafast`, CRF 30, AAC
-64 kb/s, a keyframe every 2 s (so a player seeks quickly), `+faststart`. A large
+48 kb/s at 24 kHz, a keyframe every 2 s (so a player seeks quickly), `+faststart`. A large
 translucent "PREVIEW" across its middle keeps it from standing in for the render.
 
 The storyboard's stills (stills.py) are drawn at the same size on the render's own
@@ -14,37 +14,47 @@ frames no other frame refers to (about a third of them, in a video with B-frames
 motion inside a video may step a little in the proxy, and a still may show a video's
 frame one or two frames before the instant (a render decodes every frame exactly).
 
-`PreviewDrawing.draw` draws the stills two at a time, and begins the proxy as soon as the
-last still has begun: the proxy's FFmpeg takes the CPU the last stills leave, without
-slowing the storyboard before that. (Begun with the first still, the proxy finished
-sooner but the storyboard of six scenes took twice as long; docs/performance.md.) The
-storyboard is handed over the moment its stills are drawn; the proxy's progress is
-reported from then on, and the proxy is answered only after the storyboard (so it is
-always recorded second).
+`PreviewDrawing.draw` first decodes each video the stills show once, for all of them
+(sampling.py), while the stills without a video are drawn; then the others. It draws the
+stills two at a time, and begins the proxy once the stills without a video have all
+begun and the videos are decoded (the proxy reads their copies): only the stills of
+videos remain then, and they draw frames already decoded, so the proxy takes little
+from them. (Begun with the first still, the proxy finished sooner but the storyboard of
+six scenes took twice as long; docs/performance.md.) The storyboard is handed over the
+moment its stills are drawn; the proxy's progress is reported from then on, and the
+proxy is answered only after the storyboard (so it is always recorded second).
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import itertools
+import math
 import threading
+from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import ffmpeg
 
-from phantomflow.adapters.render.graph import AUDIO_RATE, EncoderSettings, GraphBuilder, Stream
+from phantomflow.adapters.render.graph import EncoderSettings, GraphBuilder, Stream
 from phantomflow.adapters.render.look import Look, preview_look
 from phantomflow.adapters.render.probe import MediaInfo, measure_duration
-from phantomflow.adapters.render.process import COMMON_ARGS, Deadline, run_checked
+from phantomflow.adapters.render.process import COMMON_ARGS, PREVIEW_ARGS, Deadline, run_checked
 from phantomflow.adapters.render.progress import FRAMES_END, ProgressReporter, frame_progress
+from phantomflow.adapters.render.sampling import COPY_SLACK_SECONDS, Decoded, decode_once
 from phantomflow.adapters.render.stills import StillBuilder
 from phantomflow.domain.previews import Moment, storyboard_moments
 from phantomflow.domain.script import MovieScript
 
-PROXY_ENCODER = EncoderSettings(preset="ultrafast", crf=30, audio_bitrate="64k")
+PROXY_ENCODER = EncoderSettings(preset="ultrafast", crf=30, audio_bitrate="48k")
+# The proxy's sound at half a render's rate (up to 12 kHz, plenty for a preview): AAC
+# costs half as much, a tenth of the proxy's time on the six-scene script of
+# bench/preview.py (0.51 -> 0.44 s for its run alone).
+PROXY_AUDIO_RATE = 24000
+PROXY_ENCODER_THREADS = 2
 # Decoder options of every media input (`:v`: video streams only).
 PREVIEW_DECODING = {"skip_loop_filter:v": "all", "skip_frame:v": "noref"}
 # Storyboard stills drawn at once (each is one short FFmpeg run), beside the proxy's.
@@ -84,24 +94,30 @@ def proxy_command(builder: GraphBuilder, font: Path, output_path: Path) -> Any:
     """The one FFmpeg run of the proxy: the movie in `builder`'s look, watermarked."""
     video, sound = builder.streams()
     look = builder.frame
-    picture = watermark(video, font, look.height, large=True).filter("format", "yuv420p")
+    # Made yuv420p (what it is encoded in) before the watermark, not after: drawn on
+    # the format the scenes were joined in, the watermark cost a tenth of the proxy's
+    # CPU more (six-scene script of bench/preview.py: 0.73 -> 0.67 s).
+    picture = watermark(video.filter("format", "yuv420p"), font, look.height, large=True)
     movie = ffmpeg.output(
         picture,
         sound,
         f"file:{output_path}",
         f="mp4",
         vcodec="libx264",
+        # Two of x264's threads are enough for frames this small (its default, 1.5 per
+        # core, cost more CPU for no time saved on the bench's 2 cores).
+        **{"threads:v": PROXY_ENCODER_THREADS},
         preset=PROXY_ENCODER.preset,
         crf=PROXY_ENCODER.crf,
         pix_fmt="yuv420p",
         g=max(1, round(look.fps * KEYFRAME_SECONDS)),
         acodec="aac",
         audio_bitrate=PROXY_ENCODER.audio_bitrate,
-        ar=AUDIO_RATE,
+        ar=PROXY_AUDIO_RATE,
         ac=2,
         movflags="+faststart",
     )
-    return movie.global_args(*COMMON_ARGS).overwrite_output()
+    return movie.global_args(*COMMON_ARGS, *PREVIEW_ARGS).overwrite_output()
 
 
 def still_command(picture: Stream, font: Path, height: int, output_path: Path) -> Any:
@@ -113,9 +129,10 @@ def still_command(picture: Stream, font: Path, height: int, output_path: Path) -
             f="image2",
             update=1,
             vcodec="mjpeg",
-            **{"frames:v": 1, "q:v": 4},
+            # One small frame: a thread of its own would only cost.
+            **{"frames:v": 1, "q:v": 4, "threads:v": 1},
         )
-        .global_args(*COMMON_ARGS)
+        .global_args(*COMMON_ARGS, *PREVIEW_ARGS)
         .overwrite_output()
     )
 
@@ -168,21 +185,50 @@ class PreviewDrawing:
     ) -> ProxyResult:
         progress.start_stage("storyboard", start)
         moments = storyboard_moments(self.script)
-        last_still_begun = threading.Event()
         storyboard_out = threading.Event()
         stop = threading.Event()
         begun = itertools.count(1)
+        # The video frames each still shows, and each video's frames over all stills.
+        shows = [self._builder(number).moment_instants(moment) for number, moment in
+                 enumerate(moments)]  # fmt: skip
+        wanted: dict[str, set[float]] = defaultdict(set)
+        for instants in shows:
+            for url, at in instants:
+                wanted[url].add(at)
+        # Copied for the proxy: the videos it shows no further than the stills do.
+        shown = self._proxy_builder(self.work_dir / "proxy-plan").shown_until()
+        copies = {
+            url: until
+            for url, until in shown.items()
+            if url in wanted and until <= max(wanted[url]) + COPY_SLACK_SECONDS
+        }
 
-        def still(number: int, moment: Moment) -> Still:
-            if next(begun) == len(moments):
-                last_still_begun.set()
-            return self._still(number, moment)
+        # The stills without a video come first (see `order`); once they have all begun
+        # and the videos are decoded, only the stills of videos remain, and they draw
+        # decoded frames: the proxy begins then.
+        plain = sum(1 for instants in shows if not instants)
+        plain_begun = threading.Event()
+        if plain == 0:
+            plain_begun.set()
+
+        def still(number: int) -> Still:
+            count = next(begun)
+            if count >= plain:
+                plain_begun.set()
+            samples: dict[tuple[str, float], Path] = {}
+            for url, at in shows[number]:
+                sample = sampled[url].result().images.get(at)
+                if sample is not None:
+                    samples[(url, at)] = sample
+            return self._still(number, moments[number], samples)
 
         def proxy() -> ProxyResult:
-            last_still_begun.wait()
+            plain_begun.wait()
+            concurrent.futures.wait(sampled.values())
             if stop.is_set():
                 raise StopProxy
-            return self._proxy(on_out_time)
+            pictures = {url: sampled[url].result().copy for url in copies}
+            return self._proxy(on_out_time, {u: c for u, c in pictures.items() if c})
 
         # The proxy's progress is reported once the storyboard is out (in its thread only).
         reporting: list[Callable[[float], None]] = []
@@ -195,38 +241,74 @@ class PreviewDrawing:
                     reporting.append(frame_progress(progress, self.script, STORYBOARD_END))
                 reporting[0](seconds)
 
-        with concurrent.futures.ThreadPoolExecutor(1 + STILL_CONCURRENCY) as pool:
+        with (
+            concurrent.futures.ThreadPoolExecutor(max(1, len(wanted))) as sampling,
+            concurrent.futures.ThreadPoolExecutor(1 + STILL_CONCURRENCY) as pool,
+        ):
+            sampled = {
+                url: sampling.submit(self._sample, url, number, instants, copies.get(url))
+                for number, (url, instants) in enumerate(wanted.items())
+            }
             drawn = pool.submit(proxy)
             try:
-                stills = list(pool.map(still, range(len(moments)), moments))
+                # The stills without a video first: they need not wait for the decoding.
+                order = sorted(range(len(moments)), key=lambda number: bool(shows[number]))
+                by_number = dict(zip(order, pool.map(still, order), strict=True))
+                stills = [by_number[number] for number in range(len(moments))]
                 on_storyboard(stills)
             except BaseException:
                 stop.set()
-                last_still_begun.set()
+                plain_begun.set()
                 raise
             storyboard_out.set()
             result = drawn.result()
         progress.start_stage("encoding", FRAMES_END)
         return result
 
-    def _still(self, number: int, moment: Moment) -> Still:
+    def _builder(self, number: int, samples: dict[tuple[str, float], Path] | None = None,
+                 ) -> StillBuilder:  # fmt: skip
         folder = self.work_dir / f"still-{number:02d}"
         folder.mkdir(exist_ok=True)
         # On the render's own frame grid (the script's fps), at the preview's size.
         look = Look(self.look.width, self.look.height, self.script.fps, self.look.scale)
-        builder = StillBuilder(self.script, self.fonts, self.media, folder, look, PREVIEW_DECODING)
+        return StillBuilder(
+            self.script, self.fonts, self.media, folder, look, PREVIEW_DECODING,
+            samples=samples or {},
+        )  # fmt: skip
+
+    def _sample(
+        self, url: str, number: int, instants: set[float], copy_until: float | None
+    ) -> Decoded:
+        folder = self.work_dir / f"video-{number:02d}"
+        return decode_once(
+            self.ffmpeg_exe, self.media[url], instants, self.look, PREVIEW_DECODING, folder,
+            self.deadline, copy_until,
+        )  # fmt: skip
+
+    def _proxy_builder(
+        self, folder: Path, pictures: dict[str, MediaInfo] | None = None
+    ) -> ProxyBuilder:
+        folder.mkdir(exist_ok=True)
+        return ProxyBuilder(
+            self.script, self.fonts, self.media, folder, self.look, PREVIEW_DECODING,
+            pictures=pictures or {},
+        )  # fmt: skip
+
+    def _still(self, number: int, moment: Moment, samples: dict[tuple[str, float], Path]) -> Still:
+        builder = self._builder(number, samples)
+        look = builder.frame
+        folder = builder.work_dir
         path = self.output_dir / f"storyboard-{number + 1:02d}.jpg"
         command = still_command(builder.moment(moment), self.watermark_font, look.height, path)
         run_checked(command.compile(cmd=self.ffmpeg_exe), self.deadline, _ignore, folder)
         return Still(moment, path)
 
-    def _proxy(self, on_out_time: Callable[[float], None]) -> ProxyResult:
+    def _proxy(
+        self, on_out_time: Callable[[float], None], pictures: dict[str, MediaInfo]
+    ) -> ProxyResult:
         folder = self.work_dir / "proxy"
-        folder.mkdir(exist_ok=True)
         path = self.output_dir / "proxy.mp4"
-        builder = GraphBuilder(
-            self.script, self.fonts, self.media, folder, self.look, PREVIEW_DECODING
-        )
+        builder = self._proxy_builder(folder, pictures)
         command = proxy_command(builder, self.watermark_font, path).compile(cmd=self.ffmpeg_exe)
         run_checked(command, self.deadline, on_out_time, folder, self.stall_seconds)
         return ProxyResult(
@@ -237,6 +319,34 @@ class PreviewDrawing:
             fps=self.look.fps,
             file_size_bytes=path.stat().st_size,
         )
+
+
+@dataclass
+class ProxyBuilder(GraphBuilder):
+    """The proxy's graph, which also tells how far into each video it shows."""
+
+    _shown: dict[str, float] = field(default_factory=dict)
+
+    def shown_until(self) -> dict[str, float]:
+        """Seconds into each video file up to which the proxy shows its picture (all of
+        a looped clip; a video whose length is unknown, forever)."""
+        self.streams()
+        return dict(self._shown)
+
+    def _video(
+        self, url: str, trim: tuple[float, float | None], loop: bool, skip: float, length: float
+    ) -> Stream | None:
+        trim_start, trim_end = trim
+        clip_end = trim_end if trim_end is not None else self.media[url].duration
+        shown_end = trim_start + skip + length
+        if clip_end is None:
+            until = math.inf if loop else shown_end
+        elif loop and shown_end > clip_end:
+            until = clip_end  # it loops: all of the clip
+        else:
+            until = min(clip_end, shown_end)
+        self._shown[url] = max(self._shown.get(url, 0.0), until)
+        return super()._video(url, trim, loop, skip, length)
 
 
 def _ignore(_done: float) -> None:

@@ -63,6 +63,12 @@ COMMON_ARGS = (
     str(REPORT_INTERVAL_SECONDS),
 )
 
+# A preview's runs filter frames of at most 512×288: splitting each filter's work
+# across threads costs more in hand-overs than it gains (measured on the six-scene
+# script of bench/preview.py: about a tenth less CPU for the proxy, the decoding run
+# and the stills alike, and no slower). Decoders keep their threads.
+PREVIEW_ARGS = ("-filter_complex_threads", "1")
+
 
 class Deadline:
     """The time a whole render may take, shared by the FFmpeg runs it consists of."""

@@ -7,9 +7,9 @@ would cost what the movie costs up to there; a still costs one frame wherever it
 - the scene's colour is one frame, timed at the instant, so drawtext's `enable` and
   `alpha` expressions are evaluated then;
 - each image or video shown at that instant is one frame of its source at the matching
-  point (a video opened there by an input seek: nothing before it is decoded), timed
-  so that its fades are evaluated at that point too; a video that has ended by then
-  (and does not loop) is not drawn, as in the movie;
+  point (a video opened there by an input seek, or the frame a preview decoded
+  beforehand, sampling.py), timed so that its fades are evaluated at that point too;
+  a video that has ended by then (and does not loop) is not drawn, as in the movie;
 - a transition draws both scenes so, and blends them with the transition's own `xfade`
   half way.
 
@@ -20,12 +20,14 @@ grid (its fps) at or before it. Sound is not drawn.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import ffmpeg
 
 from phantomflow.adapters.render.graph import GraphBuilder, Stream, ffmpeg_colour, source
+from phantomflow.adapters.render.probe import MEDIA_FORMATS
 from phantomflow.domain.previews import SCENE, Moment
 from phantomflow.domain.script import AudioElement, Scene, VideoElement
 
@@ -40,6 +42,11 @@ class StillBuilder(GraphBuilder):
     """GraphBuilder drawing one frame of a scene, at `at` seconds into it."""
 
     at: float = 0.0
+    # Frames of videos decoded beforehand (sampling.py), by (URL, seconds into the file):
+    # drawn as pictures instead of seeking the video (any missing one is sought).
+    samples: dict[tuple[str, float], Path] = field(default_factory=dict)
+    # Every (URL, seconds into the file) of a video frame this still shows, as it is built.
+    instants: set[tuple[str, float]] = field(default_factory=set)
     # Set when the next canvas must be an input of the command (see `moment`).
     _canvas_input: bool = False
 
@@ -53,6 +60,11 @@ class StillBuilder(GraphBuilder):
             self._canvas_input = True
             picture = self._moment(moment)
         return picture
+
+    def moment_instants(self, moment: Moment) -> set[tuple[str, float]]:
+        """The (URL, seconds into the file) of every video frame `moment` shows."""
+        self._moment(moment)
+        return set(self.instants)
 
     def _moment(self, moment: Moment) -> Stream:
         scenes = self.script.scenes
@@ -103,7 +115,17 @@ class StillBuilder(GraphBuilder):
             if not loop:
                 return None  # the video has ended: the movie shows what is beneath
             skip %= clip_end - trim_start
-        return self._input(url, ss=f"{trim_start + skip:.6f}").video
+        at = round(trim_start + skip, 6)
+        self.instants.add((url, at))
+        sample = self.samples.get((url, at))
+        if sample is not None:
+            return ffmpeg.input(
+                f"file:{sample}",
+                protocol_whitelist="file",
+                format_whitelist=MEDIA_FORMATS,
+                thread_queue_size=self._next_input(),
+            ).video.filter("loop", loop=-1, size=1, start=0)
+        return self._input(url, ss=f"{at:.6f}").video
 
     def _sound(self, element: VideoElement | AudioElement, *_: Any, **__: Any) -> None:
         return None  # a still has no sound

@@ -31,7 +31,9 @@ from phantomflow.adapters.storage import (
 
 PART_BYTES = 8 * 1024 * 1024
 CONCURRENCY = 4
-READ_CHUNK_BYTES = 256 * 1024
+# Read by the API proxying an object (api/outputs.py): each chunk is one hand-over to
+# the thread pool, so larger chunks are fewer of them (two in flight per request).
+READ_CHUNK_BYTES = 1024 * 1024
 # Outputs never change once written; they disappear only when deleted.
 CACHE_CONTROL = "public, max-age=3600"
 

@@ -1,0 +1,120 @@
+"""Decoding each video of a preview once (adapters/render/sampling.py): the frames its
+stills show, and the small copy its proxy reads, checked against the render."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import imageio_ffmpeg
+import pytest
+from PIL import Image
+
+from phantomflow.adapters.render.look import Look
+from phantomflow.adapters.render.preview import PREVIEW_DECODING
+from phantomflow.adapters.render.probe import probe
+from phantomflow.adapters.render.process import Deadline
+from phantomflow.adapters.render.sampling import decode_once
+from tests.media import Recorder, frame_rgb
+
+# The media fixtures (`media_dir`, `server`) are test_media's.
+from tests.test_media import (  # noqa: F401
+    MediaServer,
+    close_to,
+    local_renderer,
+    media_dir,
+    server,
+)
+from tests.test_preview_render import movie, pixel, preview, red_then_blue_clip  # noqa: F401
+
+pytestmark = pytest.mark.ffmpeg
+
+RED, BLUE = (255, 0, 0), (0, 0, 255)
+
+
+def test_one_decoding_gives_the_frame_a_seek_gives_for_each_instant(
+    media_dir: Path,  # noqa: F811
+    red_then_blue_clip: str,  # noqa: F811
+    tmp_path: Path,
+):
+    ffmpeg_exe = imageio_ffmpeg.get_ffmpeg_exe()
+    info = probe(ffmpeg_exe, media_dir / red_then_blue_clip, "clip", Deadline(30))
+    look = Look(160, 120, 15, 1.0)
+
+    decoded = decode_once(
+        ffmpeg_exe, info, [0.2, 0.5, 0.51, 1.5, 9.0], look, {}, tmp_path, Deadline(30)
+    )
+
+    images = decoded.images
+    assert set(images) == {0.2, 0.5, 0.51, 1.5}, "nothing past the video's end"
+    assert images[0.5] == images[0.51], "two instants between the same frames share one"
+    assert len({images[0.2], images[0.5], images[1.5]}) == 3
+    with Image.open(images[0.2]) as image:
+        assert image.size == (160, 120)
+    assert close_to(pixel(images[0.5], 80, 60), RED)
+    assert close_to(pixel(images[1.5], 80, 60), BLUE)
+    assert decoded.copy is None, "no copy asked for"
+
+
+def test_the_copy_is_the_videos_picture_small_and_at_the_previews_rate(
+    media_dir: Path,  # noqa: F811
+    red_then_blue_clip: str,  # noqa: F811
+    tmp_path: Path,
+):
+    ffmpeg_exe = imageio_ffmpeg.get_ffmpeg_exe()
+    info = probe(ffmpeg_exe, media_dir / red_then_blue_clip, "clip", Deadline(30))
+    look = Look(80, 60, 7.5, 0.5)
+
+    decoded = decode_once(
+        ffmpeg_exe, info, [1.0], look, PREVIEW_DECODING, tmp_path, Deadline(30), copy_until=2.0
+    )
+
+    assert decoded.copy is not None
+    copy = probe(ffmpeg_exe, decoded.copy.path, "copy", Deadline(30))
+    assert copy.has_video and not copy.has_audio
+    assert copy.duration == pytest.approx(2.0, abs=0.2)
+    assert close_to(frame_rgb(decoded.copy.path, 0.5, 40, 30), RED)
+    assert close_to(frame_rgb(decoded.copy.path, 1.5, 40, 30), BLUE)
+
+
+def test_a_proxy_reading_a_looped_video_from_its_copy_shows_what_the_render_shows(
+    server: MediaServer,  # noqa: F811
+    red_then_blue_clip: str,  # noqa: F811
+    tmp_path: Path,
+):
+    # The 2 s clip loops behind a 3 s scene: red, blue, red again.
+    script = movie(
+        {"duration": 3, "background": {"type": "video", "src": server.url(red_then_blue_clip),
+                                       "loop": True, "fit": "cover"}},
+    )  # fmt: skip
+    renderer = local_renderer()
+    stills, proxy, _ = preview(script, tmp_path / "preview", renderer)
+    rendered = renderer.render(script, tmp_path / "render.mp4", Recorder(), tmp_path / "render")
+
+    copies = list((tmp_path / "preview" / "work").glob("video-*/copy.mkv"))
+    assert len(copies) == 1, "the proxy read the video's small copy"
+    for at, colour in [(0.5, RED), (1.5, BLUE), (2.5, RED)]:
+        in_proxy = frame_rgb(proxy.path, at, 20, 20)  # clear of the watermark
+        assert close_to(in_proxy, colour), (at, in_proxy)
+        assert close_to(frame_rgb(rendered.path, at, 160, 120), colour)
+    assert close_to(pixel(stills[0].path, 160, 120), BLUE), "the still at 1.5 s"
+    assert proxy.duration_seconds == pytest.approx(rendered.duration_seconds, abs=0.1)
+
+
+def test_instants_past_the_videos_last_frame_leave_the_stills_to_seek_it(
+    media_dir: Path,  # noqa: F811
+    red_then_blue_clip: str,  # noqa: F811
+    tmp_path: Path,
+):
+    # A container can say it is longer than its picture (a longer sound track): then a
+    # still's instant may fall past the last frame, and the run keeps no frame at all.
+    ffmpeg_exe = imageio_ffmpeg.get_ffmpeg_exe()
+    info = probe(ffmpeg_exe, media_dir / red_then_blue_clip, "clip", Deadline(30))
+    look = Look(160, 120, 15, 1.0)
+
+    alone = decode_once(ffmpeg_exe, info, [9.0], look, {}, tmp_path / "a", Deadline(30))
+    with_copy = decode_once(
+        ffmpeg_exe, info, [9.0], look, {}, tmp_path / "b", Deadline(30), copy_until=9.0
+    )
+
+    assert (alone.images, alone.copy) == ({}, None)
+    assert (with_copy.images, with_copy.copy) == ({}, None), "the proxy decodes the video"
