@@ -18,20 +18,11 @@ from phantomflow.adapters.secrets import hint
 from phantomflow.api.errors import ApiError, not_found
 from phantomflow.api.integration_schemas import parse_new_integration
 from phantomflow.api.requests import principal_of, read_json
-from phantomflow.api.services import Services, services_of
+from phantomflow.api.services import services_of
 from phantomflow.domain.integrations import IntegrationNotFound
 from phantomflow.projections.integrations import view_of
 
 routes = web.RouteTableDef()
-
-READ_YOUR_WRITES_SECONDS = 2.0
-
-
-async def _after_write(services: Services, position: int | None) -> None:
-    if position is not None:
-        await services.call(
-            services.runtime.integrations_runner.reach, position, READ_YOUR_WRITES_SECONDS
-        )
 
 
 @routes.post("/api/integrations")
@@ -59,7 +50,7 @@ async def create_integration(request: web.Request) -> web.Response:
         sealed,
         {field: hint(value) for field, value in given.secrets.items()},
     )
-    await _after_write(services, position)
+    await services.read_your_writes(services.runtime.integrations_runner, position)
     return web.json_response(view_of(integration), status=201)
 
 
@@ -105,6 +96,6 @@ async def delete_integration(request: web.Request) -> web.Response:
         )
     except IntegrationNotFound as missing:
         raise not_found(str(missing)) from None
-    await _after_write(services, position)
+    await services.read_your_writes(services.runtime.integrations_runner, position)
     body: dict[str, Any] = {"id": ref, "deleted": True}
     return web.json_response(body)

@@ -7,7 +7,7 @@ Everything here answers a bad request in the contract's error shape (`api/errors
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -112,6 +112,22 @@ def query_int(request: web.Request, name: str, default: int, low: int, high: int
         raise invalid_request(f"{name} must be an integer", path=name) from None
     if not low <= value <= high:
         raise invalid_request(f"{name} must be between {low} and {high}", path=name)
+    return value
+
+
+def query_page(
+    request: web.Request, default_limit: int = 20, max_limit: int = 100
+) -> tuple[int, int]:
+    """A list's `page` (from 1) and `limit` (items a page) from the query."""
+    page = query_int(request, "page", 1, 1, MAX_PAGE)
+    return page, query_int(request, "limit", default_limit, 1, max_limit)
+
+
+def query_choice(request: web.Request, name: str, choices: Collection[str]) -> str | None:
+    """The query parameter `name`, one of `choices` (a list's filter); None if absent."""
+    value = request.query.get(name)
+    if value is not None and value not in choices:
+        raise invalid_request(f"{name} must be one of: {', '.join(choices)}", path=name)
     return value
 
 
