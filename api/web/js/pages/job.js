@@ -4,6 +4,7 @@
 import { html, nothing } from "../../vendor/lit-html/lit-html.js";
 import {
   bytes,
+  columnHeads,
   credits,
   debounce,
   emptyState,
@@ -327,14 +328,7 @@ class JobPage {
       ${exports.length === 0
         ? emptyState("No exports on this job.")
         : html`<table class="responsive">
-            <thead>
-              <tr>
-                <th scope="col">Target</th>
-                <th scope="col">Status</th>
-                <th scope="col">Attempts</th>
-                <th scope="col">Where</th>
-              </tr>
-            </thead>
+            ${columnHeads(["Target", "Status", "Attempts", "Where"])}
             <tbody>
               ${exports.map(
                 (item) => html`<tr>
@@ -403,15 +397,7 @@ class JobPage {
               ${log.attempts.length === 0
                 ? emptyState("No delivery attempts yet.")
                 : html`<table class="responsive">
-                    <thead>
-                      <tr>
-                        <th scope="col">Attempt</th>
-                        <th scope="col">When</th>
-                        <th scope="col">Trigger</th>
-                        <th scope="col">Answer</th>
-                        <th scope="col">Time</th>
-                      </tr>
-                    </thead>
+                    ${columnHeads(["Attempt", "When", "Trigger", "Answer", "Time"])}
                     <tbody>
                       ${log.attempts.map(
                         (a) => html`<tr>
