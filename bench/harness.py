@@ -137,6 +137,11 @@ def patched_environ(values: dict[str, str]) -> Iterator[None]:
 # --- command line and report ----------------------------------------------------------
 
 
+def bench_parser(doc: str | None) -> argparse.ArgumentParser:
+    """A benchmark's option parser, described by the first line of its module's `doc`."""
+    return argparse.ArgumentParser(description=doc.splitlines()[0] if doc else None)
+
+
 def parse_args(
     parser: argparse.ArgumentParser, argv: Sequence[str] | None, **smoke_sizes: Any
 ) -> argparse.Namespace:
