@@ -39,7 +39,7 @@ from phantomflow.api.multipart_stream import (
     boundary_of,
 )
 from phantomflow.api.outputs import serve_object
-from phantomflow.api.requests import principal_of, public_base, query_choice, query_page
+from phantomflow.api.requests import on_callers, principal_of, public_base, query_choice, query_page
 from phantomflow.api.services import SERVICES, Services, services_of
 from phantomflow.domain.asset_commands import NewAsset, StorageUse
 from phantomflow.domain.assets import TYPES, AssetNotFound, display_name
@@ -280,17 +280,8 @@ async def list_assets(request: web.Request) -> web.Response:
 
 
 async def _caller_asset(request: web.Request) -> Any:
-    principal = principal_of(request)
-    services = services_of(request)
-    try:
-        return await services.call(
-            services.runtime.app.get_asset,
-            principal.account_id,
-            principal.is_sandbox,
-            request.match_info["asset_id"],
-        )
-    except AssetNotFound as missing:
-        raise not_found(str(missing)) from None
+    app = services_of(request).runtime.app
+    return await on_callers(request, app.get_asset, "asset_id", AssetNotFound)
 
 
 @routes.get("/api/assets/{asset_id}")
@@ -313,18 +304,11 @@ async def asset_content(request: web.Request) -> web.StreamResponse:
 async def delete_asset(request: web.Request) -> web.Response:
     """Recorded first, then the file removed (its own: no other asset shares it): a
     removal that fails leaves an orphan file, never a broken asset."""
-    principal = principal_of(request)
     services = services_of(request)
     runtime = services.runtime
-    ref = request.match_info["asset_id"]
-    try:
-        asset, position = await services.call(
-            runtime.app.delete_asset, principal.account_id, principal.is_sandbox, ref
-        )
-    except AssetNotFound as missing:
-        raise not_found(str(missing)) from None
+    asset, position = await on_callers(request, runtime.app.delete_asset, "asset_id", AssetNotFound)
     await services.call(runtime.storage.delete, asset.key)
-    await services.read_your_writes(services.runtime.assets_runner, position)
+    await services.read_your_writes(runtime.assets_runner, position)
     return web.json_response({"id": asset.ref, "deleted": True})
 
 

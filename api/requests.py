@@ -131,6 +131,26 @@ def query_choice(request: web.Request, name: str, choices: Collection[str]) -> s
     return value
 
 
+async def on_callers(
+    request: web.Request,
+    act: Callable[..., T],
+    ref_param: str,
+    missing: type[Exception],
+    *more: Any,
+) -> T:
+    """`act(account_id, sandbox, ref, *more)` on a thing of the caller's own key mode
+    named by the path parameter `ref_param`, on the database threads; `missing`, the
+    domain's "no such thing" (another account's is not found either), answers 404."""
+    principal = principal_of(request)
+    ref = request.match_info[ref_param]
+    try:
+        return await services_of(request).call(
+            act, principal.account_id, principal.is_sandbox, ref, *more
+        )
+    except missing as error:
+        raise not_found(str(error)) from None
+
+
 def path_id(request: web.Request, name: str, what: str) -> UUID:
     """The UUID in the path parameter `name`; 404 "No {what} …" when it is not one (no
     such thing can exist)."""
