@@ -24,7 +24,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from phantomflow.adapters.render.probe import MEDIA_FORMATS
+from phantomflow.adapters.render.probe import open_with_ffmpeg, parse_duration
 
 MAX_IMAGE_SIDE = 16_384
 MAX_IMAGE_PIXELS = 64 * 1024 * 1024  # e.g. 8192 × 8192
@@ -88,7 +88,6 @@ _FONTS = {
 _INPUT_LINE = re.compile(r"^Input #0, (.+?), from ")
 _STREAM_LINE = re.compile(r"^\s*Stream #0:\d+.*?: (Video|Audio): (.*)$")
 _SIZE = re.compile(r"\b(\d{1,6})x(\d{1,6})\b")
-_DURATION_LINE = re.compile(r"Duration: (\d+):(\d\d):(\d\d(?:\.\d+)?)")
 
 
 def probe_file(ffmpeg_exe: str, path: Path) -> ProbedFile:
@@ -250,7 +249,7 @@ def _media(ffmpeg_exe: str, path: Path, size: int) -> ProbedFile:
         elif "(attached pic)" not in rest and video is None:  # cover art is not a video
             found = _SIZE.search(rest)
             video = (int(found.group(1)), int(found.group(2))) if found else (0, 0)
-    duration = _duration(lines)
+    duration = parse_duration(lines)
     if video is None and not audio:
         raise UnsupportedFile("a file with neither picture nor sound")
     if not duration:
@@ -296,39 +295,16 @@ def _check_whole_mp4(path: Path, size: int) -> None:
         raise UnsupportedFile("an MP4 without its index (moov): truncated or still being written")
 
 
-def _duration(lines: list[str]) -> float | None:
-    for line in lines:
-        if match := _DURATION_LINE.search(line):
-            hours, minutes, seconds = match.groups()
-            return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
-    return None
-
-
 def _ffmpeg(
     ffmpeg_exe: str, path: Path, output: list[str], xerror: bool = False
 ) -> subprocess.CompletedProcess[str]:
-    args = [
-        ffmpeg_exe,
-        "-hide_banner",
-        "-nostdin",
-        *(["-xerror", "-err_detect", "explode"] if xerror else []),
-        "-protocol_whitelist",
-        "file",
-        "-format_whitelist",
-        MEDIA_FORMATS,
-        "-i",
-        f"file:{path}",
-        *output,
-    ]
     try:
-        return subprocess.run(
-            args,
-            capture_output=True,
-            text=True,
-            encoding="utf-8",
-            errors="replace",
+        return open_with_ffmpeg(
+            ffmpeg_exe,
+            path,
             timeout=PROBE_TIMEOUT_SECONDS,
-            stdin=subprocess.DEVNULL,
+            input_options=["-xerror", "-err_detect", "explode"] if xerror else [],
+            output=output,
         )
     except subprocess.TimeoutExpired:
         raise UnsupportedFile("FFmpeg could not read the file in time") from None

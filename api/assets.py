@@ -39,7 +39,7 @@ from phantomflow.api.multipart_stream import (
     boundary_of,
 )
 from phantomflow.api.outputs import serve_object
-from phantomflow.api.requests import MAX_PAGE, principal_of, public_base, query_int
+from phantomflow.api.requests import on_callers, principal_of, public_base, query_choice, query_page
 from phantomflow.api.services import SERVICES, Services, services_of
 from phantomflow.domain.asset_commands import NewAsset, StorageUse
 from phantomflow.domain.assets import TYPES, AssetNotFound, display_name
@@ -55,7 +55,6 @@ FILE_FIELDS = ("file", "files")
 # (one thread hop per batch): memory per upload stays around BATCH_BYTES.
 READ_BYTES = 256 * 1024
 BATCH_BYTES = 1024 * 1024
-READ_YOUR_WRITES_SECONDS = 2.0
 
 
 @dataclass
@@ -64,13 +63,6 @@ class Arrived:
     spool: Spool
     sha256: str = ""
     probed: ProbedFile | None = None
-
-
-async def _after_write(services: Services, position: int | None) -> None:
-    if position is not None:
-        await services.call(
-            services.runtime.assets_runner.reach, position, READ_YOUR_WRITES_SECONDS
-        )
 
 
 @routes.post("/api/assets")
@@ -124,7 +116,7 @@ async def upload_assets(request: web.Request) -> web.Response:
             item.spool.discard()
         for key in stored:  # stored but not recorded (refused, failed, or superseded)
             await services.call(runtime.storage.delete, key)
-    await _after_write(services, position)
+    await services.read_your_writes(services.runtime.assets_runner, position)
     base = public_base(request)
     return web.json_response(
         {"assets": [public_view(view_of(asset), base) for asset in assets]}, status=201
@@ -267,11 +259,8 @@ async def _fresh_content(
 @routes.get("/api/assets")
 async def list_assets(request: web.Request) -> web.Response:
     principal = principal_of(request)
-    page = query_int(request, "page", 1, 1, MAX_PAGE)
-    limit = query_int(request, "limit", 20, 1, 100)
-    kind = request.query.get("type")
-    if kind is not None and kind not in TYPES:
-        raise invalid_request(f"type must be one of: {', '.join(TYPES)}", path="type")
+    page, limit = query_page(request)
+    kind = query_choice(request, "type", TYPES)
     services = services_of(request)
     runtime = services.runtime
     found = await services.call(
@@ -291,17 +280,8 @@ async def list_assets(request: web.Request) -> web.Response:
 
 
 async def _caller_asset(request: web.Request) -> Any:
-    principal = principal_of(request)
-    services = services_of(request)
-    try:
-        return await services.call(
-            services.runtime.app.get_asset,
-            principal.account_id,
-            principal.is_sandbox,
-            request.match_info["asset_id"],
-        )
-    except AssetNotFound as missing:
-        raise not_found(str(missing)) from None
+    app = services_of(request).runtime.app
+    return await on_callers(request, app.get_asset, "asset_id", AssetNotFound)
 
 
 @routes.get("/api/assets/{asset_id}")
@@ -324,18 +304,11 @@ async def asset_content(request: web.Request) -> web.StreamResponse:
 async def delete_asset(request: web.Request) -> web.Response:
     """Recorded first, then the file removed (its own: no other asset shares it): a
     removal that fails leaves an orphan file, never a broken asset."""
-    principal = principal_of(request)
     services = services_of(request)
     runtime = services.runtime
-    ref = request.match_info["asset_id"]
-    try:
-        asset, position = await services.call(
-            runtime.app.delete_asset, principal.account_id, principal.is_sandbox, ref
-        )
-    except AssetNotFound as missing:
-        raise not_found(str(missing)) from None
+    asset, position = await on_callers(request, runtime.app.delete_asset, "asset_id", AssetNotFound)
     await services.call(runtime.storage.delete, asset.key)
-    await _after_write(services, position)
+    await services.read_your_writes(runtime.assets_runner, position)
     return web.json_response({"id": asset.ref, "deleted": True})
 
 

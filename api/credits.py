@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from aiohttp import web
 
 from phantomflow.api.errors import forbidden, invalid_request
-from phantomflow.api.requests import MAX_PAGE, principal_of, query_int
+from phantomflow.api.requests import principal_of, query_choice, query_page
 from phantomflow.api.services import services_of
 from phantomflow.domain.application import Principal
 from phantomflow.projections.ledger import COLUMNS, ENTRY_TYPES, LedgerFilter
@@ -85,9 +85,7 @@ async def balance_at(request: web.Request) -> web.Response:
 def ledger_filter(request: web.Request) -> LedgerFilter:
     """The entries the query selects: from, to, job_id, type (with a live key only)."""
     live_only(principal_of(request))
-    entry_type = request.query.get("type")
-    if entry_type is not None and entry_type not in ENTRY_TYPES:
-        raise invalid_request(f"type must be one of: {', '.join(ENTRY_TYPES)}", "type")
+    entry_type = query_choice(request, "type", ENTRY_TYPES)
     return LedgerFilter(
         account_id=str(principal_of(request).account_id),
         start=parse_instant(request.query["from"], "from") if "from" in request.query else None,
@@ -116,8 +114,7 @@ async def ledger(request: web.Request) -> web.StreamResponse:
     if output not in ("json", "csv"):
         raise invalid_request("format must be json or csv", "format")
     # Checked even for a download, which ignores them: a malformed value is an error.
-    page = query_int(request, "page", 1, 1, MAX_PAGE)
-    limit = query_int(request, "limit", 50, 1, 1000)
+    page, limit = query_page(request, default_limit=50, max_limit=1000)
     if output == "csv":  # kept for clients from before GET /api/credits/ledger.csv
         return await download(request, selection)
     services = services_of(request)

@@ -15,23 +15,14 @@ from typing import Any
 from aiohttp import web
 
 from phantomflow.adapters.secrets import hint
-from phantomflow.api.errors import ApiError, not_found
+from phantomflow.api.errors import ApiError
 from phantomflow.api.integration_schemas import parse_new_integration
-from phantomflow.api.requests import principal_of, read_json
-from phantomflow.api.services import Services, services_of
+from phantomflow.api.requests import on_callers, principal_of, read_json
+from phantomflow.api.services import services_of
 from phantomflow.domain.integrations import IntegrationNotFound
 from phantomflow.projections.integrations import view_of
 
 routes = web.RouteTableDef()
-
-READ_YOUR_WRITES_SECONDS = 2.0
-
-
-async def _after_write(services: Services, position: int | None) -> None:
-    if position is not None:
-        await services.call(
-            services.runtime.integrations_runner.reach, position, READ_YOUR_WRITES_SECONDS
-        )
 
 
 @routes.post("/api/integrations")
@@ -59,7 +50,7 @@ async def create_integration(request: web.Request) -> web.Response:
         sealed,
         {field: hint(value) for field, value in given.secrets.items()},
     )
-    await _after_write(services, position)
+    await services.read_your_writes(services.runtime.integrations_runner, position)
     return web.json_response(view_of(integration), status=201)
 
 
@@ -75,36 +66,24 @@ async def list_integrations(request: web.Request) -> web.Response:
 
 @routes.get("/api/integrations/{integration_id}")
 async def get_integration(request: web.Request) -> web.Response:
-    principal = principal_of(request)
-    services = services_of(request)
-    try:
-        integration = await services.call(
-            services.runtime.app.usable_integration,
-            principal.account_id,
-            principal.is_sandbox,
-            request.match_info["integration_id"],
-        )
-    except IntegrationNotFound as missing:
-        raise not_found(str(missing)) from None
+    app = services_of(request).runtime.app
+    integration = await on_callers(
+        request, app.usable_integration, "integration_id", IntegrationNotFound
+    )
     return web.json_response(view_of(integration))
 
 
 @routes.delete("/api/integrations/{integration_id}")
 async def delete_integration(request: web.Request) -> web.Response:
-    principal = principal_of(request)
     services = services_of(request)
     runtime = services.runtime
-    ref = request.match_info["integration_id"]
-    try:
-        position = await services.call(
-            runtime.app.delete_integration,
-            principal.account_id,
-            principal.is_sandbox,
-            ref,
-            runtime.vault.destroy,
-        )
-    except IntegrationNotFound as missing:
-        raise not_found(str(missing)) from None
-    await _after_write(services, position)
-    body: dict[str, Any] = {"id": ref, "deleted": True}
+    position = await on_callers(
+        request,
+        runtime.app.delete_integration,
+        "integration_id",
+        IntegrationNotFound,
+        runtime.vault.destroy,
+    )
+    await services.read_your_writes(runtime.integrations_runner, position)
+    body: dict[str, Any] = {"id": request.match_info["integration_id"], "deleted": True}
     return web.json_response(body)

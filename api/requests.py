@@ -7,7 +7,7 @@ Everything here answers a bad request in the contract's error shape (`api/errors
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -113,6 +113,42 @@ def query_int(request: web.Request, name: str, default: int, low: int, high: int
     if not low <= value <= high:
         raise invalid_request(f"{name} must be between {low} and {high}", path=name)
     return value
+
+
+def query_page(
+    request: web.Request, default_limit: int = 20, max_limit: int = 100
+) -> tuple[int, int]:
+    """A list's `page` (from 1) and `limit` (items a page) from the query."""
+    page = query_int(request, "page", 1, 1, MAX_PAGE)
+    return page, query_int(request, "limit", default_limit, 1, max_limit)
+
+
+def query_choice(request: web.Request, name: str, choices: Collection[str]) -> str | None:
+    """The query parameter `name`, one of `choices` (a list's filter); None if absent."""
+    value = request.query.get(name)
+    if value is not None and value not in choices:
+        raise invalid_request(f"{name} must be one of: {', '.join(choices)}", path=name)
+    return value
+
+
+async def on_callers(
+    request: web.Request,
+    act: Callable[..., T],
+    ref_param: str,
+    missing: type[Exception],
+    *more: Any,
+) -> T:
+    """`act(account_id, sandbox, ref, *more)` on a thing of the caller's own key mode
+    named by the path parameter `ref_param`, on the database threads; `missing`, the
+    domain's "no such thing" (another account's is not found either), answers 404."""
+    principal = principal_of(request)
+    ref = request.match_info[ref_param]
+    try:
+        return await services_of(request).call(
+            act, principal.account_id, principal.is_sandbox, ref, *more
+        )
+    except missing as error:
+        raise not_found(str(error)) from None
 
 
 def path_id(request: web.Request, name: str, what: str) -> UUID:

@@ -12,12 +12,12 @@ from phantomflow.api.errors import ApiError, invalid_request, not_found, schema_
 from phantomflow.api.large_bodies import LARGE_BODIES
 from phantomflow.api.requests import (
     INLINE_BODY_BYTES,
-    MAX_PAGE,
     job_id_of,
     parse_json,
     principal_of,
     public_base,
-    query_int,
+    query_choice,
+    query_page,
     read_body,
 )
 from phantomflow.api.schemas import first_error, load_render_request
@@ -51,11 +51,8 @@ async def submit_render(request: web.Request) -> web.Response:
 @routes.get("/api/jobs")
 async def list_jobs(request: web.Request) -> web.Response:
     principal = principal_of(request)
-    page = query_int(request, "page", 1, 1, MAX_PAGE)
-    limit = query_int(request, "limit", 20, 1, 100)
-    status = request.query.get("status")
-    if status is not None and status not in STATUSES:
-        raise invalid_request(f"status must be one of: {', '.join(STATUSES)}", path="status")
+    page, limit = query_page(request)
+    status = query_choice(request, "status", STATUSES)
     services = services_of(request)
     found = await services.call(
         services.runtime.jobs.page,

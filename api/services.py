@@ -23,12 +23,17 @@ from phantomflow.domain.plans import PlanLimits
 
 if TYPE_CHECKING:  # built by the composition root, which builds this module's users too
     from phantomflow.api.bootstrap import Runtime
+    from phantomflow.projections.runner import FollowerRunner
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
 
 LIMITS_TTL_SECONDS = 5.0
+
+# How long a write waits for the read model's lead copy to show it before bringing
+# the read model up to it itself (FollowerRunner.reach).
+READ_YOUR_WRITES_SECONDS = 2.0
 
 
 class PlanLimitsCache:
@@ -67,6 +72,12 @@ class Services:
             raise DatabaseUnavailable("PostgreSQL is unreachable")
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.executor, functools.partial(fn, *args, **kwargs))
+
+    async def read_your_writes(self, runner: FollowerRunner, position: int | None) -> None:
+        """Until `runner`'s read model shows the write stored at `position` (None: the
+        write changed nothing), so the caller's next read finds it."""
+        if position is not None:
+            await self.call(runner.reach, position, READ_YOUR_WRITES_SECONDS)
 
     async def compute(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """`fn(*args)` on the CPU threads: Python releases the GIL to the event loop every

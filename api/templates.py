@@ -39,7 +39,6 @@ from phantomflow.domain.templates import (
     InvalidTemplateName,
     NotTemplateOwner,
     Template,
-    TemplateChange,
     TemplateNotFound,
     parse_template_ref,
     template_ref,
@@ -50,10 +49,6 @@ from phantomflow.projections.timestamps import iso
 routes = web.RouteTableDef()
 
 T = TypeVar("T")
-
-# How long a write waits for the read model's lead copy to show it before bringing
-# the read model up to it itself (FollowerRunner.reach).
-READ_YOUR_WRITES_SECONDS = 2.0
 
 
 def template_not_found(message: str) -> ApiError:
@@ -66,13 +61,6 @@ def _template_id(request: web.Request) -> UUID:
     if template_id is None:
         raise not_found(f"No template {ref}.")
     return template_id
-
-
-async def _after_write(services: Services, change: TemplateChange) -> None:
-    if change.position is not None:
-        await services.call(
-            services.runtime.templates_runner.reach, change.position, READ_YOUR_WRITES_SECONDS
-        )
 
 
 def _write_errors(error: TemplateNotFound | NotTemplateOwner | InvalidTemplateName) -> ApiError:
@@ -130,7 +118,7 @@ async def create_template(request: web.Request) -> web.Response:
         )
     except InvalidTemplateName as error:
         raise _write_errors(error) from None
-    await _after_write(services, change)
+    await services.read_your_writes(services.runtime.templates_runner, change.position)
     doc = document_of(change.template)
     return web.json_response(
         {key: doc[key] for key in ("id", "name", "is_public", "version", "created_at")},
@@ -209,7 +197,8 @@ async def update_template(request: web.Request) -> web.Response:
         script=fields.script,
         is_public=fields.is_public,
     )
-    await _after_write(services_of(request), change)
+    services = services_of(request)
+    await services.read_your_writes(services.runtime.templates_runner, change.position)
     return web.json_response(change_view(change.template))
 
 
@@ -220,7 +209,8 @@ def _check_changeable(app: PhantomFlow, template_id: UUID, account_id: UUID) -> 
 @routes.delete("/api/templates/{template_id}")
 async def delete_template(request: web.Request) -> web.Response:
     change = await _on_template(request, PhantomFlow.delete_template)
-    await _after_write(services_of(request), change)
+    services = services_of(request)
+    await services.read_your_writes(services.runtime.templates_runner, change.position)
     return web.json_response({"deleted": True})
 
 

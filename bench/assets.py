@@ -86,21 +86,11 @@ def serve(data_dir: Path, log: Path) -> Iterator[tuple[str, int]]:
     with log.open("wb") as out:
         child = subprocess.Popen(command, env=_env(data_dir), stdout=out, stderr=out)
     try:
-        wait_for_port(port)
+        harness.wait_for_port(port)
         yield f"http://127.0.0.1:{port}", child.pid
     finally:
         child.terminate()
         child.wait(10)
-
-
-def wait_for_port(port: int, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise harness.BenchError(f"nothing listens on port {port}")
 
 
 def cpu_seconds(pid: int) -> float:

@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
-from harness import parse_args, postgres_runtime, report, run_main
+from harness import bench_parser, parse_args, postgres_runtime, report, run_main
 
 from phantomflow.domain.application import PhantomFlow
 
@@ -116,7 +116,7 @@ def print_report(f: dict[str, Any]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = bench_parser(__doc__)
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--loads", type=int, default=3, help="loads each way; the best counts")
     args = parse_args(parser, argv, events=1_000, loads=2)

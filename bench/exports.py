@@ -126,18 +126,6 @@ def process(command: list[str], ready: str | None, env: dict[str, str] | None = 
         child.wait(10)
 
 
-def wait_for_port(port: int, timeout: float = 20.0) -> None:
-    import socket
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise harness.BenchError(f"nothing listens on port {port}")
-
-
 def s3_client(endpoint: str) -> Any:
     return boto3.session.Session().client("s3", endpoint_url=endpoint, region_name=REGION, **ACCESS)
 
@@ -332,7 +320,7 @@ def serve(data_dir: Path, extra: dict[str, str]) -> Iterator[str]:
     env.update(PHANTOMFLOW_DATA_DIR=str(data_dir), PHANTOMFLOW_LOG_LEVEL="WARNING", **extra)
     command = [sys.executable, "-m", "phantomflow.api.cli", "serve", "--port", str(port)]
     with process(command, None, env):
-        wait_for_port(port)
+        harness.wait_for_port(port, timeout=20.0)
         yield f"http://127.0.0.1:{port}"
 
 
@@ -350,7 +338,7 @@ def main(argv: list[str] | None = None) -> int | None:
         port = harness.free_port()
         moto = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
         with process(moto, None):
-            wait_for_port(port)
+            harness.wait_for_port(port, timeout=20.0)
             endpoint = f"http://127.0.0.1:{port}"
             figures: dict[str, Any] = {"size_mb": args.size_mb, "smoke": args.smoke}
             figures.update(measure_s3_export(video, endpoint, args.repeat))

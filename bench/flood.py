@@ -37,6 +37,7 @@ from typing import Any
 from harness import (
     TINY_SCRIPT,
     BenchError,
+    bench_parser,
     loadavg,
     new_runtime,
     open_bench_account,
@@ -168,7 +169,7 @@ def print_report(f: dict[str, Any]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = bench_parser(__doc__)
     parser.add_argument("--seconds", type=float, default=6.0, help="seconds per phase")
     parser.add_argument("--clients", type=int, default=20, help="connections flooding")
     args = parse_args(parser, argv, seconds=1.0, clients=2)

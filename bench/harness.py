@@ -96,6 +96,17 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def wait_for_port(port: int, timeout: float = 30.0) -> None:
+    """Until something accepts connections on 127.0.0.1:`port` (a server just started)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise BenchError(f"nothing listens on port {port}")
+
+
 def percentile(sorted_values: Sequence[float], fraction: float) -> float:
     """Nearest-rank percentile of an ascending sequence."""
     if not sorted_values:
@@ -124,6 +135,11 @@ def patched_environ(values: dict[str, str]) -> Iterator[None]:
 
 
 # --- command line and report ----------------------------------------------------------
+
+
+def bench_parser(doc: str | None) -> argparse.ArgumentParser:
+    """A benchmark's option parser, described by the first line of its module's `doc`."""
+    return argparse.ArgumentParser(description=doc.splitlines()[0] if doc else None)
 
 
 def parse_args(

@@ -31,6 +31,7 @@ from harness import (
     BenchError,
     Call,
     add_client_options,
+    bench_parser,
     catch_up_read_models,
     fire,
     fmt,
@@ -143,7 +144,7 @@ def print_report(f: dict[str, Any]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = bench_parser(__doc__)
     add_client_options(parser, requests=2000)
     parser.add_argument(
         "--api-processes", type=int, default=1, help="API processes sharing the port"

@@ -37,7 +37,16 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from harness import TINY_SCRIPT, BenchError, free_port, loadavg, parse_args, report, run_main
+from harness import (
+    TINY_SCRIPT,
+    BenchError,
+    bench_parser,
+    free_port,
+    loadavg,
+    parse_args,
+    report,
+    run_main,
+)
 from render import make_media, script_for, serve
 
 STORYBOARD_TARGET_S = 1.0
@@ -256,7 +265,7 @@ def print_report(f: dict[str, Any]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = bench_parser(__doc__)
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--width", type=int, default=1920)

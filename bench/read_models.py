@@ -17,7 +17,15 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from harness import Runtime, parse_args, postgres_runtime, rebuild_read_models, report, run_main
+from harness import (
+    Runtime,
+    bench_parser,
+    parse_args,
+    postgres_runtime,
+    rebuild_read_models,
+    report,
+    run_main,
+)
 
 from phantomflow.domain.jobs import RenderJob
 
@@ -96,7 +104,7 @@ def print_report(f: dict[str, Any]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = bench_parser(__doc__)
     parser.add_argument("--jobs", type=int, default=2000)
     parser.add_argument("--progress", type=int, default=40, help="progress reports per job")
     args = parse_args(parser, argv, jobs=20, progress=3)

@@ -45,7 +45,7 @@ from typing import Any
 
 import imageio_ffmpeg
 from aiohttp import web
-from harness import BenchError, free_port, loadavg, parse_args, report, run_main
+from harness import BenchError, bench_parser, free_port, loadavg, parse_args, report, run_main
 
 from phantomflow.adapters.render import FFmpegRenderer
 from phantomflow.adapters.render.graph import GraphBuilder
@@ -277,7 +277,7 @@ def print_report(f: dict[str, Any]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = bench_parser(__doc__)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--quality", default="high", choices=["low", "medium", "high"])
     parser.add_argument("--width", type=int, default=1920)

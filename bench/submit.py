@@ -55,6 +55,7 @@ from harness import (
     HttpResult,
     Runtime,
     add_client_options,
+    bench_parser,
     fire,
     fmt,
     load,
@@ -426,7 +427,7 @@ def print_report(f: dict[str, Any]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = bench_parser(__doc__)
     add_client_options(parser, requests=2000)
     parser.add_argument(
         "--accounts",

@@ -33,6 +33,7 @@ from harness import (
     BENCH_ORIGIN,
     UNLIMITED,
     Runtime,
+    bench_parser,
     new_runtime,
     open_bench_account,
     parse_args,
@@ -145,7 +146,7 @@ def print_report(f: dict[str, Any]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = bench_parser(__doc__)
     parser.add_argument("--queued", type=int, default=2000, help="jobs queued on the busy account")
     parser.add_argument("--submissions", type=int, default=500, help="timed, per account")
     parser.add_argument("--warmup", type=int, default=50, help="untimed, per account")

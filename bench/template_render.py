@@ -33,6 +33,7 @@ from harness import (
     BenchError,
     Call,
     HttpResult,
+    bench_parser,
     fire,
     new_runtime,
     open_bench_account,
@@ -166,7 +167,7 @@ def print_report(f: dict[str, Any]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = bench_parser(__doc__)
     parser.add_argument("--requests", type=int, default=1000, help="renders per kind")
     parser.add_argument("--concurrency", type=int, default=16, help="concurrent senders")
     parser.add_argument("--rounds", type=int, default=4, help="alternating rounds")

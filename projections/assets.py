@@ -17,6 +17,7 @@ from typing import Any
 from phantomflow.adapters.topics import topics_of
 from phantomflow.adapters.viewstore import Cursor, ViewStore
 from phantomflow.domain.assets import Asset, asset_ref
+from phantomflow.projections.paging import newest_first
 from phantomflow.projections.runner import Follower, Tracked
 from phantomflow.projections.timestamps import iso
 
@@ -141,15 +142,5 @@ class AssetsQueries:
         if type:
             where += " AND type = ?"
             params.append(type)
-        with self.store.read() as cursor:
-            cursor.execute(f"SELECT COUNT(*) FROM {TABLE} WHERE {where}", params)
-            count_row = cursor.fetchone()
-            cursor.execute(
-                f"SELECT doc FROM {TABLE} WHERE {where} ORDER BY seq DESC LIMIT ? OFFSET ?",
-                [*params, limit, (page - 1) * limit],
-            )
-            rows = cursor.fetchall()
-        return AssetPage(
-            assets=[json.loads(row[0]) for row in rows],
-            total=int(count_row[0]) if count_row else 0,
-        )
+        assets, total = newest_first(self.store, TABLE, where, params, page, limit)
+        return AssetPage(assets=assets, total=total)

@@ -23,6 +23,7 @@ from phantomflow.adapters.viewstore import Cursor, ViewStore
 from phantomflow.domain.jobs import FINAL_STATUSES, RenderJob
 from phantomflow.domain.metadata import filter_values
 from phantomflow.projections import job_view
+from phantomflow.projections.paging import newest_first
 from phantomflow.projections.runner import Follower, Tracked
 
 # The read model's name carries its version: a change of shape gets a new table and a
@@ -251,14 +252,5 @@ class JobsQueries:
                 " WHERE account_id = ? AND name = ? AND value = ?)"
             )
             params.extend([account_id, *metadata])
-        with self.store.read() as cursor:
-            cursor.execute(f"SELECT COUNT(*) FROM {TABLE} WHERE {where}", params)
-            count_row = cursor.fetchone()
-            cursor.execute(
-                f"SELECT doc FROM {TABLE} WHERE {where} ORDER BY seq DESC LIMIT ? OFFSET ?",
-                [*params, limit, (page - 1) * limit],
-            )
-            rows = cursor.fetchall()
-        return JobPage(
-            jobs=[json.loads(r[0]) for r in rows], total=int(count_row[0]) if count_row else 0
-        )
+        jobs, total = newest_first(self.store, TABLE, where, params, page, limit)
+        return JobPage(jobs=jobs, total=total)

@@ -436,7 +436,7 @@ async def test_a_write_is_read_back_even_when_the_read_models_lead_is_not_runnin
 ):
     """Read-your-writes without a clock: with no follower running (a lead stalled by a
     busy machine, or stopped), a write brings the read model up to itself."""
-    monkeypatch.setattr("phantomflow.api.templates.READ_YOUR_WRITES_SECONDS", 0.05)
+    monkeypatch.setattr("phantomflow.api.services.READ_YOUR_WRITES_SECONDS", 0.05)
     async with TestClient(TestServer(create_app(Services(runtime)))) as client:
         ref = await create(client, owner)
         listed = await (await client.get("/api/templates", headers=key(owner))).json()

@@ -82,26 +82,9 @@ def probe_sources(
 def probe(ffmpeg_exe: str, path: Path, where: str, deadline: Deadline) -> MediaInfo:
     """The file at `path` as FFmpeg sees it, opened once (no decoding) to learn its
     streams; RenderFailed naming `where` (the source's script path) if it is not media."""
-    args = [
-        ffmpeg_exe,
-        "-hide_banner",
-        "-nostdin",
-        "-protocol_whitelist",
-        "file",
-        "-format_whitelist",
-        MEDIA_FORMATS,
-        "-i",
-        f"file:{path}",
-    ]
     try:
-        completed = subprocess.run(
-            args,
-            capture_output=True,
-            text=True,
-            encoding="utf-8",
-            errors="replace",
-            timeout=max(min(PROBE_TIMEOUT_SECONDS, deadline.remaining()), 0.1),
-            stdin=subprocess.DEVNULL,
+        completed = open_with_ffmpeg(
+            ffmpeg_exe, path, timeout=max(min(PROBE_TIMEOUT_SECONDS, deadline.remaining()), 0.1)
         )
     except subprocess.TimeoutExpired:
         raise RenderFailed(f"{where}: FFmpeg could not read the file in time") from None
@@ -113,18 +96,59 @@ def probe(ffmpeg_exe: str, path: Path, where: str, deadline: Deadline) -> MediaI
             f"file:{path}", "the file"
         )
         raise RenderFailed(f"{where}: not a media file FFmpeg can read ({reason})")
-    duration = None
-    for line in lines:
-        if match := _DURATION_LINE.search(line):
-            hours, minutes, seconds = match.groups()
-            duration = int(hours) * 3600 + int(minutes) * 60 + float(seconds)
-            break
     return MediaInfo(
         path=path,
         has_video="Video" in kinds,
         has_audio="Audio" in kinds,
-        duration=duration,
+        duration=parse_duration(lines),
     )
+
+
+def open_with_ffmpeg(
+    ffmpeg_exe: str,
+    path: Path,
+    *,
+    timeout: float,
+    input_options: Sequence[str] = (),
+    output: Sequence[str] = (),
+) -> subprocess.CompletedProcess[str]:
+    """FFmpeg run on the local file `path` alone: only the `file` protocol and the
+    demuxers of MEDIA_FORMATS, so a hostile file cannot make it open anything else.
+    With no `output` it only opens the file and lists its streams on stderr.
+    Raises subprocess.TimeoutExpired after `timeout` seconds (each caller says why
+    in its own error)."""
+    args = [
+        ffmpeg_exe,
+        "-hide_banner",
+        "-nostdin",
+        *input_options,
+        "-protocol_whitelist",
+        "file",
+        "-format_whitelist",
+        MEDIA_FORMATS,
+        "-i",
+        f"file:{path}",
+        *output,
+    ]
+    return subprocess.run(
+        args,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        errors="replace",
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def parse_duration(lines: Sequence[str]) -> float | None:
+    """The playing time FFmpeg's `Duration: HH:MM:SS.ss` line states, in seconds;
+    None where it states none (a still image, or N/A)."""
+    for line in lines:
+        if match := _DURATION_LINE.search(line):
+            hours, minutes, seconds = match.groups()
+            return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+    return None
 
 
 def measure_duration(path: Path) -> float:

@@ -48,6 +48,13 @@ def _query(name: str, kind: str, description: str, **extra: Any) -> dict[str, An
     }
 
 
+def _limit(
+    description: str = "Items per page.", maximum: int = 100, default: int = 20
+) -> dict[str, Any]:
+    """A list's `limit`, bounded as api/requests.py query_page reads it."""
+    return _query("limit", "integer", description, minimum=1, maximum=maximum, default=default)
+
+
 def _instant_query(name: str, description: str) -> dict[str, Any]:
     """An instant in the query string: RFC 3339 (`format: date-time`), which is what
     clients should send. The server is more lenient, as its description says."""
@@ -326,7 +333,7 @@ JOB_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         " INVALID_REQUEST.",
         "parameters": [
             PAGE,
-            _query("limit", "integer", "Items per page.", minimum=1, maximum=100, default=20),
+            _limit(),
             _query("status", "string", "Only jobs in this status.", enum=list(STATUSES)),
         ],
         "responses": {
@@ -477,7 +484,7 @@ ASSET_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         "summary": "Your assets (of this key's mode), newest first, and your storage",
         "parameters": [
             PAGE,
-            _query("limit", "integer", "Assets per page.", minimum=1, maximum=100, default=20),
+            _limit("Assets per page."),
             _query("type", "string", "Only assets of this type.", enum=list(ASSET_TYPES)),
         ],
         "responses": {
@@ -772,7 +779,7 @@ CREDIT_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
                 "deprecated": True,
             },
             PAGE,
-            _query("limit", "integer", "Items per page.", minimum=1, maximum=1000, default=50),
+            _limit(maximum=1000, default=50),
         ],
         "responses": {
             "200": {

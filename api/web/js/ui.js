@@ -91,6 +91,21 @@ export function emptyState(title, body) {
   return html`<div class="empty"><p class="empty-title">${title}</p>${body ? html`<p>${body}</p>` : nothing}</div>`;
 }
 
+// A table's header row: one column heading a label, those in `numeric` right-aligned
+// (class "num"); with `actions`, a last column of buttons, named for screen readers only.
+export function columnHeads(labels, { numeric = [], actions = false } = {}) {
+  return html`<thead>
+    <tr>
+      ${labels.map((label) =>
+        numeric.includes(label)
+          ? html`<th scope="col" class="num">${label}</th>`
+          : html`<th scope="col">${label}</th>`,
+      )}
+      ${actions ? html`<th scope="col"><span class="sr-only">Actions</span></th>` : nothing}
+    </tr>
+  </thead>`;
+}
+
 export function loading(what = "Loading") {
   return html`<p class="loading" role="status">${what}…</p>`;
 }

@@ -4,7 +4,16 @@
 
 import { html, nothing } from "../../vendor/lit-html/lit-html.js";
 import { ApiError, NetworkError } from "../api.js";
-import { bytes, copyText, emptyState, errorBox, loading, seconds, when } from "../ui.js";
+import {
+  bytes,
+  columnHeads,
+  copyText,
+  emptyState,
+  errorBox,
+  loading,
+  seconds,
+  when,
+} from "../ui.js";
 
 const LIMIT = 20;
 export const MAX_FILES = 20;
@@ -192,16 +201,7 @@ class AssetsPage {
       ${list && list.length
         ? html`<table class="responsive assets">
             <caption class="sr-only">Your assets, newest first</caption>
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Type</th>
-                <th scope="col">Size</th>
-                <th scope="col">Shape</th>
-                <th scope="col">Uploaded</th>
-                <th scope="col"><span class="sr-only">Actions</span></th>
-              </tr>
-            </thead>
+            ${columnHeads(["Name", "Type", "Size", "Shape", "Uploaded"], { actions: true })}
             <tbody>
               ${list.map(
                 (asset) => html`<tr data-asset=${asset.id}>

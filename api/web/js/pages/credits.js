@@ -3,7 +3,17 @@
 
 import { html, nothing } from "../../vendor/lit-html/lit-html.js";
 import { balanceChart } from "../chart.js";
-import { count, credits, emptyState, errorBox, href, loading, shortId, when } from "../ui.js";
+import {
+  columnHeads,
+  count,
+  credits,
+  emptyState,
+  errorBox,
+  href,
+  loading,
+  shortId,
+  when,
+} from "../ui.js";
 
 const TYPES = ["grant", "charge", "settlement_refund", "failure_refund", "cancellation_refund"];
 const LIMIT = 50;
@@ -240,16 +250,7 @@ class CreditsPage {
             </p>
             <table class="responsive ledger">
               <caption class="sr-only">Credit movements, oldest first</caption>
-              <thead>
-                <tr>
-                  <th scope="col">When</th>
-                  <th scope="col">Type</th>
-                  <th scope="col" class="num">Amount</th>
-                  <th scope="col" class="num">Balance</th>
-                  <th scope="col">Job</th>
-                  <th scope="col">Reason</th>
-                </tr>
-              </thead>
+              ${columnHeads(["When", "Type", "Amount", "Balance", "Job", "Reason"], { numeric: ["Amount", "Balance"] })}
               <tbody>
                 ${ledger.entries.map(
                   (e) => html`<tr>

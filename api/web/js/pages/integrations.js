@@ -3,7 +3,7 @@
 // again (the API answers only that each is set, and the last 4 characters of long ones).
 
 import { html, nothing } from "../../vendor/lit-html/lit-html.js";
-import { emptyState, errorBox, loading, when } from "../ui.js";
+import { columnHeads, emptyState, errorBox, loading, when } from "../ui.js";
 
 // Each type's fields, as the API takes them (docs/api.md, Integrations). `kind`: text,
 // number, checkbox, select, textarea; `secret`: sent in `secrets`, never shown back.
@@ -294,16 +294,7 @@ class IntegrationsPage {
       ${list && list.length
         ? html`<table class="responsive integrations">
             <caption class="sr-only">Your integrations, newest first</caption>
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Type</th>
-                <th scope="col">Where</th>
-                <th scope="col">Secrets</th>
-                <th scope="col">Created</th>
-                <th scope="col"><span class="sr-only">Actions</span></th>
-              </tr>
-            </thead>
+            ${columnHeads(["Name", "Type", "Where", "Secrets", "Created"], { actions: true })}
             <tbody>
               ${list.map(
                 (item) => html`<tr data-integration=${item.id}>

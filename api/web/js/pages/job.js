@@ -4,6 +4,7 @@
 import { html, nothing } from "../../vendor/lit-html/lit-html.js";
 import {
   bytes,
+  columnHeads,
   credits,
   debounce,
   emptyState,
@@ -182,16 +183,14 @@ class JobPage {
     }
   }
 
-  async cancel() {
-    if (!window.confirm("Cancel this job? A queued job is refunded in full; a processing one is charged for the part rendered so far.")) return;
+  // One of the page's actions: its buttons are disabled while it runs, and what it
+  // answers (a message, or the error) is shown above them.
+  async act(step) {
     this.busy = true;
     this.actionError = null;
     this.ctx.refresh();
     try {
-      const answer = await this.ctx.api.post(`/api/jobs/${encodeURIComponent(this.id)}/cancel`);
-      this.actionMessage = `Cancelled: ${credits(answer.credits_used)} used, ${credits(answer.credits_refunded)} refunded.`;
-      await this.loadJob();
-      this.reloadHistory();
+      await step();
     } catch (error) {
       this.actionError = error;
     }
@@ -199,39 +198,35 @@ class JobPage {
     this.ctx.refresh();
   }
 
+  async cancel() {
+    if (!window.confirm("Cancel this job? A queued job is refunded in full; a processing one is charged for the part rendered so far.")) return;
+    await this.act(async () => {
+      const answer = await this.ctx.api.post(`/api/jobs/${encodeURIComponent(this.id)}/cancel`);
+      this.actionMessage = `Cancelled: ${credits(answer.credits_used)} used, ${credits(answer.credits_refunded)} refunded.`;
+      await this.loadJob();
+      this.reloadHistory();
+    });
+  }
+
   async deleteOutput() {
     if (!window.confirm("Delete this job's video and poster? The job, its charge and its history stay; the video's link stops working and cannot be restored.")) return;
-    this.busy = true;
-    this.actionError = null;
-    this.ctx.refresh();
-    try {
+    await this.act(async () => {
       const answer = await this.ctx.api.del(`/api/jobs/${encodeURIComponent(this.id)}/output`);
       this.actionMessage = `The video was deleted (${when(answer.output_deleted_at)}).`;
       this.ctx.announce("The video was deleted.");
       await this.loadJob();
       this.reloadHistory();
-    } catch (error) {
-      this.actionError = error;
-    }
-    this.busy = false;
-    this.ctx.refresh();
+    });
   }
 
   async redeliver() {
-    this.busy = true;
-    this.actionError = null;
-    this.ctx.refresh();
-    try {
+    await this.act(async () => {
       const answer = await this.ctx.api.post(
         `/api/jobs/${encodeURIComponent(this.id)}/webhooks/redeliver`,
       );
       this.actionMessage = `Redelivery ${answer.redelivery} queued.`;
       this.reloadHistory();
-    } catch (error) {
-      this.actionError = error;
-    }
-    this.busy = false;
-    this.ctx.refresh();
+    });
   }
 
   view() {
@@ -327,14 +322,7 @@ class JobPage {
       ${exports.length === 0
         ? emptyState("No exports on this job.")
         : html`<table class="responsive">
-            <thead>
-              <tr>
-                <th scope="col">Target</th>
-                <th scope="col">Status</th>
-                <th scope="col">Attempts</th>
-                <th scope="col">Where</th>
-              </tr>
-            </thead>
+            ${columnHeads(["Target", "Status", "Attempts", "Where"])}
             <tbody>
               ${exports.map(
                 (item) => html`<tr>
@@ -403,15 +391,7 @@ class JobPage {
               ${log.attempts.length === 0
                 ? emptyState("No delivery attempts yet.")
                 : html`<table class="responsive">
-                    <thead>
-                      <tr>
-                        <th scope="col">Attempt</th>
-                        <th scope="col">When</th>
-                        <th scope="col">Trigger</th>
-                        <th scope="col">Answer</th>
-                        <th scope="col">Time</th>
-                      </tr>
-                    </thead>
+                    ${columnHeads(["Attempt", "When", "Trigger", "Answer", "Time"])}
                     <tbody>
                       ${log.attempts.map(
                         (a) => html`<tr>

@@ -2,6 +2,7 @@
 
 import { html, nothing } from "../../vendor/lit-html/lit-html.js";
 import {
+  columnHeads,
   credits,
   debounce,
   emptyState,
@@ -264,17 +265,7 @@ class JobsPage {
               <caption class="sr-only">
                 Your jobs, newest first
               </caption>
-              <thead>
-                <tr>
-                  <th scope="col">Job</th>
-                  <th scope="col">Created</th>
-                  <th scope="col">Status</th>
-                  <th scope="col">Stage</th>
-                  <th scope="col">Progress</th>
-                  <th scope="col">Length</th>
-                  <th scope="col">Credits</th>
-                </tr>
-              </thead>
+              ${columnHeads(["Job", "Created", "Status", "Stage", "Progress", "Length", "Credits"])}
               <tbody>
                 ${this.jobs.map(
                   (job) => html`<tr data-job=${job.job_id}>

@@ -1,7 +1,7 @@
 // API keys: list, mint (the secret shown once, with a copy button), revoke.
 
 import { html, nothing } from "../../vendor/lit-html/lit-html.js";
-import { copyText, emptyState, errorBox, loading } from "../ui.js";
+import { columnHeads, copyText, emptyState, errorBox, loading } from "../ui.js";
 
 class KeysPage {
   constructor(ctx) {
@@ -108,14 +108,7 @@ class KeysPage {
       ${this.keys && this.keys.length
         ? html`<table class="responsive">
             <caption class="sr-only">Your API keys</caption>
-            <thead>
-              <tr>
-                <th scope="col">Key</th>
-                <th scope="col">Mode</th>
-                <th scope="col">State</th>
-                <th scope="col"><span class="sr-only">Actions</span></th>
-              </tr>
-            </thead>
+            ${columnHeads(["Key", "Mode", "State"], { actions: true })}
             <tbody>
               ${this.keys.map(
                 (key) => html`<tr data-key=${key.id}>

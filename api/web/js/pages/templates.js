@@ -1,7 +1,7 @@
 // Templates: the account's own, newest first.
 
 import { html, nothing } from "../../vendor/lit-html/lit-html.js";
-import { emptyState, errorBox, href, loading, when } from "../ui.js";
+import { columnHeads, emptyState, errorBox, href, loading, when } from "../ui.js";
 
 class TemplatesPage {
   constructor(ctx) {
@@ -38,15 +38,7 @@ class TemplatesPage {
       ${list && list.length
         ? html`<table class="responsive">
             <caption class="sr-only">Your templates, newest first</caption>
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Version</th>
-                <th scope="col">Visibility</th>
-                <th scope="col">Changed</th>
-                <th scope="col"><span class="sr-only">Actions</span></th>
-              </tr>
-            </thead>
+            ${columnHeads(["Name", "Version", "Visibility", "Changed"], { actions: true })}
             <tbody>
               ${list.map(
                 (t) => html`<tr>
