@@ -24,6 +24,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -33,6 +34,7 @@ from typing import Any
 
 import aiohttp
 import psycopg
+from aiohttp import web
 
 from phantomflow.adapters.settings import Settings
 from phantomflow.api.bootstrap import Runtime, build_runtime  # the benchmarks' one use of it
@@ -94,6 +96,35 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def app_in_thread(app: web.Application) -> Iterator[str]:
+    """Serve `app` on a free port of 127.0.0.1 for as long as the block (an event loop
+    in a daemon thread: the media servers renders download from); its base URL."""
+    # Everything on the loop happens in its thread: the caller may be running a loop of
+    # its own (an async benchmark or test).
+    loop = asyncio.new_event_loop()
+    runner = web.AppRunner(app)
+
+    async def start() -> int:
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        return runner.addresses[0][1]
+
+    def serve() -> None:
+        loop.run_forever()
+        loop.run_until_complete(runner.cleanup())
+        loop.close()
+
+    thread = threading.Thread(target=serve, name="http-server", daemon=True)
+    thread.start()
+    port = asyncio.run_coroutine_threadsafe(start(), loop).result(10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
 
 
 def wait_for_port(port: int, timeout: float = 30.0) -> None:

@@ -107,29 +107,8 @@ def media_server(video: Path, link_mbps: float) -> Iterator[tuple[str, Counts]]:
 
     app = web.Application()
     app.router.add_get("/video.mp4", serve)
-    ready = threading.Event()
-    state: dict[str, Any] = {}
-
-    def run() -> None:
-        loop = asyncio.new_event_loop()
-        runner = web.AppRunner(app)
-        loop.run_until_complete(runner.setup())
-        loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", 0).start())
-        state.update(loop=loop, port=runner.addresses[0][1])
-        ready.set()
-        loop.run_forever()
-        loop.run_until_complete(runner.cleanup())
-        loop.close()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    if not ready.wait(10):
-        raise harness.BenchError("the media server did not start")
-    try:
-        yield f"http://127.0.0.1:{state['port']}", counts
-    finally:
-        state["loop"].call_soon_threadsafe(state["loop"].stop)
-        thread.join(10)
+    with harness.app_in_thread(app) as base:
+        yield base, counts
 
 
 def script(url: str) -> MovieScript:

@@ -195,34 +195,34 @@ async def run_async(options: argparse.Namespace, work: Path) -> dict[str, Any]:
     media = work / "media"
     media.mkdir()
     make_media(media, options.width, options.height, max(options.seconds, options.long_seconds))
-    base = serve(media)
-    scripts = {
-        "10s-1080p": script_for(base, options.seconds, "high", options.width, options.height),
-        "30s-720p": six_scenes(base, options.long_seconds, options.long_width,
-                               options.long_height),
-    }  # fmt: skip
-    server = Server(work)
-    figures: dict[str, Any] = {}
-    try:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=900)) as session:
-            await server.start(session)
-            await measure(session, server, TINY_SCRIPT)  # warm-up: first FFmpeg runs
-            for name, script in scripts.items():
-                rounds = [await measure(session, server, script) for _ in range(options.rounds)]
-                storyboard = median([r["storyboard"] for r in rounds])
-                proxy = median([r["proxy"] for r in rounds])
-                render = median([r["render"] for r in rounds])
-                assert proxy is not None and render is not None
-                figures[name] = {
-                    "storyboard_seconds": storyboard,
-                    "proxy_seconds": proxy,
-                    "render_seconds": render,
-                    "proxy_to_render": round(proxy / render, 3),
-                    "rounds": rounds,
-                }
-    finally:
-        server.stop()
-    return figures
+    with serve(media) as base:
+        scripts = {
+            "10s-1080p": script_for(base, options.seconds, "high", options.width, options.height),
+            "30s-720p": six_scenes(base, options.long_seconds, options.long_width,
+                                   options.long_height),
+        }  # fmt: skip
+        server = Server(work)
+        figures: dict[str, Any] = {}
+        try:
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=900)) as session:
+                await server.start(session)
+                await measure(session, server, TINY_SCRIPT)  # warm-up: first FFmpeg runs
+                for name, script in scripts.items():
+                    rounds = [await measure(session, server, script) for _ in range(options.rounds)]
+                    storyboard = median([r["storyboard"] for r in rounds])
+                    proxy = median([r["proxy"] for r in rounds])
+                    render = median([r["render"] for r in rounds])
+                    assert proxy is not None and render is not None
+                    figures[name] = {
+                        "storyboard_seconds": storyboard,
+                        "proxy_seconds": proxy,
+                        "render_seconds": render,
+                        "proxy_to_render": round(proxy / render, 3),
+                        "rounds": rounds,
+                    }
+        finally:
+            server.stop()
+        return figures
 
 
 def run(options: argparse.Namespace) -> dict[str, Any]:

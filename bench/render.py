@@ -29,23 +29,31 @@ last line printed is one JSON object with every figure.
 from __future__ import annotations
 
 import argparse
-import asyncio
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import imageio_ffmpeg
 from aiohttp import web
-from harness import BenchError, bench_parser, free_port, loadavg, parse_args, report, run_main
+from harness import (
+    BenchError,
+    app_in_thread,
+    bench_parser,
+    free_port,
+    loadavg,
+    parse_args,
+    report,
+    run_main,
+)
 
 from phantomflow.adapters.render import FFmpegRenderer
 from phantomflow.adapters.render.graph import GraphBuilder
@@ -74,7 +82,10 @@ def make_media(folder: Path, width: int, height: int, seconds: float) -> None:
     )  # fmt: skip
 
 
-def serve(folder: Path) -> str:
+@contextlib.contextmanager
+def serve(folder: Path) -> Iterator[str]:
+    """The media of `folder` over HTTP on 127.0.0.1, for as long as the block."""
+
     async def handle(request: web.Request) -> web.Response:
         path = folder / request.match_info["name"]
         kind = "video/mp4" if path.suffix == ".mp4" else "image/png"
@@ -82,20 +93,8 @@ def serve(folder: Path) -> str:
 
     app = web.Application()
     app.router.add_get("/{name}", handle)
-    port = free_port()
-    ready = threading.Event()
-
-    def run() -> None:
-        loop = asyncio.new_event_loop()
-        runner = web.AppRunner(app)
-        loop.run_until_complete(runner.setup())
-        loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", port).start())
-        ready.set()
-        loop.run_forever()
-
-    threading.Thread(target=run, daemon=True).start()
-    ready.wait(10)
-    return f"http://127.0.0.1:{port}"
+    with app_in_thread(app) as base:
+        yield base
 
 
 def script_for(base: str, seconds: float, quality: str, width: int, height: int) -> dict:
@@ -240,10 +239,12 @@ def run(options: argparse.Namespace) -> dict[str, Any]:
         media = work / "media"
         media.mkdir()
         make_media(media, options.width, options.height, options.seconds)
-        base = serve(media)
-        script = script_for(base, options.seconds, options.quality, options.width, options.height)
-        system_seconds, job, split = through_the_system(work, script)
-        bare_seconds = bare_ffmpeg(work / "bare", media, base, script)
+        with serve(media) as base:
+            script = script_for(
+                base, options.seconds, options.quality, options.width, options.height
+            )
+            system_seconds, job, split = through_the_system(work, script)
+            bare_seconds = bare_ffmpeg(work / "bare", media, base, script)
     return {
         "smoke": options.smoke,
         "size": f"{options.width}x{options.height}",

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from phantomflow.adapters.media import FetchLimits, MediaFetcher
 from phantomflow.adapters.render import FFmpegRenderer, RenderFailed, RenderResult
 from phantomflow.domain.script import MovieScript
 from tests.media import Recorder, ffprobe, frame_rgb
+from tests.servers.http import app_in_thread
 
 pytestmark = pytest.mark.ffmpeg
 
@@ -107,27 +107,8 @@ def server(media_dir: Path) -> Iterator[MediaServer]:
 
     app = web.Application()
     app.router.add_get("/{name}", serve)
-    ready = threading.Event()
-    state: dict = {}
-
-    def run() -> None:
-        loop = asyncio.new_event_loop()
-        runner = web.AppRunner(app)
-        loop.run_until_complete(runner.setup())
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        loop.run_until_complete(site.start())
-        state.update(loop=loop, runner=runner, port=runner.addresses[0][1])
-        ready.set()
-        loop.run_forever()
-        loop.run_until_complete(runner.cleanup())
-        loop.close()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    assert ready.wait(10)
-    yield MediaServer(f"http://127.0.0.1:{state['port']}", requests)
-    state["loop"].call_soon_threadsafe(state["loop"].stop)
-    thread.join(10)
+    with app_in_thread(app) as base:
+        yield MediaServer(base, requests)
 
 
 def local_renderer(**limits: float) -> FFmpegRenderer:

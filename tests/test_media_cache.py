@@ -34,6 +34,7 @@ from phantomflow.domain.script import MediaSource, MovieScript
 from phantomflow.projections.job_view import history_entry
 from phantomflow.workers.render import RenderService
 from tests.conftest import TINY_SCRIPT
+from tests.servers.http import app_in_thread
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -109,26 +110,9 @@ def server() -> Iterator[MediaServer]:
 
     app = web.Application()
     app.router.add_get("/{name}", serve)
-    ready = threading.Event()
-
-    def run() -> None:
-        loop = asyncio.new_event_loop()
-        runner = web.AppRunner(app)
-        loop.run_until_complete(runner.setup())
-        loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", 0).start())
-        state.update(loop=loop, port=runner.addresses[0][1])
-        ready.set()
-        loop.run_forever()
-        loop.run_until_complete(runner.cleanup())
-        loop.close()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    assert ready.wait(10)
-    state["server"] = MediaServer(f"http://127.0.0.1:{state['port']}", files)
-    yield state["server"]
-    state["loop"].call_soon_threadsafe(state["loop"].stop)
-    thread.join(10)
+    with app_in_thread(app) as base:
+        state["server"] = MediaServer(base, files)
+        yield state["server"]
 
 
 def fetcher(cache: MediaCache | None, **limits: float) -> MediaFetcher:
