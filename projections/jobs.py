@@ -20,7 +20,7 @@ from eventsourcing.persistence import AggregateRecorder
 
 from phantomflow.adapters.topics import topics_of
 from phantomflow.adapters.viewstore import Cursor, ViewStore
-from phantomflow.domain.jobs import FINAL_STATUSES, RenderJob
+from phantomflow.domain.jobs import RenderJob
 from phantomflow.domain.metadata import filter_values
 from phantomflow.projections import job_view
 from phantomflow.projections.paging import newest_first
@@ -198,15 +198,15 @@ class JobsQueries:
     def current(self, account_id: str, job_id: str, sandbox: bool = False) -> dict[str, Any] | None:
         """One account's job as it stands: from the read model, or from its events if the
         read model has not caught up with it yet (a GET straight after its POST must not
-        answer 404, nor one straight after a cancel answer "queued").
+        answer 404, nor one straight after a cancel answer "queued", nor one straight
+        after its output's deletion show the output).
         Sandbox keys see sandbox jobs only; live keys live jobs only."""
         found = self.get_versioned(account_id, job_id, sandbox)
         if found is not None:
             doc, version = found
-            # A finished job's row is final: only a queued or processing one can be behind.
-            if doc["status"] in FINAL_STATUSES or not followed_events_after(
-                self.app.recorder, UUID(job_id), version
-            ):
+            # A finished job can be behind too: its exports and the deletion of its
+            # output come after it completed.
+            if not followed_events_after(self.app.recorder, UUID(job_id), version):
                 return doc
         row = replay(self.app.events.get(UUID(job_id)))
         if row is None or row["account_id"] != account_id or row["doc"]["sandbox"] != sandbox:

@@ -125,9 +125,14 @@ class FaultProxy:
         return self
 
     def stop(self) -> None:
-        self._server.close()
-        self._loop.run(self._server.wait_closed())
+        # Closed on its own loop: asyncio's server is not safe to close from another
+        # thread (a connection ending meanwhile met a half-closed server).
+        self._loop.run(self._close())
         self._loop.close()
+
+    async def _close(self) -> None:
+        self._server.close()
+        await self._server.wait_closed()
 
     def add(self, fault: Fault) -> None:
         self.faults.append(fault)

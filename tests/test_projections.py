@@ -134,6 +134,23 @@ def test_a_job_read_straight_after_its_cancel_is_cancelled_before_the_read_model
     assert runtime.jobs.get(str(account.account_id), str(job_id), False) == read
 
 
+def test_a_finished_job_read_straight_after_its_output_is_deleted_shows_it_deleted(runtime):
+    account = runtime.app.open_account(plan="pro", credits=10)
+    job_id = runtime.app.submit_render(
+        account.account_id, MovieScript.from_dict(TINY_SCRIPT), None, {}
+    ).job_id
+    runtime.app.start_job(runtime.app.get_job(job_id), "w1", lease_seconds=60)
+    runtime.app.complete_job(job_id, f"{job_id}.mp4", duration_seconds=1.0, file_size_bytes=9)
+    runtime.jobs_runner.catch_up()
+    runtime.app.delete_output(job_id)
+
+    behind = runtime.jobs.get(str(account.account_id), str(job_id), False)
+    read = runtime.jobs.current(str(account.account_id), str(job_id), False)
+    assert behind is not None and behind["output_deleted_at"] is None
+    assert read is not None and read["output_deleted_at"] is not None
+    assert read["status"] == "completed"
+
+
 def test_a_job_whose_newer_events_the_read_model_ignores_is_read_from_the_read_model(runtime):
     account = runtime.app.open_account(plan="pro", credits=10)
     job_id = runtime.app.submit_render(
