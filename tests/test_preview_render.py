@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import imageio_ffmpeg
 import pytest
 from PIL import Image
 
@@ -220,3 +221,33 @@ def test_the_proxy_is_the_whole_movie_small_slow_fast_to_encode_and_watermarked(
     # (5 % of 720) becomes 14 px.
     assert close_to(frame_rgb(proxy.path, 0.5, 20, 20), (255, 255, 255))
     assert close_to(frame_rgb(proxy.path, 0.5, 8, 8), (0, 0, 0))
+
+
+def test_stills_run_at_normal_priority_the_proxy_below_them_and_a_render_below_both(
+    tmp_path: Path,
+):
+    # An FFmpeg that notes its own niceness and what it writes, then is the real one.
+    log = tmp_path / "runs.log"
+    wrapper = tmp_path / "ffmpeg"
+    wrapper.write_text(
+        f'#!/bin/sh\necho "$(nice) $(echo "$@" | grep -o "file:[^ ]*" | tail -1)" >> {log}\n'
+        f'exec {imageio_ffmpeg.get_ffmpeg_exe()} "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    renderer = FFmpegRenderer(ffmpeg_exe=str(wrapper))
+    script = movie(
+        {"duration": 1, "background": "#203040", "transition": {"type": "fade", "duration": 0.5},
+         "elements": [{"type": "text", "text": "One"}]},
+        {"duration": 1, "background": "#402030"},
+    )  # fmt: skip
+    preview(script, tmp_path / "preview", renderer)
+    renderer.render(script, tmp_path / "movie.mp4", Recorder(), tmp_path / "render")
+
+    niceness = {}
+    for line in log.read_text().splitlines():
+        level, _, target = line.partition(" ")
+        niceness[Path(target).name] = int(level)
+    assert {niceness[f"storyboard-0{n}.jpg"] for n in (1, 2, 3)} == {0}
+    assert niceness["proxy.mp4"] == 5
+    assert niceness["movie.mp4"] == 10
+    assert niceness["movie.jpg"] == 10  # its poster

@@ -9,11 +9,12 @@ import imageio_ffmpeg
 import pytest
 from PIL import Image
 
+from phantomflow.adapters.render import sampling
 from phantomflow.adapters.render.look import Look
 from phantomflow.adapters.render.preview import PREVIEW_DECODING
 from phantomflow.adapters.render.probe import probe
 from phantomflow.adapters.render.process import Deadline
-from phantomflow.adapters.render.sampling import decode_once
+from phantomflow.adapters.render.sampling import copy_fits, decode_once
 from tests.media import Recorder, frame_rgb
 
 # The media fixtures (`media_dir`, `server`) are test_media's.
@@ -98,6 +99,34 @@ def test_a_proxy_reading_a_looped_video_from_its_copy_shows_what_the_render_show
         assert close_to(frame_rgb(rendered.path, at, 160, 120), colour)
     assert close_to(pixel(stills[0].path, 160, 120), BLUE), "the still at 1.5 s"
     assert proxy.duration_seconds == pytest.approx(rendered.duration_seconds, abs=0.1)
+
+
+def test_a_video_whose_copy_would_be_too_large_is_decoded_by_the_proxy_itself(
+    server: MediaServer,  # noqa: F811
+    red_then_blue_clip: str,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+):
+    # Room for a second of the copy (15 frames of 320×240), not for the scene's 3 s.
+    monkeypatch.setattr(sampling, "COPY_MAX_BYTES", 15 * 320 * 240 * 3 // 2)
+    script = movie(
+        {"duration": 3, "background": {"type": "video", "src": server.url(red_then_blue_clip),
+                                       "loop": True, "fit": "cover"}},
+    )  # fmt: skip
+    _, proxy, _ = preview(script, tmp_path / "preview", local_renderer())
+
+    assert not list((tmp_path / "preview" / "work").glob("video-*/copy.mkv"))
+    for at, colour in [(0.5, RED), (1.5, BLUE), (2.5, RED)]:
+        assert close_to(frame_rgb(proxy.path, at, 20, 20), colour), at
+
+
+def test_the_copy_is_uncompressed_and_kept_to_a_bound():
+    look = Look(512, 288, 15, 0.4)
+    frame = 512 * 288 * 3 // 2
+    most = sampling.COPY_MAX_BYTES // frame / 15  # seconds of whole frames that fit
+    assert most > 60, "over a minute of a preview's picture"
+    assert copy_fits(look, most)
+    assert not copy_fits(look, most + 0.1)
 
 
 def test_instants_past_the_videos_last_frame_leave_the_stills_to_seek_it(

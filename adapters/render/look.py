@@ -5,6 +5,13 @@ smaller and at a lower rate (`preview_look`): every pixel quantity of the script
 positions, font sizes, paddings, margins) is multiplied by one scale, and text is
 wrapped with the full-size font metrics, so a preview breaks its lines exactly where
 the render will.
+
+A preview also composes its scenes in yuv420p, the format it is encoded in, where a
+render lets FFmpeg negotiate: as soon as a layer has transparency (every image and
+video in a box) the negotiation settles on planar RGB with alpha for the whole scene,
+so text, overlays and transitions work on four full planes, every video frame is
+converted to RGB and the result back. Exact for a render; for a 512 px preview, half
+its filter graph's CPU for colour no one can see (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -19,6 +26,10 @@ PREVIEW_MAX_SIDE = 512
 # A preview plays at 12 to 15 frames a second (a script slower than that, at its own).
 PREVIEW_MIN_FPS = 12.0
 PREVIEW_MAX_FPS = 15.0
+# What a preview composes its scenes in (and what layers with transparency are made).
+PREVIEW_PIXEL_FORMAT = "yuv420p"
+PREVIEW_LAYER_FORMAT = "yuva420p"
+PREVIEW_OVERLAY_FORMAT = "yuv420"  # the overlay filter's name for blending into yuv420p
 
 
 @dataclass(frozen=True)
@@ -27,6 +38,8 @@ class Look:
     height: int
     fps: float
     scale: float  # output pixels per script pixel
+    # The pixel format scenes are composed in; None: FFmpeg's choice (a render's).
+    pixel_format: str | None = None
 
     @classmethod
     def of(cls, script: MovieScript) -> Look:
@@ -36,6 +49,16 @@ class Look:
     def px(self, value: float) -> int:
         """A script length in output pixels."""
         return round(value * self.scale)
+
+    @property
+    def layer_format(self) -> str:
+        """The format a layer with transparency is overlaid in."""
+        return PREVIEW_LAYER_FORMAT if self.pixel_format else "rgba"
+
+    @property
+    def overlay_format(self) -> str:
+        """The overlay filter's `format`: blended in the composition's format, if any."""
+        return PREVIEW_OVERLAY_FORMAT if self.pixel_format else "auto"
 
     @property
     def rate(self) -> str:
@@ -52,6 +75,7 @@ def preview_look(script: MovieScript) -> Look:
         height=_even(script.height * scale),
         fps=preview_fps(script.fps),
         scale=scale,
+        pixel_format=PREVIEW_PIXEL_FORMAT,
     )
 
 

@@ -33,18 +33,30 @@ import math
 import threading
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import ffmpeg
+from PIL import Image, ImageDraw, ImageFont
 
 from phantomflow.adapters.render.graph import EncoderSettings, GraphBuilder, Stream
-from phantomflow.adapters.render.look import Look, preview_look
-from phantomflow.adapters.render.probe import MediaInfo, measure_duration
-from phantomflow.adapters.render.process import COMMON_ARGS, PREVIEW_ARGS, Deadline, run_checked
+from phantomflow.adapters.render.look import preview_look
+from phantomflow.adapters.render.probe import MEDIA_FORMATS, MediaInfo, measure_duration
+from phantomflow.adapters.render.process import (
+    COMMON_ARGS,
+    PREVIEW_ARGS,
+    PROXY_NICENESS,
+    Deadline,
+    run_checked,
+)
 from phantomflow.adapters.render.progress import FRAMES_END, ProgressReporter, frame_progress
-from phantomflow.adapters.render.sampling import COPY_SLACK_SECONDS, Decoded, decode_once
+from phantomflow.adapters.render.sampling import (
+    COPY_SLACK_SECONDS,
+    Decoded,
+    copy_fits,
+    decode_once,
+)
 from phantomflow.adapters.render.stills import StillBuilder
 from phantomflow.domain.previews import Moment, storyboard_moments
 from phantomflow.domain.script import MovieScript
@@ -68,14 +80,18 @@ LARGE_WATERMARK = 1 / 5
 SMALL_WATERMARK = 1 / 14
 
 
-def watermark(picture: Stream, font: Path, height: int, large: bool) -> Stream:
-    """`picture` with "PREVIEW" drawn over it: white with a dark outline, both half
-    transparent, so it shows on any picture and the picture shows through it."""
+def watermark_size(height: int, large: bool) -> tuple[int, int]:
+    """(font size, outline width) of "PREVIEW" on a picture `height` pixels high."""
     size = max(8, round(height * (LARGE_WATERMARK if large else SMALL_WATERMARK)))
+    return size, max(1, size // 16)
+
+
+def watermark(picture: Stream, font: Path, height: int) -> Stream:
+    """`picture` (a still) with a small "PREVIEW" drawn in its corner: white with a dark
+    outline, both half transparent, so it shows on any picture and the picture shows
+    through it."""
+    size, outline = watermark_size(height, large=False)
     margin = max(2, size // 3)
-    x, y = (
-        ("(w-text_w)/2", "(h-text_h)/2") if large else (f"w-text_w-{margin}", f"h-text_h-{margin}")
-    )
     return picture.filter(
         "drawtext",
         fontfile=str(font),
@@ -83,21 +99,56 @@ def watermark(picture: Stream, font: Path, height: int, large: bool) -> Stream:
         expansion="none",
         fontsize=size,
         fontcolor="white@0.5",
-        borderw=max(1, size // 16),
+        borderw=outline,
         bordercolor="black@0.5",
-        x=x,
-        y=y,
+        x=f"w-text_w-{margin}",
+        y=f"h-text_h-{margin}",
     )
+
+
+def watermark_image(font: Path, height: int, path: Path) -> Path:
+    """The proxy's large "PREVIEW", as `watermark` draws it, once: an RGBA PNG of the
+    size of its outline, drawn by FreeType through Pillow.
+
+    Overlaid on every frame of the proxy rather than drawn on each by drawtext: the
+    outline made drawtext a quarter of the six-scene proxy's CPU (0.38 of 1.66 s); the
+    overlay of the image costs a tenth of that (docs/performance.md)."""
+    size, outline = watermark_size(height, large=True)
+    face = ImageFont.truetype(str(font), size)
+    left, top, right, bottom = face.getbbox(WATERMARK_TEXT, stroke_width=outline)
+    image = Image.new("RGBA", (right - left, bottom - top), (0, 0, 0, 0))
+    ImageDraw.Draw(image).text(
+        (-left, -top),
+        WATERMARK_TEXT,
+        font=face,
+        fill=(255, 255, 255, 128),
+        stroke_width=outline,
+        stroke_fill=(0, 0, 0, 128),
+    )
+    image.save(path)
+    return path
 
 
 def proxy_command(builder: GraphBuilder, font: Path, output_path: Path) -> Any:
     """The one FFmpeg run of the proxy: the movie in `builder`'s look, watermarked."""
     video, sound = builder.streams()
     look = builder.frame
-    # Made yuv420p (what it is encoded in) before the watermark, not after: drawn on
-    # the format the scenes were joined in, the watermark cost a tenth of the proxy's
-    # CPU more (six-scene script of bench/preview.py: 0.73 -> 0.67 s).
-    picture = watermark(video.filter("format", "yuv420p"), font, look.height, large=True)
+    mark_path = watermark_image(font, look.height, builder.work_dir / "watermark.png")
+    mark = (
+        ffmpeg.input(f"file:{mark_path}", protocol_whitelist="file", format_whitelist=MEDIA_FORMATS)
+        .video.filter("format", look.layer_format)
+        .filter("loop", loop=-1, size=1, start=0)
+    )
+    # yuv420p (what it is encoded in) before the watermark: a preview composes in it
+    # already (look.py), and blending into it is cheapest.
+    picture = ffmpeg.filter(
+        [video.filter("format", "yuv420p"), mark],
+        "overlay",
+        x="(W-w)/2",
+        y="(H-h)/2",
+        shortest=1,
+        format=look.overlay_format,
+    )
     movie = ffmpeg.output(
         picture,
         sound,
@@ -123,7 +174,7 @@ def proxy_command(builder: GraphBuilder, font: Path, output_path: Path) -> Any:
 def still_command(picture: Stream, font: Path, height: int, output_path: Path) -> Any:
     """The run that writes one storyboard still as a JPEG, watermarked in a corner."""
     return (
-        watermark(picture, font, height, large=False)
+        watermark(picture, font, height)
         .output(
             f"file:{output_path}",
             f="image2",
@@ -200,7 +251,9 @@ class PreviewDrawing:
         copies = {
             url: until
             for url, until in shown.items()
-            if url in wanted and until <= max(wanted[url]) + COPY_SLACK_SECONDS
+            if url in wanted
+            and until <= max(wanted[url]) + COPY_SLACK_SECONDS
+            and copy_fits(self.look, until)
         }
 
         # The stills without a video come first (see `order`); once they have all begun
@@ -270,7 +323,7 @@ class PreviewDrawing:
         folder = self.work_dir / f"still-{number:02d}"
         folder.mkdir(exist_ok=True)
         # On the render's own frame grid (the script's fps), at the preview's size.
-        look = Look(self.look.width, self.look.height, self.script.fps, self.look.scale)
+        look = replace(self.look, fps=self.script.fps)
         return StillBuilder(
             self.script, self.fonts, self.media, folder, look, PREVIEW_DECODING,
             samples=samples or {},
@@ -310,7 +363,7 @@ class PreviewDrawing:
         path = self.output_dir / "proxy.mp4"
         builder = self._proxy_builder(folder, pictures)
         command = proxy_command(builder, self.watermark_font, path).compile(cmd=self.ffmpeg_exe)
-        run_checked(command, self.deadline, on_out_time, folder, self.stall_seconds)
+        run_checked(command, self.deadline, on_out_time, folder, self.stall_seconds, PROXY_NICENESS)
         return ProxyResult(
             path=path,
             duration_seconds=measure_duration(path),

@@ -16,7 +16,9 @@ which FFmpeg logs first, not the generic propagation lines it prints after it (s
 from __future__ import annotations
 
 import logging
+import os
 import re
+import shutil
 import subprocess
 import threading
 import time
@@ -70,6 +72,16 @@ COMMON_ARGS = (
 PREVIEW_ARGS = ("-filter_complex_threads", "1")
 
 
+# FFmpeg runs are prioritised by who waits for them: a storyboard's stills (a user is
+# looking at the page) at the normal priority, a preview's proxy below them, renders
+# below both (PROXY_NICENESS, RENDER_NICENESS). Run through `nice`, so every thread of
+# the FFmpeg process has it from its start (setpriority after the start would reach
+# only its main thread). Where there is no `nice`, everything runs at one priority.
+NICE = shutil.which("nice")
+PROXY_NICENESS = 5
+RENDER_NICENESS = 10
+
+
 class Deadline:
     """The time a whole render may take, shared by the FFmpeg runs it consists of."""
 
@@ -98,8 +110,14 @@ def run_checked(
     on_out_time: Callable[[float], None],
     work_dir: Path,
     stall_seconds: float = STALL_SECONDS,
+    niceness: int = 0,
 ) -> None:
-    """Run FFmpeg; raise RenderFailed with its meaningful line if it fails or overruns."""
+    """Run FFmpeg; raise RenderFailed with its meaningful line if it fails or overruns.
+
+    `niceness` above 0 runs it at a lower CPU priority (see NICE)."""
+    if niceness and NICE is not None and os.access(args[0], os.X_OK):
+        # (An FFmpeg that cannot be run still raises OSError, not nice's exit code.)
+        args = [NICE, "-n", str(niceness), *args]
     for attempt in range(STALL_RETRIES + 1):
         remaining = deadline.remaining()
         if remaining <= 0:

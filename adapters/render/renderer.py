@@ -26,7 +26,12 @@ from phantomflow.adapters.render.failure import RenderFailed
 from phantomflow.adapters.render.graph import GraphBuilder, poster_command, poster_time
 from phantomflow.adapters.render.preview import PreviewDrawing, ProxyResult, StoryboardCallback
 from phantomflow.adapters.render.probe import MediaInfo, measure_duration, probe_sources
-from phantomflow.adapters.render.process import STALL_SECONDS, Deadline, run_checked
+from phantomflow.adapters.render.process import (
+    RENDER_NICENESS,
+    STALL_SECONDS,
+    Deadline,
+    run_checked,
+)
 from phantomflow.adapters.render.progress import (
     DOWNLOAD_END,
     FRAMES_END,
@@ -122,13 +127,24 @@ class FFmpegRenderer:
         plan = GraphBuilder(script, fonts, media, work_dir).build(output_path)
         on_out_time = frame_progress(progress, script, frames_start)
         run_checked(
-            plan.compile(cmd=self.ffmpeg_exe), deadline, on_out_time, work_dir, self.stall_seconds
+            plan.compile(cmd=self.ffmpeg_exe),
+            deadline,
+            on_out_time,
+            work_dir,
+            self.stall_seconds,
+            RENDER_NICENESS,
         )
         progress.start_stage("encoding", FRAMES_END)
         duration = measure_duration(output_path)
         poster_at = min(poster_time(script.duration), duration / 2)
         poster = poster_command(output_path, poster_path, poster_at)
-        run_checked(poster.compile(cmd=self.ffmpeg_exe), deadline, _ignore, work_dir)
+        run_checked(
+            poster.compile(cmd=self.ffmpeg_exe),
+            deadline,
+            _ignore,
+            work_dir,
+            niceness=RENDER_NICENESS,
+        )
         return RenderResult(
             path=output_path,
             duration_seconds=duration,

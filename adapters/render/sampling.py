@@ -16,10 +16,13 @@ instant is matched to its image; the stills then draw the images like pictures
 The proxy decodes the same videos again, once per use (the six-scene script shows its
 clip twice), scaling 1080p frames down each time. So when the proxy shows no more of a
 video than the stills do (give or take COPY_SLACK_SECONDS), the same run also writes a
-small copy of it: at the preview's size and rate, every frame a JPEG. The proxy reads
-its picture from the copy (its sound still from the source), which costs next to
-nothing to decode. A video the proxy shows much further than the stills is not copied,
-so the storyboard never waits for decoding only the proxy needs.
+small copy of it: at the preview's size and rate, uncompressed (yuv420p, what the
+proxy composes in), so neither run spends anything on a codec: as MJPEG, the copy cost
+the decoding run a fifth more time, and the proxy its decoding and a range conversion.
+The proxy reads its picture from the copy (its sound still from the source). A video
+the proxy shows much further than the stills is not copied, so the storyboard never
+waits for decoding only the proxy needs; nor is one whose copy would be larger than
+COPY_MAX_BYTES (over a minute of a 512×288 picture): the proxy decodes it itself.
 """
 
 from __future__ import annotations
@@ -44,10 +47,10 @@ log = logging.getLogger(__name__)
 # decoding shortcuts) the first frame kept after an instant can be a few frames later.
 TAIL_SECONDS = 0.5
 FRAMES_LISTING = "frames.txt"
-# The small copy: the preview's size and rate, every frame a JPEG (cheap to decode and
-# to seek in), in Matroska.
+# The small copy: the preview's size and rate, uncompressed, in Matroska.
 COPY_NAME = "copy.mkv"
-COPY_QUALITY = 3
+COPY_PIXEL_FORMAT = "yuv420p"
+COPY_MAX_BYTES = 256 * 1024 * 1024
 # How much further than its last still the proxy may show a video that is copied.
 COPY_SLACK_SECONDS = 2.0
 
@@ -107,9 +110,9 @@ def sample_command(
             .output(
                 f"file:{folder / COPY_NAME}",
                 f="matroska",
-                vcodec="mjpeg",
+                vcodec="rawvideo",
+                pix_fmt=COPY_PIXEL_FORMAT,
                 t=f"{copy_until:.6f}",
-                **{"q:v": COPY_QUALITY},
             )
         )
     command = (
@@ -117,6 +120,12 @@ def sample_command(
     )
     args: list[str] = command.compile(cmd=ffmpeg_exe)
     return args
+
+
+def copy_fits(look: Look, seconds: float) -> bool:
+    """Whether the small copy of `seconds` of a video fits in COPY_MAX_BYTES."""
+    frame_bytes = look.width * look.height * 3 // 2  # yuv420p
+    return math.ceil(seconds * look.fps) * frame_bytes <= COPY_MAX_BYTES
 
 
 def decode_once(

@@ -99,7 +99,7 @@ class StillBuilder(GraphBuilder):
             canvas = ffmpeg.input(f"color={listed}", f="lavfi").video
         else:
             canvas = source("color", **options)
-        return canvas.filter("setpts", f"PTS+{frame_index}")
+        return self._composed(canvas).filter("setpts", f"PTS+{frame_index}")
 
     def _drawn(self, start: float, end: float) -> tuple[float, float]:
         # The layer from the instant on, a few frames of it: the overlay takes the one
