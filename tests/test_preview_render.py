@@ -251,3 +251,22 @@ def test_stills_run_at_normal_priority_the_proxy_below_them_and_a_render_below_b
     assert niceness["proxy.mp4"] == 5
     assert niceness["movie.mp4"] == 10
     assert niceness["movie.jpg"] == 10  # its poster
+
+
+def test_an_image_at_half_opacity_shows_half_its_colour_in_the_render_and_the_preview(
+    server: MediaServer,  # noqa: F811
+    tmp_path: Path,
+):
+    script = movie(
+        {"duration": 1, "background": "#000000",
+         "elements": [{"type": "image", "src": server.url("green.png"), "x": 0, "y": 0,
+                       "width": 320, "height": 240, "fit": "fill", "opacity": 0.5}]},
+    )  # fmt: skip
+    renderer = local_renderer()
+    stills, proxy, _ = preview(script, tmp_path / "preview", renderer)
+    rendered = renderer.render(script, tmp_path / "render.mp4", Recorder(), tmp_path / "render")
+
+    half_green = (0, 128, 0)
+    assert close_to(frame_rgb(rendered.path, 0.5, 160, 120), half_green)
+    assert close_to(frame_rgb(proxy.path, 0.5, 20, 20), half_green)
+    assert close_to(pixel(stills[0].path, 160, 120), half_green)

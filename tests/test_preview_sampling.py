@@ -3,6 +3,9 @@ stills show, and the small copy its proxy reads, checked against the render."""
 
 from __future__ import annotations
 
+import concurrent.futures
+import os
+from dataclasses import replace
 from pathlib import Path
 
 import imageio_ffmpeg
@@ -14,7 +17,7 @@ from phantomflow.adapters.render.look import Look
 from phantomflow.adapters.render.preview import PREVIEW_DECODING
 from phantomflow.adapters.render.probe import probe
 from phantomflow.adapters.render.process import Deadline
-from phantomflow.adapters.render.sampling import copy_fits, decode_once
+from phantomflow.adapters.render.sampling import Decoding, copy_fits, decode_once
 from tests.media import Recorder, frame_rgb
 
 # The media fixtures (`media_dir`, `server`) are test_media's.
@@ -22,6 +25,7 @@ from tests.test_media import (  # noqa: F401
     MediaServer,
     close_to,
     local_renderer,
+    make,
     media_dir,
     server,
 )
@@ -47,13 +51,44 @@ def test_one_decoding_gives_the_frame_a_seek_gives_for_each_instant(
 
     images = decoded.images
     assert set(images) == {0.2, 0.5, 0.51, 1.5}, "nothing past the video's end"
-    assert images[0.5] == images[0.51], "two instants between the same frames share one"
-    assert len({images[0.2], images[0.5], images[1.5]}) == 3
+    same = images[0.5].read_bytes() == images[0.51].read_bytes()
+    assert same, "two instants between the same frames show the same frame"
     with Image.open(images[0.2]) as image:
         assert image.size == (160, 120)
+    assert close_to(pixel(images[0.2], 80, 60), RED)
     assert close_to(pixel(images[0.5], 80, 60), RED)
     assert close_to(pixel(images[1.5], 80, 60), BLUE)
     assert decoded.copy is None, "no copy asked for"
+
+
+def test_an_instants_image_can_be_drawn_while_the_video_is_still_being_decoded(tmp_path: Path):
+    # A moving picture (its bytes spread over its length) reaches FFmpeg through a
+    # pipe: its first half now, the rest only once the first instant's image is out.
+    ffmpeg_exe = imageio_ffmpeg.get_ffmpeg_exe()
+    clip = make(
+        tmp_path / "moving.mp4", *("-f", "lavfi", "-i", "testsrc2=s=160x120:r=15:d=2"),
+        *("-c:v", "libx264", "-preset", "ultrafast", "-g", "30", "-movflags", "+faststart"),
+    )  # fmt: skip
+    info = probe(ffmpeg_exe, clip, "clip", Deadline(30))
+    pipe = tmp_path / "pipe.mp4"
+    os.mkfifo(pipe)
+    data = clip.read_bytes()
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        decoding = Decoding(
+            pool, ffmpeg_exe, replace(info, path=pipe), [0.2, 1.5], Look(160, 120, 15, 1.0),
+            {}, tmp_path / "decoded", Deadline(30),
+        )  # fmt: skip
+        with pipe.open("wb") as writer:
+            writer.write(data[: len(data) // 2])
+            writer.flush()
+            early = pool.submit(decoding.image, 0.2).result(timeout=20)
+            assert early is not None and not decoding.run.done()
+            writer.write(data[len(data) // 2 :])
+        late = decoding.image(1.5)
+        assert decoding.run.result(timeout=20).images == {0.2: early, 1.5: late}
+    for image in (early, late):
+        with Image.open(image) as picture:
+            assert picture.size == (160, 120)
 
 
 def test_the_copy_is_the_videos_picture_small_and_at_the_previews_rate(

@@ -15,14 +15,16 @@ motion inside a video may step a little in the proxy, and a still may show a vid
 frame one or two frames before the instant (a render decodes every frame exactly).
 
 `PreviewDrawing.draw` first decodes each video the stills show once, for all of them
-(sampling.py), while the stills without a video are drawn; then the others. It draws the
-stills two at a time, and begins the proxy once the stills without a video have all
-begun and the videos are decoded (the proxy reads their copies): only the stills of
-videos remain then, and they draw frames already decoded, so the proxy takes little
-from them. (Begun with the first still, the proxy finished sooner but the storyboard of
-six scenes took twice as long; docs/performance.md.) The storyboard is handed over the
-moment its stills are drawn; the proxy's progress is reported from then on, and the
-proxy is answered only after the storyboard (so it is always recorded second).
+(sampling.py), while the stills without a video are drawn; then the others, each as
+soon as the frames it shows are decoded, so most are drawn during the decoding. It
+draws the stills two at a time, and begins the proxy once the stills without a video
+have all begun and the videos are decoded (the proxy reads their copies): only stills
+of the videos' last frames remain then. The proxy runs at a lower CPU priority than
+the stills (process.py), so it takes from them only what they leave. (Begun with the
+first still, the proxy finished sooner but the storyboard of six scenes took twice as
+long; docs/performance.md.) The storyboard is handed over the moment its stills are
+drawn; the proxy's progress is reported from then on, and the proxy is answered only
+after the storyboard (so it is always recorded second).
 """
 
 from __future__ import annotations
@@ -51,12 +53,7 @@ from phantomflow.adapters.render.process import (
     run_checked,
 )
 from phantomflow.adapters.render.progress import FRAMES_END, ProgressReporter, frame_progress
-from phantomflow.adapters.render.sampling import (
-    COPY_SLACK_SECONDS,
-    Decoded,
-    copy_fits,
-    decode_once,
-)
+from phantomflow.adapters.render.sampling import COPY_SLACK_SECONDS, Decoding, copy_fits
 from phantomflow.adapters.render.stills import StillBuilder
 from phantomflow.domain.previews import Moment, storyboard_moments
 from phantomflow.domain.script import MovieScript
@@ -256,9 +253,9 @@ class PreviewDrawing:
             and copy_fits(self.look, until)
         }
 
-        # The stills without a video come first (see `order`); once they have all begun
-        # and the videos are decoded, only the stills of videos remain, and they draw
-        # decoded frames: the proxy begins then.
+        # The stills without a video come first (see `order`), then those of videos, in
+        # the order their frames are decoded; once the plain ones have all begun and the
+        # videos are decoded, only stills of the last frames remain: the proxy begins.
         plain = sum(1 for instants in shows if not instants)
         plain_begun = threading.Event()
         if plain == 0:
@@ -270,17 +267,17 @@ class PreviewDrawing:
                 plain_begun.set()
             samples: dict[tuple[str, float], Path] = {}
             for url, at in shows[number]:
-                sample = sampled[url].result().images.get(at)
+                sample = decodings[url].image(at)
                 if sample is not None:
                     samples[(url, at)] = sample
             return self._still(number, moments[number], samples)
 
         def proxy() -> ProxyResult:
             plain_begun.wait()
-            concurrent.futures.wait(sampled.values())
+            concurrent.futures.wait([decoding.run for decoding in decodings.values()])
             if stop.is_set():
                 raise StopProxy
-            pictures = {url: sampled[url].result().copy for url in copies}
+            pictures = {url: decodings[url].copy() for url in copies}
             return self._proxy(on_out_time, {u: c for u, c in pictures.items() if c})
 
         # The proxy's progress is reported once the storyboard is out (in its thread only).
@@ -298,14 +295,21 @@ class PreviewDrawing:
             concurrent.futures.ThreadPoolExecutor(max(1, len(wanted))) as sampling,
             concurrent.futures.ThreadPoolExecutor(1 + STILL_CONCURRENCY) as pool,
         ):
-            sampled = {
-                url: sampling.submit(self._sample, url, number, instants, copies.get(url))
+            decodings = {
+                url: self._decoding(sampling, url, number, instants, copies.get(url))
                 for number, (url, instants) in enumerate(wanted.items())
             }
             drawn = pool.submit(proxy)
             try:
-                # The stills without a video first: they need not wait for the decoding.
-                order = sorted(range(len(moments)), key=lambda number: bool(shows[number]))
+                # The stills without a video first: they need not wait for the decoding;
+                # then by the last instant into a video each shows.
+                order = sorted(
+                    range(len(moments)),
+                    key=lambda number: (
+                        bool(shows[number]),
+                        max(at for _, at in shows[number]) if shows[number] else 0.0,
+                    ),
+                )
                 by_number = dict(zip(order, pool.map(still, order), strict=True))
                 stills = [by_number[number] for number in range(len(moments))]
                 on_storyboard(stills)
@@ -329,13 +333,18 @@ class PreviewDrawing:
             samples=samples or {},
         )  # fmt: skip
 
-    def _sample(
-        self, url: str, number: int, instants: set[float], copy_until: float | None
-    ) -> Decoded:
+    def _decoding(
+        self,
+        pool: concurrent.futures.Executor,
+        url: str,
+        number: int,
+        instants: set[float],
+        copy_until: float | None,
+    ) -> Decoding:
         folder = self.work_dir / f"video-{number:02d}"
-        return decode_once(
-            self.ffmpeg_exe, self.media[url], instants, self.look, PREVIEW_DECODING, folder,
-            self.deadline, copy_until,
+        return Decoding(
+            pool, self.ffmpeg_exe, self.media[url], instants, self.look, PREVIEW_DECODING,
+            folder, self.deadline, copy_until,
         )  # fmt: skip
 
     def _proxy_builder(

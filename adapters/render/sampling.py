@@ -7,11 +7,13 @@ of decoding of its 1080p clip (keyframes 8 s apart) to show six frames of its fi
 and those stills were most of the storyboard's time (docs/performance.md).
 
 So each video is decoded once, from its start to the last instant any still shows of
-it, by one FFmpeg run that keeps only those frames: for each instant the first frame at
-or after it (what the seek gave), scaled to cover the preview's frame, written as BMP
-images (no compression to spend time on). The run lists the kept frames' times, so each
-instant is matched to its image; the stills then draw the images like pictures
-(stills.py). Two instants between the same two frames share one image.
+it, by one FFmpeg run with an output per instant: the first frame at or after it (what
+the seek gave), scaled to cover the preview's frame, written as a BMP image (no
+compression to spend time on). Each image is written under a temporary name and
+renamed when complete, and its output ends with its one frame, so a still can draw it
+as soon as it appears (`Decoding.image`), while the run goes on decoding: the stills
+of a video's first instants are drawn during its decoding, not after it. An instant
+past the video's last frame gets no image, and its still seeks the video itself.
 
 The proxy decodes the same videos again, once per use (the six-scene script shows its
 clip twice), scaling 1080p frames down each time. So when the proxy shows no more of a
@@ -27,9 +29,10 @@ COPY_MAX_BYTES (over a minute of a 512×288 picture): the proxy decodes it itsel
 
 from __future__ import annotations
 
-import contextlib
+import concurrent.futures
 import logging
 import math
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,22 +49,28 @@ log = logging.getLogger(__name__)
 # Decoded past the last instant: with non-reference frames skipped (a preview's
 # decoding shortcuts) the first frame kept after an instant can be a few frames later.
 TAIL_SECONDS = 0.5
-FRAMES_LISTING = "frames.txt"
 # The small copy: the preview's size and rate, uncompressed, in Matroska.
 COPY_NAME = "copy.mkv"
 COPY_PIXEL_FORMAT = "yuv420p"
 COPY_MAX_BYTES = 256 * 1024 * 1024
 # How much further than its last still the proxy may show a video that is copied.
 COPY_SLACK_SECONDS = 2.0
+# How often a still waiting for its image looks for it.
+POLL_SECONDS = 0.01
 
 
 @dataclass(frozen=True)
 class Decoded:
-    """What one decoding of a video left: the image of each instant asked for, and the
-    small copy of its picture, when one was asked for."""
+    """What one decoding of a video left: the image of each instant that has one, and
+    the small copy of its picture, when one was asked for."""
 
     images: dict[float, Path]
     copy: MediaInfo | None
+
+
+def image_files(folder: Path, instants: Iterable[float]) -> dict[float, Path]:
+    """Where the decoding run writes the image of each instant."""
+    return {at: folder / f"instant-{n:03d}.bmp" for n, at in enumerate(sorted(set(instants)), 1)}
 
 
 def sample_command(
@@ -73,11 +82,11 @@ def sample_command(
     folder: Path,
     copy_until: float | None = None,
 ) -> list[str]:
-    """The run that writes the frames of the video `info` at `instants` (seconds into
-    the file, as an input seek counts them) into `folder`, and lists their times; and,
+    """The run that writes the frame of the video `info` at each of `instants` (seconds
+    into the file, as an input seek counts them) into `folder` (`image_files`); and,
     with `copy_until`, the small copy of its first `copy_until` seconds (COPY_NAME)."""
-    times = sorted(set(instants))
-    until = times[-1] + TAIL_SECONDS
+    files = image_files(folder, instants)
+    until = max(files) + TAIL_SECONDS
     if copy_until is not None:
         until = max(until, copy_until + TAIL_SECONDS)
     source = ffmpeg.input(
@@ -87,25 +96,28 @@ def sample_command(
         t=f"{until:.6f}",
         **decoding,
     ).video
+    branches = source.split()
     cover = {"force_original_aspect_ratio": "increase", "flags": "fast_bilinear"}
-    if copy_until is not None:
-        split = source.split()
-        source, copied = split[0], split[1]
-    # A frame is kept when an instant falls after the frame before it and at or
-    # before it (the first frame is kept for an instant at or before it).
-    kept = "+".join(f"gte(t,{at:.6f})*(isnan(prev_t)+lt(prev_t,{at:.6f}))" for at in times)
-    frames = (
-        source.filter("select", kept)
-        # `print` lists only frames that carry metadata: each kept frame is given some.
-        .filter("metadata", mode="add", key="phantomflow.kept", value="1")
-        .filter("metadata", mode="print", file=str(folder / FRAMES_LISTING))
+    outputs = [
+        # The first frame at or after the instant: the one after a frame before it (or
+        # the very first frame, for an instant at or before it).
+        branches[n]
+        .filter("select", f"gte(t,{at:.6f})*(isnan(prev_t)+lt(prev_t,{at:.6f}))")
         .filter("scale", look.width, look.height, **cover)
-        .output(f"file:{folder}/frame-%03d.bmp", f="image2", vcodec="bmp", fps_mode="passthrough")
-    )
-    outputs = [frames]
+        .output(
+            f"file:{path}",
+            f="image2",
+            update=1,
+            atomic_writing=1,
+            vcodec="bmp",
+            **{"frames:v": 1},
+        )
+        for n, (at, path) in enumerate(files.items())
+    ]
     if copy_until is not None:
         outputs.append(
-            copied.filter("fps", fps=look.rate)
+            branches[len(files)]
+            .filter("fps", fps=look.rate)
             .filter("scale", look.width, look.height, **cover)
             .output(
                 f"file:{folder / COPY_NAME}",
@@ -141,27 +153,19 @@ def decode_once(
     """Decode the video `info` once: the image of each instant (seconds into the file;
     an instant past the video's last frame has none, and its still seeks the video
     itself) and, with `copy_until`, the small copy of its picture up to there."""
-    wanted = sorted(set(instants))
+    files = image_files(folder, instants)
     folder.mkdir(parents=True, exist_ok=True)
-    command = sample_command(ffmpeg_exe, info, wanted, look, decoding, folder, copy_until)
+    command = sample_command(ffmpeg_exe, info, files, look, decoding, folder, copy_until)
     try:
         run_checked(command, deadline, _ignore, folder)
     except RenderFailed as failure:
         if deadline.remaining() <= 0:
             raise
-        # Say every instant fell past the video's last frame (a container longer than its
-        # picture): FFmpeg refuses an output that got no frame. Nothing is lost that the
-        # slower way cannot do: the stills seek the video, the proxy decodes it itself.
+        # Nothing is lost that the slower way cannot do: the stills without an image
+        # seek the video, the proxy decodes it itself.
         log.warning("decoding %s once failed (%s); its stills seek it", info.path.name, failure)
         copy_until = None
-    kept = kept_times(folder / FRAMES_LISTING)
-    images: dict[float, Path] = {}
-    for at in wanted:
-        index = next((i for i, time in enumerate(kept) if time >= at - 1e-6), None)
-        if index is not None:
-            image = folder / f"frame-{index + 1:03d}.bmp"
-            if image.is_file():
-                images[at] = image
+    images = {at: path for at, path in files.items() if path.is_file()}
     copy = None
     if copy_until is not None and (folder / COPY_NAME).is_file():
         copy = MediaInfo(folder / COPY_NAME, has_video=True, has_audio=False,
@@ -169,21 +173,43 @@ def decode_once(
     return Decoded(images, copy)
 
 
-def kept_times(listing: Path) -> list[float]:
-    """The times of the frames the run kept, in order, from the metadata filter's listing
-    (`frame:0    pts:4096    pts_time:0.266667`, then the frame's metadata lines)."""
-    if not listing.is_file():
-        return []
-    times = []
-    for line in listing.read_text(encoding="utf-8", errors="replace").splitlines():
-        if line.startswith("frame:"):
-            time = math.nan  # a frame without a time is kept in the count, matched to nothing
-            for field in line.split():
-                if field.startswith("pts_time:"):
-                    with contextlib.suppress(ValueError):
-                        time = float(field.removeprefix("pts_time:"))
-            times.append(time)
-    return times
+class Decoding:
+    """`decode_once` under way in a thread of `pool`: each instant's image as soon as
+    the run has written it, the small copy once the run has ended."""
+
+    def __init__(
+        self,
+        pool: concurrent.futures.Executor,
+        ffmpeg_exe: str,
+        info: MediaInfo,
+        instants: Iterable[float],
+        look: Look,
+        decoding: dict[str, str],
+        folder: Path,
+        deadline: Deadline,
+        copy_until: float | None = None,
+    ) -> None:
+        self.files = image_files(folder, instants)
+        self.run = pool.submit(
+            decode_once, ffmpeg_exe, info, self.files, look, decoding, folder, deadline,
+            copy_until,
+        )  # fmt: skip
+
+    def image(self, at: float) -> Path | None:
+        """The image of the instant `at` once written; None if the run ended without
+        one (or `at` was not asked for)."""
+        path = self.files.get(at)
+        if path is None:
+            return None
+        while not path.is_file():
+            if self.run.done():
+                return path if path.is_file() else None
+            time.sleep(POLL_SECONDS)
+        return path
+
+    def copy(self) -> MediaInfo | None:
+        """The small copy, once the run has ended (raises what the run raised)."""
+        return self.run.result().copy
 
 
 def _ignore(_done: float) -> None:
