@@ -65,10 +65,11 @@ COMMON_ARGS = (
     str(REPORT_INTERVAL_SECONDS),
 )
 
-# A preview's runs filter frames of at most 512×288: splitting each filter's work
-# across threads costs more in hand-overs than it gains (measured on the six-scene
-# script of bench/preview.py: about a tenth less CPU for the proxy, the decoding run
-# and the stills alike, and no slower). Decoders keep their threads.
+# A preview's proxy and stills filter frames of at most 512×288: splitting each filter's
+# work across threads costs more in hand-overs than it gains (measured on the six-scene
+# script of bench/preview.py: about a tenth less CPU, and no slower). Decoders keep
+# their threads. (The decoding run, which scales the source's own frames, keeps two:
+# sampling.DECODING_FILTER_THREADS.)
 PREVIEW_ARGS = ("-filter_complex_threads", "1")
 
 
