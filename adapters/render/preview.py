@@ -305,10 +305,7 @@ class PreviewDrawing:
                 # then by the last instant into a video each shows.
                 order = sorted(
                     range(len(moments)),
-                    key=lambda number: (
-                        bool(shows[number]),
-                        max(at for _, at in shows[number]) if shows[number] else 0.0,
-                    ),
+                    key=lambda n: (bool(shows[n]), max((at for _, at in shows[n]), default=0.0)),
                 )
                 by_number = dict(zip(order, pool.map(still, order), strict=True))
                 stills = [by_number[number] for number in range(len(moments))]
