@@ -9,11 +9,13 @@ import os
 import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
 from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
+from PIL import Image
 
 from phantomflow_client import Client
 from tests.conftest import TINY_SCRIPT
@@ -34,6 +36,10 @@ TOOLS = {
     "list_jobs",
     "list_templates",
     "get_template",
+    "upload_asset",
+    "list_assets",
+    "get_asset",
+    "delete_asset",
     "get_script_schema",
     "get_credits",
 }
@@ -226,6 +232,40 @@ def test_an_agent_prices_and_previews_before_paying_then_renders_the_preview(
     assert (
         seen["found"]["jobs"] == [] or seen["found"]["jobs"][0]["job_id"] == seen["job"]["job_id"]
     )
+
+
+def test_an_agent_uploads_a_file_renders_with_it_and_deletes_it(server: LiveServer, tmp_path: Path):
+    account = server.open_account(plan="pro", credits=100)
+    logo = tmp_path / "logo.png"
+    Image.new("RGB", (64, 48), (255, 0, 0)).save(logo)
+
+    async def agent() -> dict[str, Any]:
+        async with session_of(server.url, account.api_key) as session:
+            call = session.call_tool
+            uploaded = result_of(await call("upload_asset", {"path": str(logo)}))
+            missing = await call("upload_asset", {"path": str(tmp_path / "nothing.png")})
+            script = {
+                **TINY_SCRIPT,
+                "scenes": [{"duration": 1, "background": {"type": "image",
+                                                           "src": uploaded["id"]}}],
+            }  # fmt: skip
+            job = result_of(await call("render_script", {"script": script}))
+            listed = result_of(await call("list_assets", {"type": "image"}))
+            got = result_of(await call("get_asset", {"asset_id": uploaded["id"]}))
+            deleted = result_of(await call("delete_asset", {"asset_id": uploaded["id"]}))
+            gone = await call("get_asset", {"asset_id": uploaded["id"]})
+            return locals()
+
+    seen = asyncio.run(asyncio.wait_for(agent(), 120))
+
+    assert seen["uploaded"]["id"].startswith("asset_") and seen["uploaded"]["type"] == "image"
+    assert (seen["uploaded"]["width"], seen["uploaded"]["height"]) == (64, 48)
+    assert seen["missing"].is_error and "nothing.png" in seen["missing"].content[0].text
+    assert seen["job"]["status"] == "completed"
+    assert [asset["id"] for asset in seen["listed"]["assets"]] == [seen["uploaded"]["id"]]
+    assert seen["got"]["sha256"] == seen["uploaded"]["sha256"]
+    assert seen["deleted"]["deleted"] is True
+    assert seen["gone"].is_error and "404 NOT_FOUND" in seen["gone"].content[0].text
 
 
 def test_without_a_key_the_server_says_what_is_missing(server: LiveServer):

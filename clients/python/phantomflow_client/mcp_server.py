@@ -4,8 +4,9 @@ Tools: check a script or a template render (a dry run: valid? what would it cost
 preview a script or a template for free (a storyboard, a watermarked proxy and a page to
 watch it on) and render the preview, render a script, render a template with variables,
 get a job, wait for a job (with progress notifications), cancel one, list jobs (by
-status or metadata), list and read templates, get the script's JSON Schema, get the
-credit balance. Each calls the API with the async SDK at
+status or metadata), list and read templates, upload a file as an asset (from the
+machine this server runs on) and list, read and delete assets, get the script's JSON
+Schema, get the credit balance. Each calls the API with the async SDK at
 PHANTOMFLOW_URL with PHANTOMFLOW_API_KEY; results are the API's own JSON. An API error
 comes back to the agent as a tool error carrying the contract's code, path and message.
 """
@@ -36,7 +37,10 @@ render without rendering. Before paying, preview_script (or preview_template) dr
 free storyboard and a small watermarked proxy with a viewer_url a person can open;
 render_preview then renders that preview for real. Rendering spends credits
 (get_credits); jobs started with wait=false can be followed with wait_for_job.
-`metadata` (your own JSON object) is kept with a job and can find it (list_jobs)."""
+`metadata` (your own JSON object) is kept with a job and can find it (list_jobs).
+upload_asset stores a local file (image, video, audio or font) in the account's media
+library: its id ("asset_...") goes in a script where a URL would (`src`, or
+`font_family` for a font)."""
 
 Variables = dict[str, str | int | float | bool]
 Metadata = dict[str, Any]
@@ -240,6 +244,40 @@ def build_server(client: AsyncClient) -> MCPServer:
     async def get_template(template_id: str, version: int | None = None) -> dict[str, Any]:
         """A template with its script and the names of its variables."""
         return (await client.templates.get(template_id, version=version)).to_dict()
+
+    @server.tool()
+    @explained
+    async def upload_asset(path: str) -> dict[str, Any]:
+        """Upload the file at `path` (on the machine this server runs on) to the media
+        library; returns the asset, whose id a script names as `src` (or `font_family`
+        for a font). The same content uploaded again is the same asset."""
+        try:
+            (asset,) = await client.assets.upload(path)
+        except OSError as error:
+            raise ToolError(f"{path}: {error.strerror or error}") from error
+        return asset.to_dict()
+
+    @server.tool()
+    @explained
+    async def list_assets(
+        type: str | None = None, page: int = 1, limit: int = 20
+    ) -> dict[str, Any]:
+        """The media library, newest first: a page of `limit` (1-100) with the total and
+        the storage used. `type`: image, video, audio or font."""
+        return (await client.assets.list(page=page, limit=limit, type=type)).to_dict()
+
+    @server.tool()
+    @explained
+    async def get_asset(asset_id: str) -> dict[str, Any]:
+        """An asset: its name, type, size, dimensions or duration, and sha256."""
+        return (await client.assets.get(asset_id)).to_dict()
+
+    @server.tool()
+    @explained
+    async def delete_asset(asset_id: str) -> dict[str, Any]:
+        """Delete an asset and its file (refused with ASSET_IN_USE while a queued or
+        processing job uses it)."""
+        return (await client.assets.delete(asset_id)).to_dict()
 
     @server.tool()
     @explained
