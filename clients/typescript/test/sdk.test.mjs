@@ -339,3 +339,19 @@ test("the account stream carries every job's events", async () => {
   }
   assert.deepEqual([...new Set(seen.map((e) => e.jobId))], [second.job_id]);
 });
+
+test("an asset's download cut half way starts again and arrives whole", async () => {
+  const a = account();
+  const png = new Uint8Array(Buffer.from(process.env.PHANTOMFLOW_TEST_PNG ?? "", "base64"));
+  const [asset] = await live(a).assets.upload([{ name: "logo.png", data: png }]);
+  const path = `/api/assets/${asset.id}/content`;
+  proxy.add({ matches: is("GET", path), cutBody: true });
+  const retries = [];
+  const through = live(a, { baseUrl: proxy.url, retry: { ...FAST, onRetry: (r) => retries.push(r) } });
+
+  const bytes = await through.assets.download(asset);
+
+  assert.deepEqual(bytes, png);
+  assert.equal(proxy.requestsTo("GET", path).length, 2);
+  assert.equal(retries.length, 1);
+});

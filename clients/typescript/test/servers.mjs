@@ -6,8 +6,8 @@ import net from "node:net";
 
 /**
  * Forwards one request per connection to the API and, when told, answers a request
- * itself with a 5xx, loses the answer after the API has handled the request, or cuts an
- * event stream after a number of events.
+ * itself with a 5xx, loses the answer after the API has handled the request, cuts an
+ * event stream after a number of events, or cuts an answer's body half way.
  */
 export class FaultProxy {
   constructor(upstream) {
@@ -81,6 +81,17 @@ export class FaultProxy {
     upstream.on("data", (chunk) => {
       if (fault?.loseAnswer) {
         socket.destroy(); // the API has handled the request; its answer is lost
+        upstream.destroy();
+        return;
+      }
+      if (fault?.cutBody) {
+        // The head and half the body, then the connection drops.
+        pending = Buffer.concat([pending, chunk]);
+        const head = pending.indexOf("\r\n\r\n");
+        const length = Number(/content-length: *(\d+)/i.exec(pending.toString("latin1"))?.[1]);
+        if (head < 0 || !length) return;
+        socket.write(pending.subarray(0, head + 4 + Math.floor(length / 2)));
+        socket.destroy();
         upstream.destroy();
         return;
       }

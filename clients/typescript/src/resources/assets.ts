@@ -6,7 +6,7 @@
 
 import { PhantomFlowError } from "../errors.js";
 import type { Asset, AssetPage, DeletedAsset } from "../models.js";
-import { Resource, encode } from "./base.js";
+import { Resource, downloadWhole, encode } from "./base.js";
 
 /** A file to upload: its name and its bytes (a Blob, e.g. from `fs.openAsBlob`, reads from disk as sent). */
 export interface UploadFile {
@@ -104,9 +104,8 @@ export class Assets extends Resource {
     return this.transport.json({ method: "DELETE", path: `/api/assets/${encode(idOf(asset))}` });
   }
 
-  /** The asset's file, whole (read with your key). */
-  async download(asset: AssetRef): Promise<Uint8Array> {
-    const { response } = await this.transport.open({ method: "GET", path: `/api/assets/${encode(idOf(asset))}/content` });
-    return new Uint8Array(await response.arrayBuffer());
+  /** The asset's file, whole (read with your key); a transfer cut short starts again. */
+  download(asset: AssetRef): Promise<Uint8Array> {
+    return downloadWhole(this.transport, `/api/assets/${encode(idOf(asset))}/content`, false);
   }
 }

@@ -26,10 +26,13 @@ export function withExtras(body: object, extras: Record<string, unknown>): Recor
   return { ...body, ...Object.fromEntries(given) };
 }
 
-/** A public file (an output, a preview's proxy), whole; a transfer cut short starts again. */
-export async function downloadWhole(transport: Transport, url: string): Promise<Uint8Array> {
+/**
+ * A file, whole: public ones (an output, a preview's proxy) read without the key, an
+ * asset's with it. A transfer cut short starts again.
+ */
+export async function downloadWhole(transport: Transport, url: string, anonymous = true): Promise<Uint8Array> {
   for (let attempt = 0; ; attempt++) {
-    const { response } = await transport.open({ method: "GET", path: url, anonymous: true });
+    const { response } = await transport.open({ method: "GET", path: url, anonymous });
     try {
       return new Uint8Array(await response.arrayBuffer());
     } catch (error) {
