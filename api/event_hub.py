@@ -172,6 +172,9 @@ class EventHub(Follower):
         self.runner.start_at_head()
         self._threads = FollowerThreads([self.runner], listen=True)
         self._threads.start()
+        # What this process records itself (all of it, embedded on SQLite) reaches the
+        # streams at once, not at the next poll (up to 50 ms later on SQLite).
+        self.app.on_recorded(self.runner.wake)
 
     def close_watchers(self) -> None:
         """End every stream (server shutdown); called on the event loop."""

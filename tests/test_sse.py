@@ -317,6 +317,28 @@ async def test_streams_of_many_jobs_share_one_follower_of_the_event_store(live, 
         response.close()
 
 
+async def test_an_event_this_process_records_reaches_its_stream_without_waiting_for_a_poll(
+    live, runtime
+):
+    app = runtime.app
+    account = app.open_account(plan="pro", credits=10)
+    job_id = app.submit_render(
+        account.account_id, MovieScript.from_dict(TINY_SCRIPT), None, {}
+    ).job_id
+    response = await live.client.get(
+        f"/api/jobs/{job_id}/progress", headers={"x-api-key": account.api_key}
+    )
+    assert b'"stage":"queued"' in await response.content.readuntil(b"\n\n")
+    live.hub.runner.poll_interval = 60  # the hub would look again only in a minute
+    await asyncio.sleep(0.2)  # past its current wait
+
+    app.start_job(app.get_job(job_id), "w", lease_seconds=60)
+
+    chunk = await asyncio.wait_for(response.content.readuntil(b"\n\n"), 5)
+    assert b'"stage":"starting"' in chunk
+    response.close()
+
+
 async def test_cancelling_a_job_ends_its_stream_with_a_cancelled_error(live, runtime):
     app = runtime.app
     account = app.open_account(plan="pro", credits=10)
