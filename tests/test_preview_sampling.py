@@ -17,7 +17,7 @@ from phantomflow.adapters.render.look import Look
 from phantomflow.adapters.render.preview import PREVIEW_DECODING
 from phantomflow.adapters.render.probe import probe
 from phantomflow.adapters.render.process import Deadline
-from phantomflow.adapters.render.sampling import Decoding, copy_fits, decode_once
+from phantomflow.adapters.render.sampling import Decoding, copy_fits, decode_once, image_files
 from tests.media import Recorder, frame_rgb
 
 # The media fixtures (`media_dir`, `server`) are test_media's.
@@ -74,10 +74,12 @@ def test_an_instants_image_can_be_drawn_while_the_video_is_still_being_decoded(t
     os.mkfifo(pipe)
     data = clip.read_bytes()
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
-        decoding = Decoding(
-            pool, ffmpeg_exe, replace(info, path=pipe), [0.2, 1.5], Look(160, 120, 15, 1.0),
+        files = image_files(tmp_path / "decoded", [0.2, 1.5])
+        run = pool.submit(
+            decode_once, ffmpeg_exe, replace(info, path=pipe), files, Look(160, 120, 15, 1.0),
             {}, tmp_path / "decoded", Deadline(30),
         )  # fmt: skip
+        decoding = Decoding(files, run)
         with pipe.open("wb") as writer:
             writer.write(data[: len(data) // 2])
             writer.flush()

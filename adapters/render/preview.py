@@ -53,7 +53,13 @@ from phantomflow.adapters.render.process import (
     run_checked,
 )
 from phantomflow.adapters.render.progress import FRAMES_END, ProgressReporter, frame_progress
-from phantomflow.adapters.render.sampling import COPY_SLACK_SECONDS, Decoding, copy_fits
+from phantomflow.adapters.render.sampling import (
+    COPY_SLACK_SECONDS,
+    Decoding,
+    copy_fits,
+    decode_once,
+    image_files,
+)
 from phantomflow.adapters.render.stills import StillBuilder
 from phantomflow.domain.previews import Moment, storyboard_moments
 from phantomflow.domain.script import MovieScript
@@ -339,10 +345,12 @@ class PreviewDrawing:
         copy_until: float | None,
     ) -> Decoding:
         folder = self.work_dir / f"video-{number:02d}"
-        return Decoding(
-            pool, self.ffmpeg_exe, self.media[url], instants, self.look, PREVIEW_DECODING,
+        files = image_files(folder, instants)
+        run = pool.submit(
+            decode_once, self.ffmpeg_exe, self.media[url], files, self.look, PREVIEW_DECODING,
             folder, self.deadline, copy_until,
         )  # fmt: skip
+        return Decoding(files, run)
 
     def _proxy_builder(
         self, folder: Path, pictures: dict[str, MediaInfo] | None = None

@@ -180,26 +180,12 @@ def decode_once(
 
 
 class Decoding:
-    """`decode_once` under way in a thread of `pool`: each instant's image as soon as
-    the run has written it, the small copy once the run has ended."""
+    """`decode_once` under way (`run`, a future of it): each instant's image as soon as
+    the run has written it (`files`: `image_files`), the small copy once it has ended."""
 
-    def __init__(
-        self,
-        pool: concurrent.futures.Executor,
-        ffmpeg_exe: str,
-        info: MediaInfo,
-        instants: Iterable[float],
-        look: Look,
-        decoding: dict[str, str],
-        folder: Path,
-        deadline: Deadline,
-        copy_until: float | None = None,
-    ) -> None:
-        self.files = image_files(folder, instants)
-        self.run = pool.submit(
-            decode_once, ffmpeg_exe, info, self.files, look, decoding, folder, deadline,
-            copy_until,
-        )  # fmt: skip
+    def __init__(self, files: dict[float, Path], run: concurrent.futures.Future[Decoded]) -> None:
+        self.files = files
+        self.run = run
 
     def image(self, at: float) -> Path | None:
         """The image of the instant `at` once written; None if the run ended without
